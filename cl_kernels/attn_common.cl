@@ -1,0 +1,72 @@
+/* Pieces shared by every attention kernel: where a sequence lives, which keys a query
+ * row may see, and how a raw score becomes a logit (SPEC.md steps 2-4). */
+
+/* Feature switches default to off so that each kernel file also reads on its own. */
+#ifndef IS_VARLEN
+#define IS_VARLEN 0
+#endif
+#ifndef HAS_SOFTCAP
+#define HAS_SOFTCAP 0
+#endif
+#ifndef HAS_ALIBI
+#define HAS_ALIBI 0
+#endif
+#ifndef HAS_DROPOUT
+#define HAS_DROPOUT 0
+#endif
+
+typedef struct {
+    int q_start; /* first row of the sequence in q/out (0 for dense batches) */
+    int sq;      /* its query length */
+    int k_start;
+    int sk;
+} seq_extent;
+
+/* Dense batches: every sequence has the same lengths. Varlen: read the prefix sums,
+ * clamped so that bad sums never send a read or write out of bounds. */
+inline seq_extent sequence_extent(__global const int *cu_q, __global const int *cu_k, int b,
+                                  int seqlen_q, int seqlen_k, int total_q, int total_k)
+{
+    seq_extent e;
+#if IS_VARLEN
+    e.q_start = clamp(cu_q[b], 0, total_q);
+    e.sq = clamp(cu_q[b + 1], e.q_start, total_q) - e.q_start;
+    e.k_start = clamp(cu_k[b], 0, total_k);
+    e.sk = clamp(cu_k[b + 1], e.k_start, total_k) - e.k_start;
+#else
+    (void)cu_q; (void)cu_k; (void)b; (void)total_q; (void)total_k;
+    e.q_start = 0;
+    e.sq = seqlen_q;
+    e.k_start = 0;
+    e.sk = seqlen_k;
+#endif
+    return e;
+}
+
+/* First visible key of row i (may be negative: clamp before use). `diag` = i + off. */
+inline int first_visible_key(int diag, int window_left)
+{
+    return window_left < 0 ? 0 : diag - window_left;
+}
+
+/* One past the last visible key of row i (may exceed sk: clamp before use). */
+inline int end_visible_key(int diag, int window_right, int sk)
+{
+    return window_right < 0 ? sk : diag + window_right + 1;
+}
+
+/* Softcap then ALiBi on an already scaled score; `rel` = i + off - j. */
+inline float adjust_score(float x, float softcap, float slope, int rel)
+{
+#if HAS_SOFTCAP
+    x = softcap * tanh(x / softcap);
+#else
+    (void)softcap;
+#endif
+#if HAS_ALIBI
+    x -= slope * (float)abs(rel);
+#else
+    (void)slope; (void)rel;
+#endif
+    return x;
+}

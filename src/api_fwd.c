@@ -1,0 +1,126 @@
+/* Public forward entry points. Packed calls only build views over the packed buffer
+ * (no copies) and then follow the dense or varlen path. */
+#include "context.h"
+#include "fwd_problem.h"
+#include "status.h"
+#include "tensor_check.h"
+
+static const facl_fwd_names plain_names = {"q", "k", "v"};
+
+/* View `index` of the packed dimension `dim` of `packed`, with that dimension removed. */
+static facl_tensor unpack(const facl_tensor *packed, int dim, int64_t index)
+{
+    facl_tensor t = *packed;
+    t.offset = packed->offset + (size_t)(index * packed->stride[dim]);
+    t.ndim = packed->ndim - 1;
+    for (int d = dim; d < t.ndim; ++d) {
+        t.shape[d] = packed->shape[d + 1];
+        t.stride[d] = packed->stride[d + 1];
+    }
+    return t;
+}
+
+/* The packed tensor itself must be a valid view with `count` entries in dimension `dim`. */
+static facl_status check_packed(const facl_context *ctx, const char *name, const facl_tensor *t,
+                                int ndim, int dim, int64_t count)
+{
+    facl_status st = facl_check_tensor(ctx, name, t, ndim, FACL_FLOAT_DTYPES);
+    if (st == FACL_SUCCESS) st = facl_check_dim(name, t, dim, count, "the packing dimension");
+    return st;
+}
+
+facl_status facl_fwd(facl_context *ctx, cl_command_queue queue, const facl_tensor *q,
+                     const facl_tensor *k, const facl_tensor *v, const facl_tensor *out,
+                     const facl_tensor *lse, const facl_attn_options *opts, cl_uint num_wait,
+                     const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    facl_fwd_problem p;
+    facl_status st = facl_validate_fwd_dense(ctx, queue, q, k, v, out, lse, opts, &plain_names, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}
+
+facl_status facl_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue, const facl_tensor *qkv,
+                               const facl_tensor *out, const facl_tensor *lse,
+                               const facl_attn_options *opts, cl_uint num_wait,
+                               const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    facl_status st = check_packed(ctx, "qkv", qkv, 5, 2, 3);
+    if (st != FACL_SUCCESS) return st;
+    const facl_tensor q = unpack(qkv, 2, 0), k = unpack(qkv, 2, 1), v = unpack(qkv, 2, 2);
+    const facl_fwd_names names = {"qkv[:, :, 0]", "qkv[:, :, 1]", "qkv[:, :, 2]"};
+    facl_fwd_problem p;
+    st = facl_validate_fwd_dense(ctx, queue, &q, &k, &v, out, lse, opts, &names, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}
+
+facl_status facl_fwd_kvpacked(facl_context *ctx, cl_command_queue queue, const facl_tensor *q,
+                              const facl_tensor *kv, const facl_tensor *out,
+                              const facl_tensor *lse, const facl_attn_options *opts,
+                              cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    facl_status st = check_packed(ctx, "kv", kv, 5, 2, 2);
+    if (st != FACL_SUCCESS) return st;
+    const facl_tensor k = unpack(kv, 2, 0), v = unpack(kv, 2, 1);
+    const facl_fwd_names names = {"q", "kv[:, :, 0]", "kv[:, :, 1]"};
+    facl_fwd_problem p;
+    st = facl_validate_fwd_dense(ctx, queue, q, &k, &v, out, lse, opts, &names, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}
+
+facl_status facl_varlen_fwd(facl_context *ctx, cl_command_queue queue, const facl_tensor *q,
+                            const facl_tensor *k, const facl_tensor *v,
+                            const facl_tensor *cu_seqlens_q, const facl_tensor *cu_seqlens_k,
+                            int64_t max_seqlen_q, int64_t max_seqlen_k, const facl_tensor *out,
+                            const facl_tensor *lse, const facl_attn_options *opts,
+                            cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    facl_fwd_problem p;
+    facl_status st = facl_validate_fwd_varlen(ctx, queue, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                              max_seqlen_q, max_seqlen_k, out, lse, opts,
+                                              &plain_names, num_wait, wait, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}
+
+facl_status facl_varlen_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue,
+                                      const facl_tensor *qkv, const facl_tensor *cu_seqlens,
+                                      int64_t max_seqlen, const facl_tensor *out,
+                                      const facl_tensor *lse, const facl_attn_options *opts,
+                                      cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    facl_status st = check_packed(ctx, "qkv", qkv, 4, 1, 3);
+    if (st != FACL_SUCCESS) return st;
+    const facl_tensor q = unpack(qkv, 1, 0), k = unpack(qkv, 1, 1), v = unpack(qkv, 1, 2);
+    const facl_fwd_names names = {"qkv[:, 0]", "qkv[:, 1]", "qkv[:, 2]"};
+    facl_fwd_problem p;
+    st = facl_validate_fwd_varlen(ctx, queue, &q, &k, &v, cu_seqlens, cu_seqlens, max_seqlen,
+                                  max_seqlen, out, lse, opts, &names, num_wait, wait, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}
+
+facl_status facl_varlen_fwd_kvpacked(facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *q, const facl_tensor *kv,
+                                     const facl_tensor *cu_seqlens_q,
+                                     const facl_tensor *cu_seqlens_k, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, const facl_tensor *out,
+                                     const facl_tensor *lse, const facl_attn_options *opts,
+                                     cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    facl_status st = check_packed(ctx, "kv", kv, 4, 1, 2);
+    if (st != FACL_SUCCESS) return st;
+    const facl_tensor k = unpack(kv, 1, 0), v = unpack(kv, 1, 1);
+    const facl_fwd_names names = {"q", "kv[:, 0]", "kv[:, 1]"};
+    facl_fwd_problem p;
+    st = facl_validate_fwd_varlen(ctx, queue, q, &k, &v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
+                                  max_seqlen_k, out, lse, opts, &names, num_wait, wait, &p);
+    return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
+}

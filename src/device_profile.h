@@ -1,0 +1,34 @@
+/* What the library knows about a device: read once per context, used by planning. */
+#ifndef FACL_DEVICE_PROFILE_H
+#define FACL_DEVICE_PROFILE_H
+
+#include "facl.h"
+
+typedef enum facl_vendor {
+    FACL_VENDOR_OTHER = 0,
+    FACL_VENDOR_NVIDIA,
+    FACL_VENDOR_AMD,
+    FACL_VENDOR_INTEL,
+    FACL_VENDOR_POCL
+} facl_vendor;
+
+typedef struct facl_device_profile {
+    char platform_name[128];
+    char platform_version[128];
+    char device_name[128];
+    char device_version[128];
+    char driver_version[64];
+    facl_vendor vendor;
+    cl_device_type type;
+    unsigned compute_units;
+    size_t max_work_group_size;
+    uint64_t local_mem_reported;
+    uint64_t local_mem_usable;
+    uint64_t global_mem;
+    uint64_t max_alloc;
+    int nv_compute_major, nv_compute_minor;
+} facl_device_profile;
+
+facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *profile);
+
+#endif

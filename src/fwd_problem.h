@@ -1,0 +1,63 @@
+/* A forward attention call after validation: every call family (dense, packed,
+ * varlen) is reduced to this one description, which planning and launch consume. */
+#ifndef FACL_FWD_PROBLEM_H
+#define FACL_FWD_PROBLEM_H
+
+#include "facl.h"
+
+/* A (batch, row, head, dim) view whose dim stride is 1. Varlen views have sb = 0 and
+ * rows counted from the start of the packed tensor. */
+typedef struct facl_view {
+    cl_mem buffer;
+    int64_t offset, sb, ss, sh;
+} facl_view;
+
+typedef struct facl_fwd_problem {
+    facl_dtype dtype;
+    int head_dim, batch, heads_q, heads_kv;
+    int seqlen_q, seqlen_k; /* dense: the lengths; varlen: max_seqlen_q/k */
+    int total_q, total_k;   /* varlen: rows of q and k; dense: unused */
+    int varlen;
+    cl_mem cu_q, cu_k;
+    int64_t cu_q_off, cu_k_off;
+    facl_view q, k, v, out;
+    facl_view lse;    /* buffer NULL = not requested; ss is the row stride */
+    facl_view alibi;  /* buffer NULL = none; sb, sh used */
+    facl_view probs;  /* buffer NULL = none; sb, sh, ss (row) used, column stride 1 */
+    float scale, softcap;
+    int window_left, window_right, align_top_left;
+    float dropout_p;
+    uint32_t drop_threshold;
+    float drop_scale;
+    uint64_t seed, offset;
+} facl_fwd_problem;
+
+/* The tensor names used in error messages, so packed calls can name their own views. */
+typedef struct facl_fwd_names {
+    const char *q, *k, *v;
+} facl_fwd_names;
+
+/* Validate a dense call (q, k, v as 4-D views) and fill `problem`. */
+facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
+                                    const facl_tensor *q, const facl_tensor *k,
+                                    const facl_tensor *v, const facl_tensor *out,
+                                    const facl_tensor *lse, const facl_attn_options *opts,
+                                    const facl_fwd_names *names, facl_fwd_problem *problem);
+
+/* Validate a varlen call (q, k, v as 3-D views plus prefix sums) and fill `problem`.
+ * Reads cu_seqlens back (blocking) unless opts->trust_cu_seqlens. */
+facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *q, const facl_tensor *k,
+                                     const facl_tensor *v, const facl_tensor *cu_q,
+                                     const facl_tensor *cu_k, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, const facl_tensor *out,
+                                     const facl_tensor *lse, const facl_attn_options *opts,
+                                     const facl_fwd_names *names, cl_uint num_wait_events,
+                                     const cl_event *wait_events, facl_fwd_problem *problem);
+
+/* Enqueue the kernels of a validated problem. */
+facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue,
+                            const facl_fwd_problem *problem, cl_uint num_wait_events,
+                            const cl_event *wait_events, cl_event *event);
+
+#endif

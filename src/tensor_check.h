@@ -1,0 +1,19 @@
+/* Checks of one tensor view against what a call expects of it. */
+#ifndef FACL_TENSOR_CHECK_H
+#define FACL_TENSOR_CHECK_H
+
+#include "facl.h"
+
+/* dtype_mask: bit (1 << dtype) set for each accepted dtype. */
+#define FACL_FLOAT_DTYPES ((1u << FACL_DTYPE_F32) | (1u << FACL_DTYPE_F16) | (1u << FACL_DTYPE_BF16))
+
+/* Null handle, dtype, rank, negative sizes, strides (last 1, others >= 0), byte extent
+ * (overflow-checked) within the buffer's CL_MEM_SIZE, and the buffer's context. */
+facl_status facl_check_tensor(const facl_context *ctx, const char *name, const facl_tensor *t,
+                              int ndim, unsigned dtype_mask);
+
+/* Fail with FACL_ERROR_INVALID_SHAPE unless t->shape[dim] == expected. */
+facl_status facl_check_dim(const char *name, const facl_tensor *t, int dim, int64_t expected,
+                           const char *what);
+
+#endif

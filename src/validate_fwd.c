@@ -1,0 +1,302 @@
+/* Argument validation of the forward calls. Everything is checked before anything is
+ * enqueued, so a rejected call writes nothing. Each failure names the argument. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+#include "fwd_problem.h"
+#include "status.h"
+#include "tensor_check.h"
+
+static const facl_attn_options default_options = FACL_ATTN_OPTIONS_INIT;
+
+facl_attn_options facl_attn_options_default(void) { return default_options; }
+
+static facl_status check_queue(const facl_context *ctx, cl_command_queue queue)
+{
+    if (!queue) return FACL_SUCCESS; /* the context's own */
+    cl_context owner = NULL;
+    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof owner, &owner, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
+    if (owner != ctx->cl_ctx)
+        return facl_fail(FACL_ERROR_INVALID_CONTEXT, "queue: belongs to another cl_context");
+    return FACL_SUCCESS;
+}
+
+static facl_status check_fits_int(const char *name, int64_t value)
+{
+    if (value <= INT32_MAX) return FACL_SUCCESS;
+    return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: %lld exceeds the supported 2^31 - 1", name,
+                     (long long)value);
+}
+
+static facl_view view_of(const facl_tensor *t, int batch_dim, int row_dim, int head_dim_index)
+{
+    facl_view v;
+    v.buffer = t->buffer;
+    v.offset = (int64_t)t->offset;
+    v.sb = batch_dim >= 0 ? t->stride[batch_dim] : 0;
+    v.ss = row_dim >= 0 ? t->stride[row_dim] : 0;
+    v.sh = head_dim_index >= 0 ? t->stride[head_dim_index] : 0;
+    return v;
+}
+
+/* Scalars of the options, and the parts of the problem that come from them alone. */
+static facl_status check_scalar_options(const facl_attn_options *o, int head_dim,
+                                        facl_fwd_problem *p)
+{
+    if (!isfinite(o->softmax_scale) || o->softmax_scale < 0.0f)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "opts->softmax_scale: %g (must be finite and >= 0; 0 = 1/sqrt(d))",
+                         (double)o->softmax_scale);
+    if (!isfinite(o->softcap) || o->softcap < 0.0f)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->softcap: %g (must be finite and >= 0)",
+                         (double)o->softcap);
+    if (o->window_left < -1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->window_left: %d (must be >= -1)",
+                         o->window_left);
+    if (o->window_right < -1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->window_right: %d (must be >= -1)",
+                         o->window_right);
+    if (o->mask_align != FACL_ALIGN_BOTTOM_RIGHT && o->mask_align != FACL_ALIGN_TOP_LEFT)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->mask_align: %d is not a facl_mask_align",
+                         (int)o->mask_align);
+    if (!(o->dropout_p >= 0.0f && o->dropout_p < 1.0f)) /* also rejects NaN */
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->dropout_p: %g (must be in [0, 1))",
+                         (double)o->dropout_p);
+    if (o->trust_cu_seqlens != 0 && o->trust_cu_seqlens != 1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->trust_cu_seqlens: %d (must be 0 or 1)",
+                         o->trust_cu_seqlens);
+    p->scale = o->softmax_scale == 0.0f ? (float)(1.0 / sqrt((double)head_dim)) : o->softmax_scale;
+    p->softcap = o->softcap;
+    p->window_left = o->window_left;
+    p->window_right = o->causal ? 0 : o->window_right;
+    p->align_top_left = o->mask_align == FACL_ALIGN_TOP_LEFT;
+    p->dropout_p = o->dropout_p;
+    p->drop_threshold = (uint32_t)fmin(ldexp((double)o->dropout_p, 32), 4294967295.0);
+    p->drop_scale = 1.0f / (1.0f - o->dropout_p);
+    p->seed = o->dropout_seed;
+    p->offset = o->dropout_offset;
+    return FACL_SUCCESS;
+}
+
+/* The optional tensors: lse, alibi slopes and the attn_probs debug output. */
+static facl_status check_optional_tensors(const facl_context *ctx, const facl_tensor *lse,
+                                          const facl_attn_options *o, facl_fwd_problem *p)
+{
+    facl_status st;
+    if (lse) {
+        if (p->varlen) { /* (heads_q, total_q) */
+            if ((st = facl_check_tensor(ctx, "lse", lse, 2, 1u << FACL_DTYPE_F32)) ||
+                (st = facl_check_dim("lse", lse, 0, p->heads_q, "heads_q")) ||
+                (st = facl_check_dim("lse", lse, 1, p->total_q, "total_q")))
+                return st;
+            p->lse = view_of(lse, -1, 1, 0);
+        } else { /* (batch, heads_q, seqlen_q) */
+            if ((st = facl_check_tensor(ctx, "lse", lse, 3, 1u << FACL_DTYPE_F32)) ||
+                (st = facl_check_dim("lse", lse, 0, p->batch, "batch")) ||
+                (st = facl_check_dim("lse", lse, 1, p->heads_q, "heads_q")) ||
+                (st = facl_check_dim("lse", lse, 2, p->seqlen_q, "seqlen_q")))
+                return st;
+            p->lse = view_of(lse, 0, 2, 1);
+        }
+    }
+    if (o->alibi_slopes) {
+        const facl_tensor *a = o->alibi_slopes;
+        const int per_batch = a->ndim == 2;
+        if (a->ndim != 1 && a->ndim != 2)
+            return facl_fail(FACL_ERROR_INVALID_SHAPE,
+                             "opts->alibi_slopes: must be (heads_q) or (batch, heads_q), got %d dimensions",
+                             a->ndim);
+        if ((st = facl_check_tensor(ctx, "opts->alibi_slopes", a, a->ndim, 1u << FACL_DTYPE_F32)))
+            return st;
+        if (per_batch &&
+            (st = facl_check_dim("opts->alibi_slopes", a, 0, p->batch, "batch")))
+            return st;
+        if ((st = facl_check_dim("opts->alibi_slopes", a, per_batch, p->heads_q, "heads_q")))
+            return st;
+        p->alibi = view_of(a, per_batch ? 0 : -1, -1, per_batch);
+    }
+    if (o->attn_probs) {
+        const facl_tensor *t = o->attn_probs;
+        if ((st = facl_check_tensor(ctx, "opts->attn_probs", t, 4, 1u << FACL_DTYPE_F32)) ||
+            (st = facl_check_dim("opts->attn_probs", t, 0, p->batch, "batch")) ||
+            (st = facl_check_dim("opts->attn_probs", t, 1, p->heads_q, "heads_q")) ||
+            (st = facl_check_dim("opts->attn_probs", t, 2, p->seqlen_q, "seqlen_q")) ||
+            (st = facl_check_dim("opts->attn_probs", t, 3, p->seqlen_k, "seqlen_k")))
+            return st;
+        p->probs = view_of(t, 0, 2, 1);
+    }
+    return FACL_SUCCESS;
+}
+
+/* q, k, v, out: present, same float dtype, same head_dim (last dim), head_dim in range,
+ * heads_q a multiple of heads_kv. `rank` is 4 (dense) or 3 (varlen). */
+static facl_status check_qkvo(const facl_context *ctx, const facl_tensor *q, const facl_tensor *k,
+                              const facl_tensor *v, const facl_tensor *out, int rank,
+                              const facl_fwd_names *n, facl_fwd_problem *p)
+{
+    facl_status st;
+    if ((st = facl_check_tensor(ctx, n->q, q, rank, FACL_FLOAT_DTYPES)) ||
+        (st = facl_check_tensor(ctx, n->k, k, rank, FACL_FLOAT_DTYPES)) ||
+        (st = facl_check_tensor(ctx, n->v, v, rank, FACL_FLOAT_DTYPES)) ||
+        (st = facl_check_tensor(ctx, "out", out, rank, FACL_FLOAT_DTYPES)))
+        return st;
+    const facl_tensor *others[3] = {k, v, out};
+    const char *other_names[3] = {n->k, n->v, "out"};
+    for (int i = 0; i < 3; ++i)
+        if (others[i]->dtype != q->dtype)
+            return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %d differs from %s's dtype %d",
+                             other_names[i], (int)others[i]->dtype, n->q, (int)q->dtype);
+    const int64_t d = q->shape[rank - 1];
+    if (d < 1 || d > FACL_MAX_HEAD_DIM)
+        return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "%s: head_dim %lld is outside 1..%d", n->q,
+                         (long long)d, FACL_MAX_HEAD_DIM);
+    for (int i = 0; i < 3; ++i)
+        if ((st = facl_check_dim(other_names[i], others[i], rank - 1, d, "head_dim")))
+            return st;
+    for (int dim = 0; dim < rank; ++dim)
+        if ((st = facl_check_dim("out", out, dim, q->shape[dim], "out must be shaped like q")))
+            return st;
+    for (int dim = 0; dim < rank - 1; ++dim)
+        if ((st = facl_check_dim(n->v, v, dim, k->shape[dim], "v must be shaped like k")))
+            return st;
+    const int64_t heads_q = q->shape[rank - 2], heads_kv = k->shape[rank - 2];
+    if (heads_q < 1 || heads_kv < 1 || heads_q % heads_kv != 0)
+        return facl_fail(FACL_ERROR_INVALID_HEADS,
+                         "%s: heads_q %lld is not a positive multiple of %s's heads_kv %lld", n->q,
+                         (long long)heads_q, n->k, (long long)heads_kv);
+    if ((st = check_fits_int("heads_q", heads_q))) return st;
+    p->dtype = q->dtype;
+    p->head_dim = (int)d;
+    p->heads_q = (int)heads_q;
+    p->heads_kv = (int)heads_kv;
+    return FACL_SUCCESS;
+}
+
+static facl_status check_common(const facl_context *ctx, cl_command_queue queue,
+                                const facl_attn_options **opts)
+{
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    if (!*opts) *opts = &default_options;
+    return check_queue(ctx, queue);
+}
+
+facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
+                                    const facl_tensor *q, const facl_tensor *k,
+                                    const facl_tensor *v, const facl_tensor *out,
+                                    const facl_tensor *lse, const facl_attn_options *opts,
+                                    const facl_fwd_names *names, facl_fwd_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    facl_status st;
+    if ((st = check_common(ctx, queue, &opts)) ||
+        (st = check_qkvo(ctx, q, k, v, out, 4, names, p)))
+        return st;
+    if ((st = facl_check_dim(names->k, k, 0, q->shape[0], "batch must match q")) ||
+        (st = check_fits_int("batch", q->shape[0])) ||
+        (st = check_fits_int("seqlen_q", q->shape[1])) ||
+        (st = check_fits_int("seqlen_k", k->shape[1])))
+        return st;
+    p->batch = (int)q->shape[0];
+    p->seqlen_q = (int)q->shape[1];
+    p->seqlen_k = (int)k->shape[1];
+    p->q = view_of(q, 0, 1, 2);
+    p->k = view_of(k, 0, 1, 2);
+    p->v = view_of(v, 0, 1, 2);
+    p->out = view_of(out, 0, 1, 2);
+    if ((st = check_scalar_options(opts, p->head_dim, p))) return st;
+    return check_optional_tensors(ctx, lse, opts, p);
+}
+
+/* Read the prefix sums back and check them against the shapes and max_seqlen. */
+static facl_status check_prefix_sums(cl_command_queue queue, const facl_tensor *cu,
+                                     const char *name, int64_t total, int64_t max_seqlen,
+                                     const char *max_name, cl_uint num_wait_events,
+                                     const cl_event *wait_events)
+{
+    const size_t count = (size_t)cu->shape[0];
+    int32_t *sums = malloc(count * sizeof *sums);
+    if (!sums) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "%s: host copy", name);
+    cl_int err = clEnqueueReadBuffer(queue, cu->buffer, CL_TRUE, cu->offset * sizeof(int32_t),
+                                     count * sizeof *sums, sums, num_wait_events, wait_events, NULL);
+    facl_status st = FACL_SUCCESS;
+    if (err != CL_SUCCESS) {
+        st = facl_fail_cl(err, name);
+    } else if (sums[0] != 0) {
+        st = facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s[0] is %d, must be 0", name, sums[0]);
+    } else {
+        for (size_t b = 0; b + 1 < count && st == FACL_SUCCESS; ++b) {
+            const int64_t len = (int64_t)sums[b + 1] - sums[b];
+            if (len < 0)
+                st = facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s: decreases at index %zu", name, b + 1);
+            else if (len > max_seqlen)
+                st = facl_fail(FACL_ERROR_INVALID_SEQLENS,
+                               "%s: sequence %zu has length %lld > %s = %lld", name, b,
+                               (long long)len, max_name, (long long)max_seqlen);
+        }
+        if (st == FACL_SUCCESS && sums[count - 1] > total)
+            st = facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s: last prefix sum %d exceeds %lld rows",
+                           name, sums[count - 1], (long long)total);
+    }
+    free(sums);
+    return st;
+}
+
+facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *q, const facl_tensor *k,
+                                     const facl_tensor *v, const facl_tensor *cu_q,
+                                     const facl_tensor *cu_k, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, const facl_tensor *out,
+                                     const facl_tensor *lse, const facl_attn_options *opts,
+                                     const facl_fwd_names *names, cl_uint num_wait_events,
+                                     const cl_event *wait_events, facl_fwd_problem *p)
+{
+    memset(p, 0, sizeof *p);
+    p->varlen = 1;
+    facl_status st;
+    if ((st = check_common(ctx, queue, &opts)) ||
+        (st = check_qkvo(ctx, q, k, v, out, 3, names, p)) ||
+        (st = facl_check_tensor(ctx, "cu_seqlens_q", cu_q, 1, 1u << FACL_DTYPE_I32)) ||
+        (st = facl_check_tensor(ctx, "cu_seqlens_k", cu_k, 1, 1u << FACL_DTYPE_I32)))
+        return st;
+    if (cu_q->shape[0] < 1)
+        return facl_fail(FACL_ERROR_INVALID_SHAPE, "cu_seqlens_q: needs batch + 1 >= 1 entries");
+    if ((st = facl_check_dim("cu_seqlens_k", cu_k, 0, cu_q->shape[0],
+                             "cu_seqlens_q and cu_seqlens_k need the same batch + 1 entries")))
+        return st;
+    if (max_seqlen_q < 0 || max_seqlen_k < 0)
+        return facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s: negative (%lld)",
+                         max_seqlen_q < 0 ? "max_seqlen_q" : "max_seqlen_k",
+                         (long long)(max_seqlen_q < 0 ? max_seqlen_q : max_seqlen_k));
+    if ((st = check_fits_int("batch", cu_q->shape[0] - 1)) ||
+        (st = check_fits_int("total_q", q->shape[0])) ||
+        (st = check_fits_int("total_k", k->shape[0])) ||
+        (st = check_fits_int("max_seqlen_q", max_seqlen_q)) ||
+        (st = check_fits_int("max_seqlen_k", max_seqlen_k)))
+        return st;
+    p->batch = (int)(cu_q->shape[0] - 1);
+    p->total_q = (int)q->shape[0];
+    p->total_k = (int)k->shape[0];
+    p->seqlen_q = (int)max_seqlen_q;
+    p->seqlen_k = (int)max_seqlen_k;
+    p->cu_q = cu_q->buffer;
+    p->cu_k = cu_k->buffer;
+    p->cu_q_off = (int64_t)cu_q->offset;
+    p->cu_k_off = (int64_t)cu_k->offset;
+    p->q = view_of(q, -1, 0, 1);
+    p->k = view_of(k, -1, 0, 1);
+    p->v = view_of(v, -1, 0, 1);
+    p->out = view_of(out, -1, 0, 1);
+    if ((st = check_scalar_options(opts, p->head_dim, p)) ||
+        (st = check_optional_tensors(ctx, lse, opts, p)))
+        return st;
+    if (opts->trust_cu_seqlens) return FACL_SUCCESS;
+    if (!queue) queue = ctx->queue;
+    if ((st = check_prefix_sums(queue, cu_q, "cu_seqlens_q", p->total_q, max_seqlen_q,
+                                "max_seqlen_q", num_wait_events, wait_events)))
+        return st;
+    return check_prefix_sums(queue, cu_k, "cu_seqlens_k", p->total_k, max_seqlen_k, "max_seqlen_k",
+                             num_wait_events, wait_events);
+}
