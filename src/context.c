@@ -117,6 +117,12 @@ facl_status facl_context_cache_stats(const facl_context *ctx, facl_cache_stats *
  * extension strings lie (NVIDIA compiles half math without advertising cl_khr_fp16). */
 static int probe_native_half(const facl_context *ctx)
 {
+    char extensions[4096] = "";
+    clGetDeviceInfo(ctx->device, CL_DEVICE_EXTENSIONS, sizeof extensions - 1, extensions, NULL);
+    if (strstr(extensions, "cl_khr_fp16")) return 1;
+    /* Only NVIDIA is known to compile half math unadvertised; elsewhere a failing probe
+     * would just make some compilers print diagnostics. */
+    if (ctx->profile.vendor != FACL_VENDOR_NVIDIA) return 0;
     static const char *probe =
         "#pragma OPENCL EXTENSION cl_khr_fp16 : enable\n"
         "__kernel void probe(__global half *x) { half a = x[0]; x[0] = a * a + (half)1; }\n";

@@ -1,0 +1,408 @@
+/*
+ * Forward correctness on the default device (FACL_DEVICE selects another): a covering
+ * subset of SPEC.md's grid that stays fast enough for CI on a small PoCL machine, then
+ * every call family and option (packed and varlen layouts, windows, softcap, ALiBi,
+ * dropout, attn_probs, custom scale, strided views). Each case is its own cmocka test,
+ * named after the case; a failure prints the case and the errors.
+ *
+ * FACL_TEST_FILTER=<cmocka pattern, * and ? wildcards> runs a subset, e.g.
+ *   FACL_TEST_FILTER='*varlen*' ./test_forward
+ * FACL_TEST_VERBOSE=1 prints the errors of passing cases too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "case_runner.h"
+#include "facl.h"
+
+/* ------------------------------------------------------------------ harness */
+
+typedef struct named_case {
+    fwd_case c;
+    char name[240];
+} named_case;
+
+static named_case *g_cases;
+static size_t g_ncases, g_cap;
+static facl_context *g_ctx;
+static char g_ctx_error[512];
+
+static void add_named(const char *group, const fwd_case *c)
+{
+    named_case *nc;
+    char name[200];
+    if (g_ncases == g_cap) {
+        g_cap = g_cap ? 2 * g_cap : 64;
+        g_cases = realloc(g_cases, g_cap * sizeof *g_cases);
+        if (!g_cases) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+    }
+    nc = &g_cases[g_ncases++];
+    nc->c = *c;
+    fwd_case_name(c, name, sizeof name);
+    snprintf(nc->name, sizeof nc->name, "%s: %s", group, name);
+}
+
+static void run_case_test(void **state)
+{
+    const named_case *nc = *state;
+    case_result r;
+    char buf[1400];
+    if (!g_ctx)
+        fail_msg("facl_context_create(NULL) failed: %s", g_ctx_error);
+    run_fwd_case(g_ctx, &nc->c, &r);
+    if (getenv("FACL_TEST_VERBOSE") && r.pass) {
+        case_result_format(&r, buf, sizeof buf);
+        print_message("%s", buf);
+    }
+    if (!r.pass) {
+        case_result_format(&r, buf, sizeof buf);
+        print_message("case %s\n%s", nc->name, buf);
+        fail_msg("%s: %s", nc->name, r.detail);
+    }
+}
+
+static int run_all(const char *group)
+{
+    struct CMUnitTest *tests = calloc(g_ncases, sizeof *tests);
+    const char *filter = getenv("FACL_TEST_FILTER");
+    facl_status st;
+    int failed;
+    if (!tests)
+        return 1;
+    for (size_t i = 0; i < g_ncases; i++) {
+        tests[i].name = g_cases[i].name;
+        tests[i].test_func = run_case_test;
+        tests[i].initial_state = &g_cases[i];
+    }
+    st = facl_context_create(NULL, &g_ctx);
+    if (st != FACL_SUCCESS) {
+        g_ctx = NULL;
+        snprintf(g_ctx_error, sizeof g_ctx_error, "%s: %s", facl_status_string(st),
+                 facl_last_error());
+    } else {
+        facl_device_info info;
+        if (facl_context_device_info(g_ctx, &info) == FACL_SUCCESS)
+            print_message("device: %s / %s (%s)\n", info.platform_name, info.device_name,
+                          info.driver_version);
+    }
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    failed = _cmocka_run_group_tests(group, tests, g_ncases, NULL, NULL);
+    facl_context_free(g_ctx);
+    free(tests);
+    free(g_cases);
+    return failed;
+}
+
+/* ------------------------------------------------------------------ case builders */
+
+enum { NOCAUSAL = 0, CAUSAL_BR = 1, CAUSAL_TL = 2 };
+
+static fwd_case base_case(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq,
+                          int hkv, int batch)
+{
+    fwd_case c;
+    memset(&c, 0, sizeof c);
+    c.layout = layout;
+    c.dtype = dt;
+    c.head_dim = d;
+    c.seqlen_q = sq;
+    c.seqlen_k = sk;
+    c.heads_q = hq;
+    c.heads_kv = hkv;
+    c.batch = batch;
+    c.opts = facl_attn_options_default();
+    c.want_lse = 1;
+    c.seed = 0x5eed0000u + (uint64_t)g_ncases * 7919u;
+    return c;
+}
+
+static void set_causal(fwd_case *c, int mode)
+{
+    c->opts.causal = mode != NOCAUSAL;
+    c->opts.mask_align = mode == CAUSAL_TL ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+}
+
+static const facl_dtype k_dtypes[3] = {FACL_DTYPE_F16, FACL_DTYPE_BF16, FACL_DTYPE_F32};
+
+/* dense facl_fwd: every dtype x head dim once, the other axes rotating */
+static void add_dense_dims(void)
+{
+    static const int dims[] = {1, 8, 40, 59, 64, 128, 256};
+    static const int pairs[][2] = {{1, 1},     {1, 239},   {3, 799},  {113, 203},
+                                   {128, 217}, {512, 256}, {108, 256}};
+    static const int heads[][2] = {{1, 1}, {6, 2}, {8, 1}};
+    int n = 0;
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++, n++) {
+            const int *pr = pairs[(i + 2 * t) % 7], *hd = heads[(n + t) % 3];
+            int batch = (n % 2) ? 3 : 1;
+            fwd_case c;
+            /* keep the largest work (d = 256, 512 x 256, 8 heads, 3 sequences) out */
+            if (dims[i] >= 128 && pr[0] * pr[1] > 100000) {
+                batch = 1;
+                hd = heads[1];
+            }
+            c = base_case(CASE_DENSE, k_dtypes[t], dims[i], pr[0], pr[1], hd[0], hd[1], batch);
+            set_causal(&c, n % 3);
+            c.strided = (n / 2) % 2;
+            c.want_lse = n % 4 != 3;
+            add_named("dims", &c);
+        }
+}
+
+/* dense facl_fwd: SPEC's (sq, sk) pairs x causal alignments */
+static void add_dense_pairs(void)
+{
+    static const int pairs[][2] = {{1, 1}, {1, 239}, {3, 799}, {113, 203}, {128, 217}, {512, 256}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        for (int mode = 0; mode < 3; mode++) {
+            facl_dtype dt = k_dtypes[(i + (size_t)mode) % 3];
+            fwd_case c = base_case(CASE_DENSE, dt, 64, pairs[i][0], pairs[i][1], 6, 2,
+                                   (i % 2) ? 1 : 3);
+            set_causal(&c, mode);
+            c.strided = mode == 1;
+            add_named("pairs", &c);
+        }
+    /* sq > sk, causal bottom-right: the first rows see no key (out 0, lse +inf) */
+    {
+        fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_F16, 32, 217, 128, 2, 1, 2);
+        set_causal(&c, CAUSAL_BR);
+        add_named("pairs", &c);
+        c = base_case(CASE_DENSE, FACL_DTYPE_F32, 32, 217, 128, 2, 1, 2);
+        set_causal(&c, CAUSAL_BR);
+        c.strided = 1;
+        add_named("pairs", &c);
+    }
+}
+
+/* dense facl_fwd: GQA / MQA with batches and strided views, lse on and off */
+static void add_dense_gqa(void)
+{
+    static const int heads[][2] = {{6, 2}, {8, 1}, {4, 4}};
+    for (int t = 0; t < 3; t++)
+        for (int h = 0; h < 3; h++) {
+            fwd_case c = base_case(CASE_DENSE, k_dtypes[t], t == 2 ? 96 : 80, 113, 203,
+                                   heads[h][0], heads[h][1], 3);
+            set_causal(&c, (t + h) % 3);
+            c.strided = h != 1;
+            c.want_lse = (t + h) % 2;
+            add_named("gqa", &c);
+        }
+}
+
+static void add_packed(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(CASE_QKVPACKED, k_dtypes[t], t == 1 ? 40 : 64, 128, 128, 4, 4,
+                               2);
+        set_causal(&c, t == 0 ? CAUSAL_BR : NOCAUSAL);
+        c.strided = t != 2;
+        add_named("qkvpacked", &c);
+
+        c = base_case(CASE_KVPACKED, k_dtypes[t], t == 2 ? 59 : 128, 113, 203, 6, 2, 3);
+        set_causal(&c, t == 1 ? CAUSAL_TL : NOCAUSAL);
+        c.strided = t != 0;
+        add_named("kvpacked", &c);
+    }
+}
+
+static const int32_t vl_q1[] = {5, 0, 113, 1}, vl_k1[] = {7, 31, 203, 239};
+static const int32_t vl_q2[] = {3, 17}, vl_k2[] = {0, 40};       /* a sequence with no keys */
+static const int32_t vl_s3[] = {64, 1, 129, 30, 7};              /* qkv packed */
+static const int32_t vl_q4[] = {128, 217, 1}, vl_k4[] = {217, 128, 300};
+
+static void add_varlen(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(CASE_VARLEN, k_dtypes[t], t == 0 ? 64 : (t == 1 ? 8 : 59), 0, 0,
+                               6, 2, 4);
+        c.seqlens_q = vl_q1;
+        c.seqlens_k = vl_k1;
+        set_causal(&c, (t + 1) % 3);
+        c.strided = t != 1;
+        add_named("varlen", &c);
+
+        c = base_case(CASE_VARLEN, k_dtypes[t], 32, 0, 0, 2, 1, 2);
+        c.seqlens_q = vl_q2;
+        c.seqlens_k = vl_k2;
+        set_causal(&c, t == 2 ? CAUSAL_TL : NOCAUSAL);
+        c.strided = t == 0;
+        add_named("varlen", &c);
+
+        c = base_case(CASE_VARLEN_QKVPACKED, k_dtypes[t], 128, 0, 0, 3, 3, 5);
+        c.seqlens_q = vl_s3;
+        c.seqlens_k = vl_s3;
+        set_causal(&c, t % 2 ? CAUSAL_BR : NOCAUSAL);
+        c.strided = t != 0;
+        add_named("varlen-qkvpacked", &c);
+
+        c = base_case(CASE_VARLEN_KVPACKED, k_dtypes[t], 40, 0, 0, 8, 1, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        set_causal(&c, t);
+        c.strided = t != 2;
+        add_named("varlen-kvpacked", &c);
+    }
+    /* trust_cu_seqlens = 1: no host read-back, same results */
+    {
+        fwd_case c = base_case(CASE_VARLEN, FACL_DTYPE_F16, 64, 0, 0, 6, 2, 4);
+        c.seqlens_q = vl_q1;
+        c.seqlens_k = vl_k1;
+        c.opts.trust_cu_seqlens = 1;
+        set_causal(&c, CAUSAL_BR);
+        add_named("varlen", &c);
+    }
+}
+
+static void add_windows(void)
+{
+    static const int wins[][2] = {{16, 8}, {0, 0}, {32, -1}, {-1, 5}, {100, 0}};
+    for (size_t w = 0; w < sizeof wins / sizeof wins[0]; w++)
+        for (int al = 0; al < 2; al++) {
+            facl_dtype dt = k_dtypes[(w + (size_t)al) % 3];
+            fwd_case c = base_case(w % 2 ? CASE_VARLEN : CASE_DENSE, dt, 64, 113, 203, 4, 2, 2);
+            c.seqlens_q = vl_q4;
+            c.seqlens_k = vl_k4;
+            if (c.layout == CASE_VARLEN)
+                c.batch = 3;
+            c.opts.window_left = wins[w][0];
+            c.opts.window_right = wins[w][1];
+            c.opts.mask_align = al ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+            c.strided = al;
+            add_named("window", &c);
+        }
+    /* causal with a left window (window_right from causal) */
+    {
+        fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_BF16, 64, 203, 113, 2, 2, 1);
+        c.opts.causal = 1;
+        c.opts.window_left = 20;
+        add_named("window", &c);
+    }
+}
+
+static void add_softcap_scale(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(t == 1 ? CASE_VARLEN : CASE_DENSE, k_dtypes[t], 64, 113, 203, 6,
+                               2, 2);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        if (c.layout == CASE_VARLEN)
+            c.batch = 3;
+        c.opts.softcap = t == 0 ? 5.0f : 30.0f;
+        c.opts.softmax_scale = t == 2 ? 0.3f : 0.0f; /* large scores: softcap bites */
+        set_causal(&c, t == 1 ? CAUSAL_BR : NOCAUSAL);
+        c.strided = t == 2;
+        add_named("softcap", &c);
+
+        c = base_case(CASE_DENSE, k_dtypes[t], 40, 128, 217, 2, 1, 2);
+        c.opts.softmax_scale = t == 1 ? 0.02f : 0.9f;
+        add_named("scale", &c);
+    }
+}
+
+static void add_alibi(void)
+{
+    for (int t = 0; t < 3; t++)
+        for (int per_batch = 0; per_batch < 2; per_batch++) {
+            fwd_case c = base_case(per_batch && t == 1 ? CASE_VARLEN : CASE_DENSE, k_dtypes[t],
+                                   t == 2 ? 59 : 64, 113, 203, 6, 2, 3);
+            c.seqlens_q = vl_q4;
+            c.seqlens_k = vl_k4;
+            c.use_alibi = 1;
+            c.alibi_per_batch = per_batch;
+            set_causal(&c, (t + per_batch) % 3);
+            if (!c.opts.causal && t == 0)
+                c.opts.mask_align = FACL_ALIGN_TOP_LEFT; /* alignment moves the |i+off-j| */
+            c.strided = per_batch;
+            add_named("alibi", &c);
+        }
+}
+
+static void add_dropout(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(t == 2 ? CASE_VARLEN : CASE_DENSE, k_dtypes[t], 64, 113, 203, 6,
+                               2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.dropout_p = t == 1 ? 0.5f : 0.17f;
+        c.opts.dropout_seed = 0x0123456789abcdefull + (uint64_t)t;
+        c.opts.dropout_offset = t == 0 ? 0xfffffffeull : 12345u; /* counter carries into word 3 */
+        set_causal(&c, t == 1 ? CAUSAL_BR : NOCAUSAL);
+        c.strided = t == 1;
+        add_named("dropout", &c);
+    }
+}
+
+static void add_probs(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(t == 1 ? CASE_VARLEN : CASE_DENSE, k_dtypes[t], 40, 113, 203, 2,
+                               1, 2);
+        c.seqlens_q = vl_q1;
+        c.seqlens_k = vl_k1;
+        if (c.layout == CASE_VARLEN) {
+            c.batch = 4;
+            c.head_dim = 32;
+        }
+        c.want_probs = 1;
+        set_causal(&c, t);
+        c.strided = t != 0;
+        if (t == 2) {
+            c.opts.dropout_p = 0.25f; /* negated where dropped */
+            c.opts.dropout_seed = 42;
+        }
+        add_named("probs", &c);
+    }
+}
+
+/* everything at once */
+static void add_combined(void)
+{
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(t == 0 ? CASE_VARLEN_KVPACKED : CASE_VARLEN, k_dtypes[t], 59, 0, 0,
+                               8, 2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.softcap = 20.0f;
+        c.opts.window_left = 50;
+        c.opts.window_right = 10;
+        c.opts.mask_align = t == 1 ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+        c.use_alibi = 1;
+        c.alibi_per_batch = t != 0;
+        c.opts.dropout_p = 0.1f;
+        c.opts.dropout_seed = 7 + (uint64_t)t;
+        c.opts.dropout_offset = 3;
+        c.want_probs = t == 2;
+        c.strided = 1;
+        add_named("combined", &c);
+    }
+}
+
+int main(void)
+{
+    add_dense_dims();
+    add_dense_pairs();
+    add_dense_gqa();
+    add_packed();
+    add_varlen();
+    add_windows();
+    add_softcap_scale();
+    add_alibi();
+    add_dropout();
+    add_probs();
+    add_combined();
+    return run_all("forward");
+}

@@ -1,0 +1,141 @@
+/*
+ * The full forward grid of SPEC.md on the default device (FACL_DEVICE selects another):
+ * every head dim x (sq, sk) pair x heads 1/1, 6/2, 8/1 x batch 1 and 3 x fp16, bf16, fp32
+ * x causal off / on (bottom-right), dense facl_fwd, lse on; every other case uses strided
+ * views. 6048 cases: this takes hours on a CPU. Run it with
+ *   meson test -C <build> --suite slow        (or the binary directly)
+ * FACL_TEST_FILTER=<cmocka pattern> picks a subset, e.g. FACL_TEST_FILTER='*d=128 *'.
+ * FACL_TEST_VERBOSE=1 prints the errors of passing cases too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "case_runner.h"
+#include "facl.h"
+
+/* ------------------------------------------------------------------ harness */
+
+typedef struct named_case {
+    fwd_case c;
+    char name[240];
+} named_case;
+
+static named_case *g_cases;
+static size_t g_ncases, g_cap;
+static facl_context *g_ctx;
+static char g_ctx_error[512];
+
+static void add_named(const char *group, const fwd_case *c)
+{
+    named_case *nc;
+    char name[200];
+    if (g_ncases == g_cap) {
+        g_cap = g_cap ? 2 * g_cap : 64;
+        g_cases = realloc(g_cases, g_cap * sizeof *g_cases);
+        if (!g_cases) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+    }
+    nc = &g_cases[g_ncases++];
+    nc->c = *c;
+    fwd_case_name(c, name, sizeof name);
+    snprintf(nc->name, sizeof nc->name, "%s: %s", group, name);
+}
+
+static void run_case_test(void **state)
+{
+    const named_case *nc = *state;
+    case_result r;
+    char buf[1400];
+    if (!g_ctx)
+        fail_msg("facl_context_create(NULL) failed: %s", g_ctx_error);
+    run_fwd_case(g_ctx, &nc->c, &r);
+    if (getenv("FACL_TEST_VERBOSE") && r.pass) {
+        case_result_format(&r, buf, sizeof buf);
+        print_message("%s", buf);
+    }
+    if (!r.pass) {
+        case_result_format(&r, buf, sizeof buf);
+        print_message("case %s\n%s", nc->name, buf);
+        fail_msg("%s: %s", nc->name, r.detail);
+    }
+}
+
+static int run_all(const char *group)
+{
+    struct CMUnitTest *tests = calloc(g_ncases, sizeof *tests);
+    const char *filter = getenv("FACL_TEST_FILTER");
+    facl_status st;
+    int failed;
+    if (!tests)
+        return 1;
+    for (size_t i = 0; i < g_ncases; i++) {
+        tests[i].name = g_cases[i].name;
+        tests[i].test_func = run_case_test;
+        tests[i].initial_state = &g_cases[i];
+    }
+    st = facl_context_create(NULL, &g_ctx);
+    if (st != FACL_SUCCESS) {
+        g_ctx = NULL;
+        snprintf(g_ctx_error, sizeof g_ctx_error, "%s: %s", facl_status_string(st),
+                 facl_last_error());
+    } else {
+        facl_device_info info;
+        if (facl_context_device_info(g_ctx, &info) == FACL_SUCCESS)
+            print_message("device: %s / %s (%s)\n", info.platform_name, info.device_name,
+                          info.driver_version);
+    }
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
+    failed = _cmocka_run_group_tests(group, tests, g_ncases, NULL, NULL);
+    facl_context_free(g_ctx);
+    free(tests);
+    free(g_cases);
+    return failed;
+}
+
+/* ------------------------------------------------------------------ case builders */
+
+static const int k_dims[] = {1, 8, 32, 40, 59, 64, 80, 96, 111, 128, 160, 192, 224, 256};
+static const int k_pairs[][2] = {{1, 1},     {1, 239},   {3, 799},    {113, 203},
+                                 {127, 512}, {128, 217}, {108, 256},  {256, 512},
+                                 {512, 256}, {1023, 1024}, {1024, 1023}, {2048, 2048}};
+static const int k_heads[][2] = {{1, 1}, {6, 2}, {8, 1}};
+static const int k_batches[] = {1, 3};
+static const facl_dtype k_dtypes[] = {FACL_DTYPE_F16, FACL_DTYPE_BF16, FACL_DTYPE_F32};
+
+int main(void)
+{
+    for (size_t p = 0; p < sizeof k_pairs / sizeof k_pairs[0]; p++)
+        for (size_t d = 0; d < sizeof k_dims / sizeof k_dims[0]; d++)
+            for (size_t h = 0; h < sizeof k_heads / sizeof k_heads[0]; h++)
+                for (size_t b = 0; b < sizeof k_batches / sizeof k_batches[0]; b++)
+                    for (size_t t = 0; t < sizeof k_dtypes / sizeof k_dtypes[0]; t++)
+                        for (int causal = 0; causal < 2; causal++) {
+                            fwd_case c;
+                            memset(&c, 0, sizeof c);
+                            c.layout = CASE_DENSE;
+                            c.dtype = k_dtypes[t];
+                            c.head_dim = k_dims[d];
+                            c.seqlen_q = k_pairs[p][0];
+                            c.seqlen_k = k_pairs[p][1];
+                            c.heads_q = k_heads[h][0];
+                            c.heads_kv = k_heads[h][1];
+                            c.batch = k_batches[b];
+                            c.opts = facl_attn_options_default();
+                            c.opts.causal = causal;
+                            c.want_lse = 1;
+                            c.strided = (int)(g_ncases % 2);
+                            c.seed = 0x51000000u + (uint64_t)g_ncases * 104729u;
+                            add_named("grid", &c);
+                        }
+    return run_all("forward_slow");
+}

@@ -1,0 +1,102 @@
+/* Planning is a pure function of the problem and the device profile: checked here on
+ * made-up devices, with no OpenCL device involved. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "plan.h"
+
+static facl_device_profile device(uint64_t local_mem, size_t max_wg)
+{
+    facl_device_profile p;
+    memset(&p, 0, sizeof p);
+    p.local_mem_reported = local_mem;
+    p.local_mem_usable = local_mem;
+    p.max_work_group_size = max_wg;
+    return p;
+}
+
+static facl_fwd_problem problem(int head_dim, int seqlen_q)
+{
+    facl_fwd_problem p;
+    memset(&p, 0, sizeof p);
+    p.dtype = FACL_DTYPE_F16;
+    p.head_dim = head_dim;
+    p.seqlen_q = seqlen_q;
+    p.seqlen_k = 100;
+    p.batch = 1;
+    p.heads_q = p.heads_kv = 1;
+    return p;
+}
+
+/* The k and v tiles must fit in the local memory the device has, whatever the head dim. */
+static void test_tiles_fit_local_memory(void **state)
+{
+    (void)state;
+    const uint64_t sizes[4] = {4096, 16384, 48 * 1024, 4u << 20};
+    for (int s = 0; s < 4; ++s) {
+        facl_device_profile dev = device(sizes[s], 1024);
+        for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 17) {
+            facl_fwd_problem p = problem(d, 128);
+            facl_fwd_plan plan;
+            facl_plan_fwd_program(&p, &dev, &plan);
+            assert_true(plan.block_n >= 1);
+            if (plan.block_n > 1) assert_true(2u * plan.block_n * d * 4u <= sizes[s]);
+            char expect[32];
+            snprintf(expect, sizeof expect, "-DHEAD_DIM=%d ", d);
+            assert_non_null(strstr(plan.options, expect));
+        }
+    }
+}
+
+static void test_features_select_macros(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device(48 * 1024, 1024);
+    facl_fwd_problem p = problem(64, 128);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_non_null(strstr(plan.options, "-DHAS_SOFTCAP=0"));
+    assert_non_null(strstr(plan.options, "-DHAS_DROPOUT=0"));
+    assert_non_null(strstr(plan.options, "-DFACL_DTYPE=1"));
+    p.softcap = 30.0f;
+    p.dropout_p = 0.1f;
+    p.varlen = 1;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_non_null(strstr(plan.options, "-DHAS_SOFTCAP=1"));
+    assert_non_null(strstr(plan.options, "-DHAS_DROPOUT=1"));
+    assert_non_null(strstr(plan.options, "-DIS_VARLEN=1"));
+}
+
+/* Work-group size never exceeds what the device or the built kernel allows. */
+static void test_rows_within_limits(void **state)
+{
+    (void)state;
+    const size_t device_limits[3] = {1, 32, 4096};
+    const size_t kernel_limits[3] = {1, 48, 1024};
+    for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b)
+            for (int sq = 1; sq <= 300; sq += 37) {
+                facl_device_profile dev = device(48 * 1024, device_limits[a]);
+                facl_fwd_problem p = problem(64, sq);
+                size_t rows = facl_plan_fwd_rows_per_group(&p, &dev, kernel_limits[b]);
+                assert_true(rows >= 1);
+                assert_true(rows <= device_limits[a]);
+                assert_true(rows <= kernel_limits[b]);
+            }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiles_fit_local_memory),
+        cmocka_unit_test(test_features_select_macros),
+        cmocka_unit_test(test_rows_within_limits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,466 @@
+/* Every bad argument gets its own status, a message naming it, and writes nothing.
+ * Table-driven: each case starts from a valid call and breaks one thing. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "facl.h"
+
+enum { B = 2, SQ = 5, SK = 7, HQ = 4, HKV = 2, D = 8 };
+#define SENTINEL 0x5Au
+
+typedef struct call {
+    facl_context *ctx;
+    cl_command_queue queue;
+    facl_tensor q, k, v, out, lse, alibi, probs, cu_q, cu_k, qkv, kv;
+    facl_attn_options opts;
+    int64_t max_q, max_k;
+    enum { DENSE, VARLEN, QKVPACKED, KVPACKED } family;
+} call;
+
+typedef struct fixture {
+    facl_context *ctx;
+    cl_mem big;      /* q, k, v, qkv, kv live here */
+    cl_mem out_buf;  /* out, lse, probs: checked for untouched bytes */
+    cl_mem cu_buf;   /* cu_seqlens_q = {0,2,5}, cu_seqlens_k = {0,3,7} */
+    cl_mem small;    /* 16 bytes, for "buffer too small" */
+    cl_context other_cl;
+    cl_command_queue other_queue;
+    size_t out_bytes;
+} fixture;
+
+static fixture fx;
+
+static facl_tensor view(cl_mem buf, facl_dtype dt, int ndim, const int64_t *shape, size_t offset)
+{
+    facl_tensor t = facl_tensor_contiguous(buf, dt, ndim, shape);
+    t.offset = offset;
+    return t;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    facl_status st = facl_context_create(NULL, &fx.ctx);
+    if (st != FACL_SUCCESS) {
+        print_error("facl_context_create: %s\n", facl_last_error());
+        return -1;
+    }
+    cl_context c = facl_context_cl_context(fx.ctx);
+    cl_int err;
+    fx.big = clCreateBuffer(c, CL_MEM_READ_WRITE, 1 << 20, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    fx.out_bytes = 1 << 16;
+    fx.out_buf = clCreateBuffer(c, CL_MEM_READ_WRITE, fx.out_bytes, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    const int32_t cu[6] = {0, 2, 5, 0, 3, 7};
+    fx.cu_buf = clCreateBuffer(c, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof cu, (void *)cu, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    fx.small = clCreateBuffer(c, CL_MEM_READ_WRITE, 16, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    cl_device_id dev = facl_context_device(fx.ctx);
+    fx.other_cl = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    fx.other_queue = clCreateCommandQueue(fx.other_cl, dev, 0, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    clReleaseMemObject(fx.big);
+    clReleaseMemObject(fx.out_buf);
+    clReleaseMemObject(fx.cu_buf);
+    clReleaseMemObject(fx.small);
+    clReleaseCommandQueue(fx.other_queue);
+    clReleaseContext(fx.other_cl);
+    facl_context_free(fx.ctx);
+    return 0;
+}
+
+/* A valid call of the given family; every tensor is a view of fx's buffers. */
+static call valid_call(int family)
+{
+    call c;
+    memset(&c, 0, sizeof c);
+    c.ctx = fx.ctx;
+    c.family = family;
+    c.opts = facl_attn_options_default();
+    const facl_dtype f = FACL_DTYPE_F32;
+    const int64_t q_dense[4] = {B, SQ, HQ, D}, k_dense[4] = {B, SK, HKV, D};
+    const int64_t q_var[3] = {5, HQ, D}, k_var[3] = {7, HKV, D}, lse_var[2] = {HQ, 5};
+    const int64_t lse_dense[3] = {B, HQ, SQ}, cu_shape[1] = {B + 1};
+    const int64_t qkv_shape[5] = {B, SQ, 3, HQ, D}, kv_shape[5] = {B, SK, 2, HKV, D};
+    const int64_t alibi_shape[1] = {HQ};
+    if (family == VARLEN) {
+        c.q = view(fx.big, f, 3, q_var, 0);
+        c.k = view(fx.big, f, 3, k_var, 4096);
+        c.v = view(fx.big, f, 3, k_var, 8192);
+        c.out = view(fx.out_buf, f, 3, q_var, 0);
+        c.lse = view(fx.out_buf, f, 2, lse_var, 4096);
+        c.max_q = 3;
+        c.max_k = 4;
+        const int64_t probs_shape[4] = {B, HQ, 3, 4};
+        c.probs = view(fx.out_buf, f, 4, probs_shape, 8192);
+    } else {
+        c.q = view(fx.big, f, 4, q_dense, 0);
+        c.k = view(fx.big, f, 4, k_dense, 4096);
+        c.v = view(fx.big, f, 4, k_dense, 8192);
+        c.out = view(fx.out_buf, f, 4, q_dense, 0);
+        c.lse = view(fx.out_buf, f, 3, lse_dense, 4096);
+        const int64_t probs_shape[4] = {B, HQ, SQ, family == QKVPACKED ? SQ : SK};
+        c.probs = view(fx.out_buf, f, 4, probs_shape, 8192);
+    }
+    c.cu_q = view(fx.cu_buf, FACL_DTYPE_I32, 1, cu_shape, 0);
+    c.cu_k = view(fx.cu_buf, FACL_DTYPE_I32, 1, cu_shape, 3);
+    c.qkv = view(fx.big, f, 5, qkv_shape, 16384);
+    c.kv = view(fx.big, f, 5, kv_shape, 16384);
+    c.alibi = view(fx.big, f, 1, alibi_shape, 0);
+    return c;
+}
+
+static facl_status run(call *c)
+{
+    switch (c->family) {
+    case VARLEN:
+        return facl_varlen_fwd(c->ctx, c->queue, &c->q, &c->k, &c->v, &c->cu_q, &c->cu_k, c->max_q,
+                               c->max_k, &c->out, &c->lse, &c->opts, 0, NULL, NULL);
+    case QKVPACKED:
+        return facl_fwd_qkvpacked(c->ctx, c->queue, &c->qkv, &c->out, &c->lse, &c->opts, 0,
+                                  NULL, NULL);
+    case KVPACKED:
+        return facl_fwd_kvpacked(c->ctx, c->queue, &c->q, &c->kv, &c->out, &c->lse, &c->opts,
+                                 0, NULL, NULL);
+    default:
+        return facl_fwd(c->ctx, c->queue, &c->q, &c->k, &c->v, &c->out, &c->lse, &c->opts, 0,
+                        NULL, NULL);
+    }
+}
+
+static void fill_outputs_with_sentinel(void)
+{
+    unsigned char pattern = SENTINEL;
+    cl_command_queue q = facl_context_queue(fx.ctx);
+    assert_int_equal(clEnqueueFillBuffer(q, fx.out_buf, &pattern, 1, 0, fx.out_bytes, 0, NULL, NULL),
+                     CL_SUCCESS);
+    assert_int_equal(clFinish(q), CL_SUCCESS);
+}
+
+static void assert_outputs_untouched(void)
+{
+    unsigned char *host = malloc(fx.out_bytes);
+    assert_non_null(host);
+    assert_int_equal(clEnqueueReadBuffer(facl_context_queue(fx.ctx), fx.out_buf, CL_TRUE, 0,
+                                         fx.out_bytes, host, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (size_t i = 0; i < fx.out_bytes; ++i)
+        if (host[i] != SENTINEL) fail_msg("output byte %zu was written by a rejected call", i);
+    free(host);
+}
+
+static void expect_rejected(call *c, facl_status expected, const char *names)
+{
+    fill_outputs_with_sentinel();
+    facl_status st = run(c);
+    if (st != expected)
+        fail_msg("expected %s, got %s: %s", facl_status_string(expected), facl_status_string(st),
+                 facl_last_error());
+    if (!strstr(facl_last_error(), names))
+        fail_msg("message '%s' does not name '%s'", facl_last_error(), names);
+    assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
+    assert_outputs_untouched();
+}
+
+/* The unbroken calls succeed: otherwise every rejection below would prove nothing. */
+static void test_valid_calls_succeed(void **state)
+{
+    (void)state;
+    for (int family = DENSE; family <= KVPACKED; ++family) {
+        call c = valid_call(family);
+        c.opts.attn_probs = &c.probs;
+        facl_status st = run(&c);
+        if (st != FACL_SUCCESS) fail_msg("family %d: %s", family, facl_last_error());
+    }
+    assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
+}
+
+static void test_null_arguments(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.ctx = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "ctx");
+    c = valid_call(DENSE);
+    c.q.buffer = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "q");
+    c = valid_call(DENSE);
+    c.v.buffer = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "v");
+    c = valid_call(DENSE);
+    c.out.buffer = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "out");
+    c = valid_call(VARLEN);
+    c.cu_k.buffer = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "cu_seqlens_k");
+    fill_outputs_with_sentinel();
+    assert_int_equal(facl_fwd(fx.ctx, NULL, NULL, &c.k, &c.v, &c.out, NULL, NULL, 0, NULL, NULL),
+                     FACL_ERROR_NULL_ARGUMENT);
+    assert_non_null(strstr(facl_last_error(), "q"));
+    assert_outputs_untouched();
+}
+
+static void test_dtypes(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.k.dtype = FACL_DTYPE_F16;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "k");
+    c = valid_call(DENSE);
+    c.out.dtype = FACL_DTYPE_BF16;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "out");
+    c = valid_call(DENSE);
+    c.q.dtype = (facl_dtype)42;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q");
+    c = valid_call(DENSE);
+    c.q.dtype = FACL_DTYPE_I32;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q");
+    c = valid_call(DENSE);
+    c.lse.dtype = FACL_DTYPE_F16;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "lse");
+    c = valid_call(VARLEN);
+    c.cu_q.dtype = FACL_DTYPE_F32;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "cu_seqlens_q");
+    c = valid_call(DENSE);
+    c.alibi.dtype = FACL_DTYPE_F16;
+    c.opts.alibi_slopes = &c.alibi;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "alibi_slopes");
+}
+
+static void test_shapes(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.k.shape[0] = B + 1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "k");
+    c = valid_call(DENSE);
+    c.v.shape[1] = SK - 1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "v");
+    c = valid_call(DENSE);
+    c.out.shape[1] = SQ + 1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "out");
+    c = valid_call(DENSE);
+    c.k.shape[3] = D / 2;
+    c.v.shape[3] = D / 2;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "k");
+    c = valid_call(DENSE);
+    c.q.ndim = 3;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q");
+    c = valid_call(DENSE);
+    c.q.shape[1] = -1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q");
+    c = valid_call(DENSE);
+    c.lse.shape[2] = SQ + 1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "lse");
+    c = valid_call(QKVPACKED);
+    c.qkv.shape[2] = 2;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "qkv");
+    c = valid_call(KVPACKED);
+    c.kv.shape[2] = 3;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "kv");
+    c = valid_call(DENSE);
+    c.probs.shape[3] = SK + 1;
+    c.opts.attn_probs = &c.probs;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "attn_probs");
+}
+
+static void test_heads_and_head_dim(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.k.shape[2] = 3;
+    c.v.shape[2] = 3;
+    expect_rejected(&c, FACL_ERROR_INVALID_HEADS, "heads_kv");
+    c = valid_call(DENSE);
+    c.k.shape[2] = 0;
+    c.v.shape[2] = 0;
+    expect_rejected(&c, FACL_ERROR_INVALID_HEADS, "heads_kv");
+    const int64_t bad_dims[2] = {0, FACL_MAX_HEAD_DIM + 1};
+    for (int i = 0; i < 2; ++i) {
+        c = valid_call(DENSE);
+        const int64_t qs[4] = {B, SQ, HQ, bad_dims[i]}, ks[4] = {B, SK, HKV, bad_dims[i]};
+        c.q = view(fx.big, FACL_DTYPE_F32, 4, qs, 0);
+        c.k = view(fx.big, FACL_DTYPE_F32, 4, ks, 0);
+        c.v = view(fx.big, FACL_DTYPE_F32, 4, ks, 0);
+        c.out = view(fx.out_buf, FACL_DTYPE_F32, 4, qs, 0);
+        expect_rejected(&c, FACL_ERROR_INVALID_HEAD_DIM, "head_dim");
+    }
+}
+
+static void test_strides_and_extents(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.q.stride[3] = 2;
+    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "q");
+    c = valid_call(DENSE);
+    c.out.stride[1] = -1;
+    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "out");
+    c = valid_call(DENSE);
+    c.k.buffer = fx.small;
+    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "k");
+    c = valid_call(DENSE);
+    c.out.offset = fx.out_bytes / 4 - 10; /* starts inside, ends outside */
+    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "out");
+    c = valid_call(DENSE);
+    c.q.stride[0] = INT64_MAX / 2;
+    expect_rejected(&c, FACL_ERROR_SIZE_OVERFLOW, "q");
+    c = valid_call(DENSE);
+    c.v.shape[1] = INT64_MAX / 4;
+    c.k.shape[1] = INT64_MAX / 4;
+    c.v.stride[0] = 8;
+    expect_rejected(&c, FACL_ERROR_SIZE_OVERFLOW, "k");
+}
+
+static void test_scalar_options(void **state)
+{
+    (void)state;
+    const float bad_scales[3] = {-1.0f, NAN, INFINITY};
+    for (int i = 0; i < 3; ++i) {
+        call c = valid_call(DENSE);
+        c.opts.softmax_scale = bad_scales[i];
+        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "softmax_scale");
+    }
+    const float bad_p[4] = {1.0f, -0.1f, NAN, 2.0f};
+    for (int i = 0; i < 4; ++i) {
+        call c = valid_call(DENSE);
+        c.opts.dropout_p = bad_p[i];
+        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "dropout_p");
+    }
+    call c = valid_call(DENSE);
+    c.opts.softcap = -2.0f;
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "softcap");
+    c = valid_call(DENSE);
+    c.opts.window_left = -2;
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "window_left");
+    c = valid_call(DENSE);
+    c.opts.window_right = -7;
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "window_right");
+    c = valid_call(DENSE);
+    c.opts.mask_align = (facl_mask_align)5;
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "mask_align");
+}
+
+static void test_alibi_shapes(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    const int64_t wrong_heads[1] = {HQ + 1};
+    c.alibi = view(fx.big, FACL_DTYPE_F32, 1, wrong_heads, 0);
+    c.opts.alibi_slopes = &c.alibi;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+    c = valid_call(DENSE);
+    const int64_t wrong_batch[2] = {B + 1, HQ};
+    c.alibi = view(fx.big, FACL_DTYPE_F32, 2, wrong_batch, 0);
+    c.opts.alibi_slopes = &c.alibi;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+    c = valid_call(DENSE);
+    const int64_t three_d[3] = {1, B, HQ};
+    c.alibi = view(fx.big, FACL_DTYPE_F32, 3, three_d, 0);
+    c.opts.alibi_slopes = &c.alibi;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+}
+
+/* Writes a bad prefix-sum array into the fixture's cu buffer for one case. */
+static void set_prefix_sums(const int32_t cu[6])
+{
+    assert_int_equal(clEnqueueWriteBuffer(facl_context_queue(fx.ctx), fx.cu_buf, CL_TRUE, 0,
+                                          6 * sizeof(int32_t), cu, 0, NULL, NULL),
+                     CL_SUCCESS);
+}
+
+static void test_varlen_arguments(void **state)
+{
+    (void)state;
+    const int32_t good[6] = {0, 2, 5, 0, 3, 7};
+    call c = valid_call(VARLEN);
+    const int64_t four[1] = {4};
+    c.cu_k = view(fx.cu_buf, FACL_DTYPE_I32, 1, four, 0);
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "cu_seqlens_k");
+    c = valid_call(VARLEN);
+    c.max_q = 2; /* sequence 1 has 3 rows */
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_q");
+    c = valid_call(VARLEN);
+    c.max_k = -1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_k");
+
+    const int32_t decreasing[6] = {0, 4, 2, 0, 3, 7};
+    set_prefix_sums(decreasing);
+    c = valid_call(VARLEN);
+    c.max_q = 100;
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_q");
+    const int32_t nonzero_start[6] = {0, 2, 5, 1, 3, 7};
+    set_prefix_sums(nonzero_start);
+    c = valid_call(VARLEN);
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k");
+    const int32_t past_end[6] = {0, 2, 5, 0, 3, 9};
+    set_prefix_sums(past_end);
+    c = valid_call(VARLEN);
+    c.max_k = 100;
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k");
+    set_prefix_sums(good);
+    c = valid_call(VARLEN);
+    c.opts.trust_cu_seqlens = 7;
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "trust_cu_seqlens");
+}
+
+static void test_foreign_queue_and_buffer(void **state)
+{
+    (void)state;
+    call c = valid_call(DENSE);
+    c.queue = fx.other_queue;
+    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "queue");
+    cl_int err;
+    cl_mem foreign = clCreateBuffer(fx.other_cl, CL_MEM_READ_WRITE, 1 << 16, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    c = valid_call(DENSE);
+    c.v.buffer = foreign;
+    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "v");
+    clReleaseMemObject(foreign);
+}
+
+static void test_status_strings(void **state)
+{
+    (void)state;
+    assert_string_equal(facl_status_string(FACL_SUCCESS), "FACL_SUCCESS");
+    assert_string_equal(facl_status_string(FACL_ERROR_INVALID_HEADS), "FACL_ERROR_INVALID_HEADS");
+    assert_string_equal(facl_status_string((facl_status)CL_OUT_OF_RESOURCES), "CL_OUT_OF_RESOURCES");
+    assert_string_equal(facl_status_string((facl_status)-12345), "FACL_UNKNOWN_STATUS");
+    assert_int_equal(facl_version_number(), FACL_VERSION_NUMBER);
+    assert_string_equal(facl_version_string(), FACL_VERSION_STRING);
+    facl_context *ctx = (facl_context *)0x1;
+    assert_int_equal(facl_context_create("no-such-device-name-xyz", &ctx), FACL_ERROR_NO_DEVICE);
+    assert_null(ctx);
+    assert_non_null(strstr(facl_last_error(), "no-such-device-name-xyz"));
+    assert_int_equal(facl_context_create("99:99", &ctx), FACL_ERROR_NO_DEVICE);
+    facl_context_free(NULL); /* accepted */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_calls_succeed), cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_dtypes),              cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_heads_and_head_dim),  cmocka_unit_test(test_strides_and_extents),
+        cmocka_unit_test(test_scalar_options),      cmocka_unit_test(test_alibi_shapes),
+        cmocka_unit_test(test_varlen_arguments),    cmocka_unit_test(test_foreign_queue_and_buffer),
+        cmocka_unit_test(test_status_strings),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,74 @@
+/*
+ * testkit case runner: one forward attention case end to end on a facl_context.
+ * Draws seeded random normal inputs, rounds them to the storage dtype, uploads them
+ * (packed layouts: one buffer; `strided`: padded views at non-zero offsets, in a
+ * memory order other than the logical one), poisons every output with 0xFF bytes (NaN
+ * in every dtype), calls the matching facl_* function, waits, reads everything back,
+ * and judges out and lse (and attn_probs if asked) against the reference with SPEC.md's
+ * rule (cmp_check). Also checks that nothing outside the output views was written and
+ * that the input buffers are unchanged.
+ */
+#ifndef FACL_TESTKIT_CASE_RUNNER_H
+#define FACL_TESTKIT_CASE_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compare.h"
+#include "facl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum case_layout {
+    CASE_DENSE,
+    CASE_QKVPACKED,
+    CASE_KVPACKED,
+    CASE_VARLEN,
+    CASE_VARLEN_QKVPACKED,
+    CASE_VARLEN_KVPACKED
+} case_layout;
+
+typedef struct fwd_case {
+    case_layout layout;
+    facl_dtype dtype;
+    int batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim;
+    /* varlen: per-sequence lengths (NULL = all equal to seqlen_q / seqlen_k). qkv-packed
+     * layouts need seqlen_q == seqlen_k (and equal seqlens) and heads_q == heads_kv. */
+    const int32_t *seqlens_q, *seqlens_k;
+    facl_attn_options opts; /* alibi_slopes / attn_probs left NULL; use the fields below */
+    int use_alibi;
+    int alibi_per_batch;
+    int want_lse;
+    int want_probs;
+    int strided; /* views with padding between heads / rows and a non-zero buffer offset */
+    uint64_t seed;
+} fwd_case;
+
+typedef struct case_result {
+    facl_status status; /* what the facl call returned */
+    cmp_result out, lse, probs;
+    int pass;
+    double seconds; /* the facl call and clFinish */
+    char detail[256];
+} case_result;
+
+/* Runs the case; returns r->pass (1 pass, 0 fail). Never aborts on a library failure:
+ * a facl error is a failure with facl_last_error() in r->detail. */
+int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r);
+
+/* A short unique-ish name, e.g. "dense f16 d=64 sq=113 sk=203 h=6/2 b=3 causal-br
+ * strided lse". */
+void fwd_case_name(const fwd_case *c, char *buf, size_t size);
+
+/* Multi-line description of a result (errors of out / lse / probs and the detail). */
+void case_result_format(const case_result *r, char *buf, size_t size);
+
+const char *case_layout_name(case_layout layout);
+const char *testkit_dtype_name(facl_dtype dt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

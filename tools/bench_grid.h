@@ -1,0 +1,43 @@
+/*
+ * facl-bench's options and the grid they span. The default grid is FlashAttention's own
+ * benchmark: 16384 tokens in total (batch = tokens / seqlen), heads * head_dim = 2048,
+ * head_dim 64/128/256, seqlen 512..16384, causal off and on, fp16/bf16/fp32.
+ */
+#ifndef FACL_TOOLS_BENCH_GRID_H
+#define FACL_TOOLS_BENCH_GRID_H
+
+#include <stddef.h>
+
+#include "facl.h"
+
+#define BENCH_MAX_LIST 16
+#define BENCH_HIDDEN 2048 /* heads * head_dim, as in FlashAttention's benchmark */
+
+typedef struct bench_options {
+    int hdims[BENCH_MAX_LIST], n_hdims;
+    int seqlens[BENCH_MAX_LIST], n_seqlens;
+    facl_dtype dtypes[3];
+    int n_dtypes;
+    int causal[2], n_causal; /* values 0 (off) and/or 1 (on), in that order */
+    long tokens;
+    const char *device;      /* NULL: the library's default (FACL_DEVICE, else first GPU) */
+    int reps;                /* 0: sized from a probe */
+    const char *json_path, *csv_path; /* "-" = stdout */
+    int baseline;            /* CLBlast column on/off */
+    int verify;              /* compare the baseline with ours once per dtype/causal */
+} bench_options;
+
+typedef struct bench_config {
+    facl_dtype dtype;
+    int hdim, seqlen, batch, heads, causal;
+} bench_config;
+
+/* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on an error (printed). */
+int bench_parse_args(int argc, char **argv, bench_options *o);
+
+/* The configs of the grid in table order (dtype, head dim, causal, seqlen), skipping
+ * seqlens above the token count and head dims that do not divide the hidden size.
+ * Returns the count (at most `max`). */
+size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max);
+
+#endif

@@ -1,0 +1,134 @@
+/* Profiling-event timing (see bench_timing.h). */
+#include "bench_timing.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_devices.h"
+
+/* Does nothing visible; exists for its profiling timestamps. The branch on a runtime
+ * argument keeps a compiler from deciding the kernel is empty and skipping it. */
+static const char stamp_source[] =
+    "__kernel void facl_tool_stamp(__global int *flag, const int value)\n"
+    "{\n"
+    "    if (value == 12345) flag[0] = value;\n"
+    "}\n";
+
+int bench_timer_init(bench_timer *t, cl_context ctx, cl_device_id device, cl_command_queue queue,
+                     char *err, size_t err_size)
+{
+    memset(t, 0, sizeof *t);
+    t->queue = queue;
+    cl_int e;
+    const char *src = stamp_source;
+    t->program = clCreateProgramWithSource(ctx, 1, &src, NULL, &e);
+    if (e == CL_SUCCESS) e = clBuildProgram(t->program, 1, &device, "", NULL, NULL);
+    if (e == CL_SUCCESS) t->stamp = clCreateKernel(t->program, "facl_tool_stamp", &e);
+    cl_int zero = 0;
+    if (e == CL_SUCCESS) e = clSetKernelArg(t->stamp, 0, sizeof(cl_mem), &(cl_mem){NULL});
+    if (e == CL_SUCCESS) e = clSetKernelArg(t->stamp, 1, sizeof zero, &zero);
+    if (e != CL_SUCCESS) {
+        snprintf(err, err_size, "timing stamp kernel: %s", tool_cl_error_name(e));
+        bench_timer_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_timer_free(bench_timer *t)
+{
+    if (t->stamp) clReleaseKernel(t->stamp);
+    if (t->program) clReleaseProgram(t->program);
+    memset(t, 0, sizeof *t);
+}
+
+static int profile(cl_event ev, cl_profiling_info what, cl_ulong *value)
+{
+    return clGetEventProfilingInfo(ev, what, sizeof *value, value, NULL);
+}
+
+/* One run; *ms is the span from the stamp's end to the work's end. */
+static int timed_run(bench_timer *t, bench_work_fn work, void *arg, double *ms, char *err,
+                     size_t err_size)
+{
+    const size_t one = 1;
+    cl_event stamp = NULL, last = NULL;
+    cl_int e = clEnqueueNDRangeKernel(t->queue, t->stamp, 1, NULL, &one, &one, 0, NULL, &stamp);
+    if (e != CL_SUCCESS) {
+        snprintf(err, err_size, "enqueue of the timing stamp: %s", tool_cl_error_name(e));
+        return -1;
+    }
+    int rc = work(arg, t->queue, &last, err, err_size);
+    if (rc == 0 && !last) {
+        snprintf(err, err_size, "the timed work returned no event");
+        rc = -1;
+    }
+    if (rc == 0) {
+        e = clWaitForEvents(1, &last);
+        cl_ulong begin = 0, end = 0;
+        if (e == CL_SUCCESS) e = profile(stamp, CL_PROFILING_COMMAND_END, &begin);
+        if (e == CL_SUCCESS) e = profile(last, CL_PROFILING_COMMAND_END, &end);
+        if (e != CL_SUCCESS) {
+            snprintf(err, err_size, "profiling information: %s", tool_cl_error_name(e));
+            rc = -1;
+        } else {
+            *ms = end > begin ? (double)(end - begin) * 1e-6 : 0.0;
+        }
+    }
+    clFinish(t->queue);
+    if (last) clReleaseEvent(last);
+    clReleaseEvent(stamp);
+    return rc;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int bench_time(bench_timer *t, bench_work_fn work, void *arg, const bench_reps *policy,
+               bench_timing *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    double warm, probe;
+    if (timed_run(t, work, arg, &warm, err, err_size) != 0) return -1;
+    if (timed_run(t, work, arg, &probe, err, err_size) != 0) return -1;
+
+    int reps = policy->reps;
+    if (reps <= 0) {
+        double want = probe > 0 ? policy->target_s * 1e3 / probe : policy->max_reps;
+        reps = want > policy->max_reps ? policy->max_reps : (int)ceil(want);
+        if (reps < policy->min_reps) reps = policy->min_reps;
+    }
+    double *samples = malloc((size_t)reps * sizeof *samples);
+    if (!samples) {
+        snprintf(err, err_size, "out of host memory");
+        return -1;
+    }
+    /* The probe ran after the warm-up, so it is a valid sample: keep it. */
+    samples[0] = probe;
+    for (int i = 1; i < reps; ++i) {
+        if (timed_run(t, work, arg, &samples[i], err, err_size) != 0) {
+            free(samples);
+            return -1;
+        }
+    }
+    qsort(samples, (size_t)reps, sizeof *samples, compare_doubles);
+    out->reps = reps;
+    out->min_ms = samples[0];
+    out->max_ms = samples[reps - 1];
+    out->median_ms = reps % 2 ? samples[reps / 2]
+                              : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+    free(samples);
+    return 0;
+}
+
+double bench_attention_flops(double batch, double seqlen_q, double seqlen_k, double heads,
+                             double head_dim, int causal)
+{
+    double f = 4.0 * batch * seqlen_q * seqlen_k * heads * head_dim;
+    return causal ? f / 2 : f;
+}
