@@ -148,7 +148,7 @@ typedef struct facl_device_info {
     uint64_t max_alloc;
     int native_half;              /* half arithmetic compiles (fp16 is always stored via vload_half) */
     int nv_compute_major, nv_compute_minor; /* 0 when not NVIDIA */
-    char kernel_path[32];         /* "portable" */
+    char kernel_path[32];         /* "portable-gpu" or "portable-cpu" (FACL_KERNEL_PATH overrides) */
     char cache_dir[512];          /* "" when the disk cache is off */
 } facl_device_info;
 

@@ -154,7 +154,7 @@ facl_status facl_context_device_info(const facl_context *ctx, facl_device_info *
     info->native_half = probe_native_half(ctx);
     info->nv_compute_major = p->nv_compute_major;
     info->nv_compute_minor = p->nv_compute_minor;
-    snprintf(info->kernel_path, sizeof info->kernel_path, "portable");
+    snprintf(info->kernel_path, sizeof info->kernel_path, "%s", facl_kernel_path_name(p->path));
     snprintf(info->cache_dir, sizeof info->cache_dir, "%s", ctx->programs.disk_dir);
     return FACL_SUCCESS;
 }

@@ -1,6 +1,7 @@
 /* Device queries, done once when a context is made. */
 #include "device_profile.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "status.h"
@@ -26,6 +27,24 @@ static facl_vendor vendor_of(const char *platform_name, const char *device_vendo
         return FACL_VENDOR_AMD;
     if (strstr(device_vendor, "Intel")) return FACL_VENDOR_INTEL;
     return FACL_VENDOR_OTHER;
+}
+
+const char *facl_kernel_path_name(facl_kernel_path path)
+{
+    return path == FACL_PATH_PORTABLE_CPU ? "portable-cpu" : "portable-gpu";
+}
+
+static facl_status choose_kernel_path(facl_device_profile *p)
+{
+    const char *forced = getenv("FACL_KERNEL_PATH");
+    p->path = (p->type & CL_DEVICE_TYPE_CPU) ? FACL_PATH_PORTABLE_CPU : FACL_PATH_PORTABLE_GPU;
+    if (!forced || !*forced) return FACL_SUCCESS;
+    if (strcmp(forced, "portable-gpu") == 0) p->path = FACL_PATH_PORTABLE_GPU;
+    else if (strcmp(forced, "portable-cpu") == 0) p->path = FACL_PATH_PORTABLE_CPU;
+    else
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_KERNEL_PATH: '%s' is not portable-gpu or portable-cpu", forced);
+    return FACL_SUCCESS;
 }
 
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *p)
@@ -84,5 +103,5 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
             p->nv_compute_minor = (int)minor;
         }
     }
-    return FACL_SUCCESS;
+    return choose_kernel_path(p);
 }

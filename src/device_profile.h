@@ -12,6 +12,13 @@ typedef enum facl_vendor {
     FACL_VENDOR_POCL
 } facl_vendor;
 
+/* The forward kernel family used on a device. Both are portable OpenCL C 1.2 and both
+ * are correct everywhere; they differ in how work maps to the hardware. */
+typedef enum facl_kernel_path {
+    FACL_PATH_PORTABLE_GPU = 0, /* work-item per query row, tiles in local memory */
+    FACL_PATH_PORTABLE_CPU = 1  /* work-item per block of rows, vectorised loops */
+} facl_kernel_path;
+
 typedef struct facl_device_profile {
     char platform_name[128];
     char platform_version[128];
@@ -27,8 +34,14 @@ typedef struct facl_device_profile {
     uint64_t global_mem;
     uint64_t max_alloc;
     int nv_compute_major, nv_compute_minor;
+    facl_kernel_path path;
 } facl_device_profile;
 
+/* "portable-gpu" / "portable-cpu". */
+const char *facl_kernel_path_name(facl_kernel_path path);
+
+/* Queries the device; the kernel path follows the device type unless the
+ * FACL_KERNEL_PATH environment variable names one (for tests and tuning). */
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *profile);
 
 #endif

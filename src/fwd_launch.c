@@ -85,16 +85,16 @@ static facl_status enqueue_attn_fwd(facl_context *ctx, cl_command_queue queue,
     facl_fwd_plan plan;
     facl_plan_fwd_program(p, &ctx->profile, &plan);
     cl_kernel kernel;
-    facl_status st = make_kernel(ctx, "attn_fwd", plan.options, &kernel);
+    facl_status st = make_kernel(ctx, plan.kernel, plan.options, &kernel);
     if (st != FACL_SUCCESS) return st;
     size_t kernel_wg = 0;
     cl_int err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                           sizeof kernel_wg, &kernel_wg, NULL);
     if (err != CL_SUCCESS) {
         clReleaseKernel(kernel);
-        return facl_fail_cl(err, "clGetKernelWorkGroupInfo(attn_fwd)");
+        return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
     }
-    const size_t rows = facl_plan_fwd_rows_per_group(p, &ctx->profile, kernel_wg);
+    const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
     arg_list a = {kernel, 0, CL_SUCCESS};
     arg_rows(&a, &p->q);
     arg_rows(&a, &p->k);
@@ -110,24 +110,26 @@ static facl_status enqueue_attn_fwd(facl_context *ctx, cl_command_queue queue,
     arg(&a, sizeof offset, &offset);
     if (a.err != CL_SUCCESS) {
         clReleaseKernel(kernel);
-        return facl_fail_cl(a.err, "clSetKernelArg(attn_fwd)");
+        return facl_fail_cl(a.err, "clSetKernelArg");
     }
-    const size_t blocks = ((size_t)p->seqlen_q + rows - 1) / rows;
-    const size_t global[3] = {blocks * rows, (size_t)p->heads_q, (size_t)p->batch};
-    const size_t local[3] = {rows, 1, 1};
+    /* Each work-group covers group * rows_per_item query rows of one (sequence, head). */
+    const size_t rows_per_group = group * (size_t)plan.rows_per_item;
+    const size_t blocks = ((size_t)p->seqlen_q + rows_per_group - 1) / rows_per_group;
+    const size_t global[3] = {blocks * group, (size_t)p->heads_q, (size_t)p->batch};
+    const size_t local[3] = {group, 1, 1};
     err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, local, num_wait, wait, done);
     clReleaseKernel(kernel);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueNDRangeKernel(attn_fwd)");
+    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueNDRangeKernel");
 }
 
 static facl_status enqueue_attn_probs(facl_context *ctx, cl_command_queue queue,
                                       const facl_fwd_problem *p, const facl_view *lse,
                                       cl_uint num_wait, const cl_event *wait, cl_event *done)
 {
-    facl_fwd_plan plan;
-    facl_plan_fwd_program(p, &ctx->profile, &plan);
+    char options[256];
+    facl_plan_fwd_feature_options(p, options, sizeof options);
     cl_kernel kernel;
-    facl_status st = make_kernel(ctx, "attn_probs", plan.options, &kernel);
+    facl_status st = make_kernel(ctx, "attn_probs", options, &kernel);
     if (st != FACL_SUCCESS) return st;
     arg_list a = {kernel, 0, CL_SUCCESS};
     arg_rows(&a, &p->q);

@@ -1,7 +1,12 @@
-/* Kernel variant and geometry choices for the portable forward kernel. */
+/* Kernel variant and geometry choices for the portable forward kernels. */
 #include "plan.h"
 
 #include <stdio.h>
+
+/* Rows per work-item of the CPU kernel: each loaded key and value is reused this often. */
+#define CPU_ROWS 8
+/* Keys per tile of the CPU kernel: one 16-wide vector of scores (AVX-512 width). */
+#define CPU_TILE_N 16
 
 /* A tile of BLOCK_N keys holds k and v as fp32: 2 * BLOCK_N * head_dim * 4 bytes of
  * local memory. Larger tiles amortise barriers; the private score array grows with
@@ -14,20 +19,38 @@ static int choose_block_n(int head_dim, uint64_t local_mem_usable)
     return block_n;
 }
 
+void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "-cl-std=CL1.2 -DFACL_DTYPE=%d -DHEAD_DIM=%d -DIS_VARLEN=%d -DHAS_SOFTCAP=%d "
+             "-DHAS_ALIBI=%d -DHAS_DROPOUT=%d",
+             (int)p->dtype, p->head_dim, p->varlen, p->softcap > 0.0f, p->alibi.buffer != NULL,
+             p->dropout_p > 0.0f);
+}
+
 void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile *profile,
                            facl_fwd_plan *plan)
 {
+    char features[256];
+    facl_plan_fwd_feature_options(p, features, sizeof features);
+    if (profile->path == FACL_PATH_PORTABLE_CPU) {
+        plan->kernel = "attn_fwd_rows";
+        plan->block_n = CPU_TILE_N;
+        plan->rows_per_item = CPU_ROWS;
+        snprintf(plan->options, sizeof plan->options, "%s -DROWS=%d -DTILE_N=%d", features,
+                 CPU_ROWS, CPU_TILE_N);
+        return;
+    }
+    plan->kernel = "attn_fwd";
     plan->block_n = choose_block_n(p->head_dim, profile->local_mem_usable);
-    snprintf(plan->options, sizeof plan->options,
-             "-cl-std=CL1.2 -DFACL_DTYPE=%d -DHEAD_DIM=%d -DBLOCK_N=%d -DIS_VARLEN=%d "
-             "-DHAS_SOFTCAP=%d -DHAS_ALIBI=%d -DHAS_DROPOUT=%d",
-             (int)p->dtype, p->head_dim, plan->block_n, p->varlen, p->softcap > 0.0f,
-             p->alibi.buffer != NULL, p->dropout_p > 0.0f);
+    plan->rows_per_item = 1;
+    snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d", features, plan->block_n);
 }
 
-size_t facl_plan_fwd_rows_per_group(const facl_fwd_problem *p, const facl_device_profile *profile,
-                                    size_t kernel_wg_size)
+size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *p,
+                                const facl_device_profile *profile, size_t kernel_wg_size)
 {
+    if (plan->rows_per_item > 1) return 1;
     size_t rows = 64;
     if (rows > kernel_wg_size) rows = kernel_wg_size;
     if (rows > profile->max_work_group_size) rows = profile->max_work_group_size;

@@ -9,16 +9,21 @@
 #include "fwd_problem.h"
 
 typedef struct facl_fwd_plan {
-    char options[384]; /* OpenCL build options: -D specialisation macros */
-    int block_n;       /* keys per local-memory tile */
+    const char *kernel;  /* program and kernel name: "attn_fwd" or "attn_fwd_rows" */
+    char options[384];   /* OpenCL build options: -D specialisation macros */
+    int block_n;         /* keys per tile */
+    int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
 } facl_fwd_plan;
 
 void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
                            facl_fwd_plan *plan);
 
-/* Query rows (= work-items) per work-group, within the device's and the built kernel's
- * work-group limits. */
-size_t facl_plan_fwd_rows_per_group(const facl_fwd_problem *problem,
-                                    const facl_device_profile *profile, size_t kernel_wg_size);
+/* Work-items per work-group, within the device's and the built kernel's limits
+ * (always 1 for attn_fwd_rows, whose work-items each own several rows). */
+size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *problem,
+                                const facl_device_profile *profile, size_t kernel_wg_size);
+
+/* The options shared by every kernel of a forward call (dtype, head dim, features). */
+void facl_plan_fwd_feature_options(const facl_fwd_problem *problem, char *buf, size_t cap);
 
 #endif

@@ -84,11 +84,32 @@ static void test_rows_within_limits(void **state)
             for (int sq = 1; sq <= 300; sq += 37) {
                 facl_device_profile dev = device(48 * 1024, device_limits[a]);
                 facl_fwd_problem p = problem(64, sq);
-                size_t rows = facl_plan_fwd_rows_per_group(&p, &dev, kernel_limits[b]);
+                facl_fwd_plan plan;
+                facl_plan_fwd_program(&p, &dev, &plan);
+                size_t rows = facl_plan_fwd_group_size(&plan, &p, &dev, kernel_limits[b]);
                 assert_true(rows >= 1);
                 assert_true(rows <= device_limits[a]);
                 assert_true(rows <= kernel_limits[b]);
             }
+}
+
+/* CPUs get the rows-per-work-item kernel, one work-item per group. */
+static void test_cpu_path(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device(4u << 20, 4096);
+    dev.path = FACL_PATH_PORTABLE_CPU;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_rows");
+    assert_true(plan.rows_per_item > 1);
+    assert_non_null(strstr(plan.options, "-DROWS="));
+    assert_int_equal(facl_plan_fwd_group_size(&plan, &p, &dev, 4096), 1);
+    dev.path = FACL_PATH_PORTABLE_GPU;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+    assert_int_equal(plan.rows_per_item, 1);
 }
 
 int main(void)
@@ -97,6 +118,7 @@ int main(void)
         cmocka_unit_test(test_tiles_fit_local_memory),
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
+        cmocka_unit_test(test_cpu_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
