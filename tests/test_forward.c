@@ -161,6 +161,28 @@ static void add_dense_dims(void)
         }
 }
 
+/* dense facl_fwd: the other head dims of SPEC's list once each, and the long pairs */
+static void add_dense_more(void)
+{
+    static const int dims[] = {32, 80, 96, 111, 160, 192, 224};
+    static const int pairs[][2] = {{127, 512}, {256, 512}, {108, 256}, {113, 203}};
+    static const int longs[][2] = {{1023, 1024}, {1024, 1023}, {2048, 2048}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        const int *pr = pairs[i % 4];
+        fwd_case c = base_case(CASE_DENSE, k_dtypes[i % 3], dims[i], pr[0], pr[1],
+                               i % 2 ? 6 : 8, i % 2 ? 2 : 1, 1);
+        set_causal(&c, (int)(i % 3));
+        c.strided = (int)(i % 2);
+        add_named("dims", &c);
+    }
+    for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
+        fwd_case c = base_case(CASE_DENSE, k_dtypes[i], 64, longs[i][0], longs[i][1], 2, 1, 1);
+        set_causal(&c, (int)(i + 1) % 3);
+        c.strided = i == 1;
+        add_named("long", &c);
+    }
+}
+
 /* dense facl_fwd: SPEC's (sq, sk) pairs x causal alignments */
 static void add_dense_pairs(void)
 {
@@ -394,6 +416,7 @@ static void add_combined(void)
 int main(void)
 {
     add_dense_dims();
+    add_dense_more();
     add_dense_pairs();
     add_dense_gqa();
     add_packed();

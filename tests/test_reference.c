@@ -922,6 +922,53 @@ static void test_ref_dropout_and_probs(void **state)
     free(probs);
 }
 
+/* Threads split the work by (sequence, head) and never change a bit of the result. */
+static void test_ref_threads(void **state)
+{
+    (void)state;
+    const int d = 32, hq = 4, hkv = 2, B = 2;
+    const int32_t cu_q[3] = {0, 300, 513}, cu_k[3] = {0, 290, 600};
+    const size_t nq = (size_t)513 * hq * d, nk = (size_t)600 * hkv * d, nl = (size_t)513 * hq;
+    const size_t np = (size_t)B * hq * 300 * 310;
+    testkit_rng rng;
+    float *q, *k, *v, *lo1 = malloc(nq * 4), *lo2 = malloc(nq * 4);
+    double *o1 = malloc(nq * 8), *o2 = malloc(nq * 8), *l1 = malloc(nl * 8), *l2 = malloc(nl * 8);
+    double *p1 = malloc(np * 8), *p2 = malloc(np * 8);
+    ref_problem p = make_problem(B, hq, hkv, d, cu_q, cu_k);
+    assert_true(lo1 && lo2 && o1 && o2 && l1 && l2 && p1 && p2);
+    p.window_right = 0;
+    p.dropout_p = 0.2f;
+    p.softcap = 4.0f;
+    testkit_rng_seed(&rng, 11);
+    q = randn(&rng, nq, FACL_DTYPE_F32);
+    k = randn(&rng, nk, FACL_DTYPE_F32);
+    v = randn(&rng, nk, FACL_DTYPE_F32);
+    ref_set_threads(1);
+    ref_attention_f64(&p, q, k, v, o1, l1);
+    ref_attention_lowp(&p, FACL_DTYPE_BF16, q, k, v, lo1, NULL);
+    ref_attn_probs(&p, q, k, p1, 300, 310);
+    ref_set_threads(3);
+    ref_attention_f64(&p, q, k, v, o2, l2);
+    ref_attention_lowp(&p, FACL_DTYPE_BF16, q, k, v, lo2, NULL);
+    ref_attn_probs(&p, q, k, p2, 300, 310);
+    ref_set_threads(0);
+    assert_memory_equal(o1, o2, nq * 8);
+    assert_memory_equal(l1, l2, nl * 8);
+    assert_memory_equal(lo1, lo2, nq * 4);
+    assert_memory_equal(p1, p2, np * 8);
+    free(q);
+    free(k);
+    free(v);
+    free(lo1);
+    free(lo2);
+    free(o1);
+    free(o2);
+    free(l1);
+    free(l2);
+    free(p1);
+    free(p2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_ref_varlen_and_lowp),
         cmocka_unit_test(test_ref_lowp_rounds_p),
         cmocka_unit_test(test_ref_dropout_and_probs),
+        cmocka_unit_test(test_ref_threads),
     };
     return cmocka_run_group_tests_name("reference", tests, NULL, NULL);
 }

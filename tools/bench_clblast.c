@@ -170,12 +170,18 @@ static CLBlastStatusCode gemm(facl_dtype dtype, const gemm_args *g, cl_command_q
 
 /* CLBlast's kernels index with 32-bit ints (offset + batch * stride), so a score matrix
  * of more than INT_MAX elements is processed in chunks of (batch, head) matrices, each
- * through a sub-buffer of S that starts at the chunk. Returns the matrices per chunk. */
+ * through a sub-buffer of S that starts at the chunk. Returns the matrices per chunk.
+ * FACL_BENCH_CHUNK_ELEMENTS lowers the limit so that tests reach this path with small
+ * matrices. */
 static size_t chunk_matrices(const bench_config *c, uint64_t base_align)
 {
     uint64_t per = (uint64_t)c->seqlen * (uint64_t)c->seqlen;
     uint64_t total = (uint64_t)c->batch * (uint64_t)c->heads;
-    uint64_t fit = (uint64_t)INT_MAX / per;
+    uint64_t limit = INT_MAX;
+    const char *env = getenv("FACL_BENCH_CHUNK_ELEMENTS");
+    if (env && strtoull(env, NULL, 10) > 0 && strtoull(env, NULL, 10) < limit)
+        limit = strtoull(env, NULL, 10);
+    uint64_t fit = limit / per;
     if (fit >= total) return (size_t)total;
     if (fit == 0) return 0;
     /* Sub-buffer origins must respect CL_DEVICE_MEM_BASE_ADDR_ALIGN. */

@@ -11,8 +11,14 @@
 
 const char *tool_cl_error_name(cl_int err)
 {
-    /* facl_status_string passes OpenCL codes through by name already. */
-    return facl_status_string((facl_status)err);
+    /* The ICD loader's "no platform at all", which facl_status_string does not name. */
+    if (err == -1001) return "CL_PLATFORM_NOT_FOUND_KHR";
+    const char *name = facl_status_string((facl_status)err);
+    if (strcmp(name, "FACL_UNKNOWN_STATUS") != 0 && strcmp(name, "CL_UNKNOWN_ERROR") != 0)
+        return name;
+    static char unknown[32]; /* the tools are single-threaded */
+    snprintf(unknown, sizeof unknown, "OpenCL error %d", (int)err);
+    return unknown;
 }
 
 const char *tool_device_type_name(cl_device_type type)
@@ -140,15 +146,16 @@ long tool_devices_find(const tool_device_list *list, const char *selector)
     return -1;
 }
 
-void tool_devices_print(FILE *f)
+size_t tool_devices_print(FILE *f)
 {
+    size_t listed = 0;
     cl_platform_id platforms[MAX_PLATFORMS];
     cl_uint np;
     cl_int err = get_platforms(platforms, &np);
     if (err != CL_SUCCESS || np == 0) {
         fprintf(f, "no OpenCL platform found (%s)\n",
                 err == CL_SUCCESS ? "the ICD loader lists none" : tool_cl_error_name(err));
-        return;
+        return 0;
     }
     for (cl_uint p = 0; p < np; ++p) {
         char name[128], version[128];
@@ -171,6 +178,8 @@ void tool_devices_print(FILE *f)
             clGetDeviceInfo(devices[d], CL_DEVICE_TYPE, sizeof type, &type, NULL);
             fprintf(f, "  %u:%u  %-4s %s (%s)\n", p, d, tool_device_type_name(type), dname,
                     dversion);
+            ++listed;
         }
     }
+    return listed;
 }

@@ -40,8 +40,9 @@ void tool_devices_free(tool_device_list *list);
  * device or platform name contains it, case-insensitive); -1 if none. */
 long tool_devices_find(const tool_device_list *list, const char *selector);
 
-/* clinfo -l style listing of every platform and its devices; errors shown in place. */
-void tool_devices_print(FILE *f);
+/* clinfo -l style listing of every platform and its devices; errors shown in place.
+ * Returns the number of devices listed. */
+size_t tool_devices_print(FILE *f);
 
 /* "GPU", "CPU", "accelerator", ... */
 const char *tool_device_type_name(cl_device_type type);

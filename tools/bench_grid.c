@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "                          3..50 runs of about 1 s in all); median reported\n"
             "  --baseline on|off       the CLBlast column (default on when built with CLBlast)\n"
             "  --no-verify             skip the untimed baseline-vs-facl sanity check\n"
+            "  --progress              a line per point on stderr with its wall time\n"
             "  --json FILE|-           write the results as JSON\n"
             "  --csv FILE|-            write the results as CSV\n"
             "  -h, --help              this text\n");
@@ -98,6 +99,10 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
         }
         if (arg_flag(argv, i, "--no-verify", NULL)) {
             o->verify = 0;
+            continue;
+        }
+        if (arg_flag(argv, i, "--progress", NULL)) {
+            o->progress = 1;
             continue;
         }
         if ((r = arg_value(argc, argv, &i, "--device", "-d", &v)) != 0) {

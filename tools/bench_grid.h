@@ -25,6 +25,7 @@ typedef struct bench_options {
     const char *json_path, *csv_path; /* "-" = stdout */
     int baseline;            /* CLBlast column on/off */
     int verify;              /* compare the baseline with ours once per dtype/causal */
+    int progress;            /* --progress: a line per point on stderr with its wall time */
 } bench_options;
 
 typedef struct bench_config {

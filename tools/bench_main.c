@@ -66,6 +66,10 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = bench_grid_configs(&o, configs, max_points);
+    for (int i = 0; i < o.n_seqlens; ++i)
+        if (o.seqlens[i] > o.tokens)
+            fprintf(stderr, "facl-bench: seqlen %d skipped: above --tokens %ld\n", o.seqlens[i],
+                    o.tokens);
     if (n == 0) {
         fprintf(stderr, "facl-bench: no point of the grid has seqlen <= --tokens %ld\n", o.tokens);
         free(rows);
@@ -85,11 +89,13 @@ int main(int argc, char **argv)
     device_selector(&s, selector, sizeof selector);
     bench_print_header(table, &s, selector);
     if (o.verify) rc |= verify_all(&s, &o, table);
+    bench_print_columns(table);
 
     for (size_t i = 0; i < n; ++i) {
         rows[i].cfg = configs[i];
         bench_session_measure(&s, &rows[i]);
         bench_print_row(table, &rows[i]);
+        if (o.progress) bench_print_progress(stderr, i, n, &rows[i]);
         if (rows[i].ours.state == BENCH_ERROR) rc = 1;
     }
     if (o.json_path && bench_write_json(o.json_path, &s, selector, rows, n) != 0) rc = 1;

@@ -36,6 +36,10 @@ void bench_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "clblast: %s\n",
             s->baseline ? "CLBlast GEMM + softmax kernel + GEMM, " LAYOUT_BASE : s->baseline_why);
     fprintf(f, "TFLOP/s = 4*b*s*s*h*d (halved for causal) / " TIMING_NOTE "\n\n");
+}
+
+void bench_print_columns(FILE *f)
+{
     fprintf(f, "%-5s %4s %6s %5s %5s %6s | %9s %9s %9s | %9s %9s %9s | %s\n", "dtype", "hdim",
             "seqlen", "batch", "heads", "causal", "facl", "ms", "MiB", "clblast", "ms", "MiB",
             "facl/clblast");
@@ -60,16 +64,26 @@ void bench_print_row(FILE *f, const bench_row *r)
             c->batch, c->heads, c->causal ? "on" : "off");
     print_measure(f, &r->ours);
     fputs(" | ", f);
-    print_measure(f, &r->base);
-    fputs(" | ", f);
-    if (r->ours.state == BENCH_OK && r->base.state == BENCH_OK && r->base.tflops > 0)
-        fprintf(f, "%.2fx", r->ours.tflops / r->base.tflops);
-    fputc('\n', f);
-    /* A note longer than its columns is repeated in full below the row. */
-    const bench_measure *ms[2] = {&r->ours, &r->base};
-    for (int i = 0; i < 2; ++i)
-        if (ms[i]->state != BENCH_OK && strlen(ms[i]->note) > 29)
-            fprintf(f, "    %s: %s\n", i == 0 ? "facl" : "clblast", ms[i]->note);
+    if (r->base.state != BENCH_OK) {
+        /* No ratio follows, so the baseline's note may run to the end of the line. */
+        fprintf(f, "%s\n", r->base.note);
+    } else {
+        print_measure(f, &r->base);
+        if (r->ours.state == BENCH_OK && r->base.tflops > 0)
+            fprintf(f, " | %.2fx", r->ours.tflops / r->base.tflops);
+        fputc('\n', f);
+    }
+    if (r->ours.state != BENCH_OK && strlen(r->ours.note) > 29)
+        fprintf(f, "    facl: %s\n", r->ours.note);
+    fflush(f);
+}
+
+void bench_print_progress(FILE *f, size_t i, size_t n, const bench_row *r)
+{
+    const bench_config *c = &r->cfg;
+    fprintf(f, "[%zu/%zu] %s d=%d s=%d causal %s: facl %.1f s, clblast %.1f s (wall, incl. setup)\n",
+            i + 1, n, tool_dtype_name(c->dtype), c->hdim, c->seqlen, c->causal ? "on" : "off",
+            r->ours.wall_s, r->base.wall_s);
     fflush(f);
 }
 
@@ -116,6 +130,7 @@ static void json_measure(json_writer *w, const bench_row *r, const char *impl,
         json_string(w, "note", m->note);
     }
     json_uint(w, "mem_bytes", (unsigned long long)m->mem_bytes);
+    json_number(w, "wall_s", m->wall_s);
     json_end_object(w);
 }
 

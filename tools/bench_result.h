@@ -18,6 +18,7 @@ typedef struct bench_measure {
     double median_ms, min_ms, max_ms, tflops;
     int reps;
     uint64_t mem_bytes; /* device buffers this implementation allocates for the point */
+    double wall_s;      /* host time of the whole measurement (setup, compile, all runs) */
     char note[192];
 } bench_measure;
 

@@ -45,6 +45,10 @@ void ref_attention_lowp(const ref_problem *p, facl_dtype dt, const float *q, con
 void ref_attn_probs(const ref_problem *p, const float *q, const float *k, double *probs,
                     int64_t max_sq, int64_t max_sk);
 
+/* Threads for the three calls above on large problems: 0 (default) = $TESTKIT_THREADS
+ * or the online CPUs, 1 = serial, n = at most n. Results never depend on it. */
+void ref_set_threads(int n);
+
 /* Number of keys visible to row i (0 .. sk-1) of a sequence with sq queries, sk keys,
  * and the first visible one in *first (helper shared with the tests). */
 int64_t ref_visible_range(const ref_problem *p, int64_t sq, int64_t sk, int64_t i,

@@ -1,0 +1,98 @@
+/*
+ * facl-selftest: a clinfo-style check of every OpenCL device. Shared types of its parts:
+ *   selftest_main.c    options, the device loop, exit status
+ *   selftest_cases.c   the correctness checks (every call family and feature)
+ *   selftest_device.c  one device: context, checks, speed, cache counters
+ *   selftest_speed.c   one speed figure per call family
+ *   selftest_report.c  the table for people and the JSON for machines
+ */
+#ifndef FACL_TOOLS_SELFTEST_H
+#define FACL_TOOLS_SELFTEST_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "bench_devices.h"
+#include "case_runner.h"
+#include "facl.h"
+
+typedef struct selftest_options {
+    int list;           /* -l */
+    const char *device; /* -d: NULL = every device */
+    int quick;          /* --quick: a small subset, small speed case */
+    int speed;          /* 0 with --no-speed */
+    int progress;       /* progress line on stderr: tty or --progress */
+    int table;          /* the human table on stdout (off with --json -) */
+    const char *json_path;
+    int inject_failure; /* FACL_SELFTEST_INJECT_FAILURE=1: fail the first check (tests) */
+} selftest_options;
+
+typedef struct selftest_check_result {
+    char name[192];
+    const char *family;
+    facl_dtype dtype;
+    const char *worst;    /* "out", "lse" or "probs": the output closest to its bound */
+    const char *measure;  /* "max|e|" (fp16/bf16 rule) or "relL2" (fp32 rule) */
+    double error, bound;
+    int pass;
+    double ms;            /* the facl call and clFinish, wall clock (a cold call compiles) */
+    char detail[256];
+} selftest_check_result;
+
+#define SELFTEST_FAMILIES 6
+
+typedef struct selftest_speed_result {
+    const char *family;
+    char name[96];
+    int ok;
+    double tflops, median_ms;
+    int reps;
+    char note[192];
+} selftest_speed_result;
+
+typedef struct selftest_device_report {
+    tool_device dev;
+    int context_ok;
+    char error[512]; /* a device-level error (context creation, ...); "" if none */
+    facl_device_info info;
+    facl_cache_stats cache;
+    int have_cache;
+    selftest_check_result *checks;
+    size_t n_checks, n_failed;
+    selftest_speed_result speed[SELFTEST_FAMILIES];
+    size_t n_speed, n_speed_failed;
+    double seconds;
+} selftest_device_report;
+
+/* ---- selftest_cases.c */
+#define SELFTEST_MAX_CHECKS 64
+/* Fills `out` with the checks of the default (quick = 0) or quick set; returns their
+ * number (at most `max`). */
+size_t selftest_checks(int quick, fwd_case *out, size_t max);
+
+/* ---- selftest_device.c */
+/* Runs everything on one device; prints as it goes when o->table. Returns 1 if every
+ * check passed and no device-level error occurred. */
+int selftest_run_device(const selftest_options *o, const tool_device *dev,
+                        selftest_device_report *rep);
+void selftest_report_free(selftest_device_report *rep);
+
+/* ---- selftest_speed.c */
+/* One speed figure for `layout`, on a case sized for the device type (smaller when
+ * quick). */
+void selftest_speed(facl_context *ctx, case_layout layout, int quick, selftest_speed_result *out);
+
+/* ---- selftest_report.c */
+void selftest_print_device_header(FILE *f, const selftest_device_report *rep);
+void selftest_print_check_header(FILE *f);
+void selftest_print_check(FILE *f, const selftest_device_report *rep,
+                          const selftest_check_result *r);
+void selftest_print_speed(FILE *f, const selftest_device_report *rep,
+                          const selftest_speed_result *s);
+void selftest_print_device_footer(FILE *f, const selftest_device_report *rep);
+void selftest_print_summary(FILE *f, const selftest_device_report *reps, size_t n);
+/* Returns 0, or -1 if the file could not be written (a message is printed). */
+int selftest_write_json(const char *path, const selftest_options *o,
+                        const selftest_device_report *reps, size_t n);
+
+#endif
