@@ -1,13 +1,16 @@
 /* Portable forward attention (FlashAttention 2's algorithm in OpenCL C 1.2).
  *
- * One work-group covers a block of query rows of one (sequence, head); one work-item
- * owns one query row: its scaled q row and its fp32 output accumulator stay in private
- * memory. The group walks only the key/value tiles that some of its rows can see,
- * staging each tile in local memory as fp32, and keeps an online softmax (running max
- * m and normaliser l) per row, so the score matrix never exists in global memory.
+ * One work-group covers a block of query rows of one (sequence, head). Each row is
+ * owned by LANES work-items, each holding HEAD_DIM / LANES of its scaled q row and of
+ * its fp32 output accumulator in private memory (so wide heads do not spill registers);
+ * their partial q.k sums meet in local memory. The group walks only the key/value tiles
+ * that some of its rows can see, staging each tile in local memory as fp32, and keeps
+ * an online softmax (running max m and normaliser l) per row, so the score matrix never
+ * exists in global memory.
  *
- * Specialised by the host with -D: FACL_DTYPE, HEAD_DIM, BLOCK_N (keys per tile) and
- * the feature switches of attn_common.cl. Everything that only changes numbers (scale,
+ * Specialised by the host with -D: FACL_DTYPE, HEAD_DIM, BLOCK_N (keys per tile), LANES
+ * and MAX_GROUP (the largest work-group it is launched with, when LANES > 1) and the
+ * feature switches of attn_common.cl. Everything that only changes numbers (scale,
  * window, softcap value, dropout probability) is a run-time argument.
  */
 #ifndef HEAD_DIM
@@ -16,6 +19,13 @@
 #ifndef BLOCK_N
 #error "BLOCK_N must be defined by the host"
 #endif
+#ifndef LANES
+#define LANES 1
+#endif
+#if LANES > 1 && !defined(MAX_GROUP)
+#error "MAX_GROUP must be defined by the host when LANES > 1"
+#endif
+#define LANE_DIMS ((HEAD_DIM + LANES - 1) / LANES)
 
 __kernel void attn_fwd(
     __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
@@ -32,7 +42,10 @@ __kernel void attn_fwd(
     const int h = get_group_id(1);
     const int b = get_group_id(2);
     const int lid = get_local_id(0);
-    const int rows_per_group = get_local_size(0);
+    const int group_size = get_local_size(0);
+    const int rows_per_group = group_size / LANES;
+    const int lane = lid % LANES;
+    const int d0 = lane * LANE_DIMS; /* this work-item's first dimension */
     const seq_extent e = sequence_extent(cu_q + cu_q_off, cu_k + cu_k_off, b, seqlen_q, seqlen_k, total_q, total_k);
     const int off = align_top_left ? 0 : e.sk - e.sq;
     const int kv_head = h / group;
@@ -52,12 +65,17 @@ __kernel void attn_fwd(
 
     __local float k_tile[BLOCK_N * HEAD_DIM];
     __local float v_tile[BLOCK_N * HEAD_DIM];
+#if LANES > 1
+    /* partial[r * group_size + lid]: lane sums of q.k for key r, laid out so that the
+     * writes of consecutive work-items hit consecutive banks. */
+    __local float partial[BLOCK_N * MAX_GROUP];
+#endif
 
     /* Striding over row blocks keeps every row covered even if the host launched fewer
      * groups than this sequence needs (a too-small max_seqlen in trusted varlen mode). */
     for (int row0 = get_group_id(0) * rows_per_group; row0 < e.sq;
          row0 += get_num_groups(0) * rows_per_group) {
-        const int i = row0 + lid;
+        const int i = row0 + lid / LANES;
         const bool active = i < e.sq;
         const int last_row = min(row0 + rows_per_group, e.sq) - 1;
         /* Keys that any row of this block can see: the visible range moves right with i. */
@@ -66,17 +84,18 @@ __kernel void attn_fwd(
         const int row_lo = first_visible_key(i + off, window_left);
         const int row_end = min(block_end, end_visible_key(i + off, window_right, e.sk));
 
-        float q_row[HEAD_DIM];
-        float acc[HEAD_DIM];
-        for (int d = 0; d < HEAD_DIM; ++d) {
-            q_row[d] = active ? load_value(q_seq, (long)i * q_ss + d) * scale : 0.0f;
-            acc[d] = 0.0f;
+        float q_row[LANE_DIMS];
+        float acc[LANE_DIMS];
+        for (int dd = 0; dd < LANE_DIMS; ++dd) {
+            const int d = d0 + dd;
+            q_row[dd] = active && d < HEAD_DIM ? load_value(q_seq, (long)i * q_ss + d) * scale : 0.0f;
+            acc[dd] = 0.0f;
         }
         float m = -INFINITY, l = 0.0f;
 
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
             barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile is no longer read */
-            for (int idx = lid; idx < BLOCK_N * HEAD_DIM; idx += rows_per_group) {
+            for (int idx = lid; idx < BLOCK_N * HEAD_DIM; idx += group_size) {
                 const int r = idx / HEAD_DIM, d = idx - r * HEAD_DIM;
                 const int j = tile0 + r;
                 const bool in_range = j < block_end;
@@ -84,15 +103,33 @@ __kernel void attn_fwd(
                 v_tile[idx] = in_range ? load_value(v_seq, (long)j * v_ss + d) : 0.0f;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
-            if (!active) continue;
 
             float s[BLOCK_N];
+            for (int r = 0; r < BLOCK_N; ++r) {
+                float x = 0.0f;
+                for (int dd = 0; dd < LANE_DIMS; ++dd) {
+                    const int d = d0 + dd;
+                    if (LANES == 1 || d < HEAD_DIM) x = fma(q_row[dd], k_tile[r * HEAD_DIM + d], x);
+                }
+                s[r] = x;
+            }
+#if LANES > 1
+            for (int r = 0; r < BLOCK_N; ++r) partial[r * group_size + lid] = s[r];
+            barrier(CLK_LOCAL_MEM_FENCE);
+            const int first_lane = lid - lane;
+            for (int r = 0; r < BLOCK_N; ++r) {
+                float x = 0.0f;
+                for (int t = 0; t < LANES; ++t) x += partial[r * group_size + first_lane + t];
+                s[r] = x;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE); /* partial is rewritten by the next tile */
+#endif
+            if (!active) continue;
+
             float tile_max = -INFINITY;
             for (int r = 0; r < BLOCK_N; ++r) {
                 const int j = tile0 + r;
-                float x = 0.0f;
-                for (int d = 0; d < HEAD_DIM; ++d) x = fma(q_row[d], k_tile[r * HEAD_DIM + d], x);
-                x = adjust_score(x, softcap, slope, i + off - j);
+                const float x = adjust_score(s[r], softcap, slope, i + off - j);
                 s[r] = (j >= row_lo && j < row_end) ? x : -INFINITY;
                 tile_max = fmax(tile_max, s[r]);
             }
@@ -101,7 +138,7 @@ __kernel void attn_fwd(
             const float m_new = fmax(m, tile_max);
             const float alpha = exp(m - m_new); /* 0 on the first visible tile (m = -inf) */
             l *= alpha;
-            for (int d = 0; d < HEAD_DIM; ++d) acc[d] *= alpha;
+            for (int dd = 0; dd < LANE_DIMS; ++dd) acc[dd] *= alpha;
             for (int r = 0; r < BLOCK_N; ++r) {
                 float p = exp(s[r] - m_new);
                 l += p; /* the normaliser and the lse see every visible key, dropped or not */
@@ -111,7 +148,10 @@ __kernel void attn_fwd(
                         ? p * drop_scale
                         : 0.0f;
 #endif
-                for (int d = 0; d < HEAD_DIM; ++d) acc[d] = fma(p, v_tile[r * HEAD_DIM + d], acc[d]);
+                for (int dd = 0; dd < LANE_DIMS; ++dd) {
+                    const int d = d0 + dd;
+                    if (LANES == 1 || d < HEAD_DIM) acc[dd] = fma(p, v_tile[r * HEAD_DIM + d], acc[dd]);
+                }
             }
             m = m_new;
         }
@@ -120,8 +160,9 @@ __kernel void attn_fwd(
             /* A row that saw no key: out = 0 and lse = +inf (never NaN). */
             const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
             const long o_row = o_off + b * o_sb + (long)(e.q_start + i) * o_ss + h * o_sh;
-            for (int d = 0; d < HEAD_DIM; ++d) store_value(o, o_row + d, acc[d] * inv_l);
-            if (lse) lse[lse_off + b * lse_sb + h * lse_sh + (long)(e.q_start + i) * lse_ss] =
+            for (int dd = 0; dd < LANE_DIMS; ++dd)
+                if (d0 + dd < HEAD_DIM) store_value(o, o_row + d0 + dd, acc[dd] * inv_l);
+            if (lse && lane == 0) lse[lse_off + b * lse_sb + h * lse_sh + (long)(e.q_start + i) * lse_ss] =
                 l > 0.0f ? m + log(l) : INFINITY;
         }
     }

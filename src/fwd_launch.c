@@ -112,8 +112,8 @@ static facl_status enqueue_attn_fwd(facl_context *ctx, cl_command_queue queue,
         clReleaseKernel(kernel);
         return facl_fail_cl(a.err, "clSetKernelArg");
     }
-    /* Each work-group covers group * rows_per_item query rows of one (sequence, head). */
-    const size_t rows_per_group = group * (size_t)plan.rows_per_item;
+    /* Each work-group covers group / lanes * rows_per_item query rows of one (sequence, head). */
+    const size_t rows_per_group = group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
     const size_t blocks = ((size_t)p->seqlen_q + rows_per_group - 1) / rows_per_group;
     const size_t global[3] = {blocks * group, (size_t)p->heads_q, (size_t)p->batch};
     const size_t local[3] = {group, 1, 1};

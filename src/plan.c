@@ -8,15 +8,28 @@
 /* Keys per tile of the CPU kernel: one 16-wide vector of scores (AVX-512 width). */
 #define CPU_TILE_N 16
 
-/* A tile of BLOCK_N keys holds k and v as fp32: 2 * BLOCK_N * head_dim * 4 bytes of
- * local memory. Larger tiles amortise barriers; the private score array grows with
- * BLOCK_N, so wide heads take narrower tiles. Halve until the device has room. */
-static int choose_block_n(int head_dim, uint64_t local_mem_usable)
+/* The GPU kernel's largest work-group; its lane-sum scratch is sized for it. */
+#define GPU_MAX_GROUP 128
+
+/* Work-items per query row in the GPU kernel: each keeps head_dim / lanes of q and of
+ * the accumulator in registers, at most 64 floats each, so that wide heads do not spill. */
+static int choose_lanes(int head_dim)
 {
-    int block_n = head_dim <= 128 ? 32 : 16;
-    while (block_n > 1 && (uint64_t)2 * (uint64_t)block_n * (uint64_t)head_dim * 4u > local_mem_usable)
-        block_n /= 2;
-    return block_n;
+    return head_dim <= 64 ? 1 : head_dim <= 128 ? 2 : 4;
+}
+
+/* A tile of BLOCK_N keys holds k and v as fp32 (2 * BLOCK_N * head_dim * 4 bytes of
+ * local memory), plus BLOCK_N * GPU_MAX_GROUP lane sums when rows are split in lanes.
+ * Larger tiles amortise barriers; the private score array grows with BLOCK_N. Halve
+ * until the device has room. */
+static int choose_block_n(int head_dim, int lanes, uint64_t local_mem_usable)
+{
+    int block_n = 32;
+    for (;; block_n /= 2) {
+        uint64_t bytes = (uint64_t)2 * (uint64_t)block_n * (uint64_t)head_dim * 4u;
+        if (lanes > 1) bytes += (uint64_t)block_n * GPU_MAX_GROUP * 4u;
+        if (block_n == 1 || bytes <= local_mem_usable) return block_n;
+    }
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
@@ -37,24 +50,32 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->kernel = "attn_fwd_rows";
         plan->block_n = CPU_TILE_N;
         plan->rows_per_item = CPU_ROWS;
+        plan->lanes = 1;
         snprintf(plan->options, sizeof plan->options, "%s -DROWS=%d -DTILE_N=%d", features,
                  CPU_ROWS, CPU_TILE_N);
         return;
     }
     plan->kernel = "attn_fwd";
-    plan->block_n = choose_block_n(p->head_dim, profile->local_mem_usable);
+    plan->lanes = choose_lanes(p->head_dim);
+    plan->block_n = choose_block_n(p->head_dim, plan->lanes, profile->local_mem_usable);
     plan->rows_per_item = 1;
-    snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d", features, plan->block_n);
+    snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d -DLANES=%d -DMAX_GROUP=%d",
+             features, plan->block_n, plan->lanes, GPU_MAX_GROUP);
 }
 
 size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *p,
                                 const facl_device_profile *profile, size_t kernel_wg_size)
 {
     if (plan->rows_per_item > 1) return 1;
+    const size_t lanes = (size_t)plan->lanes;
     size_t rows = 64;
-    if (rows > kernel_wg_size) rows = kernel_wg_size;
-    if (rows > profile->max_work_group_size) rows = profile->max_work_group_size;
     /* Short query blocks (decoding) waste most of a large group: shrink towards them. */
     while (rows > 8 && rows / 2 >= (size_t)p->seqlen_q) rows /= 2;
-    return rows ? rows : 1;
+    size_t limit = kernel_wg_size < profile->max_work_group_size ? kernel_wg_size
+                                                                  : profile->max_work_group_size;
+    if (limit > GPU_MAX_GROUP) limit = GPU_MAX_GROUP;
+    while (rows > 1 && rows * lanes > limit) rows /= 2;
+    /* A row's lanes never straddle groups; a device that cannot hold even one row's
+     * lanes is refused by the launch (CL_INVALID_WORK_GROUP_SIZE), not run wrongly. */
+    return rows * lanes;
 }

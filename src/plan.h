@@ -13,13 +13,14 @@ typedef struct facl_fwd_plan {
     char options[384];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
+    int lanes;           /* attn_fwd: work-items per query row (else 1) */
 } facl_fwd_plan;
 
 void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
                            facl_fwd_plan *plan);
 
-/* Work-items per work-group, within the device's and the built kernel's limits
- * (always 1 for attn_fwd_rows, whose work-items each own several rows). */
+/* Work-items per work-group, within the device's and the built kernel's limits: a
+ * multiple of plan->lanes (1 for attn_fwd_rows, whose work-items own several rows). */
 size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *problem,
                                 const facl_device_profile *profile, size_t kernel_wg_size);
 

@@ -93,6 +93,28 @@ static void test_rows_within_limits(void **state)
             }
 }
 
+/* Wide heads split each row over lanes; groups hold whole rows and respect the limits. */
+static void test_lanes_for_wide_heads(void **state)
+{
+    (void)state;
+    const int dims[4] = {32, 64, 128, 256};
+    const int expect_lanes[4] = {1, 1, 2, 4};
+    for (int i = 0; i < 4; ++i) {
+        facl_device_profile dev = device(48 * 1024, 1024);
+        facl_fwd_problem p = problem(dims[i], 4096);
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_int_equal(plan.lanes, expect_lanes[i]);
+        const size_t limits[3] = {4, 96, 1024};
+        for (int l = 0; l < 3; ++l) {
+            size_t group = facl_plan_fwd_group_size(&plan, &p, &dev, limits[l]);
+            assert_int_equal(group % (size_t)plan.lanes, 0);
+            assert_true(group <= limits[l]);
+            assert_true(group >= (size_t)plan.lanes);
+        }
+    }
+}
+
 /* CPUs get the rows-per-work-item kernel, one work-item per group. */
 static void test_cpu_path(void **state)
 {
@@ -119,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
+        cmocka_unit_test(test_lanes_for_wide_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
