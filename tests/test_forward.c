@@ -304,6 +304,20 @@ static void add_windows(void)
             c.strided = al;
             add_named("window", &c);
         }
+    /* windows that leave rows with no visible key (out 0, lse +inf) */
+    {
+        fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_F16, 40, 203, 113, 3, 1, 2);
+        c.opts.window_left = 0;
+        c.opts.window_right = 0; /* bottom-right: rows i < 90 see nothing */
+        add_named("window", &c);
+        c = base_case(CASE_VARLEN, FACL_DTYPE_F32, 40, 0, 0, 2, 2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.window_left = 5;
+        c.opts.mask_align = FACL_ALIGN_TOP_LEFT; /* rows i > sk + 4 see nothing */
+        c.strided = 1;
+        add_named("window", &c);
+    }
     /* causal with a left window (window_right from causal) */
     {
         fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_BF16, 64, 203, 113, 2, 2, 1);
