@@ -19,90 +19,8 @@
 
 #include <cmocka.h>
 
-#include "case_runner.h"
+#include "case_suite.h"
 #include "facl.h"
-
-/* ------------------------------------------------------------------ harness */
-
-typedef struct named_case {
-    fwd_case c;
-    char name[240];
-} named_case;
-
-static named_case *g_cases;
-static size_t g_ncases, g_cap;
-static facl_context *g_ctx;
-static char g_ctx_error[512];
-
-static void add_named(const char *group, const fwd_case *c)
-{
-    named_case *nc;
-    char name[200];
-    if (g_ncases == g_cap) {
-        g_cap = g_cap ? 2 * g_cap : 64;
-        g_cases = realloc(g_cases, g_cap * sizeof *g_cases);
-        if (!g_cases) {
-            fprintf(stderr, "out of memory\n");
-            exit(1);
-        }
-    }
-    nc = &g_cases[g_ncases++];
-    nc->c = *c;
-    fwd_case_name(c, name, sizeof name);
-    snprintf(nc->name, sizeof nc->name, "%s: %s", group, name);
-}
-
-static void run_case_test(void **state)
-{
-    const named_case *nc = *state;
-    case_result r;
-    char buf[1400];
-    if (!g_ctx)
-        fail_msg("facl_context_create(NULL) failed: %s", g_ctx_error);
-    run_fwd_case(g_ctx, &nc->c, &r);
-    if (getenv("FACL_TEST_VERBOSE") && r.pass) {
-        case_result_format(&r, buf, sizeof buf);
-        print_message("%s", buf);
-    }
-    if (!r.pass) {
-        case_result_format(&r, buf, sizeof buf);
-        print_message("case %s\n%s", nc->name, buf);
-        fail_msg("%s: %s", nc->name, r.detail);
-    }
-}
-
-static int run_all(const char *group)
-{
-    struct CMUnitTest *tests = calloc(g_ncases, sizeof *tests);
-    const char *filter = getenv("FACL_TEST_FILTER");
-    facl_status st;
-    int failed;
-    if (!tests)
-        return 1;
-    for (size_t i = 0; i < g_ncases; i++) {
-        tests[i].name = g_cases[i].name;
-        tests[i].test_func = run_case_test;
-        tests[i].initial_state = &g_cases[i];
-    }
-    st = facl_context_create(NULL, &g_ctx);
-    if (st != FACL_SUCCESS) {
-        g_ctx = NULL;
-        snprintf(g_ctx_error, sizeof g_ctx_error, "%s: %s", facl_status_string(st),
-                 facl_last_error());
-    } else {
-        facl_device_info info;
-        if (facl_context_device_info(g_ctx, &info) == FACL_SUCCESS)
-            print_message("device: %s / %s (%s)\n", info.platform_name, info.device_name,
-                          info.driver_version);
-    }
-    if (filter && *filter)
-        cmocka_set_test_filter(filter);
-    failed = _cmocka_run_group_tests(group, tests, g_ncases, NULL, NULL);
-    facl_context_free(g_ctx);
-    free(tests);
-    free(g_cases);
-    return failed;
-}
 
 /* ------------------------------------------------------------------ case builders */
 
@@ -123,7 +41,7 @@ static fwd_case base_case(case_layout layout, facl_dtype dt, int d, int sq, int 
     c.batch = batch;
     c.opts = facl_attn_options_default();
     c.want_lse = 1;
-    c.seed = 0x5eed0000u + (uint64_t)g_ncases * 7919u;
+    c.seed = 0x5eed0000u + (uint64_t)case_suite_count() * 7919u;
     return c;
 }
 
@@ -157,7 +75,7 @@ static void add_dense_dims(void)
             set_causal(&c, n % 3);
             c.strided = (n / 2) % 2;
             c.want_lse = n % 4 != 3;
-            add_named("dims", &c);
+            case_suite_add("dims", &c);
         }
 }
 
@@ -173,13 +91,13 @@ static void add_dense_more(void)
                                i % 2 ? 6 : 8, i % 2 ? 2 : 1, 1);
         set_causal(&c, (int)(i % 3));
         c.strided = (int)(i % 2);
-        add_named("dims", &c);
+        case_suite_add("dims", &c);
     }
     for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
         fwd_case c = base_case(CASE_DENSE, k_dtypes[i], 64, longs[i][0], longs[i][1], 2, 1, 1);
         set_causal(&c, (int)(i + 1) % 3);
         c.strided = i == 1;
-        add_named("long", &c);
+        case_suite_add("long", &c);
     }
 }
 
@@ -194,17 +112,17 @@ static void add_dense_pairs(void)
                                    (i % 2) ? 1 : 3);
             set_causal(&c, mode);
             c.strided = mode == 1;
-            add_named("pairs", &c);
+            case_suite_add("pairs", &c);
         }
     /* sq > sk, causal bottom-right: the first rows see no key (out 0, lse +inf) */
     {
         fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_F16, 32, 217, 128, 2, 1, 2);
         set_causal(&c, CAUSAL_BR);
-        add_named("pairs", &c);
+        case_suite_add("pairs", &c);
         c = base_case(CASE_DENSE, FACL_DTYPE_F32, 32, 217, 128, 2, 1, 2);
         set_causal(&c, CAUSAL_BR);
         c.strided = 1;
-        add_named("pairs", &c);
+        case_suite_add("pairs", &c);
     }
 }
 
@@ -219,7 +137,7 @@ static void add_dense_gqa(void)
             set_causal(&c, (t + h) % 3);
             c.strided = h != 1;
             c.want_lse = (t + h) % 2;
-            add_named("gqa", &c);
+            case_suite_add("gqa", &c);
         }
 }
 
@@ -230,12 +148,12 @@ static void add_packed(void)
                                2);
         set_causal(&c, t == 0 ? CAUSAL_BR : NOCAUSAL);
         c.strided = t != 2;
-        add_named("qkvpacked", &c);
+        case_suite_add("qkvpacked", &c);
 
         c = base_case(CASE_KVPACKED, k_dtypes[t], t == 2 ? 59 : 128, 113, 203, 6, 2, 3);
         set_causal(&c, t == 1 ? CAUSAL_TL : NOCAUSAL);
         c.strided = t != 0;
-        add_named("kvpacked", &c);
+        case_suite_add("kvpacked", &c);
     }
 }
 
@@ -253,28 +171,28 @@ static void add_varlen(void)
         c.seqlens_k = vl_k1;
         set_causal(&c, (t + 1) % 3);
         c.strided = t != 1;
-        add_named("varlen", &c);
+        case_suite_add("varlen", &c);
 
         c = base_case(CASE_VARLEN, k_dtypes[t], 32, 0, 0, 2, 1, 2);
         c.seqlens_q = vl_q2;
         c.seqlens_k = vl_k2;
         set_causal(&c, t == 2 ? CAUSAL_TL : NOCAUSAL);
         c.strided = t == 0;
-        add_named("varlen", &c);
+        case_suite_add("varlen", &c);
 
         c = base_case(CASE_VARLEN_QKVPACKED, k_dtypes[t], 128, 0, 0, 3, 3, 5);
         c.seqlens_q = vl_s3;
         c.seqlens_k = vl_s3;
         set_causal(&c, t % 2 ? CAUSAL_BR : NOCAUSAL);
         c.strided = t != 0;
-        add_named("varlen-qkvpacked", &c);
+        case_suite_add("varlen-qkvpacked", &c);
 
         c = base_case(CASE_VARLEN_KVPACKED, k_dtypes[t], 40, 0, 0, 8, 1, 3);
         c.seqlens_q = vl_q4;
         c.seqlens_k = vl_k4;
         set_causal(&c, t);
         c.strided = t != 2;
-        add_named("varlen-kvpacked", &c);
+        case_suite_add("varlen-kvpacked", &c);
     }
     /* trust_cu_seqlens = 1: no host read-back, same results */
     {
@@ -283,7 +201,7 @@ static void add_varlen(void)
         c.seqlens_k = vl_k1;
         c.opts.trust_cu_seqlens = 1;
         set_causal(&c, CAUSAL_BR);
-        add_named("varlen", &c);
+        case_suite_add("varlen", &c);
     }
 }
 
@@ -302,28 +220,28 @@ static void add_windows(void)
             c.opts.window_right = wins[w][1];
             c.opts.mask_align = al ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
             c.strided = al;
-            add_named("window", &c);
+            case_suite_add("window", &c);
         }
     /* windows that leave rows with no visible key (out 0, lse +inf) */
     {
         fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_F16, 40, 203, 113, 3, 1, 2);
         c.opts.window_left = 0;
         c.opts.window_right = 0; /* bottom-right: rows i < 90 see nothing */
-        add_named("window", &c);
+        case_suite_add("window", &c);
         c = base_case(CASE_VARLEN, FACL_DTYPE_F32, 40, 0, 0, 2, 2, 3);
         c.seqlens_q = vl_q4;
         c.seqlens_k = vl_k4;
         c.opts.window_left = 5;
         c.opts.mask_align = FACL_ALIGN_TOP_LEFT; /* rows i > sk + 4 see nothing */
         c.strided = 1;
-        add_named("window", &c);
+        case_suite_add("window", &c);
     }
     /* causal with a left window (window_right from causal) */
     {
         fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_BF16, 64, 203, 113, 2, 2, 1);
         c.opts.causal = 1;
         c.opts.window_left = 20;
-        add_named("window", &c);
+        case_suite_add("window", &c);
     }
 }
 
@@ -340,11 +258,11 @@ static void add_softcap_scale(void)
         c.opts.softmax_scale = t == 2 ? 0.3f : 0.0f; /* large scores: softcap bites */
         set_causal(&c, t == 1 ? CAUSAL_BR : NOCAUSAL);
         c.strided = t == 2;
-        add_named("softcap", &c);
+        case_suite_add("softcap", &c);
 
         c = base_case(CASE_DENSE, k_dtypes[t], 40, 128, 217, 2, 1, 2);
         c.opts.softmax_scale = t == 1 ? 0.02f : 0.9f;
-        add_named("scale", &c);
+        case_suite_add("scale", &c);
     }
 }
 
@@ -362,7 +280,7 @@ static void add_alibi(void)
             if (!c.opts.causal && t == 0)
                 c.opts.mask_align = FACL_ALIGN_TOP_LEFT; /* alignment moves the |i+off-j| */
             c.strided = per_batch;
-            add_named("alibi", &c);
+            case_suite_add("alibi", &c);
         }
 }
 
@@ -378,7 +296,7 @@ static void add_dropout(void)
         c.opts.dropout_offset = t == 0 ? 0xfffffffeull : 12345u; /* counter carries into word 3 */
         set_causal(&c, t == 1 ? CAUSAL_BR : NOCAUSAL);
         c.strided = t == 1;
-        add_named("dropout", &c);
+        case_suite_add("dropout", &c);
     }
 }
 
@@ -400,7 +318,7 @@ static void add_probs(void)
             c.opts.dropout_p = 0.25f; /* negated where dropped */
             c.opts.dropout_seed = 42;
         }
-        add_named("probs", &c);
+        case_suite_add("probs", &c);
     }
 }
 
@@ -423,7 +341,7 @@ static void add_combined(void)
         c.opts.dropout_offset = 3;
         c.want_probs = t == 2;
         c.strided = 1;
-        add_named("combined", &c);
+        case_suite_add("combined", &c);
     }
 }
 
@@ -441,5 +359,5 @@ int main(void)
     add_dropout();
     add_probs();
     add_combined();
-    return run_all("forward");
+    return case_suite_run("forward");
 }

@@ -1,0 +1,21 @@
+/* The cmocka harness shared by the forward suites: each registered case becomes its
+ * own named test, run on the default device (FACL_DEVICE selects another).
+ * FACL_TEST_FILTER=<cmocka pattern> runs a subset; FACL_TEST_VERBOSE=1 prints the errors
+ * of passing cases too. */
+#ifndef FACL_TESTS_CASE_SUITE_H
+#define FACL_TESTS_CASE_SUITE_H
+
+#include <stddef.h>
+
+#include "case_runner.h"
+
+/* Register a case under "<group>: <case name>". */
+void case_suite_add(const char *group, const fwd_case *c);
+
+/* How many cases are registered so far (for seeds that depend on a case's position). */
+size_t case_suite_count(void);
+
+/* Run every registered case as one cmocka group; returns the number of failures. */
+int case_suite_run(const char *group);
+
+#endif
