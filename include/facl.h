@@ -123,6 +123,10 @@ typedef struct facl_context facl_context;
  * The context owns an in-order command queue with profiling enabled. */
 FACL_API facl_status facl_context_create(const char *selector, facl_context **out);
 
+/* The device facl_context_create(selector, ...) would use, for tools and applications
+ * that number or show devices the same way. */
+FACL_API facl_status facl_select_device(const char *selector, cl_device_id *device);
+
 /* Create a context around the caller's own cl_context and device (both retained). */
 FACL_API facl_status facl_context_wrap(cl_context cl_ctx, cl_device_id device,
                                        facl_context **out);

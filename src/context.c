@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device_select.h"
 #include "disk_cache.h"
 #include "status.h"
 

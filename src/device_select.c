@@ -1,7 +1,7 @@
 /* Device selection: "P:D" indices, a name substring, or the default (first GPU, else
  * first CPU/accelerator). The FACL_DEVICE environment variable stands in for an empty
  * selector so that an application can be pointed at a device without a rebuild. */
-#include "device_select.h"
+#include "facl.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -59,6 +59,8 @@ static int device_matches_name(cl_platform_id platform, cl_device_id device, con
 
 facl_status facl_select_device(const char *selector, cl_device_id *out)
 {
+    facl_error_clear();
+    if (!out) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "device: NULL");
     if (!selector || !*selector) selector = getenv("FACL_DEVICE");
     if (selector && !*selector) selector = NULL;
 

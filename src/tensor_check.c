@@ -81,10 +81,9 @@ facl_status facl_check_tensor(const facl_context *ctx, const char *name, const f
         return facl_fail(FACL_ERROR_SIZE_OVERFLOW, "%s: byte extent overflows", name);
     size_t size = 0;
     cl_int err = clGetMemObjectInfo(t->buffer, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err != CL_SUCCESS) {
-        facl_fail_cl(err, "clGetMemObjectInfo(CL_MEM_SIZE)");
-        return facl_fail((facl_status)err, "%s: not a valid cl_mem (%d)", name, (int)err);
-    }
+    if (err != CL_SUCCESS)
+        return facl_fail((facl_status)err, "%s: not a valid cl_mem (clGetMemObjectInfo: %s)", name,
+                         facl_status_string((facl_status)err));
     if (bytes > size)
         return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL, "%s: the view reaches byte %llu of a %zu-byte buffer",
                          name, (unsigned long long)bytes, size);

@@ -1,7 +1,6 @@
 /* Platform and device enumeration for the tools (see bench_devices.h). */
 #include "bench_devices.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,41 +107,13 @@ void tool_devices_free(tool_device_list *list)
     memset(list, 0, sizeof *list);
 }
 
-static int contains_ignoring_case(const char *haystack, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; *haystack; ++haystack) {
-        size_t i = 0;
-        while (i < n && haystack[i] &&
-               tolower((unsigned char)haystack[i]) == tolower((unsigned char)needle[i]))
-            ++i;
-        if (i == n) return 1;
-    }
-    return n == 0;
-}
-
-/* "P:D" with two non-negative integers and nothing else, as the library parses it. */
-static int parse_indices(const char *s, unsigned long *p, unsigned long *d)
-{
-    char *end;
-    if (!isdigit((unsigned char)s[0])) return 0;
-    *p = strtoul(s, &end, 10);
-    if (*end != ':' || !isdigit((unsigned char)end[1])) return 0;
-    *d = strtoul(end + 1, &end, 10);
-    return *end == '\0';
-}
-
+/* The library resolves the selector, so -d and FACL_DEVICE can never disagree. */
 long tool_devices_find(const tool_device_list *list, const char *selector)
 {
-    unsigned long p, d;
-    int by_index = parse_indices(selector, &p, &d);
-    for (size_t i = 0; i < list->count; ++i) {
-        const tool_device *t = &list->items[i];
-        if (by_index ? (t->platform_index == p && t->device_index == d)
-                     : (contains_ignoring_case(t->device_name, selector) ||
-                        contains_ignoring_case(t->platform_name, selector)))
-            return (long)i;
-    }
+    cl_device_id chosen;
+    if (facl_select_device(selector, &chosen) != FACL_SUCCESS) return -1;
+    for (size_t i = 0; i < list->count; ++i)
+        if (list->items[i].id == chosen) return (long)i;
     return -1;
 }
 

@@ -36,8 +36,9 @@ typedef struct tool_device_list {
 int tool_devices_enumerate(tool_device_list *list);
 void tool_devices_free(tool_device_list *list);
 
-/* The index in list->items of the device `selector` names ("P:D", or the first whose
- * device or platform name contains it, case-insensitive); -1 if none. */
+/* The index in list->items of the device `selector` names, resolved by the library
+ * (facl_select_device: "P:D", a name substring, NULL for FACL_DEVICE or the default);
+ * -1 if none. */
 long tool_devices_find(const tool_device_list *list, const char *selector);
 
 /* clinfo -l style listing of every platform and its devices; errors shown in place.

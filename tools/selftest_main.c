@@ -91,22 +91,6 @@ static int parse_args(int argc, char **argv, selftest_options *o)
 }
 
 /* The index in `list` of the device facl_context_create(NULL) picks, or -1. */
-static long library_default_device(const tool_device_list *list)
-{
-    facl_context *ctx = NULL;
-    if (facl_context_create(NULL, &ctx) != FACL_SUCCESS) {
-        fprintf(stderr, "facl-selftest: the library finds no default device: %s\n",
-                facl_last_error());
-        return -1;
-    }
-    cl_device_id id = facl_context_device(ctx);
-    long found = -1;
-    for (size_t i = 0; i < list->count && found < 0; ++i)
-        if (list->items[i].id == id) found = (long)i;
-    facl_context_free(ctx);
-    return found;
-}
-
 int main(int argc, char **argv)
 {
     selftest_options o;
@@ -124,8 +108,8 @@ int main(int argc, char **argv)
     }
     size_t first = 0, count = list.count;
     if (o.device) {
-        long found = strcmp(o.device, "default") == 0 ? library_default_device(&list)
-                                                      : tool_devices_find(&list, o.device);
+        /* "default" is what facl_context_create(NULL) picks: FACL_DEVICE or the first GPU. */
+        long found = tool_devices_find(&list, strcmp(o.device, "default") == 0 ? NULL : o.device);
         if (found < 0) {
             if (strcmp(o.device, "default") != 0)
                 fprintf(stderr,
