@@ -70,3 +70,19 @@ inline float adjust_score(float x, float softcap, float slope, int rel)
 #endif
     return x;
 }
+
+/* adjust_score on 16 scores at once (the CPU kernel's vector form); keep the two in step. */
+inline float16 adjust_scores16(float16 x, float softcap, float slope, int16 rel)
+{
+#if HAS_SOFTCAP
+    x = softcap * tanh(x / softcap);
+#else
+    (void)softcap;
+#endif
+#if HAS_ALIBI
+    x -= slope * convert_float16(abs(rel));
+#else
+    (void)slope; (void)rel;
+#endif
+    return x;
+}

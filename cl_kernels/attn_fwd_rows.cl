@@ -2,12 +2,19 @@
  *
  * A CPU runs a work-group as a loop over its work-items and vectorises across them;
  * private arrays indexed per work-item defeat that. Here one work-item (work-group size
- * 1) owns ROWS query rows of one (sequence, head) and works like a small CPU kernel: the
- * key tile is transposed into kt[d][n], so q.k for TILE_N keys is TILE_N-wide vector
- * FMAs over d, and p.v is HEAD_DIM-wide FMAs over n. Each loaded key and value is
- * reused by ROWS rows. Same arguments, masks and numerics as attn_fwd.cl.
+ * 1) owns ROWS query rows of one (sequence, head) and works like a small CPU GEMM kernel,
+ * written with explicit 16-wide vectors (one AVX-512 register, two AVX2 ones) so that
+ * the accumulators stay in registers instead of being stored and reloaded at every step:
+ *   - the key tile is transposed into kt[d][16], so q.k for 16 keys and 4 rows at once is
+ *     four independent 16-wide FMA chains over d;
+ *   - masking, softcap, ALiBi, the running max and exp work on the 16 scores as a vector;
+ *   - p.v walks the accumulators of four rows in 16-wide chunks, each chunk kept in a
+ *     register while the 16 keys of the tile are folded in.
+ * Each loaded key and value is reused by ROWS rows. Same arguments, masks and numerics
+ * as attn_fwd.cl.
  *
- * Specialised with -D: FACL_DTYPE, HEAD_DIM, ROWS, TILE_N and attn_common.cl's switches.
+ * Specialised with -D: FACL_DTYPE, HEAD_DIM, ROWS (a multiple of 4), TILE_N (16) and
+ * attn_common.cl's switches.
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -15,9 +22,32 @@
 #ifndef ROWS
 #error "ROWS must be defined by the host"
 #endif
-#ifndef TILE_N
-#error "TILE_N must be defined by the host"
+#if !defined(TILE_N) || TILE_N != 16
+#error "TILE_N must be defined by the host as 16 (the vector width used below)"
 #endif
+#if ROWS % 4 != 0
+#error "ROWS must be a multiple of 4 (q.k runs four rows at once)"
+#endif
+
+/* head_dim rounded up to whole 16-wide chunks; the padding holds zeros. */
+#define HEAD_CHUNKS ((HEAD_DIM + 15) / 16)
+#define HEAD_PAD (HEAD_CHUNKS * 16)
+
+inline float max_of16(float16 v)
+{
+    const float8 a = fmax(v.lo, v.hi);
+    const float4 b = fmax(a.lo, a.hi);
+    const float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+
+inline float sum_of16(float16 v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
 
 __kernel void attn_fwd_rows(
     __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
@@ -50,69 +80,115 @@ __kernel void attn_fwd_rows(
     (void)drop_threshold; (void)drop_scale; (void)seed_lo; (void)seed_hi; (void)drop_offset;
     (void)heads_q;
 #endif
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
-    float q_rows[ROWS][HEAD_DIM];
-    float acc[ROWS][HEAD_DIM];
+    float q_rows[ROWS][HEAD_PAD];
+    float acc[ROWS][HEAD_PAD];
     float m[ROWS], l[ROWS];
-    float kt[HEAD_DIM][TILE_N];
-    float vt[TILE_N][HEAD_DIM];
+    float kt[HEAD_DIM][16];
+    float vt[16][HEAD_PAD];
+    float scores[ROWS][16];
+
+    /* The padding columns of vt are never loaded from memory: zero them once. */
+    for (int n = 0; n < 16; ++n)
+        for (int d = HEAD_DIM; d < HEAD_PAD; ++d) vt[n][d] = 0.0f;
 
     for (int row0 = get_group_id(0) * ROWS; row0 < e.sq; row0 += get_num_groups(0) * ROWS) {
         const int rows = min(ROWS, e.sq - row0);
         const int block_lo = max(0, first_visible_key(row0 + off, window_left));
         const int block_end = min(e.sk, end_visible_key(row0 + rows - 1 + off, window_right, e.sk));
         for (int r = 0; r < ROWS; ++r) {
-            for (int d = 0; d < HEAD_DIM; ++d) {
-                q_rows[r][d] = r < rows ? load_value(q_seq, (long)(row0 + r) * q_ss + d) * scale : 0.0f;
+            for (int d = 0; d < HEAD_PAD; ++d) {
+                const bool real = r < rows && d < HEAD_DIM;
+                q_rows[r][d] = real ? load_value(q_seq, (long)(row0 + r) * q_ss + d) * scale : 0.0f;
                 acc[r][d] = 0.0f;
             }
             m[r] = -INFINITY;
             l[r] = 0.0f;
         }
 
-        for (int tile0 = block_lo; tile0 < block_end; tile0 += TILE_N) {
-            const int n_keys = min(TILE_N, block_end - tile0);
-            for (int n = 0; n < TILE_N; ++n) {
+        for (int tile0 = block_lo; tile0 < block_end; tile0 += 16) {
+            const int n_keys = min(16, block_end - tile0);
+            for (int n = 0; n < 16; ++n) {
                 const bool in_range = n < n_keys;
                 for (int d = 0; d < HEAD_DIM; ++d) {
                     kt[d][n] = in_range ? load_value(k_seq, (long)(tile0 + n) * k_ss + d) : 0.0f;
                     vt[n][d] = in_range ? load_value(v_seq, (long)(tile0 + n) * v_ss + d) : 0.0f;
                 }
             }
-            for (int r = 0; r < rows; ++r) {
+
+            /* Raw scores of the whole tile, four rows per pass over kt. Rows past `rows`
+             * hold zeros in q_rows and are never read back. */
+            for (int r = 0; r < ROWS; r += 4) {
+                float16 s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                for (int d = 0; d < HEAD_DIM; ++d) {
+                    const float16 kd = vload16(0, kt[d]);
+                    s0 = fma((float16)q_rows[r][d], kd, s0);
+                    s1 = fma((float16)q_rows[r + 1][d], kd, s1);
+                    s2 = fma((float16)q_rows[r + 2][d], kd, s2);
+                    s3 = fma((float16)q_rows[r + 3][d], kd, s3);
+                }
+                vstore16(s0, 0, scores[r]);
+                vstore16(s1, 0, scores[r + 1]);
+                vstore16(s2, 0, scores[r + 2]);
+                vstore16(s3, 0, scores[r + 3]);
+            }
+
+            /* Softmax step per row: scores[r] becomes the row's p for this tile and
+             * alpha[r] the rescale of its accumulator (1 and zeros for a row that sees
+             * none of these keys, and for the rows past `rows`). */
+            float alpha[ROWS];
+            for (int r = 0; r < ROWS; ++r) {
                 const int i = row0 + r;
                 const int row_lo = first_visible_key(i + off, window_left);
                 const int row_end = min(block_end, end_visible_key(i + off, window_right, e.sk));
-                float s[TILE_N];
-                for (int n = 0; n < TILE_N; ++n) s[n] = 0.0f;
-                for (int d = 0; d < HEAD_DIM; ++d) {
-                    const float qd = q_rows[r][d];
-                    for (int n = 0; n < TILE_N; ++n) s[n] += qd * kt[d][n];
+                const int16 j = tile0 + lane;
+                float16 x = adjust_scores16(vload16(0, scores[r]), softcap, slope, (i + off) - j);
+                x = select((float16)(-INFINITY), x, (j >= row_lo) & (j < row_end));
+                const float tile_max = r < rows ? max_of16(x) : -INFINITY;
+                if (tile_max == -INFINITY) {
+                    alpha[r] = 1.0f;
+                    vstore16((float16)0.0f, 0, scores[r]);
+                    continue;
                 }
-                float tile_max = -INFINITY;
-                for (int n = 0; n < TILE_N; ++n) {
-                    const int j = tile0 + n;
-                    const float x = adjust_score(s[n], softcap, slope, i + off - j);
-                    s[n] = (j >= row_lo && j < row_end) ? x : -INFINITY;
-                    tile_max = fmax(tile_max, s[n]);
-                }
-                if (tile_max == -INFINITY) continue;
                 const float m_new = fmax(m[r], tile_max);
-                const float alpha = exp(m[r] - m_new);
-                l[r] *= alpha;
-                for (int d = 0; d < HEAD_DIM; ++d) acc[r][d] *= alpha;
-                for (int n = 0; n < TILE_N; ++n) {
-                    float p = exp(s[n] - m_new);
-                    l[r] += p;
-#if HAS_DROPOUT
-                    p = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, i, tile0 + n,
-                                     drop_threshold)
-                            ? p * drop_scale
-                            : 0.0f;
-#endif
-                    for (int d = 0; d < HEAD_DIM; ++d) acc[r][d] += p * vt[n][d];
-                }
+                alpha[r] = exp(m[r] - m_new);
+                float16 p = exp(x - m_new); /* masked keys: exp(-inf) = 0 */
+                l[r] = l[r] * alpha[r] + sum_of16(p);
                 m[r] = m_new;
+#if HAS_DROPOUT
+                float dropped[16];
+                vstore16(p, 0, dropped);
+                for (int n = 0; n < 16; ++n)
+                    dropped[n] = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, i,
+                                              tile0 + n, drop_threshold)
+                                     ? dropped[n] * drop_scale
+                                     : 0.0f;
+                p = vload16(0, dropped);
+#endif
+                vstore16(p, 0, scores[r]);
+            }
+
+            /* acc = alpha * acc + p.v, four rows per pass over vt: each 16-wide chunk of
+             * vt is loaded once for four independent FMA chains. */
+            for (int r = 0; r < ROWS; r += 4) {
+                for (int c = 0; c < HEAD_CHUNKS; ++c) {
+                    float16 a0 = vload16(c, acc[r]) * alpha[r];
+                    float16 a1 = vload16(c, acc[r + 1]) * alpha[r + 1];
+                    float16 a2 = vload16(c, acc[r + 2]) * alpha[r + 2];
+                    float16 a3 = vload16(c, acc[r + 3]) * alpha[r + 3];
+                    for (int n = 0; n < 16; ++n) {
+                        const float16 vn = vload16(c, vt[n]);
+                        a0 = fma((float16)scores[r][n], vn, a0);
+                        a1 = fma((float16)scores[r + 1][n], vn, a1);
+                        a2 = fma((float16)scores[r + 2][n], vn, a2);
+                        a3 = fma((float16)scores[r + 3][n], vn, a3);
+                    }
+                    vstore16(a0, c, acc[r]);
+                    vstore16(a1, c, acc[r + 1]);
+                    vstore16(a2, c, acc[r + 2]);
+                    vstore16(a3, c, acc[r + 3]);
+                }
             }
         }
 
