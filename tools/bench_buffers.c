@@ -38,24 +38,28 @@ cl_mem tool_random_buffer(cl_context ctx, cl_command_queue queue, facl_dtype dty
     return buf;
 }
 
-/* Zero-fills in slices of FILL_SLICE_BYTES with an element-sized pattern: NVIDIA's driver
- * (580, H100) never finished one clEnqueueFillBuffer of 2 GiB with a 1-byte pattern
- * (the GPU stayed busy for minutes), while smaller fills complete at once. */
-#define FILL_SLICE_BYTES ((size_t)1 << 28)
+/* Zeroes by uploading a zeroed host slice again and again. clEnqueueFillBuffer is not
+ * usable for large buffers on NVIDIA's driver (580, H100): a 2 GiB fill with a 1-byte
+ * pattern never finished, and 4-byte fills reaching 16 GiB left the queue broken
+ * (CL_INVALID_COMMAND_QUEUE), both consistent with 32-bit element counters. */
+#define ZERO_SLICE_BYTES ((size_t)64 << 20)
 
 cl_mem tool_zero_buffer(cl_context ctx, cl_command_queue queue, facl_dtype dtype, size_t count,
                         cl_int *err)
 {
-    size_t elt = facl_dtype_size(dtype);
-    size_t bytes = count * elt;
+    size_t bytes = count * facl_dtype_size(dtype);
     cl_mem buf = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, err);
     if (*err != CL_SUCCESS) return NULL;
-    const cl_uint zero = 0; /* elt (2 or 4) bytes of it are the pattern */
-    for (size_t done = 0; done < bytes && *err == CL_SUCCESS; done += FILL_SLICE_BYTES) {
-        size_t n = bytes - done < FILL_SLICE_BYTES ? bytes - done : FILL_SLICE_BYTES;
-        *err = clEnqueueFillBuffer(queue, buf, &zero, elt, done, n, 0, NULL, NULL);
+    size_t slice = bytes < ZERO_SLICE_BYTES ? bytes : ZERO_SLICE_BYTES;
+    void *zeros = calloc(slice ? slice : 1, 1);
+    if (!zeros) *err = CL_OUT_OF_HOST_MEMORY;
+    for (size_t done = 0; done < bytes && *err == CL_SUCCESS; done += slice) {
+        size_t n = bytes - done < slice ? bytes - done : slice;
+        *err = clEnqueueWriteBuffer(queue, buf, CL_FALSE, done, n, zeros, 0, NULL, NULL);
     }
     if (*err == CL_SUCCESS) *err = clFinish(queue);
+    else clFinish(queue); /* the queued writes still read `zeros` */
+    free(zeros);
     if (*err != CL_SUCCESS) {
         clReleaseMemObject(buf);
         return NULL;
