@@ -1,13 +1,16 @@
 #!/bin/sh
 # Smoke tests of the command-line tools, run by meson:
-#   sh tests/test_tools.sh path/to/facl-selftest path/to/facl-bench
-# They check that the tools run, parse their options, write valid JSON/CSV, and that the
-# self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE).
+#   sh tests/test_tools.sh path/to/facl-selftest path/to/facl-bench tools/bench_table.py tools/plot_bench.sh
+# They check that the tools run, parse their options, write valid JSON/CSV, that the
+# self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE), and
+# that the table and chart scripts turn the benchmark's JSON into a table and a PNG.
 # Kept under a minute on a 2-core PoCL machine: quick sets, one tiny bench point.
 set -u
 
 selftest=$1
 bench=$2
+table=$3
+plot=$4
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed to validate the JSON and CSV output"
     exit 77
@@ -117,6 +120,25 @@ then
     pass "facl-bench --json and --csv are valid"
 else
     fail "facl-bench output"; head -n 40 "$tmp/bench.json" "$tmp/bench.csv"
+fi
+
+# 6b. tools/bench_table.py turns that JSON into a Markdown row per point, and
+#     tools/plot_bench.sh into a PNG (where gnuplot is installed; bootstrap.sh installs it).
+run python3 "$table" "$tmp/bench.json"
+if [ "$rc" -eq 0 ] && grep -q '^| dtype | d | seqlen' "$tmp/out" && grep -q '^| fp32 | 64 | 256 | off | [0-9]' "$tmp/out"; then
+    pass "bench_table.py prints the table"
+else
+    fail "bench_table.py (exit $rc)"; show
+fi
+if command -v gnuplot >/dev/null 2>&1; then
+    run sh "$plot" "$tmp/bench.json" -o "$tmp/charts"
+    if [ "$rc" -eq 0 ] && [ -s "$tmp/charts/bench_fp32_d64_noncausal.png" ]; then
+        pass "plot_bench.sh draws a chart"
+    else
+        fail "plot_bench.sh (exit $rc)"; show
+    fi
+else
+    echo "note: gnuplot not installed, plot_bench.sh not exercised"
 fi
 
 # 7. The baseline's chunked path (score matrices beyond CLBlast's 32-bit indexing are

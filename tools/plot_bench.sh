@@ -36,19 +36,14 @@ terminal="png"
 if gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo; then terminal="pngcairo"; fi
 
 mkdir -p "$outdir/data"
-python3 - "$bench" "$torch" "$outdir" "$terminal" <<'PY'
-import json, os, subprocess, sys
+FACL_TOOLS_DIR=$(cd "$(dirname "$0")" && pwd) python3 - "$bench" "$torch" "$outdir" "$terminal" <<'PY'
+import os, subprocess, sys
+
+sys.path.insert(0, os.environ["FACL_TOOLS_DIR"])
+from bench_table import load  # noqa: E402  (one JSON loader for both scripts)
 
 bench_path, torch_path, outdir, terminal = sys.argv[1:5]
 DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32"}
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"plot_bench: cannot read {path}: {e}")
 
 
 bench = load(bench_path)
