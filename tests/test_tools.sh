@@ -160,6 +160,16 @@ else
     fail "facl-bench chunked baseline (exit $rc)"; show
 fi
 
+# 7b. The benchmark exits non-zero, saying why, when the library cannot run on the device
+#     (here: a kernel path that does not exist, forced through FACL_KERNEL_PATH).
+FACL_KERNEL_PATH=no-such-path run "$bench" --tokens 256 --seqlens 256 --hdims 64 --dtypes fp32 \
+    --causal off --reps 1
+if [ "$rc" -eq 1 ] && grep -q 'FACL_KERNEL_PATH' "$tmp/err"; then
+    pass "facl-bench fails on a device the library cannot use (exit $rc)"
+else
+    fail "facl-bench on an unusable device (exit $rc)"; show
+fi
+
 # 8. The benchmark rejects bad options.
 run "$bench" --dtypes fp8
 if [ "$rc" -ne 0 ] && grep -q 'unknown dtype' "$tmp/err"; then
