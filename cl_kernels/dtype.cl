@@ -16,17 +16,31 @@ inline void store_value(__global half *p, long i, float x) { vstore_half_rte(x, 
 #elif FACL_DTYPE == 2
 #define storage_t ushort
 inline float load_value(__global const ushort *p, long i) { return as_float((uint)p[i] << 16); }
-inline void store_value(__global ushort *p, long i, float x)
+/* fp32 -> bf16 bits, round to nearest even (NaN stays a quiet NaN). */
+inline ushort bf16_bits(float x)
 {
     uint bits = as_uint(x);
-    if (isnan(x)) {
-        p[i] = (ushort)0x7FC0;
-        return;
-    }
-    /* Round to nearest, ties to even: add half an ulp of bf16 plus the lowest kept bit. */
+    if (isnan(x)) return (ushort)0x7FC0;
+    /* add half an ulp of bf16 plus the lowest kept bit */
     bits += 0x7FFFu + ((bits >> 16) & 1u);
-    p[i] = (ushort)(bits >> 16);
+    return (ushort)(bits >> 16);
 }
+inline void store_value(__global ushort *p, long i, float x) { p[i] = bf16_bits(x); }
 #else
 #error "unknown FACL_DTYPE"
+#endif
+
+/* The 16-bit pattern of x in the storage type (fp16 or bf16), and back: what tensor-core
+ * operands hold. Only the 16-bit storage types have them. */
+#if FACL_DTYPE == 1
+inline ushort storage_bits(float x)
+{
+    ushort bits;
+    vstore_half_rte(x, 0, (__private half *)&bits);
+    return bits;
+}
+inline float storage_float(ushort bits) { return vload_half(0, (__private const half *)&bits); }
+#elif FACL_DTYPE == 2
+inline ushort storage_bits(float x) { return bf16_bits(x); }
+inline float storage_float(ushort bits) { return as_float((uint)bits << 16); }
 #endif

@@ -29,22 +29,43 @@ static facl_vendor vendor_of(const char *platform_name, const char *device_vendo
     return FACL_VENDOR_OTHER;
 }
 
+static const char *const k_path_names[] = {"portable-gpu", "portable-cpu", "nvidia-mma",
+                                            "mma-emulated"};
+
 const char *facl_kernel_path_name(facl_kernel_path path)
 {
-    return path == FACL_PATH_PORTABLE_CPU ? "portable-cpu" : "portable-gpu";
+    return (unsigned)path < sizeof k_path_names / sizeof k_path_names[0] ? k_path_names[path]
+                                                                         : "?";
+}
+
+/* mma.sync.m16n8k16 with bf16 operands needs sm_80. */
+static int has_nvidia_mma(const facl_device_profile *p)
+{
+    return p->vendor == FACL_VENDOR_NVIDIA && (p->type & CL_DEVICE_TYPE_GPU) &&
+           p->nv_compute_major >= 8;
 }
 
 static facl_status choose_kernel_path(facl_device_profile *p)
 {
     const char *forced = getenv("FACL_KERNEL_PATH");
-    p->path = (p->type & CL_DEVICE_TYPE_CPU) ? FACL_PATH_PORTABLE_CPU : FACL_PATH_PORTABLE_GPU;
+    if (has_nvidia_mma(p)) p->path = FACL_PATH_NVIDIA_MMA;
+    else if (p->type & CL_DEVICE_TYPE_CPU) p->path = FACL_PATH_PORTABLE_CPU;
+    else p->path = FACL_PATH_PORTABLE_GPU;
     if (!forced || !*forced) return FACL_SUCCESS;
-    if (strcmp(forced, "portable-gpu") == 0) p->path = FACL_PATH_PORTABLE_GPU;
-    else if (strcmp(forced, "portable-cpu") == 0) p->path = FACL_PATH_PORTABLE_CPU;
-    else
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_KERNEL_PATH: '%s' is not portable-gpu or portable-cpu", forced);
-    return FACL_SUCCESS;
+    for (size_t i = 0; i < sizeof k_path_names / sizeof k_path_names[0]; ++i) {
+        if (strcmp(forced, k_path_names[i]) != 0) continue;
+        if ((facl_kernel_path)i == FACL_PATH_NVIDIA_MMA && !has_nvidia_mma(p))
+            return facl_fail(FACL_ERROR_UNSUPPORTED,
+                             "FACL_KERNEL_PATH=nvidia-mma needs an NVIDIA GPU of compute "
+                             "capability 8.0 or newer; %s is not one",
+                             p->device_name);
+        p->path = (facl_kernel_path)i;
+        return FACL_SUCCESS;
+    }
+    return facl_fail(FACL_ERROR_INVALID_VALUE,
+                     "FACL_KERNEL_PATH: '%s' is not portable-gpu, portable-cpu, nvidia-mma or "
+                     "mma-emulated",
+                     forced);
 }
 
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *p)

@@ -12,11 +12,16 @@ typedef enum facl_vendor {
     FACL_VENDOR_POCL
 } facl_vendor;
 
-/* The forward kernel family used on a device. Both are portable OpenCL C 1.2 and both
- * are correct everywhere; they differ in how work maps to the hardware. */
+/* The forward kernel family used on a device. The portable ones are OpenCL C 1.2 and
+ * correct everywhere; they differ in how work maps to the hardware. The mma ones use
+ * tensor cores for fp16/bf16 with head_dim up to 128 and fall back to portable-gpu for
+ * other problems. */
 typedef enum facl_kernel_path {
     FACL_PATH_PORTABLE_GPU = 0, /* work-item per query row, tiles in local memory */
-    FACL_PATH_PORTABLE_CPU = 1  /* work-item per block of rows, vectorised loops */
+    FACL_PATH_PORTABLE_CPU = 1, /* work-item per block of rows, vectorised loops */
+    FACL_PATH_NVIDIA_MMA = 2,   /* warp mma.sync through inline PTX: NVIDIA sm_80 and newer */
+    FACL_PATH_MMA_EMULATED = 3  /* the same kernel with its warp operations emulated in
+                                 * local memory: any device, for testing its bookkeeping */
 } facl_kernel_path;
 
 typedef struct facl_device_profile {
@@ -37,11 +42,13 @@ typedef struct facl_device_profile {
     facl_kernel_path path;
 } facl_device_profile;
 
-/* "portable-gpu" / "portable-cpu". */
+/* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated". */
 const char *facl_kernel_path_name(facl_kernel_path path);
 
-/* Queries the device; the kernel path follows the device type unless the
- * FACL_KERNEL_PATH environment variable names one (for tests and tuning). */
+/* Queries the device. The kernel path: nvidia-mma on NVIDIA GPUs of compute capability
+ * 8.0 or newer, else portable-gpu or portable-cpu by device type, unless the
+ * FACL_KERNEL_PATH environment variable names one (for tests and tuning); naming
+ * nvidia-mma on another device is FACL_ERROR_UNSUPPORTED. */
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *profile);
 
 #endif

@@ -94,6 +94,12 @@ static facl_status enqueue_attn_fwd(facl_context *ctx, cl_command_queue queue,
         clReleaseKernel(kernel);
         return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
     }
+    if (plan.fixed_group && kernel_wg < plan.fixed_group) {
+        clReleaseKernel(kernel);
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "%s needs work-groups of %zu work-items; the device allows %zu for it",
+                         plan.kernel, plan.fixed_group, kernel_wg);
+    }
     const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
     arg_list a = {kernel, 0, CL_SUCCESS};
     arg_rows(&a, &p->q);

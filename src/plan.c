@@ -41,11 +41,39 @@ void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t 
              p->dropout_p > 0.0f);
 }
 
+/* attn_fwd_mma: fp16 or bf16 operands, head_dim up to 128 (register budget). */
+static int mma_applies(const facl_fwd_problem *p)
+{
+    return (p->dtype == FACL_DTYPE_F16 || p->dtype == FACL_DTYPE_BF16) && p->head_dim <= 128;
+}
+
+/* 16-byte loads of k and v rows: every row start a multiple of 8 elements. */
+static int rows_16_byte_aligned(const facl_view *v, int head_dim)
+{
+    return head_dim % 8 == 0 && v->offset % 8 == 0 && v->sb % 8 == 0 && v->ss % 8 == 0 &&
+           v->sh % 8 == 0;
+}
+
 void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile *profile,
                            facl_fwd_plan *plan)
 {
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
+    plan->fixed_group = 0;
+    if ((profile->path == FACL_PATH_NVIDIA_MMA || profile->path == FACL_PATH_MMA_EMULATED) &&
+        mma_applies(p)) {
+        plan->kernel = "attn_fwd_mma";
+        plan->block_n = 64;
+        plan->rows_per_item = 1;
+        plan->lanes = 2; /* 4 warps, 16 rows each: 64 rows per 128 work-items */
+        plan->fixed_group = 128;
+        snprintf(plan->options, sizeof plan->options, "%s -DVEC_LOADS=%d -DMMA_EMULATE=%d",
+                 features,
+                 rows_16_byte_aligned(&p->k, p->head_dim) &&
+                     rows_16_byte_aligned(&p->v, p->head_dim),
+                 profile->path == FACL_PATH_MMA_EMULATED);
+        return;
+    }
     if (profile->path == FACL_PATH_PORTABLE_CPU) {
         plan->kernel = "attn_fwd_rows";
         plan->block_n = CPU_TILE_N;
@@ -68,6 +96,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
 size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *p,
                                 const facl_device_profile *profile, size_t kernel_wg_size)
 {
+    if (plan->fixed_group) return plan->fixed_group;
     if (plan->rows_per_item > 1) return 1;
     const size_t lanes = (size_t)plan->lanes;
     size_t rows = 64;

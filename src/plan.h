@@ -9,11 +9,12 @@
 #include "fwd_problem.h"
 
 typedef struct facl_fwd_plan {
-    const char *kernel;  /* program and kernel name: "attn_fwd" or "attn_fwd_rows" */
+    const char *kernel;  /* program and kernel name: "attn_fwd", "attn_fwd_rows", "attn_fwd_mma" */
     char options[384];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
-    int lanes;           /* attn_fwd: work-items per query row (else 1) */
+    int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
+    size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
 } facl_fwd_plan;
 
 void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,

@@ -134,6 +134,41 @@ static void test_cpu_path(void **state)
     assert_int_equal(plan.rows_per_item, 1);
 }
 
+/* The mma paths take fp16/bf16 up to head_dim 128 with 128-item groups, and fall back
+ * to the portable GPU kernel for fp32 and wider heads; 16-byte loads only when every k
+ * and v row starts on a multiple of 8 elements. */
+static void test_mma_path(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device(48 * 1024, 1024);
+    dev.path = FACL_PATH_NVIDIA_MMA;
+    facl_fwd_problem p = problem(128, 1000);
+    p.k.ss = p.v.ss = 128;
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(facl_plan_fwd_group_size(&plan, &p, &dev, 1024), 128);
+    assert_int_equal(128 / plan.lanes, 64); /* rows per group, as the launch computes them */
+    assert_non_null(strstr(plan.options, "-DVEC_LOADS=1"));
+    assert_non_null(strstr(plan.options, "-DMMA_EMULATE=0"));
+    p.v.offset = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_non_null(strstr(plan.options, "-DVEC_LOADS=0"));
+    p.dtype = FACL_DTYPE_BF16;
+    dev.path = FACL_PATH_MMA_EMULATED;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_non_null(strstr(plan.options, "-DMMA_EMULATE=1"));
+    p.dtype = FACL_DTYPE_F32;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+    assert_int_equal(plan.fixed_group, 0);
+    p.dtype = FACL_DTYPE_F16;
+    p.head_dim = 160;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
+        cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_lanes_for_wide_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,270 @@
+/* Forward attention on tensor cores (FlashAttention 2's algorithm with warp-level mma).
+ *
+ * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 query rows of one
+ * (sequence, head); warp w owns rows 16w..16w+15 and keeps their q as mma A operands in
+ * registers for the whole call. For each tile of BLOCK_N = 64 keys the group stages k
+ * (row major) and v (transposed, so that its mma B operands are contiguous pairs) in
+ * local memory as raw 16-bit values; each warp then computes its 16 x 64 scores with
+ * m16n8k16 products, applies scale, softcap, ALiBi and the masks, keeps an online softmax
+ * in fp32 (each row is spread over the 4 lanes of a quad, reduced with shuffles), and
+ * feeds the probabilities, rounded to the storage type as FlashAttention does, straight
+ * from the score registers into the p.v products. Only fp16 and bf16 storage, head_dim up
+ * to 128 (padded to a multiple of 16 with zeros); the host falls back to attn_fwd.cl
+ * otherwise.
+ *
+ * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, VEC_LOADS (1 when every
+ * k and v row starts on a 16-byte boundary, so tiles load 8 values per access),
+ * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
+ * masks and numerics as attn_fwd.cl.
+ */
+#ifndef HEAD_DIM
+#error "HEAD_DIM must be defined by the host"
+#endif
+#if HEAD_DIM > 128
+#error "attn_fwd_mma covers head_dim up to 128"
+#endif
+#ifndef VEC_LOADS
+#define VEC_LOADS 0
+#endif
+
+#define BLOCK_M 64
+#define BLOCK_N 64
+#define D_PAD (((HEAD_DIM + 15) / 16) * 16)
+#define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
+#define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
+#define N_BLOCKS (BLOCK_N / 8) /* 8-wide key blocks of the scores */
+/* Row pitches in 16-bit elements. The +8 keeps rows 16-byte aligned and spreads the
+ * eight rows read by one B-operand load over all 32 local-memory banks. */
+#define K_PITCH (D_PAD + 8)
+#define VT_PITCH (BLOCK_N + 8)
+#if MMA_EMULATE
+#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)
+#else
+#define SCRATCH_FLOATS 1
+#endif
+
+/* Eight consecutive 16-bit values of one row starting at column c; columns at or past
+ * HEAD_DIM read as zero. */
+inline uint4 load_row8(__global const ushort *row, int c)
+{
+#if VEC_LOADS
+    if (c + 8 <= HEAD_DIM) return *(__global const uint4 *)(row + c);
+#endif
+    ushort x[8];
+    for (int e = 0; e < 8; ++e) x[e] = c + e < HEAD_DIM ? row[c + e] : (ushort)0;
+    return (uint4)((uint)x[0] | ((uint)x[1] << 16), (uint)x[2] | ((uint)x[3] << 16),
+                   (uint)x[4] | ((uint)x[5] << 16), (uint)x[6] | ((uint)x[7] << 16));
+}
+
+/* Two adjacent 16-bit values of q as one operand register (zeros outside the matrix). */
+inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq, int c)
+{
+    if (row >= sq) return 0u;
+    __global const ushort *r = q_seq + (long)row * q_ss;
+    const uint lo = c < HEAD_DIM ? r[c] : 0u;
+    const uint hi = c + 1 < HEAD_DIM ? r[c + 1] : 0u;
+    return lo | (hi << 16);
+}
+
+inline float quad_max(float x, __local float *scratch)
+{
+    x = fmax(x, warp_shuffle_xor(x, 1, scratch));
+    return fmax(x, warp_shuffle_xor(x, 2, scratch));
+}
+
+inline float quad_sum(float x, __local float *scratch)
+{
+    x += warp_shuffle_xor(x, 1, scratch);
+    return x + warp_shuffle_xor(x, 2, scratch);
+}
+
+__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
+    __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
+    __global const storage_t *k, long k_off, long k_sb, long k_ss, long k_sh,
+    __global const storage_t *v, long v_off, long v_sb, long v_ss, long v_sh,
+    __global storage_t *o, long o_off, long o_sb, long o_ss, long o_sh,
+    __global float *lse, long lse_off, long lse_sb, long lse_sh, long lse_ss,
+    __global const int *cu_q, long cu_q_off, __global const int *cu_k, long cu_k_off,
+    int seqlen_q, int seqlen_k, int total_q, int total_k, int heads_q, int group,
+    float scale, float softcap, int window_left, int window_right, int align_top_left,
+    __global const float *alibi, long alibi_off, long alibi_sb, long alibi_sh,
+    uint drop_threshold, float drop_scale, uint seed_lo, uint seed_hi, ulong drop_offset)
+{
+    __local ushort k_tile[BLOCK_N * K_PITCH] __attribute__((aligned(16)));
+    __local ushort vt_tile[D_PAD * VT_PITCH] __attribute__((aligned(16)));
+    __local float scratch[SCRATCH_FLOATS];
+
+    const int h = get_group_id(1);
+    const int b = get_group_id(2);
+    const int lid = get_local_id(0);
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    const seq_extent e = sequence_extent(cu_q + cu_q_off, cu_k + cu_k_off, b, seqlen_q, seqlen_k,
+                                         total_q, total_k);
+    const int row0 = get_group_id(0) * BLOCK_M;
+    if (row0 >= e.sq) return; /* the whole group: a shorter sequence of a varlen batch */
+    const int off = align_top_left ? 0 : e.sk - e.sq;
+    const int kv_head = h / group;
+    __global const ushort *q_seq =
+        (__global const ushort *)(q + q_off + b * q_sb + (long)e.q_start * q_ss + h * q_sh);
+    __global const ushort *k_seq =
+        (__global const ushort *)(k + k_off + b * k_sb + (long)e.k_start * k_ss + kv_head * k_sh);
+    __global const ushort *v_seq =
+        (__global const ushort *)(v + v_off + b * v_sb + (long)e.k_start * v_ss + kv_head * v_sh);
+#if HAS_ALIBI
+    const float slope = alibi[alibi_off + b * alibi_sb + h * alibi_sh];
+#else
+    const float slope = 0.0f;
+    (void)alibi; (void)alibi_off; (void)alibi_sb; (void)alibi_sh;
+#endif
+#if !HAS_DROPOUT
+    (void)drop_threshold; (void)drop_scale; (void)seed_lo; (void)seed_hi; (void)drop_offset;
+    (void)heads_q;
+#endif
+
+    /* This lane's two rows (C-operand rows g and g + 8 of its warp's 16). */
+    const int row_a = row0 + warp_index() * 16 + g;
+    const int row_b = row_a + 8;
+    const int lo_a = first_visible_key(row_a + off, window_left);
+    const int lo_b = first_visible_key(row_b + off, window_left);
+    const int end_a = min(e.sk, end_visible_key(row_a + off, window_right, e.sk));
+    const int end_b = min(e.sk, end_visible_key(row_b + off, window_right, e.sk));
+
+    /* Keys some row of the group can see; the same for all work-items, so every
+     * barrier and warp operation below is reached by the whole group. */
+    const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
+    const int block_lo = max(0, first_visible_key(row0 + off, window_left));
+    const int block_end = min(e.sk, end_visible_key(last_row + off, window_right, e.sk));
+
+    uint4 qa[K_STEPS];
+MMA_UNROLL
+    for (int ks = 0; ks < K_STEPS; ++ks) {
+        const int c = ks * 16 + 2 * t;
+        qa[ks] = (uint4)(load_q_pair(q_seq, q_ss, row_a, e.sq, c),
+                         load_q_pair(q_seq, q_ss, row_b, e.sq, c),
+                         load_q_pair(q_seq, q_ss, row_a, e.sq, c + 8),
+                         load_q_pair(q_seq, q_ss, row_b, e.sq, c + 8));
+    }
+
+    float4 acc[D_BLOCKS];
+MMA_UNROLL
+    for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
+    float m_a = -INFINITY, m_b = -INFINITY; /* running maxima (the same in all 4 lanes) */
+    float l_a = 0.0f, l_b = 0.0f;           /* this lane's part of the normalisers */
+
+    for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's readers are done */
+        for (int idx = lid; idx < BLOCK_N * (D_PAD / 8); idx += 128) {
+            const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+            const bool in_range = tile0 + n < block_end;
+            const uint4 kv = in_range ? load_row8(k_seq + (long)(tile0 + n) * k_ss, c) : (uint4)(0u);
+            *(__local uint4 *)(k_tile + n * K_PITCH + c) = kv;
+            const uint4 vv = in_range ? load_row8(v_seq + (long)(tile0 + n) * v_ss, c) : (uint4)(0u);
+            const uint vw[4] = {vv.x, vv.y, vv.z, vv.w};
+            for (int w = 0; w < 4; ++w) {
+                vt_tile[(c + 2 * w) * VT_PITCH + n] = (ushort)(vw[w] & 0xFFFFu);
+                vt_tile[(c + 2 * w + 1) * VT_PITCH + n] = (ushort)(vw[w] >> 16);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+
+        /* Scores: s[nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w). */
+        float4 s[N_BLOCKS];
+MMA_UNROLL
+        for (int nb = 0; nb < N_BLOCKS; ++nb) {
+            float4 c4 = (float4)(0.0f);
+            __local const ushort *krow = k_tile + (nb * 8 + g) * K_PITCH + 2 * t;
+MMA_UNROLL
+            for (int ks = 0; ks < K_STEPS; ++ks) {
+                const uint2 kb = (uint2)(*(__local const uint *)(krow + ks * 16),
+                                         *(__local const uint *)(krow + ks * 16 + 8));
+                c4 = warp_mma(c4, qa[ks], kb, scratch);
+            }
+            s[nb] = c4;
+        }
+
+        /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
+        float tmax_a = -INFINITY, tmax_b = -INFINITY;
+MMA_UNROLL
+        for (int nb = 0; nb < N_BLOCKS; ++nb) {
+            const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
+            float4 x = s[nb] * scale;
+            x.x = (j0 >= lo_a && j0 < end_a) ? adjust_score(x.x, softcap, slope, row_a + off - j0) : -INFINITY;
+            x.y = (j1 >= lo_a && j1 < end_a) ? adjust_score(x.y, softcap, slope, row_a + off - j1) : -INFINITY;
+            x.z = (j0 >= lo_b && j0 < end_b) ? adjust_score(x.z, softcap, slope, row_b + off - j0) : -INFINITY;
+            x.w = (j1 >= lo_b && j1 < end_b) ? adjust_score(x.w, softcap, slope, row_b + off - j1) : -INFINITY;
+            s[nb] = x;
+            tmax_a = fmax(tmax_a, fmax(x.x, x.y));
+            tmax_b = fmax(tmax_b, fmax(x.z, x.w));
+        }
+        const float mnew_a = fmax(m_a, quad_max(tmax_a, scratch));
+        const float mnew_b = fmax(m_b, quad_max(tmax_b, scratch));
+        /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
+         * exp(-inf) = 0 everywhere and no inf - inf appears. */
+        const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
+        const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
+        const float alpha_a = exp(m_a - base_a), alpha_b = exp(m_b - base_b);
+        m_a = mnew_a;
+        m_b = mnew_b;
+        l_a *= alpha_a;
+        l_b *= alpha_b;
+MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) acc[db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
+
+        /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
+MMA_UNROLL
+        for (int nb = 0; nb < N_BLOCKS; ++nb) {
+            float4 p = (float4)(exp(s[nb].x - base_a), exp(s[nb].y - base_a),
+                                exp(s[nb].z - base_b), exp(s[nb].w - base_b));
+            l_a += p.x + p.y;
+            l_b += p.z + p.w;
+#if HAS_DROPOUT
+            const int j0 = tile0 + nb * 8 + 2 * t;
+            p.x = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_a, j0, drop_threshold) ? p.x * drop_scale : 0.0f;
+            p.y = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_a, j0 + 1, drop_threshold) ? p.y * drop_scale : 0.0f;
+            p.z = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_b, j0, drop_threshold) ? p.z * drop_scale : 0.0f;
+            p.w = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_b, j0 + 1, drop_threshold) ? p.w * drop_scale : 0.0f;
+#endif
+            s[nb] = p;
+        }
+
+        /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
+         * 16-key step. */
+MMA_UNROLL
+        for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+            const float4 p0 = s[2 * kk], p1 = s[2 * kk + 1];
+            const uint4 pa = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
+                                     pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
+MMA_UNROLL
+            for (int db = 0; db < D_BLOCKS; ++db) {
+                __local const ushort *vrow = vt_tile + (db * 8 + g) * VT_PITCH + kk * 16 + 2 * t;
+                const uint2 vb = (uint2)(*(__local const uint *)vrow, *(__local const uint *)(vrow + 8));
+                acc[db] = warp_mma(acc[db], pa, vb, scratch);
+            }
+        }
+    }
+
+    const float sum_a = quad_sum(l_a, scratch), sum_b = quad_sum(l_b, scratch);
+    const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
+    const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
+    const long o_a = o_off + b * o_sb + (long)(e.q_start + row_a) * o_ss + h * o_sh;
+    const long o_b = o_off + b * o_sb + (long)(e.q_start + row_b) * o_ss + h * o_sh;
+MMA_UNROLL
+    for (int db = 0; db < D_BLOCKS; ++db) {
+        const int c = db * 8 + 2 * t;
+        if (row_a < e.sq) {
+            if (c < HEAD_DIM) store_value(o, o_a + c, acc[db].x * inv_a);
+            if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[db].y * inv_a);
+        }
+        if (row_b < e.sq) {
+            if (c < HEAD_DIM) store_value(o, o_b + c, acc[db].z * inv_b);
+            if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[db].w * inv_b);
+        }
+    }
+    if (lse && t == 0) {
+        const long l0 = lse_off + b * lse_sb + h * lse_sh;
+        if (row_a < e.sq)
+            lse[l0 + (long)(e.q_start + row_a) * lse_ss] = sum_a > 0.0f ? m_a + log(sum_a) : INFINITY;
+        if (row_b < e.sq)
+            lse[l0 + (long)(e.q_start + row_b) * lse_ss] = sum_b > 0.0f ? m_b + log(sum_b) : INFINITY;
+    }
+}

@@ -1,0 +1,125 @@
+/* Warp-level matrix operations for attn_fwd_mma.cl: the m16n8k16 tensor-core product with
+ * fp32 accumulation, a butterfly shuffle and the packing of two fp32 values into one
+ * 32-bit operand register of the 16-bit storage type.
+ *
+ * On NVIDIA (sm_80 and newer) each is one inline-PTX instruction. With MMA_EMULATE=1 the
+ * same operations are computed through local memory and barriers, with the same register
+ * layouts, so that the kernel's fragment bookkeeping is tested on any OpenCL device
+ * (PoCL in CI). The emulation needs the whole work-group to call each operation together,
+ * which the kernel guarantees by keeping its control flow uniform.
+ *
+ * Register layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"), with g = lane / 4 and
+ * t = lane % 4, two 16-bit values per register, the lower column in the lower half:
+ *   A (16 x 16, row major): a.x = (row g, cols 2t, 2t+1), a.y = (row g+8, same cols),
+ *                           a.z = (row g, cols 2t+8, 2t+9), a.w = (row g+8, cols 2t+8, 2t+9)
+ *   B (16 x 8, k x n):      b.x = (k 2t, 2t+1; col g),   b.y = (k 2t+8, 2t+9; col g)
+ *   C (16 x 8, fp32):       c.x, c.y = (row g, cols 2t, 2t+1), c.z, c.w = (row g+8, same)
+ */
+#ifndef MMA_EMULATE
+#define MMA_EMULATE 0
+#endif
+
+/* Loops over fragments are unrolled on NVIDIA, so that fragment arrays live in
+ * registers. Not under emulation: there every unrolled copy of a loop body that holds a
+ * barrier is a separate region for PoCL's work-group compiler, and compile time grows
+ * into minutes. */
+#if MMA_EMULATE
+#define MMA_UNROLL
+#else
+#define MMA_UNROLL _Pragma("unroll")
+#endif
+
+/* Local floats the emulation needs per warp: A (16 x 16) and B (16 x 8). */
+#define MMA_SCRATCH_PER_WARP (16 * 16 + 16 * 8)
+
+inline int warp_lane(void) { return (int)get_local_id(0) & 31; }
+inline int warp_index(void) { return (int)get_local_id(0) >> 5; }
+
+#if !MMA_EMULATE
+
+#if FACL_DTYPE == 1
+#define MMA_AB_TYPE "f16"
+#elif FACL_DTYPE == 2
+#define MMA_AB_TYPE "bf16"
+#else
+#error "attn_fwd_mma needs fp16 or bf16 storage"
+#endif
+
+inline float4 warp_mma(float4 c, uint4 a, uint2 b, __local float *scratch)
+{
+    (void)scratch;
+    float d0, d1, d2, d3;
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." MMA_AB_TYPE "." MMA_AB_TYPE ".f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};"
+                 : "=f"(d0), "=f"(d1), "=f"(d2), "=f"(d3)
+                 : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b.x), "r"(b.y), "f"(c.x),
+                   "f"(c.y), "f"(c.z), "f"(c.w));
+    return (float4)(d0, d1, d2, d3);
+}
+
+/* x from the lane whose index differs in the bits of `mask` (a compile-time constant). */
+inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
+{
+    (void)scratch;
+    uint r;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(r) : "r"(as_uint(x)), "r"(mask));
+    return as_float(r);
+}
+
+/* (lo, hi) rounded to the storage type, lo in the lower 16 bits. */
+inline uint pack_pair(float lo, float hi)
+{
+    uint r;
+    asm("cvt.rn." MMA_AB_TYPE "x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+#else /* MMA_EMULATE */
+
+inline uint pack_pair(float lo, float hi)
+{
+    return (uint)storage_bits(lo) | ((uint)storage_bits(hi) << 16);
+}
+
+inline float low_half(uint r) { return storage_float((ushort)(r & 0xFFFFu)); }
+inline float high_half(uint r) { return storage_float((ushort)(r >> 16)); }
+
+inline float4 warp_mma(float4 c, uint4 a, uint2 b, __local float *scratch)
+{
+    __local float *A = scratch + warp_index() * MMA_SCRATCH_PER_WARP; /* A[row * 16 + k] */
+    __local float *B = A + 16 * 16;                                    /* B[k * 8 + col] */
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    A[g * 16 + 2 * t] = low_half(a.x);
+    A[g * 16 + 2 * t + 1] = high_half(a.x);
+    A[(g + 8) * 16 + 2 * t] = low_half(a.y);
+    A[(g + 8) * 16 + 2 * t + 1] = high_half(a.y);
+    A[g * 16 + 2 * t + 8] = low_half(a.z);
+    A[g * 16 + 2 * t + 9] = high_half(a.z);
+    A[(g + 8) * 16 + 2 * t + 8] = low_half(a.w);
+    A[(g + 8) * 16 + 2 * t + 9] = high_half(a.w);
+    B[(2 * t) * 8 + g] = low_half(b.x);
+    B[(2 * t + 1) * 8 + g] = high_half(b.x);
+    B[(2 * t + 8) * 8 + g] = low_half(b.y);
+    B[(2 * t + 9) * 8 + g] = high_half(b.y);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int k = 0; k < 16; ++k) {
+        c.x += A[g * 16 + k] * B[k * 8 + 2 * t];
+        c.y += A[g * 16 + k] * B[k * 8 + 2 * t + 1];
+        c.z += A[(g + 8) * 16 + k] * B[k * 8 + 2 * t];
+        c.w += A[(g + 8) * 16 + k] * B[k * 8 + 2 * t + 1];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return c;
+}
+
+inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
+{
+    __local float *S = scratch + warp_index() * MMA_SCRATCH_PER_WARP;
+    S[warp_lane()] = x;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const float y = S[warp_lane() ^ mask];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return y;
+}
+
+#endif /* MMA_EMULATE */
