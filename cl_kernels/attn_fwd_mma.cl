@@ -1,8 +1,8 @@
 /* Forward attention on tensor cores (FlashAttention 2's algorithm with warp-level mma).
  *
- * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 query rows of one
- * (sequence, head); warp w owns rows 16w..16w+15 and keeps their q as mma A operands in
- * registers for the whole call. For each tile of BLOCK_N = 64 keys the group stages k
+ * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 * M_TILES query rows of
+ * one (sequence, head); each warp owns M_TILES tiles of 16 rows and keeps their q as mma
+ * A operands in registers for the whole call. For each tile of BLOCK_N = 64 keys the group stages k
  * (row major) and v (transposed, so that its mma B operands are contiguous pairs) in
  * local memory as raw 16-bit values; each warp then computes its 16 x 64 scores with
  * m16n8k16 products, applies scale, softcap, ALiBi and the masks, keeps an online softmax
@@ -12,7 +12,7 @@
  * to 128 (padded to a multiple of 16 with zeros); the host falls back to attn_fwd.cl
  * otherwise.
  *
- * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, VEC_LOADS (1 when every
+ * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, VEC_LOADS (1 when every
  * k and v row starts on a 16-byte boundary, so tiles load 8 values per access),
  * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
  * masks and numerics as attn_fwd.cl.
@@ -27,7 +27,12 @@
 #define VEC_LOADS 0
 #endif
 
-#define BLOCK_M 64
+/* 16-row mma tiles per warp: two share every k and v operand loaded from local memory
+ * (half the local loads per mma); the host picks 1 where registers are short (d > 64). */
+#ifndef M_TILES
+#define M_TILES 1
+#endif
+#define BLOCK_M (64 * M_TILES)
 #define BLOCK_N 64
 #define D_PAD (((HEAD_DIM + 15) / 16) * 16)
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
@@ -121,13 +126,18 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     (void)heads_q;
 #endif
 
-    /* This lane's two rows (C-operand rows g and g + 8 of its warp's 16). */
-    const int row_a = row0 + warp_index() * 16 + g;
-    const int row_b = row_a + 8;
-    const int lo_a = first_visible_key(row_a + off, window_left);
-    const int lo_b = first_visible_key(row_b + off, window_left);
-    const int end_a = min(e.sk, end_visible_key(row_a + off, window_right, e.sk));
-    const int end_b = min(e.sk, end_visible_key(row_b + off, window_right, e.sk));
+    /* This lane's rows: in each of the warp's M_TILES 16-row tiles, C-operand rows g
+     * ("a") and g + 8 ("b"). */
+    int row_a[M_TILES], row_b[M_TILES], lo_a[M_TILES], lo_b[M_TILES], end_a[M_TILES], end_b[M_TILES];
+MMA_UNROLL
+    for (int mt = 0; mt < M_TILES; ++mt) {
+        row_a[mt] = row0 + (warp_index() * M_TILES + mt) * 16 + g;
+        row_b[mt] = row_a[mt] + 8;
+        lo_a[mt] = first_visible_key(row_a[mt] + off, window_left);
+        lo_b[mt] = first_visible_key(row_b[mt] + off, window_left);
+        end_a[mt] = min(e.sk, end_visible_key(row_a[mt] + off, window_right, e.sk));
+        end_b[mt] = min(e.sk, end_visible_key(row_b[mt] + off, window_right, e.sk));
+    }
 
     /* Keys some row of the group can see; the same for all work-items, so every
      * barrier and warp operation below is reached by the whole group. */
@@ -135,21 +145,25 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     const int block_lo = max(0, first_visible_key(row0 + off, window_left));
     const int block_end = min(e.sk, end_visible_key(last_row + off, window_right, e.sk));
 
-    uint4 qa[K_STEPS];
+    uint4 qa[M_TILES][K_STEPS];
+    float4 acc[M_TILES][D_BLOCKS];
+    float m_a[M_TILES], m_b[M_TILES]; /* running maxima (the same in all 4 lanes of a quad) */
+    float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
 MMA_UNROLL
-    for (int ks = 0; ks < K_STEPS; ++ks) {
-        const int c = ks * 16 + 2 * t;
-        qa[ks] = (uint4)(load_q_pair(q_seq, q_ss, row_a, e.sq, c),
-                         load_q_pair(q_seq, q_ss, row_b, e.sq, c),
-                         load_q_pair(q_seq, q_ss, row_a, e.sq, c + 8),
-                         load_q_pair(q_seq, q_ss, row_b, e.sq, c + 8));
+    for (int mt = 0; mt < M_TILES; ++mt) {
+MMA_UNROLL
+        for (int ks = 0; ks < K_STEPS; ++ks) {
+            const int c = ks * 16 + 2 * t;
+            qa[mt][ks] = (uint4)(load_q_pair(q_seq, q_ss, row_a[mt], e.sq, c),
+                                 load_q_pair(q_seq, q_ss, row_b[mt], e.sq, c),
+                                 load_q_pair(q_seq, q_ss, row_a[mt], e.sq, c + 8),
+                                 load_q_pair(q_seq, q_ss, row_b[mt], e.sq, c + 8));
+        }
+MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) acc[mt][db] = (float4)(0.0f);
+        m_a[mt] = m_b[mt] = -INFINITY;
+        l_a[mt] = l_b[mt] = 0.0f;
     }
-
-    float4 acc[D_BLOCKS];
-MMA_UNROLL
-    for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
-    float m_a = -INFINITY, m_b = -INFINITY; /* running maxima (the same in all 4 lanes) */
-    float l_a = 0.0f, l_b = 0.0f;           /* this lane's part of the normalisers */
 
     for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's readers are done */
@@ -167,106 +181,123 @@ MMA_UNROLL
         }
         barrier(CLK_LOCAL_MEM_FENCE);
 
-        /* Scores: s[nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w). */
-        float4 s[N_BLOCKS];
+        /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
+         * Each k operand loaded from local memory feeds the M_TILES row tiles. */
+        float4 s[M_TILES][N_BLOCKS];
 MMA_UNROLL
         for (int nb = 0; nb < N_BLOCKS; ++nb) {
-            float4 c4 = (float4)(0.0f);
+MMA_UNROLL
+            for (int mt = 0; mt < M_TILES; ++mt) s[mt][nb] = (float4)(0.0f);
             __local const ushort *krow = k_tile + (nb * 8 + g) * K_PITCH + 2 * t;
 MMA_UNROLL
             for (int ks = 0; ks < K_STEPS; ++ks) {
                 const uint2 kb = (uint2)(*(__local const uint *)(krow + ks * 16),
                                          *(__local const uint *)(krow + ks * 16 + 8));
-                c4 = warp_mma(c4, qa[ks], kb, scratch);
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt)
+                    s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb, scratch);
             }
-            s[nb] = c4;
         }
 
-        /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
-        float tmax_a = -INFINITY, tmax_b = -INFINITY;
 MMA_UNROLL
-        for (int nb = 0; nb < N_BLOCKS; ++nb) {
-            const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
-            float4 x = s[nb] * scale;
-            x.x = (j0 >= lo_a && j0 < end_a) ? adjust_score(x.x, softcap, slope, row_a + off - j0) : -INFINITY;
-            x.y = (j1 >= lo_a && j1 < end_a) ? adjust_score(x.y, softcap, slope, row_a + off - j1) : -INFINITY;
-            x.z = (j0 >= lo_b && j0 < end_b) ? adjust_score(x.z, softcap, slope, row_b + off - j0) : -INFINITY;
-            x.w = (j1 >= lo_b && j1 < end_b) ? adjust_score(x.w, softcap, slope, row_b + off - j1) : -INFINITY;
-            s[nb] = x;
-            tmax_a = fmax(tmax_a, fmax(x.x, x.y));
-            tmax_b = fmax(tmax_b, fmax(x.z, x.w));
-        }
-        const float mnew_a = fmax(m_a, quad_max(tmax_a, scratch));
-        const float mnew_b = fmax(m_b, quad_max(tmax_b, scratch));
-        /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
-         * exp(-inf) = 0 everywhere and no inf - inf appears. */
-        const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
-        const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
-        /* native_exp: one special-function instruction on NVIDIA (ex2.approx, relative
-         * error near 2^-22), far inside the tolerance of fp16/bf16 results. */
-        const float alpha_a = native_exp(m_a - base_a), alpha_b = native_exp(m_b - base_b);
-        m_a = mnew_a;
-        m_b = mnew_b;
-        l_a *= alpha_a;
-        l_b *= alpha_b;
+        for (int mt = 0; mt < M_TILES; ++mt) {
+            const int ra = row_a[mt], rb = row_b[mt];
+            /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
+            float tmax_a = -INFINITY, tmax_b = -INFINITY;
 MMA_UNROLL
-        for (int db = 0; db < D_BLOCKS; ++db) acc[db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
+            for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
+                float4 x = s[mt][nb] * scale;
+                x.x = (j0 >= lo_a[mt] && j0 < end_a[mt]) ? adjust_score(x.x, softcap, slope, ra + off - j0) : -INFINITY;
+                x.y = (j1 >= lo_a[mt] && j1 < end_a[mt]) ? adjust_score(x.y, softcap, slope, ra + off - j1) : -INFINITY;
+                x.z = (j0 >= lo_b[mt] && j0 < end_b[mt]) ? adjust_score(x.z, softcap, slope, rb + off - j0) : -INFINITY;
+                x.w = (j1 >= lo_b[mt] && j1 < end_b[mt]) ? adjust_score(x.w, softcap, slope, rb + off - j1) : -INFINITY;
+                s[mt][nb] = x;
+                tmax_a = fmax(tmax_a, fmax(x.x, x.y));
+                tmax_b = fmax(tmax_b, fmax(x.z, x.w));
+            }
+            const float mnew_a = fmax(m_a[mt], quad_max(tmax_a, scratch));
+            const float mnew_b = fmax(m_b[mt], quad_max(tmax_b, scratch));
+            /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
+             * exp(-inf) = 0 everywhere and no inf - inf appears. native_exp: one
+             * special-function instruction on NVIDIA (ex2.approx, relative error near
+             * 2^-22), far inside the tolerance of fp16/bf16 results. */
+            const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
+            const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
+            const float alpha_a = native_exp(m_a[mt] - base_a), alpha_b = native_exp(m_b[mt] - base_b);
+            m_a[mt] = mnew_a;
+            m_b[mt] = mnew_b;
+            l_a[mt] *= alpha_a;
+            l_b[mt] *= alpha_b;
+MMA_UNROLL
+            for (int db = 0; db < D_BLOCKS; ++db)
+                acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
 
-        /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
+            /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
 MMA_UNROLL
-        for (int nb = 0; nb < N_BLOCKS; ++nb) {
-            float4 p = (float4)(native_exp(s[nb].x - base_a), native_exp(s[nb].y - base_a),
-                                native_exp(s[nb].z - base_b), native_exp(s[nb].w - base_b));
-            l_a += p.x + p.y;
-            l_b += p.z + p.w;
+            for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                float4 p = (float4)(native_exp(s[mt][nb].x - base_a), native_exp(s[mt][nb].y - base_a),
+                                    native_exp(s[mt][nb].z - base_b), native_exp(s[mt][nb].w - base_b));
+                l_a[mt] += p.x + p.y;
+                l_b[mt] += p.z + p.w;
 #if HAS_DROPOUT
-            const int j0 = tile0 + nb * 8 + 2 * t;
-            p.x = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_a, j0, drop_threshold) ? p.x * drop_scale : 0.0f;
-            p.y = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_a, j0 + 1, drop_threshold) ? p.y * drop_scale : 0.0f;
-            p.z = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_b, j0, drop_threshold) ? p.z * drop_scale : 0.0f;
-            p.w = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, row_b, j0 + 1, drop_threshold) ? p.w * drop_scale : 0.0f;
+                const int j0 = tile0 + nb * 8 + 2 * t;
+                p.x = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, ra, j0, drop_threshold) ? p.x * drop_scale : 0.0f;
+                p.y = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, ra, j0 + 1, drop_threshold) ? p.y * drop_scale : 0.0f;
+                p.z = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, rb, j0, drop_threshold) ? p.z * drop_scale : 0.0f;
+                p.w = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, rb, j0 + 1, drop_threshold) ? p.w * drop_scale : 0.0f;
 #endif
-            s[nb] = p;
+                s[mt][nb] = p;
+            }
         }
 
         /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
-         * 16-key step. */
+         * 16-key step; each v operand feeds the M_TILES row tiles. */
 MMA_UNROLL
         for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-            const float4 p0 = s[2 * kk], p1 = s[2 * kk + 1];
-            const uint4 pa = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
-                                     pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
+            uint4 pa[M_TILES];
+MMA_UNROLL
+            for (int mt = 0; mt < M_TILES; ++mt) {
+                const float4 p0 = s[mt][2 * kk], p1 = s[mt][2 * kk + 1];
+                pa[mt] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
+                                 pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
+            }
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
                 __local const ushort *vrow = vt_tile + (db * 8 + g) * VT_PITCH + kk * 16 + 2 * t;
                 const uint2 vb = (uint2)(*(__local const uint *)vrow, *(__local const uint *)(vrow + 8));
-                acc[db] = warp_mma(acc[db], pa, vb, scratch);
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt) acc[mt][db] = warp_mma(acc[mt][db], pa[mt], vb, scratch);
             }
         }
     }
 
-    const float sum_a = quad_sum(l_a, scratch), sum_b = quad_sum(l_b, scratch);
-    const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
-    const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
-    const long o_a = o_off + b * o_sb + (long)(e.q_start + row_a) * o_ss + h * o_sh;
-    const long o_b = o_off + b * o_sb + (long)(e.q_start + row_b) * o_ss + h * o_sh;
 MMA_UNROLL
-    for (int db = 0; db < D_BLOCKS; ++db) {
-        const int c = db * 8 + 2 * t;
-        if (row_a < e.sq) {
-            if (c < HEAD_DIM) store_value(o, o_a + c, acc[db].x * inv_a);
-            if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[db].y * inv_a);
+    for (int mt = 0; mt < M_TILES; ++mt) {
+        const int ra = row_a[mt], rb = row_b[mt];
+        const float sum_a = quad_sum(l_a[mt], scratch), sum_b = quad_sum(l_b[mt], scratch);
+        const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
+        const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
+        const long o_a = o_off + b * o_sb + (long)(e.q_start + ra) * o_ss + h * o_sh;
+        const long o_b = o_off + b * o_sb + (long)(e.q_start + rb) * o_ss + h * o_sh;
+MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) {
+            const int c = db * 8 + 2 * t;
+            if (ra < e.sq) {
+                if (c < HEAD_DIM) store_value(o, o_a + c, acc[mt][db].x * inv_a);
+                if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[mt][db].y * inv_a);
+            }
+            if (rb < e.sq) {
+                if (c < HEAD_DIM) store_value(o, o_b + c, acc[mt][db].z * inv_b);
+                if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[mt][db].w * inv_b);
+            }
         }
-        if (row_b < e.sq) {
-            if (c < HEAD_DIM) store_value(o, o_b + c, acc[db].z * inv_b);
-            if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[db].w * inv_b);
+        if (lse && t == 0) {
+            const long l0 = lse_off + b * lse_sb + h * lse_sh;
+            if (ra < e.sq)
+                lse[l0 + (long)(e.q_start + ra) * lse_ss] = sum_a > 0.0f ? m_a[mt] + log(sum_a) : INFINITY;
+            if (rb < e.sq)
+                lse[l0 + (long)(e.q_start + rb) * lse_ss] = sum_b > 0.0f ? m_b[mt] + log(sum_b) : INFINITY;
         }
-    }
-    if (lse && t == 0) {
-        const long l0 = lse_off + b * lse_sb + h * lse_sh;
-        if (row_a < e.sq)
-            lse[l0 + (long)(e.q_start + row_a) * lse_ss] = sum_a > 0.0f ? m_a + log(sum_a) : INFINITY;
-        if (row_b < e.sq)
-            lse[l0 + (long)(e.q_start + row_b) * lse_ss] = sum_b > 0.0f ? m_b + log(sum_b) : INFINITY;
     }
 }

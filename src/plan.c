@@ -65,10 +65,13 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->kernel = "attn_fwd_mma";
         plan->block_n = 64;
         plan->rows_per_item = 1;
-        plan->lanes = 2; /* 4 warps, 16 rows each: 64 rows per 128 work-items */
+        /* 4 warps of 16 * m_tiles rows: two 16-row tiles per warp where the output
+         * accumulators leave registers for them (head_dim <= 64). */
+        const int m_tiles = p->head_dim <= 64 ? 2 : 1;
+        plan->lanes = 2 / m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
         plan->fixed_group = 128;
-        snprintf(plan->options, sizeof plan->options, "%s -DVEC_LOADS=%d -DMMA_EMULATE=%d",
-                 features,
+        snprintf(plan->options, sizeof plan->options,
+                 "%s -DM_TILES=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features, m_tiles,
                  rows_16_byte_aligned(&p->k, p->head_dim) &&
                      rows_16_byte_aligned(&p->v, p->head_dim),
                  profile->path == FACL_PATH_MMA_EMULATED);

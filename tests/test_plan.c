@@ -159,6 +159,10 @@ static void test_mma_path(void **state)
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_non_null(strstr(plan.options, "-DMMA_EMULATE=1"));
+    p.head_dim = 64; /* two 16-row tiles per warp: 128 rows per group */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_non_null(strstr(plan.options, "-DM_TILES=2"));
+    assert_int_equal(128 / plan.lanes, 128);
     p.dtype = FACL_DTYPE_F32;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd");
