@@ -94,9 +94,6 @@ int case_suite_run(const char *group)
     }
     if (filter && *filter)
         cmocka_set_test_filter(filter);
-    const char *skip = getenv("FACL_TEST_SKIP");
-    if (skip && *skip)
-        cmocka_set_skip_filter(skip);
     failed = _cmocka_run_group_tests(group, tests, g_ncases, NULL, NULL);
     facl_context_free(g_ctx);
     free(tests);

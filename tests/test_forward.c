@@ -7,7 +7,6 @@
  *
  * FACL_TEST_FILTER=<cmocka pattern, * and ? wildcards> runs a subset, e.g.
  *   FACL_TEST_FILTER='*varlen*' ./test_forward
- * FACL_TEST_SKIP=<pattern> leaves matching cases out.
  * FACL_KERNEL_PATH picks the kernel path; a path the device lacks skips the suite (77).
  * FACL_TEST_VERBOSE=1 prints the errors of passing cases too.
  */
