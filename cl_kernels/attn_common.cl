@@ -25,34 +25,37 @@ typedef struct {
 /* Dense batches: every sequence has the same lengths. Varlen: read the prefix sums,
  * clamped so that bad sums never send a read or write out of bounds. */
 inline seq_extent sequence_extent(__global const int *cu_q, __global const int *cu_k, int b,
-                                  int seqlen_q, int seqlen_k, int total_q, int total_k)
+                                  const attn_params p)
 {
     seq_extent e;
 #if IS_VARLEN
-    e.q_start = clamp(cu_q[b], 0, total_q);
-    e.sq = clamp(cu_q[b + 1], e.q_start, total_q) - e.q_start;
-    e.k_start = clamp(cu_k[b], 0, total_k);
-    e.sk = clamp(cu_k[b + 1], e.k_start, total_k) - e.k_start;
+    cu_q += p.cu_q_off;
+    cu_k += p.cu_k_off;
+    e.q_start = clamp(cu_q[b], 0, p.total_q);
+    e.sq = clamp(cu_q[b + 1], e.q_start, p.total_q) - e.q_start;
+    e.k_start = clamp(cu_k[b], 0, p.total_k);
+    e.sk = clamp(cu_k[b + 1], e.k_start, p.total_k) - e.k_start;
 #else
-    (void)cu_q; (void)cu_k; (void)b; (void)total_q; (void)total_k;
+    (void)cu_q; (void)cu_k; (void)b;
     e.q_start = 0;
-    e.sq = seqlen_q;
+    e.sq = p.seqlen_q;
     e.k_start = 0;
-    e.sk = seqlen_k;
+    e.sk = p.seqlen_k;
 #endif
     return e;
 }
 
-/* First visible key of row i (may be negative: clamp before use). `diag` = i + off. */
-inline int first_visible_key(int diag, int window_left)
+/* The keys a query row sees are [visible_lo, visible_end), both within [0, sk]; `diag`
+ * is the row's diagonal i + off. The window arithmetic is 64-bit: a window near
+ * INT_MAX must not wrap around (SPEC.md, rule 4). */
+inline int visible_lo(int diag, int window_left, int sk)
 {
-    return window_left < 0 ? 0 : diag - window_left;
+    return window_left < 0 ? 0 : (int)clamp((long)diag - window_left, 0L, (long)sk);
 }
 
-/* One past the last visible key of row i (may exceed sk: clamp before use). */
-inline int end_visible_key(int diag, int window_right, int sk)
+inline int visible_end(int diag, int window_right, int sk)
 {
-    return window_right < 0 ? sk : diag + window_right + 1;
+    return window_right < 0 ? sk : (int)clamp((long)diag + window_right + 1, 0L, (long)sk);
 }
 
 /* Softcap then ALiBi on an already scaled score; `rel` = i + off - j. */

@@ -27,17 +27,10 @@
 #endif
 #define LANE_DIMS ((HEAD_DIM + LANES - 1) / LANES)
 
-__kernel void attn_fwd(
-    __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
-    __global const storage_t *k, long k_off, long k_sb, long k_ss, long k_sh,
-    __global const storage_t *v, long v_off, long v_sb, long v_ss, long v_sh,
-    __global storage_t *o, long o_off, long o_sb, long o_ss, long o_sh,
-    __global float *lse, long lse_off, long lse_sb, long lse_sh, long lse_ss,
-    __global const int *cu_q, long cu_q_off, __global const int *cu_k, long cu_k_off,
-    int seqlen_q, int seqlen_k, int total_q, int total_k, int heads_q, int group,
-    float scale, float softcap, int window_left, int window_right, int align_top_left,
-    __global const float *alibi, long alibi_off, long alibi_sb, long alibi_sh,
-    uint drop_threshold, float drop_scale, uint seed_lo, uint seed_hi, ulong drop_offset)
+__kernel void attn_fwd(__global const storage_t *q, __global const storage_t *k,
+                       __global const storage_t *v, __global storage_t *o, __global float *lse,
+                       __global const int *cu_q, __global const int *cu_k,
+                       __global const float *alibi, __global float *probs, const attn_params p)
 {
     const int h = get_group_id(1);
     const int b = get_group_id(2);
@@ -46,21 +39,19 @@ __kernel void attn_fwd(
     const int rows_per_group = group_size / LANES;
     const int lane = lid % LANES;
     const int d0 = lane * LANE_DIMS; /* this work-item's first dimension */
-    const seq_extent e = sequence_extent(cu_q + cu_q_off, cu_k + cu_k_off, b, seqlen_q, seqlen_k, total_q, total_k);
-    const int off = align_top_left ? 0 : e.sk - e.sq;
-    const int kv_head = h / group;
+    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const int off = p.align_top_left ? 0 : e.sk - e.sq;
+    const int kv_head = h / p.group;
+    (void)probs;
 
-    __global const storage_t *q_seq = q + q_off + b * q_sb + (long)e.q_start * q_ss + h * q_sh;
-    __global const storage_t *k_seq = k + k_off + b * k_sb + (long)e.k_start * k_ss + kv_head * k_sh;
-    __global const storage_t *v_seq = v + v_off + b * v_sb + (long)e.k_start * v_ss + kv_head * v_sh;
+    __global const storage_t *q_seq = q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h);
+    __global const storage_t *k_seq = k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head);
+    __global const storage_t *v_seq = v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head);
 #if HAS_ALIBI
-    const float slope = alibi[alibi_off + b * alibi_sb + h * alibi_sh];
+    const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
 #else
     const float slope = 0.0f;
-    (void)alibi; (void)alibi_off; (void)alibi_sb; (void)alibi_sh;
-#endif
-#if !HAS_DROPOUT
-    (void)drop_threshold; (void)drop_scale; (void)seed_lo; (void)seed_hi; (void)drop_offset;
+    (void)alibi;
 #endif
 
     __local float k_tile[BLOCK_N * HEAD_DIM];
@@ -79,16 +70,16 @@ __kernel void attn_fwd(
         const bool active = i < e.sq;
         const int last_row = min(row0 + rows_per_group, e.sq) - 1;
         /* Keys that any row of this block can see: the visible range moves right with i. */
-        const int block_lo = max(0, first_visible_key(row0 + off, window_left));
-        const int block_end = min(e.sk, end_visible_key(last_row + off, window_right, e.sk));
-        const int row_lo = first_visible_key(i + off, window_left);
-        const int row_end = min(block_end, end_visible_key(i + off, window_right, e.sk));
+        const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
+        const int block_end = visible_end(last_row + off, p.window_right, e.sk);
+        const int row_lo = visible_lo(i + off, p.window_left, e.sk);
+        const int row_end = min(block_end, visible_end(i + off, p.window_right, e.sk));
 
         float q_row[LANE_DIMS];
         float acc[LANE_DIMS];
         for (int dd = 0; dd < LANE_DIMS; ++dd) {
             const int d = d0 + dd;
-            q_row[dd] = active && d < HEAD_DIM ? load_value(q_seq, (long)i * q_ss + d) * scale : 0.0f;
+            q_row[dd] = active && d < HEAD_DIM ? load_value(q_seq, (long)i * p.q_ss + d) * p.scale : 0.0f;
             acc[dd] = 0.0f;
         }
         float m = -INFINITY, l = 0.0f;
@@ -99,8 +90,8 @@ __kernel void attn_fwd(
                 const int r = idx / HEAD_DIM, d = idx - r * HEAD_DIM;
                 const int j = tile0 + r;
                 const bool in_range = j < block_end;
-                k_tile[idx] = in_range ? load_value(k_seq, (long)j * k_ss + d) : 0.0f;
-                v_tile[idx] = in_range ? load_value(v_seq, (long)j * v_ss + d) : 0.0f;
+                k_tile[idx] = in_range ? load_value(k_seq, (long)j * p.k_ss + d) : 0.0f;
+                v_tile[idx] = in_range ? load_value(v_seq, (long)j * p.v_ss + d) : 0.0f;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -129,7 +120,7 @@ __kernel void attn_fwd(
             float tile_max = -INFINITY;
             for (int r = 0; r < BLOCK_N; ++r) {
                 const int j = tile0 + r;
-                const float x = adjust_score(s[r], softcap, slope, i + off - j);
+                const float x = adjust_score(s[r], p.softcap, slope, i + off - j);
                 s[r] = (j >= row_lo && j < row_end) ? x : -INFINITY;
                 tile_max = fmax(tile_max, s[r]);
             }
@@ -140,17 +131,17 @@ __kernel void attn_fwd(
             l *= alpha;
             for (int dd = 0; dd < LANE_DIMS; ++dd) acc[dd] *= alpha;
             for (int r = 0; r < BLOCK_N; ++r) {
-                float p = exp(s[r] - m_new);
-                l += p; /* the normaliser and the lse see every visible key, dropped or not */
+                float pr = exp(s[r] - m_new);
+                l += pr; /* the normaliser and the lse see every visible key, dropped or not */
 #if HAS_DROPOUT
-                p = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, i, tile0 + r,
-                                 drop_threshold)
-                        ? p * drop_scale
-                        : 0.0f;
+                pr = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, i,
+                                  tile0 + r, p.drop_threshold)
+                         ? pr * p.drop_scale
+                         : 0.0f;
 #endif
                 for (int dd = 0; dd < LANE_DIMS; ++dd) {
                     const int d = d0 + dd;
-                    if (LANES == 1 || d < HEAD_DIM) acc[dd] = fma(p, v_tile[r * HEAD_DIM + d], acc[dd]);
+                    if (LANES == 1 || d < HEAD_DIM) acc[dd] = fma(pr, v_tile[r * HEAD_DIM + d], acc[dd]);
                 }
             }
             m = m_new;
@@ -159,14 +150,12 @@ __kernel void attn_fwd(
         if (active) {
             /* A row that saw no key: out = 0 and lse = +inf (never NaN). */
             const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-            const long o_row = o_off + b * o_sb + (long)(e.q_start + i) * o_ss + h * o_sh;
+            const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + i, h);
             for (int dd = 0; dd < LANE_DIMS; ++dd)
                 if (d0 + dd < HEAD_DIM) store_value(o, o_row + d0 + dd, acc[dd] * inv_l);
-            if (lse && lane == 0) lse[lse_off + b * lse_sb + h * lse_sh + (long)(e.q_start + i) * lse_ss] =
-                l > 0.0f ? m + log(l) : INFINITY;
+            if (lse && lane == 0)
+                lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + i, h)] =
+                    l > 0.0f ? m + log(l) : INFINITY;
         }
     }
-#if !HAS_DROPOUT
-    (void)heads_q;
-#endif
 }

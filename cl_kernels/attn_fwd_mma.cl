@@ -84,16 +84,10 @@ inline float quad_sum(float x, __local float *scratch)
 }
 
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
-    __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
-    __global const storage_t *k, long k_off, long k_sb, long k_ss, long k_sh,
-    __global const storage_t *v, long v_off, long v_sb, long v_ss, long v_sh,
-    __global storage_t *o, long o_off, long o_sb, long o_ss, long o_sh,
-    __global float *lse, long lse_off, long lse_sb, long lse_sh, long lse_ss,
-    __global const int *cu_q, long cu_q_off, __global const int *cu_k, long cu_k_off,
-    int seqlen_q, int seqlen_k, int total_q, int total_k, int heads_q, int group,
-    float scale, float softcap, int window_left, int window_right, int align_top_left,
-    __global const float *alibi, long alibi_off, long alibi_sb, long alibi_sh,
-    uint drop_threshold, float drop_scale, uint seed_lo, uint seed_hi, ulong drop_offset)
+    __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
+    __global storage_t *o, __global float *lse, __global const int *cu_q,
+    __global const int *cu_k, __global const float *alibi, __global float *probs,
+    const attn_params p)
 {
     __local ushort k_tile[BLOCK_N * K_PITCH] __attribute__((aligned(16)));
     __local ushort vt_tile[D_PAD * VT_PITCH] __attribute__((aligned(16)));
@@ -103,201 +97,198 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     const int b = get_group_id(2);
     const int lid = get_local_id(0);
     const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    const seq_extent e = sequence_extent(cu_q + cu_q_off, cu_k + cu_k_off, b, seqlen_q, seqlen_k,
-                                         total_q, total_k);
-    const int row0 = get_group_id(0) * BLOCK_M;
-    if (row0 >= e.sq) return; /* the whole group: a shorter sequence of a varlen batch */
-    const int off = align_top_left ? 0 : e.sk - e.sq;
-    const int kv_head = h / group;
-    __global const ushort *q_seq =
-        (__global const ushort *)(q + q_off + b * q_sb + (long)e.q_start * q_ss + h * q_sh);
-    __global const ushort *k_seq =
-        (__global const ushort *)(k + k_off + b * k_sb + (long)e.k_start * k_ss + kv_head * k_sh);
-    __global const ushort *v_seq =
-        (__global const ushort *)(v + v_off + b * v_sb + (long)e.k_start * v_ss + kv_head * v_sh);
+    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const int off = p.align_top_left ? 0 : e.sk - e.sq;
+    const int kv_head = h / p.group;
+    (void)probs;
+    __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
+    __global const ushort *k_seq = (__global const ushort *)(k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head));
+    __global const ushort *v_seq = (__global const ushort *)(v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head));
 #if HAS_ALIBI
-    const float slope = alibi[alibi_off + b * alibi_sb + h * alibi_sh];
+    const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
 #else
     const float slope = 0.0f;
-    (void)alibi; (void)alibi_off; (void)alibi_sb; (void)alibi_sh;
-#endif
-#if !HAS_DROPOUT
-    (void)drop_threshold; (void)drop_scale; (void)seed_lo; (void)seed_hi; (void)drop_offset;
-    (void)heads_q;
+    (void)alibi;
 #endif
 
-    /* This lane's rows: in each of the warp's M_TILES 16-row tiles, C-operand rows g
-     * ("a") and g + 8 ("b"). */
-    int row_a[M_TILES], row_b[M_TILES], lo_a[M_TILES], lo_b[M_TILES], end_a[M_TILES], end_b[M_TILES];
+    /* Row blocks stride by the grid, so that a sequence longer than the launch planned
+     * for (trusted varlen prefix sums above max_seqlen_q) still has every row computed,
+     * as on the portable paths. The bound is the same for the whole group, so every
+     * barrier and warp operation below is reached by all of its work-items. */
+    for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+        /* This lane's rows: in each of the warp's M_TILES 16-row tiles, C-operand rows g
+         * ("a") and g + 8 ("b"). */
+        int row_a[M_TILES], row_b[M_TILES], lo_a[M_TILES], lo_b[M_TILES], end_a[M_TILES], end_b[M_TILES];
 MMA_UNROLL
-    for (int mt = 0; mt < M_TILES; ++mt) {
-        row_a[mt] = row0 + (warp_index() * M_TILES + mt) * 16 + g;
-        row_b[mt] = row_a[mt] + 8;
-        lo_a[mt] = first_visible_key(row_a[mt] + off, window_left);
-        lo_b[mt] = first_visible_key(row_b[mt] + off, window_left);
-        end_a[mt] = min(e.sk, end_visible_key(row_a[mt] + off, window_right, e.sk));
-        end_b[mt] = min(e.sk, end_visible_key(row_b[mt] + off, window_right, e.sk));
-    }
-
-    /* Keys some row of the group can see; the same for all work-items, so every
-     * barrier and warp operation below is reached by the whole group. */
-    const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
-    const int block_lo = max(0, first_visible_key(row0 + off, window_left));
-    const int block_end = min(e.sk, end_visible_key(last_row + off, window_right, e.sk));
-
-    uint4 qa[M_TILES][K_STEPS];
-    float4 acc[M_TILES][D_BLOCKS];
-    float m_a[M_TILES], m_b[M_TILES]; /* running maxima (the same in all 4 lanes of a quad) */
-    float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
-MMA_UNROLL
-    for (int mt = 0; mt < M_TILES; ++mt) {
-MMA_UNROLL
-        for (int ks = 0; ks < K_STEPS; ++ks) {
-            const int c = ks * 16 + 2 * t;
-            qa[mt][ks] = (uint4)(load_q_pair(q_seq, q_ss, row_a[mt], e.sq, c),
-                                 load_q_pair(q_seq, q_ss, row_b[mt], e.sq, c),
-                                 load_q_pair(q_seq, q_ss, row_a[mt], e.sq, c + 8),
-                                 load_q_pair(q_seq, q_ss, row_b[mt], e.sq, c + 8));
+        for (int mt = 0; mt < M_TILES; ++mt) {
+            row_a[mt] = row0 + (warp_index() * M_TILES + mt) * 16 + g;
+            row_b[mt] = row_a[mt] + 8;
+            lo_a[mt] = visible_lo(row_a[mt] + off, p.window_left, e.sk);
+            lo_b[mt] = visible_lo(row_b[mt] + off, p.window_left, e.sk);
+            end_a[mt] = visible_end(row_a[mt] + off, p.window_right, e.sk);
+            end_b[mt] = visible_end(row_b[mt] + off, p.window_right, e.sk);
         }
-MMA_UNROLL
-        for (int db = 0; db < D_BLOCKS; ++db) acc[mt][db] = (float4)(0.0f);
-        m_a[mt] = m_b[mt] = -INFINITY;
-        l_a[mt] = l_b[mt] = 0.0f;
-    }
 
-    for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
-        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's readers are done */
-        for (int idx = lid; idx < BLOCK_N * (D_PAD / 8); idx += 128) {
-            const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
-            const bool in_range = tile0 + n < block_end;
-            const uint4 kv = in_range ? load_row8(k_seq + (long)(tile0 + n) * k_ss, c) : (uint4)(0u);
-            *(__local uint4 *)(k_tile + n * K_PITCH + c) = kv;
-            const uint4 vv = in_range ? load_row8(v_seq + (long)(tile0 + n) * v_ss, c) : (uint4)(0u);
-            const uint vw[4] = {vv.x, vv.y, vv.z, vv.w};
-            for (int w = 0; w < 4; ++w) {
-                vt_tile[(c + 2 * w) * VT_PITCH + n] = (ushort)(vw[w] & 0xFFFFu);
-                vt_tile[(c + 2 * w + 1) * VT_PITCH + n] = (ushort)(vw[w] >> 16);
-            }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        /* Keys some row of the group can see; the same for all work-items, so every
+         * barrier and warp operation below is reached by the whole group. */
+        const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
+        const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
+        const int block_end = visible_end(last_row + off, p.window_right, e.sk);
 
-        /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
-         * Each k operand loaded from local memory feeds the M_TILES row tiles. */
-        float4 s[M_TILES][N_BLOCKS];
+        uint4 qa[M_TILES][K_STEPS];
+        float4 acc[M_TILES][D_BLOCKS];
+        float m_a[M_TILES], m_b[M_TILES]; /* running maxima (the same in all 4 lanes of a quad) */
+        float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
 MMA_UNROLL
-        for (int nb = 0; nb < N_BLOCKS; ++nb) {
-MMA_UNROLL
-            for (int mt = 0; mt < M_TILES; ++mt) s[mt][nb] = (float4)(0.0f);
-            __local const ushort *krow = k_tile + (nb * 8 + g) * K_PITCH + 2 * t;
+        for (int mt = 0; mt < M_TILES; ++mt) {
 MMA_UNROLL
             for (int ks = 0; ks < K_STEPS; ++ks) {
-                const uint2 kb = (uint2)(*(__local const uint *)(krow + ks * 16),
-                                         *(__local const uint *)(krow + ks * 16 + 8));
+                const int c = ks * 16 + 2 * t;
+                qa[mt][ks] = (uint4)(load_q_pair(q_seq, p.q_ss, row_a[mt], e.sq, c),
+                                     load_q_pair(q_seq, p.q_ss, row_b[mt], e.sq, c),
+                                     load_q_pair(q_seq, p.q_ss, row_a[mt], e.sq, c + 8),
+                                     load_q_pair(q_seq, p.q_ss, row_b[mt], e.sq, c + 8));
+            }
 MMA_UNROLL
-                for (int mt = 0; mt < M_TILES; ++mt)
-                    s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb, scratch);
+            for (int db = 0; db < D_BLOCKS; ++db) acc[mt][db] = (float4)(0.0f);
+            m_a[mt] = m_b[mt] = -INFINITY;
+            l_a[mt] = l_b[mt] = 0.0f;
+        }
+
+        for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
+            barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's readers are done */
+            for (int idx = lid; idx < BLOCK_N * (D_PAD / 8); idx += 128) {
+                const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+                const bool in_range = tile0 + n < block_end;
+                const uint4 kv = in_range ? load_row8(k_seq + (long)(tile0 + n) * p.k_ss, c) : (uint4)(0u);
+                *(__local uint4 *)(k_tile + n * K_PITCH + c) = kv;
+                const uint4 vv = in_range ? load_row8(v_seq + (long)(tile0 + n) * p.v_ss, c) : (uint4)(0u);
+                const uint vw[4] = {vv.x, vv.y, vv.z, vv.w};
+                for (int w = 0; w < 4; ++w) {
+                    vt_tile[(c + 2 * w) * VT_PITCH + n] = (ushort)(vw[w] & 0xFFFFu);
+                    vt_tile[(c + 2 * w + 1) * VT_PITCH + n] = (ushort)(vw[w] >> 16);
+                }
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);
+
+            /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
+             * Each k operand loaded from local memory feeds the M_TILES row tiles. */
+            float4 s[M_TILES][N_BLOCKS];
+MMA_UNROLL
+            for (int nb = 0; nb < N_BLOCKS; ++nb) {
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt) s[mt][nb] = (float4)(0.0f);
+                __local const ushort *krow = k_tile + (nb * 8 + g) * K_PITCH + 2 * t;
+MMA_UNROLL
+                for (int ks = 0; ks < K_STEPS; ++ks) {
+                    const uint2 kb = (uint2)(*(__local const uint *)(krow + ks * 16),
+                                             *(__local const uint *)(krow + ks * 16 + 8));
+MMA_UNROLL
+                    for (int mt = 0; mt < M_TILES; ++mt)
+                        s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb, scratch);
+                }
+            }
+
+MMA_UNROLL
+            for (int mt = 0; mt < M_TILES; ++mt) {
+                const int ra = row_a[mt], rb = row_b[mt];
+                /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
+                float tmax_a = -INFINITY, tmax_b = -INFINITY;
+MMA_UNROLL
+                for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                    const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
+                    float4 x = s[mt][nb] * p.scale;
+                    x.x = (j0 >= lo_a[mt] && j0 < end_a[mt]) ? adjust_score(x.x, p.softcap, slope, ra + off - j0) : -INFINITY;
+                    x.y = (j1 >= lo_a[mt] && j1 < end_a[mt]) ? adjust_score(x.y, p.softcap, slope, ra + off - j1) : -INFINITY;
+                    x.z = (j0 >= lo_b[mt] && j0 < end_b[mt]) ? adjust_score(x.z, p.softcap, slope, rb + off - j0) : -INFINITY;
+                    x.w = (j1 >= lo_b[mt] && j1 < end_b[mt]) ? adjust_score(x.w, p.softcap, slope, rb + off - j1) : -INFINITY;
+                    s[mt][nb] = x;
+                    tmax_a = fmax(tmax_a, fmax(x.x, x.y));
+                    tmax_b = fmax(tmax_b, fmax(x.z, x.w));
+                }
+                const float mnew_a = fmax(m_a[mt], quad_max(tmax_a, scratch));
+                const float mnew_b = fmax(m_b[mt], quad_max(tmax_b, scratch));
+                /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
+                 * exp(-inf) = 0 everywhere and no inf - inf appears. native_exp: one
+                 * special-function instruction on NVIDIA (ex2.approx, relative error near
+                 * 2^-22), far inside the tolerance of fp16/bf16 results. */
+                const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
+                const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
+                const float alpha_a = native_exp(m_a[mt] - base_a), alpha_b = native_exp(m_b[mt] - base_b);
+                m_a[mt] = mnew_a;
+                m_b[mt] = mnew_b;
+                l_a[mt] *= alpha_a;
+                l_b[mt] *= alpha_b;
+MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db)
+                    acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
+
+                /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
+MMA_UNROLL
+                for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                    float4 pr = (float4)(native_exp(s[mt][nb].x - base_a), native_exp(s[mt][nb].y - base_a),
+                                        native_exp(s[mt][nb].z - base_b), native_exp(s[mt][nb].w - base_b));
+                    l_a[mt] += pr.x + pr.y;
+                    l_b[mt] += pr.z + pr.w;
+    #if HAS_DROPOUT
+                    const int j0 = tile0 + nb * 8 + 2 * t;
+                    pr.x = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, ra, j0, p.drop_threshold) ? pr.x * p.drop_scale : 0.0f;
+                    pr.y = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, ra, j0 + 1, p.drop_threshold) ? pr.y * p.drop_scale : 0.0f;
+                    pr.z = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, rb, j0, p.drop_threshold) ? pr.z * p.drop_scale : 0.0f;
+                    pr.w = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, rb, j0 + 1, p.drop_threshold) ? pr.w * p.drop_scale : 0.0f;
+    #endif
+                    s[mt][nb] = pr;
+                }
+            }
+
+            /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
+             * 16-key step; each v operand feeds the M_TILES row tiles. */
+MMA_UNROLL
+            for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+                uint4 pa[M_TILES];
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt) {
+                    const float4 p0 = s[mt][2 * kk], p1 = s[mt][2 * kk + 1];
+                    pa[mt] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
+                                     pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
+                }
+MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db) {
+                    __local const ushort *vrow = vt_tile + (db * 8 + g) * VT_PITCH + kk * 16 + 2 * t;
+                    const uint2 vb = (uint2)(*(__local const uint *)vrow, *(__local const uint *)(vrow + 8));
+MMA_UNROLL
+                    for (int mt = 0; mt < M_TILES; ++mt) acc[mt][db] = warp_mma(acc[mt][db], pa[mt], vb, scratch);
+                }
             }
         }
 
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
             const int ra = row_a[mt], rb = row_b[mt];
-            /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
-            float tmax_a = -INFINITY, tmax_b = -INFINITY;
-MMA_UNROLL
-            for (int nb = 0; nb < N_BLOCKS; ++nb) {
-                const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
-                float4 x = s[mt][nb] * scale;
-                x.x = (j0 >= lo_a[mt] && j0 < end_a[mt]) ? adjust_score(x.x, softcap, slope, ra + off - j0) : -INFINITY;
-                x.y = (j1 >= lo_a[mt] && j1 < end_a[mt]) ? adjust_score(x.y, softcap, slope, ra + off - j1) : -INFINITY;
-                x.z = (j0 >= lo_b[mt] && j0 < end_b[mt]) ? adjust_score(x.z, softcap, slope, rb + off - j0) : -INFINITY;
-                x.w = (j1 >= lo_b[mt] && j1 < end_b[mt]) ? adjust_score(x.w, softcap, slope, rb + off - j1) : -INFINITY;
-                s[mt][nb] = x;
-                tmax_a = fmax(tmax_a, fmax(x.x, x.y));
-                tmax_b = fmax(tmax_b, fmax(x.z, x.w));
-            }
-            const float mnew_a = fmax(m_a[mt], quad_max(tmax_a, scratch));
-            const float mnew_b = fmax(m_b[mt], quad_max(tmax_b, scratch));
-            /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
-             * exp(-inf) = 0 everywhere and no inf - inf appears. native_exp: one
-             * special-function instruction on NVIDIA (ex2.approx, relative error near
-             * 2^-22), far inside the tolerance of fp16/bf16 results. */
-            const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
-            const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
-            const float alpha_a = native_exp(m_a[mt] - base_a), alpha_b = native_exp(m_b[mt] - base_b);
-            m_a[mt] = mnew_a;
-            m_b[mt] = mnew_b;
-            l_a[mt] *= alpha_a;
-            l_b[mt] *= alpha_b;
-MMA_UNROLL
-            for (int db = 0; db < D_BLOCKS; ++db)
-                acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
-
-            /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
-MMA_UNROLL
-            for (int nb = 0; nb < N_BLOCKS; ++nb) {
-                float4 p = (float4)(native_exp(s[mt][nb].x - base_a), native_exp(s[mt][nb].y - base_a),
-                                    native_exp(s[mt][nb].z - base_b), native_exp(s[mt][nb].w - base_b));
-                l_a[mt] += p.x + p.y;
-                l_b[mt] += p.z + p.w;
-#if HAS_DROPOUT
-                const int j0 = tile0 + nb * 8 + 2 * t;
-                p.x = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, ra, j0, drop_threshold) ? p.x * drop_scale : 0.0f;
-                p.y = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, ra, j0 + 1, drop_threshold) ? p.y * drop_scale : 0.0f;
-                p.z = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, rb, j0, drop_threshold) ? p.z * drop_scale : 0.0f;
-                p.w = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, rb, j0 + 1, drop_threshold) ? p.w * drop_scale : 0.0f;
-#endif
-                s[mt][nb] = p;
-            }
-        }
-
-        /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
-         * 16-key step; each v operand feeds the M_TILES row tiles. */
-MMA_UNROLL
-        for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-            uint4 pa[M_TILES];
-MMA_UNROLL
-            for (int mt = 0; mt < M_TILES; ++mt) {
-                const float4 p0 = s[mt][2 * kk], p1 = s[mt][2 * kk + 1];
-                pa[mt] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
-                                 pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
-            }
+            const float sum_a = quad_sum(l_a[mt], scratch), sum_b = quad_sum(l_b[mt], scratch);
+            const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
+            const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
+            const long o_a = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + ra, h);
+            const long o_b = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + rb, h);
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
-                __local const ushort *vrow = vt_tile + (db * 8 + g) * VT_PITCH + kk * 16 + 2 * t;
-                const uint2 vb = (uint2)(*(__local const uint *)vrow, *(__local const uint *)(vrow + 8));
-MMA_UNROLL
-                for (int mt = 0; mt < M_TILES; ++mt) acc[mt][db] = warp_mma(acc[mt][db], pa[mt], vb, scratch);
+                const int c = db * 8 + 2 * t;
+                if (ra < e.sq) {
+                    if (c < HEAD_DIM) store_value(o, o_a + c, acc[mt][db].x * inv_a);
+                    if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[mt][db].y * inv_a);
+                }
+                if (rb < e.sq) {
+                    if (c < HEAD_DIM) store_value(o, o_b + c, acc[mt][db].z * inv_b);
+                    if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[mt][db].w * inv_b);
+                }
             }
-        }
-    }
-
-MMA_UNROLL
-    for (int mt = 0; mt < M_TILES; ++mt) {
-        const int ra = row_a[mt], rb = row_b[mt];
-        const float sum_a = quad_sum(l_a[mt], scratch), sum_b = quad_sum(l_b[mt], scratch);
-        const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
-        const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
-        const long o_a = o_off + b * o_sb + (long)(e.q_start + ra) * o_ss + h * o_sh;
-        const long o_b = o_off + b * o_sb + (long)(e.q_start + rb) * o_ss + h * o_sh;
-MMA_UNROLL
-        for (int db = 0; db < D_BLOCKS; ++db) {
-            const int c = db * 8 + 2 * t;
-            if (ra < e.sq) {
-                if (c < HEAD_DIM) store_value(o, o_a + c, acc[mt][db].x * inv_a);
-                if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[mt][db].y * inv_a);
+            if (lse && t == 0) {
+                const long l0 = p.lse_off + b * p.lse_sb + h * p.lse_sh;
+                if (ra < e.sq)
+                    lse[l0 + (long)(e.q_start + ra) * p.lse_ss] = sum_a > 0.0f ? m_a[mt] + log(sum_a) : INFINITY;
+                if (rb < e.sq)
+                    lse[l0 + (long)(e.q_start + rb) * p.lse_ss] = sum_b > 0.0f ? m_b[mt] + log(sum_b) : INFINITY;
             }
-            if (rb < e.sq) {
-                if (c < HEAD_DIM) store_value(o, o_b + c, acc[mt][db].z * inv_b);
-                if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[mt][db].w * inv_b);
-            }
-        }
-        if (lse && t == 0) {
-            const long l0 = lse_off + b * lse_sb + h * lse_sh;
-            if (ra < e.sq)
-                lse[l0 + (long)(e.q_start + ra) * lse_ss] = sum_a > 0.0f ? m_a[mt] + log(sum_a) : INFINITY;
-            if (rb < e.sq)
-                lse[l0 + (long)(e.q_start + rb) * lse_ss] = sum_b > 0.0f ? m_b[mt] + log(sum_b) : INFINITY;
         }
     }
 }

@@ -33,52 +33,41 @@
 #define HEAD_CHUNKS ((HEAD_DIM + 15) / 16)
 #define HEAD_PAD (HEAD_CHUNKS * 16)
 
+/* Reductions written with element extracts rather than .lo/.hi halves: the same code
+ * for the compiler, but Oclgrind 21.10 reports every .lo/.hi half as an uninitialised
+ * read (its shufflevector handling), which would drown real diagnostics. */
 inline float max_of16(float16 v)
 {
-    const float8 a = fmax(v.lo, v.hi);
-    const float4 b = fmax(a.lo, a.hi);
-    const float2 c = fmax(b.lo, b.hi);
-    return fmax(c.x, c.y);
+    const float4 a = fmax(fmax(v.s0123, v.s4567), fmax(v.s89ab, v.scdef));
+    return fmax(fmax(a.x, a.y), fmax(a.z, a.w));
 }
 
 inline float sum_of16(float16 v)
 {
-    const float8 a = v.lo + v.hi;
-    const float4 b = a.lo + a.hi;
-    const float2 c = b.lo + b.hi;
-    return c.x + c.y;
+    const float4 a = (v.s0123 + v.s4567) + (v.s89ab + v.scdef);
+    return (a.x + a.y) + (a.z + a.w);
 }
 
-__kernel void attn_fwd_rows(
-    __global const storage_t *q, long q_off, long q_sb, long q_ss, long q_sh,
-    __global const storage_t *k, long k_off, long k_sb, long k_ss, long k_sh,
-    __global const storage_t *v, long v_off, long v_sb, long v_ss, long v_sh,
-    __global storage_t *o, long o_off, long o_sb, long o_ss, long o_sh,
-    __global float *lse, long lse_off, long lse_sb, long lse_sh, long lse_ss,
-    __global const int *cu_q, long cu_q_off, __global const int *cu_k, long cu_k_off,
-    int seqlen_q, int seqlen_k, int total_q, int total_k, int heads_q, int group,
-    float scale, float softcap, int window_left, int window_right, int align_top_left,
-    __global const float *alibi, long alibi_off, long alibi_sb, long alibi_sh,
-    uint drop_threshold, float drop_scale, uint seed_lo, uint seed_hi, ulong drop_offset)
+__kernel void attn_fwd_rows(__global const storage_t *q, __global const storage_t *k,
+                            __global const storage_t *v, __global storage_t *o,
+                            __global float *lse, __global const int *cu_q,
+                            __global const int *cu_k, __global const float *alibi,
+                            __global float *probs, const attn_params p)
 {
     const int h = get_group_id(1);
     const int b = get_group_id(2);
-    const seq_extent e = sequence_extent(cu_q + cu_q_off, cu_k + cu_k_off, b, seqlen_q, seqlen_k,
-                                         total_q, total_k);
-    const int off = align_top_left ? 0 : e.sk - e.sq;
-    const int kv_head = h / group;
-    __global const storage_t *q_seq = q + q_off + b * q_sb + (long)e.q_start * q_ss + h * q_sh;
-    __global const storage_t *k_seq = k + k_off + b * k_sb + (long)e.k_start * k_ss + kv_head * k_sh;
-    __global const storage_t *v_seq = v + v_off + b * v_sb + (long)e.k_start * v_ss + kv_head * v_sh;
+    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const int off = p.align_top_left ? 0 : e.sk - e.sq;
+    const int kv_head = h / p.group;
+    (void)probs;
+    __global const storage_t *q_seq = q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h);
+    __global const storage_t *k_seq = k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head);
+    __global const storage_t *v_seq = v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head);
 #if HAS_ALIBI
-    const float slope = alibi[alibi_off + b * alibi_sb + h * alibi_sh];
+    const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
 #else
     const float slope = 0.0f;
-    (void)alibi; (void)alibi_off; (void)alibi_sb; (void)alibi_sh;
-#endif
-#if !HAS_DROPOUT
-    (void)drop_threshold; (void)drop_scale; (void)seed_lo; (void)seed_hi; (void)drop_offset;
-    (void)heads_q;
+    (void)alibi;
 #endif
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
@@ -95,12 +84,12 @@ __kernel void attn_fwd_rows(
 
     for (int row0 = get_group_id(0) * ROWS; row0 < e.sq; row0 += get_num_groups(0) * ROWS) {
         const int rows = min(ROWS, e.sq - row0);
-        const int block_lo = max(0, first_visible_key(row0 + off, window_left));
-        const int block_end = min(e.sk, end_visible_key(row0 + rows - 1 + off, window_right, e.sk));
+        const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
+        const int block_end = visible_end(row0 + rows - 1 + off, p.window_right, e.sk);
         for (int r = 0; r < ROWS; ++r) {
             for (int d = 0; d < HEAD_PAD; ++d) {
                 const bool real = r < rows && d < HEAD_DIM;
-                q_rows[r][d] = real ? load_value(q_seq, (long)(row0 + r) * q_ss + d) * scale : 0.0f;
+                q_rows[r][d] = real ? load_value(q_seq, (long)(row0 + r) * p.q_ss + d) * p.scale : 0.0f;
                 acc[r][d] = 0.0f;
             }
             m[r] = -INFINITY;
@@ -112,8 +101,8 @@ __kernel void attn_fwd_rows(
             for (int n = 0; n < 16; ++n) {
                 const bool in_range = n < n_keys;
                 for (int d = 0; d < HEAD_DIM; ++d) {
-                    kt[d][n] = in_range ? load_value(k_seq, (long)(tile0 + n) * k_ss + d) : 0.0f;
-                    vt[n][d] = in_range ? load_value(v_seq, (long)(tile0 + n) * v_ss + d) : 0.0f;
+                    kt[d][n] = in_range ? load_value(k_seq, (long)(tile0 + n) * p.k_ss + d) : 0.0f;
+                    vt[n][d] = in_range ? load_value(v_seq, (long)(tile0 + n) * p.v_ss + d) : 0.0f;
                 }
             }
 
@@ -140,10 +129,10 @@ __kernel void attn_fwd_rows(
             float alpha[ROWS];
             for (int r = 0; r < ROWS; ++r) {
                 const int i = row0 + r;
-                const int row_lo = first_visible_key(i + off, window_left);
-                const int row_end = min(block_end, end_visible_key(i + off, window_right, e.sk));
+                const int row_lo = visible_lo(i + off, p.window_left, e.sk);
+                const int row_end = min(block_end, visible_end(i + off, p.window_right, e.sk));
                 const int16 j = tile0 + lane;
-                float16 x = adjust_scores16(vload16(0, scores[r]), softcap, slope, (i + off) - j);
+                float16 x = adjust_scores16(vload16(0, scores[r]), p.softcap, slope, (i + off) - j);
                 x = select((float16)(-INFINITY), x, (j >= row_lo) & (j < row_end));
                 const float tile_max = r < rows ? max_of16(x) : -INFINITY;
                 if (tile_max == -INFINITY) {
@@ -153,20 +142,20 @@ __kernel void attn_fwd_rows(
                 }
                 const float m_new = fmax(m[r], tile_max);
                 alpha[r] = exp(m[r] - m_new);
-                float16 p = exp(x - m_new); /* masked keys: exp(-inf) = 0 */
-                l[r] = l[r] * alpha[r] + sum_of16(p);
+                float16 pr = exp(x - m_new); /* masked keys: exp(-inf) = 0 */
+                l[r] = l[r] * alpha[r] + sum_of16(pr);
                 m[r] = m_new;
 #if HAS_DROPOUT
                 float dropped[16];
-                vstore16(p, 0, dropped);
+                vstore16(pr, 0, dropped);
                 for (int n = 0; n < 16; ++n)
-                    dropped[n] = dropout_keep(seed_lo, seed_hi, drop_offset, b, heads_q, h, i,
-                                              tile0 + n, drop_threshold)
-                                     ? dropped[n] * drop_scale
+                    dropped[n] = dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q,
+                                              h, i, tile0 + n, p.drop_threshold)
+                                     ? dropped[n] * p.drop_scale
                                      : 0.0f;
-                p = vload16(0, dropped);
+                pr = vload16(0, dropped);
 #endif
-                vstore16(p, 0, scores[r]);
+                vstore16(pr, 0, scores[r]);
             }
 
             /* acc = alpha * acc + p.v, four rows per pass over vt: each 16-wide chunk of
@@ -195,10 +184,11 @@ __kernel void attn_fwd_rows(
         for (int r = 0; r < rows; ++r) {
             const int i = row0 + r;
             const float inv_l = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-            const long o_row = o_off + b * o_sb + (long)(e.q_start + i) * o_ss + h * o_sh;
+            const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + i, h);
             for (int d = 0; d < HEAD_DIM; ++d) store_value(o, o_row + d, acc[r][d] * inv_l);
-            if (lse) lse[lse_off + b * lse_sb + h * lse_sh + (long)(e.q_start + i) * lse_ss] =
-                l[r] > 0.0f ? m[r] + log(l[r]) : INFINITY;
+            if (lse)
+                lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + i, h)] =
+                    l[r] > 0.0f ? m[r] + log(l[r]) : INFINITY;
         }
     }
 }

@@ -16,13 +16,32 @@
  *   the caller's wait list and may return an event; they do not block, except the
  *   varlen calls' cu_seqlens check, which the documentation of each call states.
  * - The library never prints, never exits, and frees everything it allocates.
+ *
+ * Threads
+ * - One facl_context may be used by any number of threads at once: every call on it
+ *   is safe to make concurrently (programs are shared; kernel objects are made per
+ *   call). facl_context_free must not race with other calls on the same context.
+ * - The first call of each kernel variant (dtype, head dim, features) compiles its
+ *   program and blocks for that compile (tens of ms to seconds; the disk cache makes
+ *   later processes fast). Another thread that needs a program already built does not
+ *   wait for that compile. facl_prepare_fwd compiles ahead of time.
+ * - facl_last_error() is per thread.
+ *
+ * Growing structs
+ * - facl_attn_options, facl_context_config, facl_device_info, facl_cache_stats and
+ *   facl_prepare_desc start with `struct_size`, set by their initialiser (the
+ *   FACL_..._INIT macros) to the size the application was compiled with. A library
+ *   newer than the application reads only that many bytes and gives the fields the
+ *   application does not know their defaults; a library older than the application
+ *   rejects fields it does not know unless they hold their default (zero). So a new
+ *   field never breaks an application built against an older header. facl_tensor is
+ *   fixed: changing it changes the soname (docs/ABI.md).
+ * - facl.h does not choose the application's OpenCL headers: define
+ *   CL_TARGET_OPENCL_VERSION yourself before including it (the library needs 1.2).
  */
 #ifndef FACL_H
 #define FACL_H
 
-#ifndef CL_TARGET_OPENCL_VERSION
-#define CL_TARGET_OPENCL_VERSION 120
-#endif
 #include <CL/cl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,11 +59,11 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define FACL_VERSION_MAJOR 0
-#define FACL_VERSION_MINOR 1
+#define FACL_VERSION_MINOR 2
 #define FACL_VERSION_PATCH 0
 #define FACL_VERSION_NUMBER \
     (FACL_VERSION_MAJOR * 10000 + FACL_VERSION_MINOR * 100 + FACL_VERSION_PATCH)
-#define FACL_VERSION_STRING "0.1.0"
+#define FACL_VERSION_STRING "0.2.0"
 
 /* The version of the library actually linked (compare with FACL_VERSION_NUMBER). */
 FACL_API unsigned facl_version_number(void);
@@ -99,9 +118,9 @@ FACL_API size_t facl_dtype_size(facl_dtype dtype);
  * (non-negative), so q, k and v may be views of one packed buffer. */
 typedef struct facl_tensor {
     cl_mem buffer;
-    size_t offset;
-    facl_dtype dtype;
-    int ndim;
+    uint64_t offset;
+    int32_t dtype;   /* a facl_dtype (fixed width, so bindings need not guess enum sizes) */
+    int32_t ndim;
     int64_t shape[FACL_MAX_DIMS];
     int64_t stride[FACL_MAX_DIMS];
 } facl_tensor;
@@ -114,22 +133,71 @@ FACL_API facl_tensor facl_tensor_contiguous(cl_mem buffer, facl_dtype dtype, int
 
 typedef struct facl_context facl_context;
 
+/* What the library tells a log callback about. */
+typedef enum facl_log_kind {
+    FACL_LOG_KERNEL_PATH = 1, /* the kernel path a context chose, and why */
+    FACL_LOG_PROBE = 2,       /* a fast path's probe ran: passed, or failed and why */
+    FACL_LOG_DISK_CACHE = 3,  /* the disk cache: its directory, or why it is off; evictions */
+    FACL_LOG_CACHE_HIT = 4,   /* a program came from the disk cache */
+    FACL_LOG_BUILD_START = 5, /* a program compile from source begins (no lock is held) */
+    FACL_LOG_BUILD_DONE = 6   /* that compile ended (the message says how) */
+} facl_log_kind;
+
+/* Called from whichever thread made the call that caused the event, never with a lock
+ * of the library held, so it may block or call back into the library (not with the
+ * same context's facl_context_free). `kind` is a facl_log_kind; `message` is valid
+ * during the call only. */
+typedef void (*facl_log_fn)(void *user, int32_t kind, const char *message);
+
+/* Context configuration. Start from FACL_CONTEXT_CONFIG_INIT. The environment still
+ * wins where it is set: FACL_CACHE=0 and FACL_CACHE_DIR over cache_dir,
+ * FACL_KERNEL_PATH over kernel_path (so an administrator can steer any application). */
+typedef struct facl_context_config {
+    uint32_t struct_size;    /* sizeof(facl_context_config), set by the initialiser */
+    uint32_t reserved0;      /* 0 */
+    /* NULL: the default location ($XDG_CACHE_HOME/facl, else $HOME/.cache/facl);
+     * "": no disk cache; otherwise an absolute path. */
+    const char *cache_dir;
+    /* Upper bound of the disk cache's total size in bytes; least recently used entries
+     * go first. 0 = the default, 512 MiB. */
+    uint64_t cache_max_bytes;
+    /* NULL or "": choose (a fast path is used only after its probe passed);
+     * "portable-gpu", "portable-cpu", "nvidia-mma" or "mma-emulated": force one. */
+    const char *kernel_path;
+    facl_log_fn log;         /* NULL = no log */
+    void *log_user;          /* passed to log */
+} facl_context_config;
+
+#define FACL_CONTEXT_CONFIG_INIT \
+    { (uint32_t)sizeof(facl_context_config), 0, NULL, 0, NULL, NULL, NULL }
+
 /* Create a context on a device chosen by `selector`:
  *   NULL or ""      the FACL_DEVICE environment variable if set, else the first
  *                   GPU, else the first CPU or accelerator;
  *   "P:D"           platform index P, device index D (as `facl-selftest -l` lists);
  *   anything else   the first device whose platform or device name contains it
  *                   (case-insensitive).
- * The context owns an in-order command queue with profiling enabled. */
+ * The context owns an in-order command queue with profiling enabled. On a device with
+ * a fast kernel path, creating the context runs that path's probe (one tiny attention
+ * compiled, run and compared; from the disk cache after the first time). */
 FACL_API facl_status facl_context_create(const char *selector, facl_context **out);
+
+/* The same with a configuration (NULL = FACL_CONTEXT_CONFIG_INIT). */
+FACL_API facl_status facl_context_create_with_config(const char *selector,
+                                                     const facl_context_config *config,
+                                                     facl_context **out);
 
 /* The device facl_context_create(selector, ...) would use, for tools and applications
  * that number or show devices the same way. */
 FACL_API facl_status facl_select_device(const char *selector, cl_device_id *device);
 
-/* Create a context around the caller's own cl_context and device (both retained). */
+/* Create a context around the caller's own cl_context and device (both retained).
+ * Calls then accept only queues of that cl_context and that device. */
 FACL_API facl_status facl_context_wrap(cl_context cl_ctx, cl_device_id device,
                                        facl_context **out);
+FACL_API facl_status facl_context_wrap_with_config(cl_context cl_ctx, cl_device_id device,
+                                                   const facl_context_config *config,
+                                                   facl_context **out);
 
 /* Release everything. Accepts NULL. Waits for nothing: finish your queues first. */
 FACL_API void facl_context_free(facl_context *ctx);
@@ -138,40 +206,57 @@ FACL_API cl_context facl_context_cl_context(const facl_context *ctx);
 FACL_API cl_device_id facl_context_device(const facl_context *ctx);
 FACL_API cl_command_queue facl_context_queue(const facl_context *ctx);
 
-/* What the library found out about the device and will use there. */
+/* What the library found out about the device and will use there.
+ * Set struct_size (FACL_DEVICE_INFO_INIT) before the call. */
 typedef struct facl_device_info {
+    uint32_t struct_size;         /* sizeof(facl_device_info), set by the caller */
+    uint32_t reserved0;
     char platform_name[128];
     char device_name[128];
     char driver_version[64];
-    cl_device_type device_type;
-    unsigned compute_units;
-    size_t max_work_group_size;
+    uint64_t device_type;         /* cl_device_type */
+    uint32_t compute_units;
+    uint32_t native_half;         /* half arithmetic compiles (fp16 is always stored via vload_half) */
+    uint64_t max_work_group_size;
     uint64_t local_mem_reported;  /* CL_DEVICE_LOCAL_MEM_SIZE */
     uint64_t local_mem_usable;    /* what the kernels plan with */
     uint64_t global_mem;
     uint64_t max_alloc;
-    int native_half;              /* half arithmetic compiles (fp16 is always stored via vload_half) */
-    int nv_compute_major, nv_compute_minor; /* 0 when not NVIDIA */
-    char kernel_path[32];         /* "portable-gpu" or "portable-cpu" (FACL_KERNEL_PATH overrides) */
+    int32_t nv_compute_major, nv_compute_minor; /* 0 when not NVIDIA */
+    char kernel_path[32];         /* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated" */
+    char kernel_path_reason[256]; /* why: "probe passed", "probe failed: ...", "forced by ..." */
     char cache_dir[512];          /* "" when the disk cache is off */
+    char cache_note[256];         /* why the disk cache is off, or "" */
 } facl_device_info;
+
+#define FACL_DEVICE_INFO_INIT { (uint32_t)sizeof(facl_device_info), 0, "", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "" }
 
 FACL_API facl_status facl_context_device_info(const facl_context *ctx, facl_device_info *info);
 
-/* Program cache counters, for tests and the self-test tool. */
+/* Program cache counters, for tests and the self-test tool.
+ * Set struct_size (FACL_CACHE_STATS_INIT) before the call. */
 typedef struct facl_cache_stats {
+    uint32_t struct_size;        /* sizeof(facl_cache_stats), set by the caller */
+    uint32_t reserved0;
     uint64_t memory_hits;        /* program found in this context's memory */
     uint64_t disk_hits;          /* program loaded from a disk-cache binary, no compile */
     uint64_t source_builds;      /* program compiled from source */
-    uint64_t disk_rejects;       /* disk file present but unusable (corrupt, other device) */
+    uint64_t disk_rejects;       /* disk file present but unusable (corrupt, other device, unsafe) */
     uint64_t disk_writes;        /* binaries written to the cache */
     uint64_t disk_write_failures;
+    uint64_t disk_evictions;     /* entries removed to keep the cache under its size bound */
 } facl_cache_stats;
+
+#define FACL_CACHE_STATS_INIT { (uint32_t)sizeof(facl_cache_stats), 0, 0, 0, 0, 0, 0, 0, 0 }
 
 FACL_API facl_status facl_context_cache_stats(const facl_context *ctx, facl_cache_stats *stats);
 
-/* Disk cache location: $FACL_CACHE_DIR if set, else $XDG_CACHE_HOME/facl, else
- * $HOME/.cache/facl. FACL_CACHE=0 turns the disk cache off. Read at context creation. */
+/* The disk cache (see docs/CACHE.md). Location: $FACL_CACHE_DIR if set, else the
+ * configuration's cache_dir, else $XDG_CACHE_HOME/facl, else $HOME/.cache/facl;
+ * FACL_CACHE=0 turns it off. The directory must be absolute, owned by the effective
+ * user and not writable by group or others, or the context runs without a disk cache
+ * (facl_device_info.cache_note says why). Entries are loaded only if they are regular
+ * files owned by the user, with a valid header and checksum. Read at context creation. */
 
 /* ---------------------------------------------------------------- options */
 
@@ -181,14 +266,17 @@ typedef enum facl_mask_align {
 } facl_mask_align;
 
 typedef struct facl_attn_options {
+    uint32_t struct_size; /* sizeof(facl_attn_options), set by FACL_ATTN_OPTIONS_INIT */
     /* Scale of q.k; 0 means 1/sqrt(head_dim). Negative, NaN or infinite: rejected. */
     float softmax_scale;
     /* Causal masking (= window_right 0). The alignment also applies to windows and ALiBi. */
-    int causal;
-    facl_mask_align mask_align;
-    /* Sliding window; -1 = unbounded on that side. Values below -1 are rejected. */
-    int window_left;
-    int window_right;
+    int32_t causal;
+    int32_t mask_align; /* a facl_mask_align */
+    /* Sliding window; -1 = unbounded on that side. Values below -1 are rejected. A window
+     * of at least the call's key length (seqlen_k; varlen: max_seqlen_k) is unbounded on
+     * that side too, as in FlashAttention 2, so INT32_MAX is a valid "no limit". */
+    int32_t window_left;
+    int32_t window_right;
     /* softcap > 0: x = softcap * tanh(x / softcap). 0 = off; negative/NaN rejected. */
     float softcap;
     /* fp32 slopes shaped (heads_q) or (batch, heads_q); NULL = no ALiBi. */
@@ -197,6 +285,7 @@ typedef struct facl_attn_options {
      * (col / 4, row, dropout_offset + batch * heads_q + head): word col % 4 of the
      * output is compared with floor(p * 2^32); the element is kept iff it is >=. */
     float dropout_p;
+    uint32_t reserved0; /* 0 */
     uint64_t dropout_seed;
     uint64_t dropout_offset;
     /* Debug output (flash_attn's return_attn_probs): fp32 (batch, heads_q, seqlen_q,
@@ -206,16 +295,47 @@ typedef struct facl_attn_options {
     const facl_tensor *attn_probs;
     /* Varlen only: 0 (default) reads cu_seqlens back (a small blocking read after the
      * wait list) to reject bad prefix sums and too-small max_seqlen with
-     * FACL_ERROR_INVALID_SEQLENS; 1 skips that and stays fully asynchronous (the
-     * kernel then clamps lengths so that it never reads or writes out of bounds). */
-    int trust_cu_seqlens;
+     * FACL_ERROR_INVALID_SEQLENS; 1 skips that and stays fully asynchronous. Then the
+     * kernels clamp the prefix sums into the tensors (never reading or writing out of
+     * bounds) and compute every row of every sequence as the clamped sums describe it,
+     * even where a sequence is longer than max_seqlen_q or max_seqlen_k (the maxima only
+     * decide the launch size, the window normalisation and attn_probs' shape). */
+    int32_t trust_cu_seqlens;
+    uint32_t reserved1; /* 0 */
 } facl_attn_options;
 
 #define FACL_ATTN_OPTIONS_INIT \
-    { 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, NULL, 0.0f, 0, 0, NULL, 0 }
+    { (uint32_t)sizeof(facl_attn_options), 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, \
+      NULL, 0.0f, 0, 0, 0, NULL, 0, 0 }
 
 /* The same defaults as FACL_ATTN_OPTIONS_INIT. */
 FACL_API facl_attn_options facl_attn_options_default(void);
+
+/* ---------------------------------------------------------------- prepare */
+
+/* One forward variant to compile ahead of time: the kernels a call with this dtype,
+ * head dim, layout and these options would use (the option values that only change
+ * numbers do not matter; softcap > 0, alibi_slopes set, dropout_p > 0 and attn_probs
+ * set do). */
+typedef struct facl_prepare_desc {
+    uint32_t struct_size;   /* sizeof(facl_prepare_desc), set by FACL_PREPARE_DESC_INIT */
+    int32_t dtype;          /* a facl_dtype: F32, F16 or BF16 */
+    int32_t head_dim;       /* 1..FACL_MAX_HEAD_DIM */
+    int32_t varlen;         /* 0: dense and packed calls; 1: varlen calls */
+    /* 0: views whose k and v rows start on 16-byte boundaries (contiguous tensors with
+     * head_dim % 8 == 0); 1: the variant for other views. */
+    int32_t unaligned_rows;
+    uint32_t reserved0;     /* 0 */
+    const facl_attn_options *opts; /* NULL = defaults */
+} facl_prepare_desc;
+
+#define FACL_PREPARE_DESC_INIT { (uint32_t)sizeof(facl_prepare_desc), FACL_DTYPE_F16, 64, 0, 0, 0, NULL }
+
+/* Compile (or load from the disk cache) every program the described calls need, so
+ * that an inference server pays no compile on its first request. Blocks until done.
+ * Enqueues nothing. */
+FACL_API facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs,
+                                      size_t count);
 
 /* ---------------------------------------------------------------- forward */
 

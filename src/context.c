@@ -5,11 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "disk_cache.h"
+#include "kernel_path.h"
 #include "status.h"
+#include "struct_size.h"
 
-static facl_status finish_context(facl_context *ctx)
+static const facl_context_config default_config = FACL_CONTEXT_CONFIG_INIT;
+
+/* The caller's configuration over the defaults, honouring its struct_size. */
+static facl_status read_config(const facl_context_config *given, facl_context_config *config)
 {
+    *config = default_config;
+    if (!given) return FACL_SUCCESS;
+    return facl_read_struct("config", given, given->struct_size, config, sizeof *config);
+}
+
+static facl_status finish_context(facl_context *ctx, const facl_context_config *config)
+{
+    ctx->logger.fn = config->log;
+    ctx->logger.user = config->log_user;
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
     cl_int err;
@@ -18,19 +31,24 @@ static facl_status finish_context(facl_context *ctx)
         ctx->queue = NULL;
         return facl_fail_cl(err, "clCreateCommandQueue");
     }
-    char dir[512];
-    return facl_program_cache_init(&ctx->programs,
-                                   facl_disk_cache_dir(dir, sizeof dir) ? dir : NULL);
+    st = facl_program_cache_init(&ctx->programs, config->cache_dir, config->cache_max_bytes,
+                                 &ctx->logger);
+    if (st != FACL_SUCCESS) return st;
+    ctx->programs_ready = 1;
+    /* The path last: its probe runs kernels, which need the program cache. */
+    return facl_choose_kernel_path(ctx, config->kernel_path);
 }
 
-static facl_status new_context(cl_context cl_ctx, cl_device_id device, facl_context **out)
+static facl_status new_context(cl_context cl_ctx, cl_device_id device,
+                               const facl_context_config *config, facl_context **out)
 {
     facl_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "allocating the context");
     ctx->cl_ctx = cl_ctx;
     ctx->device = device;
-    facl_status st = finish_context(ctx);
+    facl_status st = finish_context(ctx, config);
     if (st != FACL_SUCCESS) {
+        if (ctx->programs_ready) facl_program_cache_release(&ctx->programs);
         if (ctx->queue) clReleaseCommandQueue(ctx->queue);
         free(ctx);
         return st;
@@ -41,17 +59,27 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device, facl_cont
 
 facl_status facl_context_create(const char *selector, facl_context **out)
 {
+    return facl_context_create_with_config(selector, NULL, out);
+}
+
+facl_status facl_context_create_with_config(const char *selector,
+                                            const facl_context_config *given,
+                                            facl_context **out)
+{
     facl_error_clear();
     if (!out) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "out: NULL");
     *out = NULL;
+    facl_context_config config;
+    facl_status st = read_config(given, &config);
+    if (st != FACL_SUCCESS) return st;
     cl_device_id device;
-    facl_status st = facl_select_device(selector, &device);
+    st = facl_select_device(selector, &device);
     if (st != FACL_SUCCESS) return st;
     cl_int err;
     cl_context cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clCreateContext");
     clRetainDevice(device);
-    st = new_context(cl_ctx, device, out);
+    st = new_context(cl_ctx, device, &config, out);
     if (st != FACL_SUCCESS) {
         clReleaseDevice(device);
         clReleaseContext(cl_ctx);
@@ -61,9 +89,18 @@ facl_status facl_context_create(const char *selector, facl_context **out)
 
 facl_status facl_context_wrap(cl_context cl_ctx, cl_device_id device, facl_context **out)
 {
+    return facl_context_wrap_with_config(cl_ctx, device, NULL, out);
+}
+
+facl_status facl_context_wrap_with_config(cl_context cl_ctx, cl_device_id device,
+                                          const facl_context_config *given, facl_context **out)
+{
     facl_error_clear();
     if (!out) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "out: NULL");
     *out = NULL;
+    facl_context_config config;
+    facl_status st = read_config(given, &config);
+    if (st != FACL_SUCCESS) return st;
     if (!cl_ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "cl_ctx: NULL");
     if (!device) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "device: NULL");
     cl_uint n = 0;
@@ -80,7 +117,7 @@ facl_status facl_context_wrap(cl_context cl_ctx, cl_device_id device, facl_conte
         return facl_fail(FACL_ERROR_INVALID_CONTEXT, "device: not a device of cl_ctx");
     clRetainContext(cl_ctx);
     clRetainDevice(device);
-    facl_status st = new_context(cl_ctx, device, out);
+    st = new_context(cl_ctx, device, &config, out);
     if (st != FACL_SUCCESS) {
         clReleaseDevice(device);
         clReleaseContext(cl_ctx);
@@ -107,8 +144,9 @@ facl_status facl_context_cache_stats(const facl_context *ctx, facl_cache_stats *
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
     if (!stats) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "stats: NULL");
-    *stats = facl_program_cache_stats((facl_program_cache *)&ctx->programs);
-    return FACL_SUCCESS;
+    facl_cache_stats s = facl_program_cache_stats((facl_program_cache *)&ctx->programs);
+    s.struct_size = sizeof s;
+    return facl_write_struct("stats", &s, sizeof s, stats, stats->struct_size);
 }
 
 /* Half arithmetic is not needed by the portable path (fp16 is stored through
@@ -139,7 +177,11 @@ facl_status facl_context_device_info(const facl_context *ctx, facl_device_info *
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
     if (!info) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "info: NULL");
     const facl_device_profile *p = &ctx->profile;
+    facl_device_info full;
+    facl_device_info *info_out = info;
+    info = &full;
     memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
     snprintf(info->platform_name, sizeof info->platform_name, "%s", p->platform_name);
     snprintf(info->device_name, sizeof info->device_name, "%s", p->device_name);
     snprintf(info->driver_version, sizeof info->driver_version, "%s", p->driver_version);
@@ -154,6 +196,8 @@ facl_status facl_context_device_info(const facl_context *ctx, facl_device_info *
     info->nv_compute_major = p->nv_compute_major;
     info->nv_compute_minor = p->nv_compute_minor;
     snprintf(info->kernel_path, sizeof info->kernel_path, "%s", facl_kernel_path_name(p->path));
+    snprintf(info->kernel_path_reason, sizeof info->kernel_path_reason, "%s", ctx->path_reason);
     snprintf(info->cache_dir, sizeof info->cache_dir, "%s", ctx->programs.disk_dir);
-    return FACL_SUCCESS;
+    snprintf(info->cache_note, sizeof info->cache_note, "%s", ctx->programs.disk_note);
+    return facl_write_struct("info", info, sizeof *info, info_out, info_out->struct_size);
 }

@@ -1,7 +1,6 @@
 /* Device queries, done once when a context is made. */
 #include "device_profile.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "status.h"
@@ -38,34 +37,18 @@ const char *facl_kernel_path_name(facl_kernel_path path)
                                                                          : "?";
 }
 
+int facl_kernel_path_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_path_names / sizeof k_path_names[0]; ++i)
+        if (strcmp(name, k_path_names[i]) == 0) return (int)i;
+    return -1;
+}
+
 /* mma.sync.m16n8k16 with bf16 operands needs sm_80. */
-static int has_nvidia_mma(const facl_device_profile *p)
+int facl_device_has_nvidia_mma(const facl_device_profile *p)
 {
     return p->vendor == FACL_VENDOR_NVIDIA && (p->type & CL_DEVICE_TYPE_GPU) &&
            p->nv_compute_major >= 8;
-}
-
-static facl_status choose_kernel_path(facl_device_profile *p)
-{
-    const char *forced = getenv("FACL_KERNEL_PATH");
-    if (has_nvidia_mma(p)) p->path = FACL_PATH_NVIDIA_MMA;
-    else if (p->type & CL_DEVICE_TYPE_CPU) p->path = FACL_PATH_PORTABLE_CPU;
-    else p->path = FACL_PATH_PORTABLE_GPU;
-    if (!forced || !*forced) return FACL_SUCCESS;
-    for (size_t i = 0; i < sizeof k_path_names / sizeof k_path_names[0]; ++i) {
-        if (strcmp(forced, k_path_names[i]) != 0) continue;
-        if ((facl_kernel_path)i == FACL_PATH_NVIDIA_MMA && !has_nvidia_mma(p))
-            return facl_fail(FACL_ERROR_UNSUPPORTED,
-                             "FACL_KERNEL_PATH=nvidia-mma needs an NVIDIA GPU of compute "
-                             "capability 8.0 or newer; %s is not one",
-                             p->device_name);
-        p->path = (facl_kernel_path)i;
-        return FACL_SUCCESS;
-    }
-    return facl_fail(FACL_ERROR_INVALID_VALUE,
-                     "FACL_KERNEL_PATH: '%s' is not portable-gpu, portable-cpu, nvidia-mma or "
-                     "mma-emulated",
-                     forced);
 }
 
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *p)
@@ -124,5 +107,6 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
             p->nv_compute_minor = (int)minor;
         }
     }
-    return choose_kernel_path(p);
+    p->path = (p->type & CL_DEVICE_TYPE_CPU) ? FACL_PATH_PORTABLE_CPU : FACL_PATH_PORTABLE_GPU;
+    return FACL_SUCCESS;
 }

@@ -45,10 +45,14 @@ typedef struct facl_device_profile {
 /* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated". */
 const char *facl_kernel_path_name(facl_kernel_path path);
 
-/* Queries the device. The kernel path: nvidia-mma on NVIDIA GPUs of compute capability
- * 8.0 or newer, else portable-gpu or portable-cpu by device type, unless the
- * FACL_KERNEL_PATH environment variable names one (for tests and tuning); naming
- * nvidia-mma on another device is FACL_ERROR_UNSUPPORTED. */
+/* The path named `name`, or -1. */
+int facl_kernel_path_from_name(const char *name);
+
+/* Whether the device can have the nvidia-mma path (its probe still decides). */
+int facl_device_has_nvidia_mma(const facl_device_profile *p);
+
+/* Queries the device. The path is set to the portable one of its type; the context
+ * then chooses (kernel_path.h). */
 facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *profile);
 
 #endif

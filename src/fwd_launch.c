@@ -1,70 +1,12 @@
-/* Enqueue the forward kernels of a validated problem. Kernel objects are made per
- * call because clSetKernelArg on a shared kernel is not thread-safe. */
+/* Enqueue the forward kernels of a validated problem. Everything that can fail (programs,
+ * kernel objects, scratch memory, arguments) is obtained before the first enqueue, so a
+ * failed call leaves nothing behind on the queue. Kernel objects are made per call
+ * because clSetKernelArg on a shared kernel is not thread-safe. */
 #include "context.h"
 #include "fwd_problem.h"
+#include "kernel_params.h"
 #include "plan.h"
 #include "status.h"
-
-typedef struct arg_list {
-    cl_kernel kernel;
-    cl_uint index;
-    cl_int err;
-} arg_list;
-
-static void arg(arg_list *a, size_t size, const void *value)
-{
-    if (a->err == CL_SUCCESS) a->err = clSetKernelArg(a->kernel, a->index, size, value);
-    a->index++;
-}
-static void arg_mem(arg_list *a, cl_mem m) { arg(a, sizeof m, &m); }
-static void arg_long(arg_list *a, int64_t v) { cl_long x = v; arg(a, sizeof x, &x); }
-static void arg_int(arg_list *a, int v) { cl_int x = v; arg(a, sizeof x, &x); }
-static void arg_uint(arg_list *a, uint32_t v) { cl_uint x = v; arg(a, sizeof x, &x); }
-static void arg_float(arg_list *a, float v) { cl_float x = v; arg(a, sizeof x, &x); }
-
-/* (buffer, offset, batch stride, row stride, head stride), the order of q, k, v, out. */
-static void arg_rows(arg_list *a, const facl_view *v)
-{
-    arg_mem(a, v->buffer);
-    arg_long(a, v->offset);
-    arg_long(a, v->sb);
-    arg_long(a, v->ss);
-    arg_long(a, v->sh);
-}
-
-/* (buffer, offset, batch stride, head stride, row stride): lse and probs order. */
-static void arg_heads_first(arg_list *a, const facl_view *v)
-{
-    arg_mem(a, v->buffer);
-    arg_long(a, v->offset);
-    arg_long(a, v->sb);
-    arg_long(a, v->sh);
-    arg_long(a, v->ss);
-}
-
-/* Arguments shared by attn_fwd and attn_probs, from the prefix sums to the ALiBi view. */
-static void arg_sequence_and_scores(arg_list *a, const facl_fwd_problem *p)
-{
-    arg_mem(a, p->cu_q);
-    arg_long(a, p->cu_q_off);
-    arg_mem(a, p->cu_k);
-    arg_long(a, p->cu_k_off);
-    arg_int(a, p->seqlen_q);
-    arg_int(a, p->seqlen_k);
-    arg_int(a, p->total_q);
-    arg_int(a, p->total_k);
-    arg_int(a, p->heads_q);
-    arg_int(a, p->heads_q / p->heads_kv);
-    arg_float(a, p->scale);
-    arg_float(a, p->softcap);
-    arg_int(a, p->window_left);
-    arg_int(a, p->window_right);
-    arg_int(a, p->align_top_left);
-    arg_mem(a, p->alibi.buffer);
-    arg_long(a, p->alibi.offset);
-    arg_long(a, p->alibi.sb);
-    arg_long(a, p->alibi.sh);
-}
 
 static facl_status make_kernel(facl_context *ctx, const char *name, const char *options,
                                cl_kernel *kernel)
@@ -75,89 +17,28 @@ static facl_status make_kernel(facl_context *ctx, const char *name, const char *
     if (st != FACL_SUCCESS) return st;
     cl_int err;
     *kernel = clCreateKernel(program, name, &err);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, name);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, name);
+    cl_uint num_args = 0;
+    err = clGetKernelInfo(*kernel, CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
+    if (err == CL_SUCCESS && num_args == FACL_KERNEL_NUM_ARGS) return FACL_SUCCESS;
+    clReleaseKernel(*kernel);
+    *kernel = NULL;
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
+    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %d",
+                     name, (unsigned)num_args, FACL_KERNEL_NUM_ARGS);
 }
 
-static facl_status enqueue_attn_fwd(facl_context *ctx, cl_command_queue queue,
-                                    const facl_fwd_problem *p, const facl_view *lse,
-                                    cl_uint num_wait, const cl_event *wait, cl_event *done)
+/* The nine buffers in the kernels' order, then the argument block. */
+static cl_int bind(cl_kernel kernel, const facl_fwd_problem *p, const facl_view *lse,
+                   const facl_kernel_params *params)
 {
-    facl_fwd_plan plan;
-    facl_plan_fwd_program(p, &ctx->profile, &plan);
-    cl_kernel kernel;
-    facl_status st = make_kernel(ctx, plan.kernel, plan.options, &kernel);
-    if (st != FACL_SUCCESS) return st;
-    size_t kernel_wg = 0;
-    cl_int err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                          sizeof kernel_wg, &kernel_wg, NULL);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(kernel);
-        return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
-    }
-    if (plan.fixed_group && kernel_wg < plan.fixed_group) {
-        clReleaseKernel(kernel);
-        return facl_fail(FACL_ERROR_UNSUPPORTED,
-                         "%s needs work-groups of %zu work-items; the device allows %zu for it",
-                         plan.kernel, plan.fixed_group, kernel_wg);
-    }
-    const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
-    arg_list a = {kernel, 0, CL_SUCCESS};
-    arg_rows(&a, &p->q);
-    arg_rows(&a, &p->k);
-    arg_rows(&a, &p->v);
-    arg_rows(&a, &p->out);
-    arg_heads_first(&a, lse);
-    arg_sequence_and_scores(&a, p);
-    arg_uint(&a, p->drop_threshold);
-    arg_float(&a, p->drop_scale);
-    arg_uint(&a, (uint32_t)p->seed);
-    arg_uint(&a, (uint32_t)(p->seed >> 32));
-    cl_ulong offset = p->offset;
-    arg(&a, sizeof offset, &offset);
-    if (a.err != CL_SUCCESS) {
-        clReleaseKernel(kernel);
-        return facl_fail_cl(a.err, "clSetKernelArg");
-    }
-    /* Each work-group covers group / lanes * rows_per_item query rows of one (sequence, head). */
-    const size_t rows_per_group = group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
-    const size_t blocks = ((size_t)p->seqlen_q + rows_per_group - 1) / rows_per_group;
-    const size_t global[3] = {blocks * group, (size_t)p->heads_q, (size_t)p->batch};
-    const size_t local[3] = {group, 1, 1};
-    err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, local, num_wait, wait, done);
-    clReleaseKernel(kernel);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueNDRangeKernel");
-}
-
-static facl_status enqueue_attn_probs(facl_context *ctx, cl_command_queue queue,
-                                      const facl_fwd_problem *p, const facl_view *lse,
-                                      cl_uint num_wait, const cl_event *wait, cl_event *done)
-{
-    char options[256];
-    facl_plan_fwd_feature_options(p, options, sizeof options);
-    cl_kernel kernel;
-    facl_status st = make_kernel(ctx, "attn_probs", options, &kernel);
-    if (st != FACL_SUCCESS) return st;
-    arg_list a = {kernel, 0, CL_SUCCESS};
-    arg_rows(&a, &p->q);
-    arg_rows(&a, &p->k);
-    arg_heads_first(&a, lse);
-    arg_sequence_and_scores(&a, p);
-    arg_uint(&a, p->drop_threshold);
-    arg_uint(&a, (uint32_t)p->seed);
-    arg_uint(&a, (uint32_t)(p->seed >> 32));
-    cl_ulong offset = p->offset;
-    arg(&a, sizeof offset, &offset);
-    arg_heads_first(&a, &p->probs);
-    arg_int(&a, p->seqlen_q);
-    arg_int(&a, p->seqlen_k);
-    cl_int err = a.err;
-    if (err == CL_SUCCESS) {
-        const size_t global[3] = {(size_t)p->seqlen_k, (size_t)p->seqlen_q,
-                                  (size_t)p->batch * (size_t)p->heads_q};
-        err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, NULL, num_wait, wait, done);
-    }
-    clReleaseKernel(kernel);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "enqueueing attn_probs");
+    const cl_mem buffers[9] = {p->q.buffer, p->k.buffer, p->v.buffer, p->out.buffer, lse->buffer,
+                               p->cu_q,     p->cu_k,     p->alibi.buffer, p->probs.buffer};
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; i < 9 && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(kernel, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 9, sizeof *params, params);
+    return err;
 }
 
 /* attn_probs needs the lse; when the caller did not ask for it, keep it in a buffer
@@ -176,6 +57,80 @@ static facl_status scratch_lse(facl_context *ctx, const facl_fwd_problem *p, fac
     return FACL_SUCCESS;
 }
 
+/* What one call enqueues, all obtained before the first enqueue. */
+typedef struct fwd_launch {
+    cl_kernel fwd, probs;  /* probs NULL when attn_probs is not wanted or empty */
+    size_t fwd_global[3], fwd_local[3], probs_global[3];
+    facl_view lse;
+} fwd_launch;
+
+static void release_launch(fwd_launch *l, const facl_fwd_problem *p)
+{
+    if (l->fwd) clReleaseKernel(l->fwd);
+    if (l->probs) clReleaseKernel(l->probs);
+    if (l->lse.buffer && !p->lse.buffer) clReleaseMemObject(l->lse.buffer);
+}
+
+facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, cl_kernel *fwd,
+                                  cl_kernel *probs, facl_fwd_plan *plan)
+{
+    facl_plan_fwd_program(p, &ctx->profile, plan);
+    if (plan->local_bytes > ctx->profile.local_mem_usable)
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
+                         plan->kernel, p->head_dim, (unsigned long long)plan->local_bytes,
+                         ctx->profile.device_name,
+                         (unsigned long long)ctx->profile.local_mem_usable);
+    facl_status st = make_kernel(ctx, plan->kernel, plan->options, fwd);
+    if (st != FACL_SUCCESS || !probs) return st;
+    char options[320];
+    facl_plan_fwd_feature_options(p, options, sizeof options);
+    st = make_kernel(ctx, "attn_probs", options, probs);
+    if (st != FACL_SUCCESS) {
+        clReleaseKernel(*fwd);
+        *fwd = NULL;
+    }
+    return st;
+}
+
+static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, fwd_launch *l)
+{
+    /* attn_probs with no key columns has nothing to write: no launch (a zero global size
+     * is an error on OpenCL 1.2 drivers). */
+    const int want_probs = p->probs.buffer != NULL && p->seqlen_k > 0;
+    facl_fwd_plan plan;
+    facl_status st = facl_fwd_programs_get(ctx, p, &l->fwd, want_probs ? &l->probs : NULL, &plan);
+    if (st != FACL_SUCCESS) return st;
+    size_t kernel_wg = 0;
+    cl_int err = clGetKernelWorkGroupInfo(l->fwd, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof kernel_wg, &kernel_wg, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
+    if (plan.fixed_group && kernel_wg < plan.fixed_group)
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "%s needs work-groups of %zu work-items; the device allows %zu for it",
+                         plan.kernel, plan.fixed_group, kernel_wg);
+    const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
+    /* Each work-group covers group / lanes * rows_per_item query rows of one (sequence, head). */
+    const size_t rows_per_group = group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
+    const size_t blocks = ((size_t)p->seqlen_q + rows_per_group - 1) / rows_per_group;
+    l->fwd_global[0] = blocks * group;
+    l->fwd_global[1] = (size_t)p->heads_q;
+    l->fwd_global[2] = (size_t)p->batch;
+    l->fwd_local[0] = group;
+    l->fwd_local[1] = l->fwd_local[2] = 1;
+    l->probs_global[0] = (size_t)p->seqlen_k;
+    l->probs_global[1] = (size_t)p->seqlen_q;
+    l->probs_global[2] = (size_t)p->batch * (size_t)p->heads_q;
+    l->lse = p->lse;
+    if (want_probs && !l->lse.buffer && (st = scratch_lse(ctx, p, &l->lse)) != FACL_SUCCESS)
+        return st;
+    facl_kernel_params params;
+    facl_kernel_params_fill(p, &l->lse, &params);
+    err = bind(l->fwd, p, &l->lse, &params);
+    if (err == CL_SUCCESS && l->probs) err = bind(l->probs, p, &l->lse, &params);
+    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
+}
+
 facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const facl_fwd_problem *p,
                             cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
@@ -185,22 +140,29 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         cl_int err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, event);
         return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueMarkerWithWaitList");
     }
-    const int want_probs = p->probs.buffer != NULL;
-    facl_view lse = p->lse;
-    facl_status st = FACL_SUCCESS;
-    if (want_probs && !lse.buffer) st = scratch_lse(ctx, p, &lse);
+    fwd_launch l = {0};
+    facl_status st = prepare_launch(ctx, p, &l);
+    if (st != FACL_SUCCESS) {
+        release_launch(&l, p);
+        return st;
+    }
     cl_event fwd_done = NULL;
-    if (st == FACL_SUCCESS)
-        st = enqueue_attn_fwd(ctx, queue, p, &lse, num_wait, wait,
-                              want_probs || event ? &fwd_done : NULL);
-    if (st == FACL_SUCCESS && want_probs) {
+    cl_int err = clEnqueueNDRangeKernel(queue, l.fwd, 3, NULL, l.fwd_global, l.fwd_local,
+                                        num_wait, wait, (l.probs || event) ? &fwd_done : NULL);
+    if (err != CL_SUCCESS) {
+        st = facl_fail_cl(err, "enqueueing the forward kernel");
+    } else if (l.probs) {
+        /* In order after the forward on any queue: the event carries the dependency on
+         * an out-of-order queue too. After this, nothing can fail half-way. */
         cl_event probs_done = NULL;
-        st = enqueue_attn_probs(ctx, queue, p, &lse, 1, &fwd_done, event ? &probs_done : NULL);
+        err = clEnqueueNDRangeKernel(queue, l.probs, 3, NULL, l.probs_global, NULL, 1, &fwd_done,
+                                     event ? &probs_done : NULL);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, "enqueueing attn_probs");
         clReleaseEvent(fwd_done);
         fwd_done = probs_done;
     }
     if (st == FACL_SUCCESS && event) *event = fwd_done;
     else if (fwd_done) clReleaseEvent(fwd_done);
-    if (lse.buffer && !p->lse.buffer) clReleaseMemObject(lse.buffer);
+    release_launch(&l, p);
     return st;
 }

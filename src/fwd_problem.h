@@ -55,6 +55,13 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
                                      const facl_fwd_names *names, cl_uint num_wait_events,
                                      const cl_event *wait_events, facl_fwd_problem *problem);
 
+struct facl_fwd_plan;
+
+/* The plan of a validated problem and its kernel objects (attn_probs too when `probs` is
+ * not NULL), compiling or loading their programs. The caller releases the kernels. */
+facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *problem,
+                                  cl_kernel *fwd, cl_kernel *probs, struct facl_fwd_plan *plan);
+
 /* Enqueue the kernels of a validated problem. */
 facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue,
                             const facl_fwd_problem *problem, cl_uint num_wait_events,

@@ -3,6 +3,8 @@
 
 #include <stdio.h>
 
+#include "kernel_params.h"
+
 /* Rows per work-item of the CPU kernel: each loaded key and value is reused this often. */
 #define CPU_ROWS 16
 /* Keys per tile of the CPU kernel: one 16-wide vector of scores (AVX-512 width). */
@@ -22,23 +24,38 @@ static int choose_lanes(int head_dim)
  * local memory), plus BLOCK_N * GPU_MAX_GROUP lane sums when rows are split in lanes.
  * Larger tiles amortise barriers; the private score array grows with BLOCK_N. Halve
  * until the device has room. */
+static uint64_t gpu_local_bytes(int block_n, int head_dim, int lanes)
+{
+    uint64_t bytes = (uint64_t)2 * (uint64_t)block_n * (uint64_t)head_dim * 4u;
+    if (lanes > 1) bytes += (uint64_t)block_n * GPU_MAX_GROUP * 4u;
+    return bytes;
+}
+
 static int choose_block_n(int head_dim, int lanes, uint64_t local_mem_usable)
 {
     int block_n = 32;
-    for (;; block_n /= 2) {
-        uint64_t bytes = (uint64_t)2 * (uint64_t)block_n * (uint64_t)head_dim * 4u;
-        if (lanes > 1) bytes += (uint64_t)block_n * GPU_MAX_GROUP * 4u;
-        if (block_n == 1 || bytes <= local_mem_usable) return block_n;
-    }
+    while (block_n > 1 && gpu_local_bytes(block_n, head_dim, lanes) > local_mem_usable)
+        block_n /= 2;
+    return block_n;
+}
+
+/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, VT_PITCH and
+ * SCRATCH_FLOATS): the k tile, the transposed v tile and the emulation scratch. */
+static uint64_t mma_local_bytes(int head_dim, int emulated)
+{
+    const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16, block_n = 64;
+    const uint64_t k_tile = block_n * (d_pad + 8) * 2, vt_tile = d_pad * (block_n + 8) * 2;
+    const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
+    return k_tile + vt_tile + scratch;
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
 {
     snprintf(buf, cap,
-             "-cl-std=CL1.2 -DFACL_DTYPE=%d -DHEAD_DIM=%d -DIS_VARLEN=%d -DHAS_SOFTCAP=%d "
-             "-DHAS_ALIBI=%d -DHAS_DROPOUT=%d",
-             (int)p->dtype, p->head_dim, p->varlen, p->softcap > 0.0f, p->alibi.buffer != NULL,
-             p->dropout_p > 0.0f);
+             "-cl-std=CL1.2 -DFACL_PARAMS_SIZE=%zu -DFACL_DTYPE=%d -DHEAD_DIM=%d -DIS_VARLEN=%d "
+             "-DHAS_SOFTCAP=%d -DHAS_ALIBI=%d -DHAS_DROPOUT=%d",
+             sizeof(facl_kernel_params), (int)p->dtype, p->head_dim, p->varlen, p->softcap > 0.0f,
+             p->alibi.buffer != NULL, p->dropout_p > 0.0f);
 }
 
 /* attn_fwd_mma: fp16 or bf16 operands, head_dim up to 128 (register budget). */
@@ -60,8 +77,9 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
-    if ((profile->path == FACL_PATH_NVIDIA_MMA || profile->path == FACL_PATH_MMA_EMULATED) &&
-        mma_applies(p)) {
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
+        mma_local_bytes(p->head_dim, emulated) <= profile->local_mem_usable) {
         plan->kernel = "attn_fwd_mma";
         plan->block_n = 64;
         plan->rows_per_item = 1;
@@ -70,6 +88,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         const int m_tiles = p->head_dim <= 64 ? 2 : 1;
         plan->lanes = 2 / m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
         plan->fixed_group = 128;
+        plan->local_bytes = mma_local_bytes(p->head_dim, emulated);
         snprintf(plan->options, sizeof plan->options,
                  "%s -DM_TILES=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features, m_tiles,
                  rows_16_byte_aligned(&p->k, p->head_dim) &&
@@ -82,6 +101,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->block_n = CPU_TILE_N;
         plan->rows_per_item = CPU_ROWS;
         plan->lanes = 1;
+        plan->local_bytes = 0; /* private arrays only */
         /* -w: PoCL on AVX2 machines warns, on its own stderr, that the 16-wide vectors
          * change the call ABI; the kernel does not depend on it. */
         snprintf(plan->options, sizeof plan->options, "%s -w -DROWS=%d -DTILE_N=%d", features,
@@ -92,6 +112,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     plan->lanes = choose_lanes(p->head_dim);
     plan->block_n = choose_block_n(p->head_dim, plan->lanes, profile->local_mem_usable);
     plan->rows_per_item = 1;
+    plan->local_bytes = gpu_local_bytes(plan->block_n, p->head_dim, plan->lanes);
     snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d -DLANES=%d -DMAX_GROUP=%d",
              features, plan->block_n, plan->lanes, GPU_MAX_GROUP);
 }

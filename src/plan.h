@@ -10,13 +10,17 @@
 
 typedef struct facl_fwd_plan {
     const char *kernel;  /* program and kernel name: "attn_fwd", "attn_fwd_rows", "attn_fwd_mma" */
-    char options[384];   /* OpenCL build options: -D specialisation macros */
+    char options[416];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
     int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
     size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
+    uint64_t local_bytes; /* static local memory of the kernel variant */
 } facl_fwd_plan;
 
+/* The kernel and its options. A fast path whose kernel would not fit the device's local
+ * memory falls back to the portable kernel; the launch refuses a plan whose
+ * local_bytes still exceeds profile->local_mem_usable. */
 void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
                            facl_fwd_plan *plan);
 

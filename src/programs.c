@@ -19,12 +19,18 @@ struct facl_program_entry {
     facl_program_entry *next;
 };
 
-facl_status facl_program_cache_init(facl_program_cache *cache, const char *disk_dir)
+facl_status facl_program_cache_init(facl_program_cache *cache, const char *configured_dir,
+                                    uint64_t max_bytes, const facl_logger *logger)
 {
     memset(cache, 0, sizeof *cache);
     if (pthread_mutex_init(&cache->lock, NULL) != 0)
         return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "cannot create the program cache mutex");
-    if (disk_dir) snprintf(cache->disk_dir, sizeof cache->disk_dir, "%s", disk_dir);
+    if (logger) cache->logger = *logger;
+    cache->disk_max_bytes = max_bytes;
+    char dir[512];
+    if (configured_dir && !*configured_dir) return FACL_SUCCESS;
+    if (configured_dir) snprintf(cache->disk_dir, sizeof cache->disk_dir, "%s", configured_dir);
+    else if (facl_disk_cache_dir(dir, sizeof dir)) snprintf(cache->disk_dir, sizeof cache->disk_dir, "%s", dir);
     return FACL_SUCCESS;
 }
 

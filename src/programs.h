@@ -6,6 +6,7 @@
 
 #include "device_profile.h"
 #include "facl.h"
+#include "log.h"
 
 typedef struct facl_program_entry facl_program_entry;
 
@@ -13,11 +14,19 @@ typedef struct facl_program_cache {
     pthread_mutex_t lock;
     facl_program_entry *entries;
     facl_cache_stats stats;
-    char disk_dir[512]; /* "" = disk cache off */
+    facl_logger logger;
+    uint64_t disk_max_bytes;
+    char disk_dir[512];  /* "" = disk cache off */
+    char disk_note[256]; /* why the disk cache is off ("" when on, or off by request) */
 } facl_program_cache;
 
-/* disk_dir NULL or "" turns the disk cache off. */
-facl_status facl_program_cache_init(facl_program_cache *cache, const char *disk_dir);
+/* configured_dir: the context configuration's cache_dir (NULL = default location,
+ * "" = off); the environment overrides it (FACL_CACHE=0, FACL_CACHE_DIR). A directory
+ * that is not safe to load code from leaves the cache memory-only, with the reason in
+ * disk_note (and logged). max_bytes 0 = the default bound. Fails only for want of
+ * memory or a mutex. */
+facl_status facl_program_cache_init(facl_program_cache *cache, const char *configured_dir,
+                                    uint64_t max_bytes, const facl_logger *logger);
 void facl_program_cache_release(facl_program_cache *cache);
 
 /* A built program for the embedded source `source_name` compiled with `options`.

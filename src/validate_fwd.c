@@ -7,6 +7,7 @@
 #include "context.h"
 #include "fwd_problem.h"
 #include "status.h"
+#include "struct_size.h"
 #include "tensor_check.h"
 
 static const facl_attn_options default_options = FACL_ATTN_OPTIONS_INIT;
@@ -70,8 +71,12 @@ static facl_status check_scalar_options(const facl_attn_options *o, int head_dim
                          o->trust_cu_seqlens);
     p->scale = o->softmax_scale == 0.0f ? (float)(1.0 / sqrt((double)head_dim)) : o->softmax_scale;
     p->softcap = o->softcap;
-    p->window_left = o->window_left;
-    p->window_right = o->causal ? 0 : o->window_right;
+    /* As FlashAttention 2: a window reaching past every key (>= the call's key length;
+     * varlen: max_seqlen_k) is unbounded on that side. Window 0 stays 0 (causal) even
+     * for a call without keys, where it changes nothing. */
+    const int64_t keys = p->seqlen_k > 1 ? p->seqlen_k : 1;
+    p->window_left = o->window_left >= keys ? -1 : o->window_left;
+    p->window_right = o->causal ? 0 : o->window_right >= keys ? -1 : o->window_right;
     p->align_top_left = o->mask_align == FACL_ALIGN_TOP_LEFT;
     p->dropout_p = o->dropout_p;
     p->drop_threshold = (uint32_t)fmin(ldexp((double)o->dropout_p, 32), 4294967295.0);
@@ -175,11 +180,19 @@ static facl_status check_qkvo(const facl_context *ctx, const facl_tensor *q, con
     return FACL_SUCCESS;
 }
 
+/* The caller's options over the defaults (struct_size decides how many fields it has),
+ * into `local`; *opts then points there. */
 static facl_status check_common(const facl_context *ctx, cl_command_queue queue,
-                                const facl_attn_options **opts)
+                                const facl_attn_options **opts, facl_attn_options *local)
 {
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    if (!*opts) *opts = &default_options;
+    *local = default_options;
+    if (*opts) {
+        facl_status st =
+            facl_read_struct("opts", *opts, (*opts)->struct_size, local, sizeof *local);
+        if (st != FACL_SUCCESS) return st;
+    }
+    *opts = local;
     return check_queue(ctx, queue);
 }
 
@@ -190,8 +203,9 @@ facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue qu
                                     const facl_fwd_names *names, facl_fwd_problem *p)
 {
     memset(p, 0, sizeof *p);
+    facl_attn_options local;
     facl_status st;
-    if ((st = check_common(ctx, queue, &opts)) ||
+    if ((st = check_common(ctx, queue, &opts, &local)) ||
         (st = check_qkvo(ctx, q, k, v, out, 4, names, p)))
         return st;
     if ((st = facl_check_dim(names->k, k, 0, q->shape[0], "batch must match q")) ||
@@ -255,8 +269,9 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
 {
     memset(p, 0, sizeof *p);
     p->varlen = 1;
+    facl_attn_options local;
     facl_status st;
-    if ((st = check_common(ctx, queue, &opts)) ||
+    if ((st = check_common(ctx, queue, &opts, &local)) ||
         (st = check_qkvo(ctx, q, k, v, out, 3, names, p)) ||
         (st = facl_check_tensor(ctx, "cu_seqlens_q", cu_q, 1, 1u << FACL_DTYPE_I32)) ||
         (st = facl_check_tensor(ctx, "cu_seqlens_k", cu_k, 1, 1u << FACL_DTYPE_I32)))

@@ -87,7 +87,7 @@ int case_suite_run(const char *group)
         snprintf(g_ctx_error, sizeof g_ctx_error, "%s: %s", facl_status_string(st),
                  facl_last_error());
     } else {
-        facl_device_info info;
+        facl_device_info info = FACL_DEVICE_INFO_INIT;
         if (facl_context_device_info(g_ctx, &info) == FACL_SUCCESS)
             print_message("device: %s / %s (%s)\n", info.platform_name, info.device_name,
                           info.driver_version);

@@ -50,7 +50,7 @@ static facl_cache_stats run_in_new_context(facl_dtype dtype)
     fwd_case c = small_case(dtype);
     case_result r;
     if (!run_fwd_case(ctx, &c, &r)) fail_msg("forward case failed: %s", r.detail);
-    facl_cache_stats stats;
+    facl_cache_stats stats = FACL_CACHE_STATS_INIT;
     assert_int_equal(facl_context_cache_stats(ctx, &stats), FACL_SUCCESS);
     facl_context_free(ctx);
     return stats;
@@ -223,7 +223,7 @@ static void test_cache_off(void **state)
     setenv("FACL_CACHE", "0", 1);
     facl_context *ctx = NULL;
     assert_int_equal(facl_context_create(NULL, &ctx), FACL_SUCCESS);
-    facl_device_info info;
+    facl_device_info info = FACL_DEVICE_INFO_INIT;
     assert_int_equal(facl_context_device_info(ctx, &info), FACL_SUCCESS);
     assert_string_equal(info.cache_dir, "");
     facl_context_free(ctx);
@@ -247,7 +247,7 @@ static void test_memory_cache(void **state)
     assert_true(run_fwd_case(ctx, &c, &r));
     c.seed++;
     assert_true(run_fwd_case(ctx, &c, &r));
-    facl_cache_stats st;
+    facl_cache_stats st = FACL_CACHE_STATS_INIT;
     assert_int_equal(facl_context_cache_stats(ctx, &st), FACL_SUCCESS);
     assert_int_equal(st.source_builds, 1);
     assert_int_equal(st.memory_hits, 1);

@@ -38,6 +38,7 @@ int bench_session_open(bench_session *s, const bench_options *o, char *err, size
         return -1;
     }
     s->queue = facl_context_queue(s->ctx);
+    s->info.struct_size = sizeof s->info;
     facl_context_device_info(s->ctx, &s->info);
     if (bench_timer_init(&s->timer, facl_context_cl_context(s->ctx), facl_context_device(s->ctx),
                          s->queue, err, err_size) != 0) {

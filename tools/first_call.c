@@ -83,8 +83,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "facl-first-call: %s: %s\n", facl_status_string(st), facl_last_error());
         rc = 1;
     } else {
-        facl_device_info info;
-        facl_cache_stats cache;
+        facl_device_info info = FACL_DEVICE_INFO_INIT;
+        facl_cache_stats cache = FACL_CACHE_STATS_INIT;
         facl_context_device_info(ctx, &info);
         facl_context_cache_stats(ctx, &cache);
         printf("device: %s\nfirst forward (d=%d, seqlen %d, %s): context %.1f ms, call to result "

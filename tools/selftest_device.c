@@ -138,6 +138,7 @@ int selftest_run_device(const selftest_options *o, const tool_device *dev,
                  facl_status_string(st), facl_last_error());
     } else {
         rep->context_ok = 1;
+        rep->info.struct_size = sizeof rep->info;
         st = facl_context_device_info(ctx, &rep->info);
         if (st != FACL_SUCCESS)
             snprintf(rep->error, sizeof rep->error, "facl_context_device_info: %s: %s",
@@ -147,6 +148,7 @@ int selftest_run_device(const selftest_options *o, const tool_device *dev,
     if (ctx && !rep->error[0]) {
         run_checks(o, ctx, rep, f);
         if (o->speed) run_speed(o, ctx, rep, f);
+        rep->cache.struct_size = sizeof rep->cache;
         rep->have_cache = facl_context_cache_stats(ctx, &rep->cache) == FACL_SUCCESS;
     }
     facl_context_free(ctx);

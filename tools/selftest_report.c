@@ -34,17 +34,20 @@ void selftest_print_device_header(FILE *f, const selftest_device_report *rep)
     format_bytes(i->local_mem_reported, reported, sizeof reported);
     format_bytes(i->global_mem, global, sizeof global);
     format_bytes(i->max_alloc, alloc, sizeof alloc);
-    fprintf(f, "   %-18s %s\n", "kernel path", i->kernel_path);
+    fprintf(f, "   %-18s %s (%s)\n", "kernel path", i->kernel_path, i->kernel_path_reason);
     fprintf(f, "   %-18s %s usable of %s reported\n", "local memory", usable, reported);
     fprintf(f, "   %-18s %s\n", "fp16 arithmetic",
             i->native_half ? "native half compiles"
                            : "no native half: fp16 stored via vload_half/vstore_half, fp32 math");
-    fprintf(f, "   %-18s %zu\n", "max work-group", i->max_work_group_size);
+    fprintf(f, "   %-18s %llu\n", "max work-group", (unsigned long long)i->max_work_group_size);
     fprintf(f, "   %-18s %u\n", "compute units", i->compute_units);
     if (i->nv_compute_major)
         fprintf(f, "   %-18s %d.%d\n", "NVIDIA compute", i->nv_compute_major, i->nv_compute_minor);
     fprintf(f, "   %-18s %s (largest buffer %s)\n", "global memory", global, alloc);
-    fprintf(f, "   %-18s %s\n", "disk cache", i->cache_dir[0] ? i->cache_dir : "off");
+    if (i->cache_dir[0])
+        fprintf(f, "   %-18s %s\n", "disk cache", i->cache_dir);
+    else
+        fprintf(f, "   %-18s off%s%s\n", "disk cache", i->cache_note[0] ? ": " : "", i->cache_note);
     fputc('\n', f);
 }
 
@@ -131,6 +134,7 @@ static void json_device(json_writer *w, const selftest_device_report *r)
         const facl_device_info *i = &r->info;
         json_begin_object(w, "library");
         json_string(w, "kernel_path", i->kernel_path);
+        json_string(w, "kernel_path_reason", i->kernel_path_reason);
         json_uint(w, "local_mem_usable", (unsigned long long)i->local_mem_usable);
         json_uint(w, "local_mem_reported", (unsigned long long)i->local_mem_reported);
         json_bool(w, "native_half", i->native_half);
@@ -147,6 +151,7 @@ static void json_device(json_writer *w, const selftest_device_report *r)
             json_string(w, "cache_dir", i->cache_dir);
         else
             json_null(w, "cache_dir");
+        json_string(w, "cache_note", i->cache_note);
         json_end_object(w);
     }
     if (r->have_cache) {

@@ -115,7 +115,7 @@ void selftest_speed(facl_context *ctx, case_layout layout, int quick, selftest_s
 {
     memset(out, 0, sizeof *out);
     out->family = case_layout_name(layout);
-    facl_device_info info;
+    facl_device_info info = FACL_DEVICE_INFO_INIT;
     facl_context_device_info(ctx, &info);
     speed_setup p;
     memset(&p, 0, sizeof p);

@@ -1,0 +1,18 @@
+/* Which kernel path a context uses: forced (environment, then configuration), or chosen
+ * from the device, a fast path only once its probe has passed on this device. */
+#ifndef FACL_KERNEL_PATH_H
+#define FACL_KERNEL_PATH_H
+
+#include "context.h"
+
+/* Sets ctx->profile.path and ctx->path_reason, and logs the decision. `configured` is
+ * facl_context_config.kernel_path (NULL or "" = choose). Fails only for a forced path
+ * that is unknown or impossible on this device. */
+facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured);
+
+/* Compile and run a few tiny attention problems on `path` and compare them with a
+ * float64 computation on the host. FACL_SUCCESS if every output is within tolerance;
+ * otherwise the status and, in why, what went wrong. ctx->profile.path is restored. */
+facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);
+
+#endif

@@ -1,0 +1,65 @@
+/* facl_prepare_fwd: build ahead of time the programs that forward calls will need. */
+#include <string.h>
+
+#include "context.h"
+#include "fwd_problem.h"
+#include "plan.h"
+#include "status.h"
+#include "struct_size.h"
+
+/* A problem with the described features and placeholder buffers: only what selects the
+ * program matters (dtype, head dim, varlen, the feature switches, row alignment). */
+static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd_problem *p)
+{
+    static const facl_attn_options defaults = FACL_ATTN_OPTIONS_INIT;
+    facl_attn_options o = defaults;
+    facl_status st;
+    if (d->opts && (st = facl_read_struct("descs[i].opts", d->opts, d->opts->struct_size, &o,
+                                          sizeof o)) != FACL_SUCCESS)
+        return st;
+    if (d->dtype != FACL_DTYPE_F32 && d->dtype != FACL_DTYPE_F16 && d->dtype != FACL_DTYPE_BF16)
+        return facl_fail(FACL_ERROR_INVALID_DTYPE, "descs[%zu].dtype: %d is not F32, F16 or BF16",
+                         index, (int)d->dtype);
+    if (d->head_dim < 1 || d->head_dim > FACL_MAX_HEAD_DIM)
+        return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "descs[%zu].head_dim: %d is outside 1..%d",
+                         index, (int)d->head_dim, FACL_MAX_HEAD_DIM);
+    if ((d->varlen != 0 && d->varlen != 1) || (d->unaligned_rows != 0 && d->unaligned_rows != 1))
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "descs[%zu].%s: must be 0 or 1", index,
+                         d->varlen != 0 && d->varlen != 1 ? "varlen" : "unaligned_rows");
+    memset(p, 0, sizeof *p);
+    p->dtype = (facl_dtype)d->dtype;
+    p->head_dim = d->head_dim;
+    p->varlen = d->varlen;
+    p->batch = p->heads_q = p->heads_kv = p->seqlen_q = p->seqlen_k = 1;
+    p->softcap = o.softcap;
+    p->dropout_p = o.dropout_p;
+    p->alibi.buffer = o.alibi_slopes ? o.alibi_slopes->buffer : NULL;
+    p->probs.buffer = o.attn_probs ? o.attn_probs->buffer : NULL;
+    /* Row starts on 16-byte boundaries unless asked otherwise (see plan.c). */
+    const int64_t step = d->unaligned_rows ? 1 : 8;
+    facl_view *views[4] = {&p->q, &p->k, &p->v, &p->out};
+    for (int i = 0; i < 4; ++i) views[i]->ss = views[i]->sh = views[i]->sb = step;
+    return FACL_SUCCESS;
+}
+
+facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, size_t count)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    if (!descs && count) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "descs: NULL");
+    for (size_t i = 0; i < count; ++i) {
+        static const facl_prepare_desc defaults = FACL_PREPARE_DESC_INIT;
+        facl_prepare_desc d = defaults;
+        facl_status st = facl_read_struct("descs[i]", &descs[i], descs[i].struct_size, &d, sizeof d);
+        facl_fwd_problem p;
+        if (st == FACL_SUCCESS) st = problem_of(&d, i, &p);
+        cl_kernel fwd = NULL, probs = NULL;
+        facl_fwd_plan plan;
+        if (st == FACL_SUCCESS)
+            st = facl_fwd_programs_get(ctx, &p, &fwd, p.probs.buffer ? &probs : NULL, &plan);
+        if (fwd) clReleaseKernel(fwd);
+        if (probs) clReleaseKernel(probs);
+        if (st != FACL_SUCCESS) return st;
+    }
+    return FACL_SUCCESS;
+}

@@ -1,0 +1,198 @@
+/* The probe of a fast kernel path: before a context uses a path that is not the
+ * portable one, it compiles and runs the path's kernels on a few tiny problems and
+ * compares them with a float64 computation on the host. A driver that miscompiles,
+ * refuses the inline assembly or runs it wrongly then costs speed, not correctness. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fwd_problem.h"
+#include "kernel_path.h"
+#include "plan.h"
+#include "status.h"
+
+/* Shapes that reach the parts a layout mistake would break: two key tiles (the second
+ * partial), a partial row tile, GQA, a causal diagonal inside a tile; one case per
+ * 16-bit dtype and per row-tile variant of the mma kernel (d <= 64 and d > 64). */
+typedef struct probe_case {
+    facl_dtype dtype;
+    int head_dim;
+} probe_case;
+
+static const probe_case k_cases[] = {{FACL_DTYPE_F16, 64}, {FACL_DTYPE_BF16, 80}};
+enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
+/* Far above the rounding of fp16/bf16 outputs (< 0.01 here), far below what a wrong
+ * fragment layout or mask gives (order 0.1 to 1). */
+#define OUT_TOLERANCE 0.03
+#define LSE_TOLERANCE 0.01
+
+/* Random values of magnitude [0.25, 1) as raw 16-bit patterns (normal numbers only, so
+ * the host side needs no rounding code), with their exact value. */
+static uint16_t random_bits(facl_dtype dtype, uint32_t *state, double *value)
+{
+    *state = *state * 1664525u + 1013904223u;
+    const uint32_t r = *state >> 8;
+    const int negative = r & 1, exponent = -1 - (int)((r >> 1) & 1);
+    if (dtype == FACL_DTYPE_F16) {
+        const uint32_t mantissa = (r >> 2) & 0x3FFu;
+        *value = (negative ? -1.0 : 1.0) * ldexp(1.0 + mantissa / 1024.0, exponent);
+        return (uint16_t)(negative << 15 | (uint32_t)(exponent + 15) << 10 | mantissa);
+    }
+    const uint32_t mantissa = (r >> 2) & 0x7Fu;
+    *value = (negative ? -1.0 : 1.0) * ldexp(1.0 + mantissa / 128.0, exponent);
+    return (uint16_t)(negative << 15 | (uint32_t)(exponent + 127) << 7 | mantissa);
+}
+
+/* Any 16-bit pattern of the output back to a double (NaN for NaN and poison). */
+static double decode(facl_dtype dtype, uint16_t bits)
+{
+    const int negative = bits >> 15;
+    double x;
+    if (dtype == FACL_DTYPE_BF16) {
+        uint32_t word = (uint32_t)bits << 16;
+        float f;
+        memcpy(&f, &word, sizeof f);
+        return f;
+    }
+    const int exponent = (bits >> 10) & 0x1F, mantissa = bits & 0x3FF;
+    if (exponent == 31) return mantissa ? NAN : INFINITY * (negative ? -1 : 1);
+    x = exponent ? ldexp(1.0 + mantissa / 1024.0, exponent - 15) : ldexp(mantissa, -24);
+    return negative ? -x : x;
+}
+
+typedef struct probe_buffers {
+    cl_mem q, k, v, out, lse;
+} probe_buffers;
+
+static void release_buffers(probe_buffers *b)
+{
+    cl_mem *all[5] = {&b->q, &b->k, &b->v, &b->out, &b->lse};
+    for (int i = 0; i < 5; ++i)
+        if (*all[i]) clReleaseMemObject(*all[i]);
+}
+
+/* Attention of one row in float64: causal, bottom-right aligned, scale 1/sqrt(d). */
+static void reference_row(const double *q, const double *k, const double *v, int d, int i,
+                          int h, double *out, double *lse)
+{
+    const int kv_head = h / (HQ / HKV), last = i + (SK - SQ);
+    double scores[SK], m = -INFINITY, l = 0.0;
+    for (int j = 0; j <= last && j < SK; ++j) {
+        double x = 0.0;
+        for (int c = 0; c < d; ++c) x += q[(i * HQ + h) * d + c] * k[(j * HKV + kv_head) * d + c];
+        scores[j] = x / sqrt((double)d);
+        m = fmax(m, scores[j]);
+    }
+    for (int c = 0; c < d; ++c) out[c] = 0.0;
+    for (int j = 0; j <= last && j < SK; ++j) {
+        const double p = exp(scores[j] - m);
+        l += p;
+        for (int c = 0; c < d; ++c) out[c] += p * v[(j * HKV + kv_head) * d + c];
+    }
+    for (int c = 0; c < d; ++c) out[c] /= l;
+    *lse = m + log(l);
+}
+
+static cl_mem upload(facl_context *ctx, const void *data, size_t bytes, cl_int *err)
+{
+    return clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes,
+                          (void *)data, err);
+}
+
+static facl_status run_case(facl_context *ctx, const probe_case *pc, char *why, size_t cap)
+{
+    const int d = pc->head_dim;
+    const size_t nq = (size_t)SQ * HQ * d, nk = (size_t)SK * HKV * d;
+    uint16_t *bits = malloc(sizeof *bits * (nq + 2 * nk + nq));
+    double *values = malloc(sizeof *values * (nq + 2 * nk + (size_t)d));
+    float *lse = malloc(sizeof *lse * HQ * SQ);
+    probe_buffers buf = {0};
+    facl_status st = FACL_SUCCESS;
+    if (!bits || !values || !lse) {
+        st = facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "probe buffers");
+        goto done;
+    }
+    uint32_t state = 0x9E3779B9u ^ (uint32_t)d;
+    for (size_t i = 0; i < nq + 2 * nk; ++i) bits[i] = random_bits(pc->dtype, &state, &values[i]);
+    memset(bits + nq + 2 * nk, 0xFF, nq * sizeof *bits); /* poison: NaN in both dtypes */
+    memset(lse, 0xFF, sizeof *lse * HQ * SQ);
+    cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS, e5 = CL_SUCCESS;
+    buf.q = upload(ctx, bits, nq * 2, &err);
+    buf.k = upload(ctx, bits + nq, nk * 2, &e2);
+    buf.v = upload(ctx, bits + nq + nk, nk * 2, &e3);
+    buf.out = upload(ctx, bits + nq + 2 * nk, nq * 2, &e4);
+    buf.lse = upload(ctx, lse, sizeof *lse * HQ * SQ, &e5);
+    if (err == CL_SUCCESS) err = e2 ? e2 : e3 ? e3 : e4 ? e4 : e5;
+    if (err != CL_SUCCESS) {
+        st = facl_fail_cl(err, "probe buffers");
+        goto done;
+    }
+    const int64_t qs[4] = {1, SQ, HQ, d}, ks[4] = {1, SK, HKV, d}, ls[3] = {1, HQ, SQ};
+    const facl_tensor q = facl_tensor_contiguous(buf.q, pc->dtype, 4, qs);
+    const facl_tensor k = facl_tensor_contiguous(buf.k, pc->dtype, 4, ks);
+    const facl_tensor v = facl_tensor_contiguous(buf.v, pc->dtype, 4, ks);
+    const facl_tensor out = facl_tensor_contiguous(buf.out, pc->dtype, 4, qs);
+    const facl_tensor lse_t = facl_tensor_contiguous(buf.lse, FACL_DTYPE_F32, 3, ls);
+    facl_attn_options opts = facl_attn_options_default();
+    opts.causal = 1;
+    const facl_fwd_names names = {"q", "k", "v"};
+    facl_fwd_problem p;
+    st = facl_validate_fwd_dense(ctx, NULL, &q, &k, &v, &out, &lse_t, &opts, &names, &p);
+    if (st == FACL_SUCCESS) {
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &ctx->profile, &plan);
+        if (strcmp(plan.kernel, "attn_fwd_mma") != 0) {
+            st = facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach the path's kernel");
+            goto done;
+        }
+        st = facl_launch_fwd(ctx, ctx->queue, &p, 0, NULL, NULL);
+    }
+    if (st != FACL_SUCCESS) goto done;
+    uint16_t *out_bits = bits + nq + 2 * nk;
+    err = clEnqueueReadBuffer(ctx->queue, buf.out, CL_TRUE, 0, nq * 2, out_bits, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueReadBuffer(ctx->queue, buf.lse, CL_TRUE, 0, sizeof *lse * HQ * SQ, lse, 0,
+                                  NULL, NULL);
+    if (err != CL_SUCCESS) {
+        st = facl_fail_cl(err, "reading the probe's results");
+        goto done;
+    }
+    const double *qv = values, *kv = values + nq, *vv = values + nq + nk;
+    double *ref = values + nq + 2 * nk, ref_lse;
+    for (int i = 0; i < SQ && st == FACL_SUCCESS; ++i)
+        for (int h = 0; h < HQ && st == FACL_SUCCESS; ++h) {
+            reference_row(qv, kv, vv, d, i, h, ref, &ref_lse);
+            const double lse_err = fabs(lse[h * SQ + i] - ref_lse);
+            if (!(lse_err <= LSE_TOLERANCE))
+                st = facl_fail(FACL_ERROR_UNSUPPORTED, "lse of row %d head %d off by %g", i, h,
+                               lse_err);
+            for (int c = 0; c < d && st == FACL_SUCCESS; ++c) {
+                const double got = decode(pc->dtype, out_bits[(i * HQ + h) * d + c]);
+                if (!(fabs(got - ref[c]) <= OUT_TOLERANCE))
+                    st = facl_fail(FACL_ERROR_UNSUPPORTED,
+                                   "out[%d, %d, %d] is %g, float64 gives %g", i, h, c, got, ref[c]);
+            }
+        }
+done:
+    if (st != FACL_SUCCESS)
+        snprintf(why, cap, "%s d=%d: %s", pc->dtype == FACL_DTYPE_F16 ? "fp16" : "bf16", d,
+                 facl_last_error());
+    release_buffers(&buf);
+    free(bits);
+    free(values);
+    free(lse);
+    return st;
+}
+
+facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *why, size_t cap)
+{
+    const facl_kernel_path saved = ctx->profile.path;
+    ctx->profile.path = path;
+    facl_status st = FACL_SUCCESS;
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
+        st = run_case(ctx, &k_cases[i], why, cap);
+    ctx->profile.path = saved;
+    if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
+    return st;
+}
