@@ -22,6 +22,14 @@ static facl_status check_queue(const facl_context *ctx, cl_command_queue queue)
     if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
     if (owner != ctx->cl_ctx)
         return facl_fail(FACL_ERROR_INVALID_CONTEXT, "queue: belongs to another cl_context");
+    /* A wrapped cl_context may hold several devices; the programs are built for one. */
+    cl_device_id device = NULL;
+    err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof device, &device, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
+    if (device != ctx->device)
+        return facl_fail(FACL_ERROR_INVALID_CONTEXT,
+                         "queue: belongs to another device of the cl_context than the facl "
+                         "context's");
     return FACL_SUCCESS;
 }
 
