@@ -279,13 +279,12 @@ typedef struct facl_attn_options {
     int32_t window_right;
     /* softcap > 0: x = softcap * tanh(x / softcap). 0 = off; negative/NaN rejected. */
     float softcap;
-    /* fp32 slopes shaped (heads_q) or (batch, heads_q); NULL = no ALiBi. */
-    const facl_tensor *alibi_slopes;
     /* Dropout probability in [0, 1). Philox 4x32-10 keyed by dropout_seed, counter
      * (col / 4, row, dropout_offset + batch * heads_q + head): word col % 4 of the
      * output is compared with floor(p * 2^32); the element is kept iff it is >=. */
     float dropout_p;
-    uint32_t reserved0; /* 0 */
+    /* fp32 slopes shaped (heads_q) or (batch, heads_q); NULL = no ALiBi. */
+    const facl_tensor *alibi_slopes;
     uint64_t dropout_seed;
     uint64_t dropout_offset;
     /* Debug output (flash_attn's return_attn_probs): fp32 (batch, heads_q, seqlen_q,
@@ -301,12 +300,12 @@ typedef struct facl_attn_options {
      * even where a sequence is longer than max_seqlen_q or max_seqlen_k (the maxima only
      * decide the launch size, the window normalisation and attn_probs' shape). */
     int32_t trust_cu_seqlens;
-    uint32_t reserved1; /* 0 */
+    uint32_t reserved0; /* 0 */
 } facl_attn_options;
 
 #define FACL_ATTN_OPTIONS_INIT \
     { (uint32_t)sizeof(facl_attn_options), 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, \
-      NULL, 0.0f, 0, 0, 0, NULL, 0, 0 }
+      0.0f, NULL, 0, 0, NULL, 0, 0 }
 
 /* The same defaults as FACL_ATTN_OPTIONS_INIT. */
 FACL_API facl_attn_options facl_attn_options_default(void);

@@ -14,9 +14,14 @@ static const facl_context_config default_config = FACL_CONTEXT_CONFIG_INIT;
 /* The caller's configuration over the defaults, honouring its struct_size. */
 static facl_status read_config(const facl_context_config *given, facl_context_config *config)
 {
+#define END(f) FACL_FIELD_END(facl_context_config, f)
+    static const size_t ends[] = {END(reserved0), END(cache_dir), END(cache_max_bytes),
+                                  END(kernel_path), END(log), END(log_user)};
+#undef END
     *config = default_config;
     if (!given) return FACL_SUCCESS;
-    return facl_read_struct("config", given, given->struct_size, config, sizeof *config);
+    return facl_read_struct("config", given, given->struct_size, config, sizeof *config, ends,
+                            sizeof ends / sizeof ends[0]);
 }
 
 static facl_status finish_context(facl_context *ctx, const facl_context_config *config)

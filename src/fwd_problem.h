@@ -37,6 +37,11 @@ typedef struct facl_fwd_names {
     const char *q, *k, *v;
 } facl_fwd_names;
 
+/* The caller's options (NULL = defaults) over the defaults, as far as its struct_size
+ * reaches (struct_size.h); `name` is how messages call it. */
+facl_status facl_read_attn_options(const char *name, const facl_attn_options *given,
+                                   facl_attn_options *out);
+
 /* Validate a dense call (q, k, v as 4-D views) and fill `problem`. */
 facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
                                     const facl_tensor *q, const facl_tensor *k,

@@ -11,12 +11,9 @@
  * program matters (dtype, head dim, varlen, the feature switches, row alignment). */
 static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd_problem *p)
 {
-    static const facl_attn_options defaults = FACL_ATTN_OPTIONS_INIT;
-    facl_attn_options o = defaults;
-    facl_status st;
-    if (d->opts && (st = facl_read_struct("descs[i].opts", d->opts, d->opts->struct_size, &o,
-                                          sizeof o)) != FACL_SUCCESS)
-        return st;
+    facl_attn_options o;
+    facl_status st = facl_read_attn_options("descs[i].opts", d->opts, &o);
+    if (st != FACL_SUCCESS) return st;
     if (d->dtype != FACL_DTYPE_F32 && d->dtype != FACL_DTYPE_F16 && d->dtype != FACL_DTYPE_BF16)
         return facl_fail(FACL_ERROR_INVALID_DTYPE, "descs[%zu].dtype: %d is not F32, F16 or BF16",
                          index, (int)d->dtype);
@@ -48,9 +45,14 @@ facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, 
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
     if (!descs && count) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "descs: NULL");
     for (size_t i = 0; i < count; ++i) {
+#define END(f) FACL_FIELD_END(facl_prepare_desc, f)
+        static const size_t ends[] = {END(dtype), END(head_dim), END(varlen),
+                                      END(unaligned_rows), END(reserved0), END(opts)};
+#undef END
         static const facl_prepare_desc defaults = FACL_PREPARE_DESC_INIT;
         facl_prepare_desc d = defaults;
-        facl_status st = facl_read_struct("descs[i]", &descs[i], descs[i].struct_size, &d, sizeof d);
+        facl_status st = facl_read_struct("descs[i]", &descs[i], descs[i].struct_size, &d,
+                                          sizeof d, ends, sizeof ends / sizeof ends[0]);
         facl_fwd_problem p;
         if (st == FACL_SUCCESS) st = problem_of(&d, i, &p);
         cl_kernel fwd = NULL, probs = NULL;

@@ -5,12 +5,12 @@
 
 #include "status.h"
 
-/* Every version of a growable struct ends on an 8-byte boundary (each has 8-byte
- * fields), so a size that does not is not a struct_size but garbage or a missing
- * initialiser. */
+/* Every version of a growable struct holds at least struct_size and one more field and
+ * ends on a 4-byte boundary (all fields are 4 or 8 bytes), so a size that does not is
+ * not a struct_size but garbage or a missing initialiser. */
 static facl_status check_size(const char *name, uint32_t size)
 {
-    if (size >= 8 && size % 8 == 0) return FACL_SUCCESS;
+    if (size >= 8 && size % 4 == 0) return FACL_SUCCESS;
     return facl_fail(FACL_ERROR_INVALID_VALUE,
                      "%s->struct_size: %u is not the size of any version of this struct "
                      "(initialise it with its FACL_..._INIT macro)",
@@ -18,10 +18,17 @@ static facl_status check_size(const char *name, uint32_t size)
 }
 
 facl_status facl_read_struct(const char *name, const void *given, uint32_t given_size, void *out,
-                             size_t out_size)
+                             size_t out_size, const size_t *field_ends, size_t n_field_ends)
 {
     facl_status st = check_size(name, given_size);
     if (st != FACL_SUCCESS) return st;
+    int known = given_size >= out_size;
+    for (size_t i = 0; i < n_field_ends && !known; ++i) known = field_ends[i] == given_size;
+    if (!known)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "%s->struct_size: %u ends inside a field: not the size of any version "
+                         "of this struct",
+                         name, (unsigned)given_size);
     const unsigned char *bytes = given;
     for (size_t i = out_size; i < given_size; ++i)
         if (bytes[i] != 0)

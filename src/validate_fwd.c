@@ -14,6 +14,21 @@ static const facl_attn_options default_options = FACL_ATTN_OPTIONS_INIT;
 
 facl_attn_options facl_attn_options_default(void) { return default_options; }
 
+facl_status facl_read_attn_options(const char *name, const facl_attn_options *given,
+                                   facl_attn_options *out)
+{
+#define END(f) FACL_FIELD_END(facl_attn_options, f)
+    static const size_t ends[] = {END(softmax_scale), END(causal), END(mask_align),
+                                  END(window_left), END(window_right), END(softcap),
+                                  END(dropout_p), END(alibi_slopes), END(dropout_seed),
+                                  END(dropout_offset), END(attn_probs), END(trust_cu_seqlens)};
+#undef END
+    *out = default_options;
+    if (!given) return FACL_SUCCESS;
+    return facl_read_struct(name, given, given->struct_size, out, sizeof *out, ends,
+                            sizeof ends / sizeof ends[0]);
+}
+
 static facl_status check_queue(const facl_context *ctx, cl_command_queue queue)
 {
     if (!queue) return FACL_SUCCESS; /* the context's own */
@@ -194,12 +209,8 @@ static facl_status check_common(const facl_context *ctx, cl_command_queue queue,
                                 const facl_attn_options **opts, facl_attn_options *local)
 {
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    *local = default_options;
-    if (*opts) {
-        facl_status st =
-            facl_read_struct("opts", *opts, (*opts)->struct_size, local, sizeof *local);
-        if (st != FACL_SUCCESS) return st;
-    }
+    facl_status st = facl_read_attn_options("opts", *opts, local);
+    if (st != FACL_SUCCESS) return st;
     *opts = local;
     return check_queue(ctx, queue);
 }
