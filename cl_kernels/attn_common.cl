@@ -1,5 +1,5 @@
 /* Pieces shared by every attention kernel: where a sequence lives, which keys a query
- * row may see, and how a raw score becomes a logit (SPEC.md steps 2-4). */
+ * row may see, and how a raw score becomes a logit (docs/CONTRACT.md, steps 2-4). */
 
 /* Feature switches default to off so that each kernel file also reads on its own. */
 #ifndef IS_VARLEN
@@ -47,7 +47,7 @@ inline seq_extent sequence_extent(__global const int *cu_q, __global const int *
 
 /* The keys a query row sees are [visible_lo, visible_end), both within [0, sk]; `diag`
  * is the row's diagonal i + off. The window arithmetic is 64-bit: a window near
- * INT_MAX must not wrap around (SPEC.md, rule 4). */
+ * INT_MAX must not wrap around (docs/CONTRACT.md, step 4). */
 inline int visible_lo(int diag, int window_left, int sk)
 {
     return window_left < 0 ? 0 : (int)clamp((long)diag - window_left, 0L, (long)sk);

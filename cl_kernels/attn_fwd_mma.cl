@@ -223,7 +223,7 @@ MMA_UNROLL
                 for (int db = 0; db < D_BLOCKS; ++db)
                     acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
 
-                /* Probabilities; l sums them before dropout, p.v uses them after (SPEC.md). */
+                /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */
 MMA_UNROLL
                 for (int nb = 0; nb < N_BLOCKS; ++nb) {
                     float4 pr = (float4)(native_exp(s[mt][nb].x - base_a), native_exp(s[mt][nb].y - base_a),

@@ -1,7 +1,7 @@
 /*
  * facl: FlashAttention for every OpenCL device.
  *
- * Exact attention (the math of FlashAttention 2, see SPEC.md in the project) over
+ * Exact attention (the math of FlashAttention 2, see docs/CONTRACT.md) over
  * cl_mem buffers, with kernels compiled at run time for the device at hand,
  * specialised per call and cached on disk.
  *
@@ -269,7 +269,8 @@ typedef struct facl_attn_options {
     uint32_t struct_size; /* sizeof(facl_attn_options), set by FACL_ATTN_OPTIONS_INIT */
     /* Scale of q.k; 0 means 1/sqrt(head_dim). Negative, NaN or infinite: rejected. */
     float softmax_scale;
-    /* Causal masking (= window_right 0). The alignment also applies to windows and ALiBi. */
+    /* Causal masking (= window_right 0; a window_right other than -1 or 0 with causal is
+     * rejected rather than overridden). The alignment also applies to windows and ALiBi. */
     int32_t causal;
     int32_t mask_align; /* a facl_mask_align */
     /* Sliding window; -1 = unbounded on that side. Values below -1 are rejected. A window
@@ -307,8 +308,14 @@ typedef struct facl_attn_options {
     { (uint32_t)sizeof(facl_attn_options), 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, \
       0.0f, NULL, 0, 0, NULL, 0, 0 }
 
-/* The same defaults as FACL_ATTN_OPTIONS_INIT. */
-FACL_API facl_attn_options facl_attn_options_default(void);
+/* The same defaults as FACL_ATTN_OPTIONS_INIT. Inline, so that the struct returned is
+ * the one of the header the application was compiled with (a library function
+ * returning a growable struct by value would break older applications). */
+static inline facl_attn_options facl_attn_options_default(void)
+{
+    facl_attn_options o = FACL_ATTN_OPTIONS_INIT;
+    return o;
+}
 
 /* ---------------------------------------------------------------- prepare */
 

@@ -20,8 +20,11 @@ static facl_status read_config(const facl_context_config *given, facl_context_co
 #undef END
     *config = default_config;
     if (!given) return FACL_SUCCESS;
-    return facl_read_struct("config", given, given->struct_size, config, sizeof *config, ends,
-                            sizeof ends / sizeof ends[0]);
+    facl_status st = facl_read_struct("config", given, given->struct_size, config,
+                                      sizeof *config, ends, sizeof ends / sizeof ends[0]);
+    if (st == FACL_SUCCESS && config->reserved0 != 0)
+        st = facl_fail(FACL_ERROR_INVALID_VALUE, "config->reserved0: must be 0");
+    return st;
 }
 
 static facl_status finish_context(facl_context *ctx, const facl_context_config *config)

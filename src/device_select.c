@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "status.h"
 
 #define MAX_PLATFORMS 16
@@ -61,7 +62,7 @@ facl_status facl_select_device(const char *selector, cl_device_id *out)
 {
     facl_error_clear();
     if (!out) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "device: NULL");
-    if (!selector || !*selector) selector = getenv("FACL_DEVICE");
+    if (!selector || !*selector) selector = facl_getenv("FACL_DEVICE");
     if (selector && !*selector) selector = NULL;
 
     cl_platform_id platforms[MAX_PLATFORMS];

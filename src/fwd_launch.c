@@ -97,7 +97,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
 {
     /* attn_probs with no key columns has nothing to write: no launch (a zero global size
      * is an error on OpenCL 1.2 drivers). */
-    const int want_probs = p->probs.buffer != NULL && p->seqlen_k > 0;
+    const int want_probs = p->probs.buffer != NULL && p->seqlen_q > 0 && p->seqlen_k > 0;
     facl_fwd_plan plan;
     facl_status st = facl_fwd_programs_get(ctx, p, &l->fwd, want_probs ? &l->probs : NULL, &plan);
     if (st != FACL_SUCCESS) return st;
@@ -112,7 +112,10 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
     const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
     /* Each work-group covers group / lanes * rows_per_item query rows of one (sequence, head). */
     const size_t rows_per_group = group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
-    const size_t blocks = ((size_t)p->seqlen_q + rows_per_group - 1) / rows_per_group;
+    /* At least one block: trusted prefix sums may describe rows beyond max_seqlen_q (even
+     * with max_seqlen_q 0), and the kernels stride over them (facl.h, trust_cu_seqlens). */
+    const size_t rows = p->seqlen_q > 0 ? (size_t)p->seqlen_q : 1;
+    const size_t blocks = (rows + rows_per_group - 1) / rows_per_group;
     l->fwd_global[0] = blocks * group;
     l->fwd_global[1] = (size_t)p->heads_q;
     l->fwd_global[2] = (size_t)p->batch;
@@ -135,8 +138,10 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
                             cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
     if (!queue) queue = ctx->queue;
-    if (p->batch == 0 || p->seqlen_q == 0) {
-        /* Nothing to compute; still honour the wait list and hand back an event. */
+    /* Nothing to compute: no sequence, or no query row anywhere (dense seqlen_q 0; varlen
+     * with an empty q, whatever the prefix sums say). */
+    if (p->batch == 0 || (p->varlen ? p->total_q == 0 : p->seqlen_q == 0)) {
+        /* Still honour the wait list and hand back an event. */
         cl_int err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, event);
         return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueMarkerWithWaitList");
     }

@@ -12,8 +12,6 @@
 
 static const facl_attn_options default_options = FACL_ATTN_OPTIONS_INIT;
 
-facl_attn_options facl_attn_options_default(void) { return default_options; }
-
 facl_status facl_read_attn_options(const char *name, const facl_attn_options *given,
                                    facl_attn_options *out)
 {
@@ -89,6 +87,15 @@ static facl_status check_scalar_options(const facl_attn_options *o, int head_dim
     if (!(o->dropout_p >= 0.0f && o->dropout_p < 1.0f)) /* also rejects NaN */
         return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->dropout_p: %g (must be in [0, 1))",
                          (double)o->dropout_p);
+    if (o->causal != 0 && o->causal != 1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->causal: %d (must be 0 or 1)", o->causal);
+    if (o->causal && o->window_right > 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "opts->window_right: %d with opts->causal (causal means window_right 0; "
+                         "pass -1 or 0)",
+                         o->window_right);
+    if (o->reserved0 != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->reserved0: must be 0");
     if (o->trust_cu_seqlens != 0 && o->trust_cu_seqlens != 1)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->trust_cu_seqlens: %d (must be 0 or 1)",
                          o->trust_cu_seqlens);
