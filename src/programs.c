@@ -1,11 +1,18 @@
 /* Program cache. A program is identified by (source bytes, build options, device).
  * Lookup order: this context's memory, then the disk cache, then a build from source
- * (whose binary is then written to disk). Any disk problem only costs a rebuild. */
+ * (whose binary is then written to disk). Any disk problem only costs a rebuild.
+ *
+ * Locking (see programs.h): the first thread to need a program puts an entry marked
+ * building in the list and builds with no lock held; threads that need the same
+ * program wait for that entry, the others never wait. A failed build's entry leaves
+ * the list (a later call retries) and lives on until its last waiter has read the
+ * failure. Counters are gathered per build and added under the lock. */
 #include "programs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "disk_cache.h"
 #include "kernel_sources.h"
@@ -15,36 +22,69 @@
 struct facl_program_entry {
     const facl_kernel_source *source;
     char *options;
-    cl_program program;
+    cl_program program;   /* NULL while building and after a failed build */
+    int building;
+    pthread_t builder;    /* while building: the thread that builds */
+    int waiters;          /* threads waiting for this entry's build */
+    facl_status failure;  /* a failed build's status and message, for its waiters */
+    char *message;        /* NULL if it could not be copied */
     facl_program_entry *next;
 };
+
+static void free_entry(facl_program_entry *e)
+{
+    if (e->program) clReleaseProgram(e->program);
+    free(e->options);
+    free(e->message);
+    free(e);
+}
+
+/* ------------------------------------------------------------ init and release */
+
+/* Resolve, create and check the directory; any refusal leaves the cache memory-only. */
+static void open_disk_cache(facl_program_cache *cache, const char *configured_dir)
+{
+    char dir[sizeof cache->disk_dir];
+    if (facl_disk_cache_resolve(configured_dir, dir, sizeof dir, cache->disk_note,
+                                sizeof cache->disk_note) &&
+        facl_disk_cache_open_dir(dir, cache->disk_note, sizeof cache->disk_note) == 0)
+        memcpy(cache->disk_dir, dir, sizeof dir);
+    if (cache->disk_dir[0])
+        facl_log(&cache->logger, FACL_LOG_DISK_CACHE, "disk cache %s (at most %llu bytes)",
+                 cache->disk_dir, (unsigned long long)cache->disk_max_bytes);
+    else
+        facl_log(&cache->logger, FACL_LOG_DISK_CACHE, "no disk cache: %s",
+                 cache->disk_note[0] ? cache->disk_note : "config.cache_dir is \"\"");
+}
 
 facl_status facl_program_cache_init(facl_program_cache *cache, const char *configured_dir,
                                     uint64_t max_bytes, const facl_logger *logger)
 {
     memset(cache, 0, sizeof *cache);
+    if (logger) cache->logger = *logger;
+    cache->disk_max_bytes = max_bytes ? max_bytes : FACL_DISK_CACHE_DEFAULT_MAX_BYTES;
     if (pthread_mutex_init(&cache->lock, NULL) != 0)
         return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "cannot create the program cache mutex");
-    if (logger) cache->logger = *logger;
-    cache->disk_max_bytes = max_bytes;
-    char dir[512];
-    if (configured_dir && !*configured_dir) return FACL_SUCCESS;
-    if (configured_dir) snprintf(cache->disk_dir, sizeof cache->disk_dir, "%s", configured_dir);
-    else if (facl_disk_cache_dir(dir, sizeof dir)) snprintf(cache->disk_dir, sizeof cache->disk_dir, "%s", dir);
+    if (pthread_cond_init(&cache->built, NULL) != 0) {
+        pthread_mutex_destroy(&cache->lock);
+        return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY,
+                         "cannot create the program cache condition variable");
+    }
+    open_disk_cache(cache, configured_dir);
     return FACL_SUCCESS;
 }
 
+/* No call may be in progress (facl_context_free's rule), so no entry is building. */
 void facl_program_cache_release(facl_program_cache *cache)
 {
     facl_program_entry *e = cache->entries;
     while (e) {
         facl_program_entry *next = e->next;
-        clReleaseProgram(e->program);
-        free(e->options);
-        free(e);
+        free_entry(e);
         e = next;
     }
     cache->entries = NULL;
+    pthread_cond_destroy(&cache->built);
     pthread_mutex_destroy(&cache->lock);
 }
 
@@ -55,6 +95,8 @@ facl_cache_stats facl_program_cache_stats(facl_program_cache *cache)
     pthread_mutex_unlock(&cache->lock);
     return s;
 }
+
+/* ------------------------------------------------------------ building (no lock held) */
 
 static const facl_kernel_source *find_source(const char *name)
 {
@@ -109,15 +151,17 @@ static facl_status build_failure(cl_program program, cl_device_id device, cl_int
     return FACL_ERROR_BUILD_FAILED;
 }
 
-static cl_program load_from_disk(facl_program_cache *cache, cl_context cl_ctx,
-                                 cl_device_id device, const char *options, const uint8_t key[32])
+/* A binary from the disk cache, or NULL (counted in *counts as a hit or a reject). */
+static cl_program load_from_disk(const facl_program_cache *cache, cl_context cl_ctx,
+                                 cl_device_id device, const char *options, const uint8_t key[32],
+                                 facl_cache_stats *counts)
 {
     unsigned char *binary = NULL;
     size_t length = 0;
     int found = facl_disk_cache_load(cache->disk_dir, key, &binary, &length);
     if (found == 0) return NULL;
     if (found < 0) {
-        cache->stats.disk_rejects++;
+        counts->disk_rejects++;
         return NULL;
     }
     const unsigned char *binaries[1] = {binary};
@@ -130,31 +174,44 @@ static cl_program load_from_disk(facl_program_cache *cache, cl_context cl_ctx,
     if (err != CL_SUCCESS || binary_status != CL_SUCCESS) {
         /* A binary the driver refuses (another device, a changed driver) is rebuilt. */
         if (program) clReleaseProgram(program);
-        cache->stats.disk_rejects++;
+        counts->disk_rejects++;
         return NULL;
     }
-    cache->stats.disk_hits++;
+    counts->disk_hits++;
     return program;
 }
 
-static void store_to_disk(facl_program_cache *cache, cl_program program, const uint8_t key[32])
+/* Write the binary, then keep the directory under its bound. */
+static void store_to_disk(const facl_program_cache *cache, cl_program program,
+                          const uint8_t key[32], facl_cache_stats *counts)
 {
     size_t length = 0;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof length, &length, NULL) !=
             CL_SUCCESS || length == 0) {
-        cache->stats.disk_write_failures++;
+        counts->disk_write_failures++;
         return;
     }
     unsigned char *binary = malloc(length);
     unsigned char *binaries[1] = {binary};
-    if (!binary ||
-        clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof binaries, binaries, NULL) !=
-            CL_SUCCESS ||
-        facl_disk_cache_store(cache->disk_dir, key, binary, length) != 0)
-        cache->stats.disk_write_failures++;
-    else
-        cache->stats.disk_writes++;
+    const int stored =
+        binary &&
+        clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof binaries, binaries, NULL) ==
+            CL_SUCCESS &&
+        facl_disk_cache_store(cache->disk_dir, key, binary, length) == 0;
     free(binary);
+    if (!stored) {
+        counts->disk_write_failures++;
+        return;
+    }
+    counts->disk_writes++;
+    const int evicted = facl_disk_cache_evict(cache->disk_dir, cache->disk_max_bytes);
+    if (evicted > 0) {
+        counts->disk_evictions += (uint64_t)evicted;
+        facl_log(&cache->logger, FACL_LOG_DISK_CACHE,
+                 "evicted %d least recently used entr%s to keep %s under %llu bytes", evicted,
+                 evicted == 1 ? "y" : "ies", cache->disk_dir,
+                 (unsigned long long)cache->disk_max_bytes);
+    }
 }
 
 static facl_status build_from_source(cl_context cl_ctx, cl_device_id device,
@@ -175,6 +232,102 @@ static facl_status build_from_source(cl_context cl_ctx, cl_device_id device,
     return FACL_SUCCESS;
 }
 
+static double seconds_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Disk, then source. On failure *message holds a copy of this thread's error message,
+ * taken before the log callback runs (it may make facl calls, which clear it). */
+static facl_status obtain(const facl_program_cache *cache, cl_context cl_ctx,
+                          cl_device_id device, const facl_device_profile *profile,
+                          const facl_kernel_source *src, const char *options, cl_program *out,
+                          facl_cache_stats *counts, char **message)
+{
+    uint8_t key[32];
+    const int use_disk = cache->disk_dir[0] != '\0';
+    if (use_disk) {
+        disk_key(src, options, profile, key);
+        *out = load_from_disk(cache, cl_ctx, device, options, key, counts);
+        if (*out) {
+            facl_log(&cache->logger, FACL_LOG_CACHE_HIT, "program %s [%s] loaded from %s",
+                     src->name, options, cache->disk_dir);
+            return FACL_SUCCESS;
+        }
+    }
+    facl_log(&cache->logger, FACL_LOG_BUILD_START, "compiling %s [%s]", src->name, options);
+    const double start = seconds_now();
+    facl_status st = build_from_source(cl_ctx, device, src, options, out);
+    const double seconds = seconds_now() - start;
+    if (st != FACL_SUCCESS) {
+        *message = strdup(facl_last_error());
+        facl_log(&cache->logger, FACL_LOG_BUILD_DONE, "compiling %s [%s] failed after %.3f s: %s",
+                 src->name, options, seconds, facl_status_string(st));
+        return st;
+    }
+    counts->source_builds++;
+    facl_log(&cache->logger, FACL_LOG_BUILD_DONE, "compiled %s [%s] in %.3f s", src->name,
+             options, seconds);
+    if (use_disk) store_to_disk(cache, *out, key, counts);
+    return FACL_SUCCESS;
+}
+
+/* ------------------------------------------------------------ lookup (lock held) */
+
+static void add_counts(facl_cache_stats *to, const facl_cache_stats *c)
+{
+    to->disk_hits += c->disk_hits;
+    to->disk_rejects += c->disk_rejects;
+    to->source_builds += c->source_builds;
+    to->disk_writes += c->disk_writes;
+    to->disk_write_failures += c->disk_write_failures;
+    to->disk_evictions += c->disk_evictions;
+}
+
+static facl_program_entry *find_entry(const facl_program_cache *cache,
+                                      const facl_kernel_source *src, const char *options)
+{
+    for (facl_program_entry *e = cache->entries; e; e = e->next)
+        if (e->source == src && strcmp(e->options, options) == 0) return e;
+    return NULL;
+}
+
+static void unlink_entry(facl_program_cache *cache, facl_program_entry *entry)
+{
+    for (facl_program_entry **p = &cache->entries; *p; p = &(*p)->next)
+        if (*p == entry) {
+            *p = entry->next;
+            return;
+        }
+}
+
+/* An entry already in the list: built, or being built by another thread. */
+static facl_status use_entry(facl_program_cache *cache, facl_program_entry *e,
+                             cl_program *program)
+{
+    if (e->building && pthread_equal(e->builder, pthread_self()))
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "program %s is being compiled by this thread: a log callback called "
+                         "back for the program whose compile it reports",
+                         e->source->name);
+    e->waiters++;
+    while (e->building) pthread_cond_wait(&cache->built, &cache->lock);
+    e->waiters--;
+    if (e->program) {
+        cache->stats.memory_hits++;
+        *program = e->program;
+        return FACL_SUCCESS;
+    }
+    facl_status st = e->message
+                         ? facl_fail(e->failure, "%s", e->message)
+                         : facl_fail(e->failure, "building program %s failed in another thread",
+                                     e->source->name);
+    if (e->waiters == 0) free_entry(e); /* the builder has unlinked it */
+    return st;
+}
+
 facl_status facl_program_get(facl_program_cache *cache, cl_context cl_ctx, cl_device_id device,
                              const facl_device_profile *profile, const char *source_name,
                              const char *options, cl_program *program)
@@ -182,51 +335,48 @@ facl_status facl_program_get(facl_program_cache *cache, cl_context cl_ctx, cl_de
     const facl_kernel_source *src = find_source(source_name);
     if (!src) return facl_fail(FACL_ERROR_UNSUPPORTED, "no embedded kernel source '%s'", source_name);
 
-    /* One lock around lookup and build: two threads asking for the same new program
-     * build it once. Builds of different programs are serialised too (rare, simple). */
     pthread_mutex_lock(&cache->lock);
-    for (facl_program_entry *e = cache->entries; e; e = e->next) {
-        if (e->source == src && strcmp(e->options, options) == 0) {
-            cache->stats.memory_hits++;
-            *program = e->program;
-            pthread_mutex_unlock(&cache->lock);
-            return FACL_SUCCESS;
-        }
+    facl_program_entry *e = find_entry(cache, src, options);
+    if (e) {
+        facl_status st = use_entry(cache, e, program);
+        pthread_mutex_unlock(&cache->lock);
+        return st;
     }
+    e = calloc(1, sizeof *e);
+    if (e) e->options = strdup(options);
+    if (!e || !e->options) {
+        pthread_mutex_unlock(&cache->lock);
+        free(e);
+        return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "program cache entry");
+    }
+    e->source = src;
+    e->building = 1;
+    e->builder = pthread_self();
+    e->next = cache->entries;
+    cache->entries = e;
+    pthread_mutex_unlock(&cache->lock);
 
-    facl_status st = FACL_SUCCESS;
+    facl_cache_stats counts;
+    memset(&counts, 0, sizeof counts);
     cl_program built = NULL;
-    uint8_t key[32];
-    int use_disk = cache->disk_dir[0] != '\0';
-    if (use_disk) {
-        disk_key(src, options, profile, key);
-        built = load_from_disk(cache, cl_ctx, device, options, key);
-    }
-    if (!built) {
-        st = build_from_source(cl_ctx, device, src, options, &built);
-        if (st == FACL_SUCCESS) {
-            cache->stats.source_builds++;
-            if (use_disk) store_to_disk(cache, built, key);
-        }
-    }
-    facl_program_entry *entry = NULL;
+    char *message = NULL;
+    facl_status st = obtain(cache, cl_ctx, device, profile, src, options, &built, &counts,
+                            &message);
+    if (st != FACL_SUCCESS && message) facl_fail(st, "%s", message); /* as before the log */
+
+    pthread_mutex_lock(&cache->lock);
+    add_counts(&cache->stats, &counts);
+    e->building = 0;
     if (st == FACL_SUCCESS) {
-        entry = calloc(1, sizeof *entry);
-        char *opts_copy = entry ? malloc(strlen(options) + 1) : NULL;
-        if (!entry || !opts_copy) {
-            free(entry);
-            clReleaseProgram(built);
-            st = facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "program cache entry");
-        } else {
-            strcpy(opts_copy, options);
-            entry->source = src;
-            entry->options = opts_copy;
-            entry->program = built;
-            entry->next = cache->entries;
-            cache->entries = entry;
-            *program = built;
-        }
+        e->program = built;
+        *program = built;
+    } else {
+        unlink_entry(cache, e);
+        e->failure = st;
+        e->message = message;
+        if (e->waiters == 0) free_entry(e);
     }
+    pthread_cond_broadcast(&cache->built);
     pthread_mutex_unlock(&cache->lock);
     return st;
 }

@@ -10,14 +10,18 @@
 
 typedef struct facl_program_entry facl_program_entry;
 
+/* Thread rules: `lock` guards entries and stats and is never held across a compile, a
+ * disk load or store, or a log callback. A program being built has an entry marked
+ * building; threads that need that same program wait on `built`, all others go on. */
 typedef struct facl_program_cache {
     pthread_mutex_t lock;
+    pthread_cond_t built; /* broadcast whenever an entry stops building */
     facl_program_entry *entries;
     facl_cache_stats stats;
     facl_logger logger;
-    uint64_t disk_max_bytes;
-    char disk_dir[512];  /* "" = disk cache off */
-    char disk_note[256]; /* why the disk cache is off ("" when on, or off by request) */
+    uint64_t disk_max_bytes; /* the bound the disk cache is kept under (never 0) */
+    char disk_dir[512];  /* "" = disk cache off; set at init, then read-only */
+    char disk_note[256]; /* why the disk cache is off ("" when on, or off by configuration) */
 } facl_program_cache;
 
 /* configured_dir: the context configuration's cache_dir (NULL = default location,
@@ -30,7 +34,8 @@ facl_status facl_program_cache_init(facl_program_cache *cache, const char *confi
 void facl_program_cache_release(facl_program_cache *cache);
 
 /* A built program for the embedded source `source_name` compiled with `options`.
- * The program stays owned by the cache (do not release it). */
+ * The program stays owned by the cache (do not release it). Blocks while this program
+ * is compiled (by this call or another thread's), never for another program. */
 facl_status facl_program_get(facl_program_cache *cache, cl_context cl_ctx, cl_device_id device,
                              const facl_device_profile *profile, const char *source_name,
                              const char *options, cl_program *program);

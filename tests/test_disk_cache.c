@@ -1,5 +1,6 @@
-/* Unit tests for src/sha256.c and src/disk_cache.c. */
-#define _XOPEN_SOURCE 700 /* mkdtemp, setenv, nftw */
+/* Unit tests for src/sha256.c and src/disk_cache.c: the file format, and every case in
+ * which the cache refuses a directory or an entry it cannot trust. */
+#define _XOPEN_SOURCE 700 /* mkdtemp, setenv, nftw, symlink, mkfifo, utimensat */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,11 +9,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "disk_cache.h"
@@ -549,67 +552,391 @@ static int teardown_env(void **state)
     return 0;
 }
 
-static void assert_dir(int expected_rc, const char *expected)
+/* resolve with `configured`; expects rc, the directory, and a note containing
+ * `note_part` ("" = an empty note). */
+static void assert_resolve(const char *configured, int expected_rc, const char *expected,
+                           const char *note_part)
 {
-    char buf[256];
+    char buf[256], note[256];
     memset(buf, 'z', sizeof buf);
-    assert_int_equal(facl_disk_cache_dir(buf, sizeof buf), expected_rc);
+    memset(note, 'z', sizeof note);
+    assert_int_equal(facl_disk_cache_resolve(configured, buf, sizeof buf, note, sizeof note),
+                     expected_rc);
     assert_string_equal(buf, expected_rc ? expected : "");
+    if (note_part[0] == '\0')
+        assert_string_equal(note, "");
+    else if (strstr(note, note_part) == NULL)
+        fail_msg("note '%s' does not say '%s'", note, note_part);
 }
 
-static void test_dir_env(void **state)
+static void test_resolve_default_location(void **state)
 {
     (void)state;
-    assert_dir(0, NULL); /* nothing set: no /tmp fallback */
+    assert_resolve(NULL, 0, NULL, "neither XDG_CACHE_HOME nor HOME"); /* no /tmp fallback */
 
     setenv("HOME", "/home/u", 1);
-    assert_dir(1, "/home/u/.cache/facl");
+    assert_resolve(NULL, 1, "/home/u/.cache/facl", "");
     setenv("HOME", "/", 1);
-    assert_dir(1, "/.cache/facl");
+    assert_resolve(NULL, 1, "/.cache/facl", "");
     setenv("HOME", "relative", 1);
-    assert_dir(0, NULL);
+    assert_resolve(NULL, 0, NULL, "absolute");
     setenv("HOME", "/home/u", 1);
 
     setenv("XDG_CACHE_HOME", "/xdg/cache", 1);
-    assert_dir(1, "/xdg/cache/facl");
+    assert_resolve(NULL, 1, "/xdg/cache/facl", "");
     setenv("XDG_CACHE_HOME", "/xdg/cache/", 1);
-    assert_dir(1, "/xdg/cache/facl");
+    assert_resolve(NULL, 1, "/xdg/cache/facl", "");
     setenv("XDG_CACHE_HOME", "", 1);
-    assert_dir(1, "/home/u/.cache/facl");
+    assert_resolve(NULL, 1, "/home/u/.cache/facl", "");
     setenv("XDG_CACHE_HOME", "rel/cache", 1); /* ignored per the XDG spec */
-    assert_dir(1, "/home/u/.cache/facl");
-    setenv("XDG_CACHE_HOME", "/xdg/cache", 1);
+    assert_resolve(NULL, 1, "/home/u/.cache/facl", "");
+}
+
+static void test_resolve_env_over_configured(void **state)
+{
+    (void)state;
+    setenv("HOME", "/home/u", 1);
+    assert_resolve("/configured", 1, "/configured", "");
+    assert_resolve("/configured//", 1, "/configured", ""); /* lstat must see the last name */
+    assert_resolve("", 0, NULL, "");                        /* off by request: no note */
 
     setenv("FACL_CACHE_DIR", "/my/cache", 1);
-    assert_dir(1, "/my/cache");
-    setenv("FACL_CACHE_DIR", "", 1);
-    assert_dir(1, "/xdg/cache/facl");
+    assert_resolve(NULL, 1, "/my/cache", "");
+    assert_resolve("/configured", 1, "/my/cache", "");
+    assert_resolve("", 1, "/my/cache", "");
+    setenv("FACL_CACHE_DIR", "", 1); /* empty: as if unset */
+    assert_resolve("/configured", 1, "/configured", "");
     setenv("FACL_CACHE_DIR", "/my/cache", 1);
 
     static const char *const off[] = {"0", "off", "OFF", "no", "No", "false", "FALSE"};
     for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
         setenv("FACL_CACHE", off[i], 1);
-        assert_dir(0, NULL);
+        assert_resolve("/configured", 0, NULL, "FACL_CACHE");
     }
     static const char *const on[] = {"1", "on", "", "yes"};
     for (size_t i = 0; i < sizeof on / sizeof on[0]; i++) {
         setenv("FACL_CACHE", on[i], 1);
-        assert_dir(1, "/my/cache");
+        assert_resolve(NULL, 1, "/my/cache", "");
     }
 }
 
-static void test_dir_too_long(void **state)
+/* A relative directory would follow the process's working directory around. */
+static void test_resolve_relative_env_dir(void **state)
 {
     (void)state;
+    setenv("HOME", "/home/u", 1);
+    setenv("FACL_CACHE_DIR", "build/cache", 1);
+    assert_resolve(NULL, 0, NULL, "FACL_CACHE_DIR is not an absolute path");
+    assert_resolve("/configured", 0, NULL, "FACL_CACHE_DIR is not an absolute path");
+}
+
+static void test_resolve_relative_configured_dir(void **state)
+{
+    (void)state;
+    setenv("HOME", "/home/u", 1);
+    assert_resolve("cache", 0, NULL, "config.cache_dir is not an absolute path");
+}
+
+static void test_resolve_too_long(void **state)
+{
+    (void)state;
+    char buf[10], note[128];
     setenv("FACL_CACHE_DIR", "/abcdefgh", 1);
-    char buf[10];
-    assert_int_equal(facl_disk_cache_dir(buf, sizeof buf), 1); /* exactly fits */
-    assert_string_equal(buf, "/abcdefgh");
+    assert_int_equal(facl_disk_cache_resolve(NULL, buf, sizeof buf, note, sizeof note), 1);
+    assert_string_equal(buf, "/abcdefgh"); /* exactly fits */
     setenv("FACL_CACHE_DIR", "/abcdefghi", 1);
-    assert_int_equal(facl_disk_cache_dir(buf, sizeof buf), 0);
+    assert_int_equal(facl_disk_cache_resolve(NULL, buf, sizeof buf, note, sizeof note), 0);
     assert_string_equal(buf, "");
-    assert_int_equal(facl_disk_cache_dir(buf, 0), 0);
-    assert_int_equal(facl_disk_cache_dir(NULL, 10), 0);
+    assert_non_null(strstr(note, "too long"));
+    assert_int_equal(facl_disk_cache_resolve(NULL, buf, 0, note, sizeof note), 0);
+    assert_int_equal(facl_disk_cache_resolve(NULL, NULL, 10, NULL, 0), 0);
+}
+
+/* ------------------------------------------------------------ unsafe directories */
+
+static void assert_refused(const char *dir, const char *note_part)
+{
+    char note[256] = "";
+    assert_int_equal(facl_disk_cache_open_dir(dir, note, sizeof note), -1);
+    if (strstr(note, note_part) == NULL)
+        fail_msg("note '%s' does not say '%s'", note, note_part);
+}
+
+static void test_open_dir_creates_private(void **state)
+{
+    const char *dir = *state;
+    char *leaf = path_join(dir, "new/cache");
+    char note[256] = "x";
+    mode_t old = umask(0);
+    int rc = facl_disk_cache_open_dir(leaf, note, sizeof note);
+    umask(old);
+    assert_int_equal(rc, 0);
+    assert_string_equal(note, "");
+    struct stat st;
+    assert_int_equal(lstat(leaf, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(facl_disk_cache_open_dir(leaf, note, sizeof note), 0); /* existing: fine */
+    /* Read-only for others is fine (ssh accepts 0755 too). */
+    assert_int_equal(chmod(leaf, 0755), 0);
+    assert_int_equal(facl_disk_cache_open_dir(leaf, note, sizeof note), 0);
+    free(leaf);
+}
+
+static void test_open_dir_group_writable(void **state)
+{
+    const char *dir = *state;
+    char *sub = path_join(dir, "shared");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(chmod(sub, 0770), 0);
+    assert_refused(sub, "writable by group or others (mode 0770)");
+    free(sub);
+}
+
+static void test_open_dir_other_writable(void **state)
+{
+    const char *dir = *state;
+    char *sub = path_join(dir, "world");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(chmod(sub, 01777), 0); /* /tmp-like, sticky bit or not */
+    assert_refused(sub, "writable by group or others");
+    assert_int_equal(chmod(sub, 0702), 0);
+    assert_refused(sub, "writable by group or others (mode 0702)");
+    free(sub);
+}
+
+static void test_open_dir_other_owner(void **state)
+{
+    const char *dir = *state;
+    char *sub = path_join(dir, "theirs");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    if (chown(sub, 12345, 12345) != 0) {
+        free(sub);
+        skip(); /* only root can give a directory away */
+    }
+    assert_refused(sub, "owned by uid 12345");
+    free(sub);
+}
+
+/* A link in the last component is refused even when its target would be accepted. */
+static void test_open_dir_symlink(void **state)
+{
+    const char *dir = *state;
+    char *target = path_join(dir, "real");
+    char *link = path_join(dir, "link");
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(facl_disk_cache_open_dir(target, NULL, 0), 0);
+    assert_refused(link, "symbolic link");
+    free(link);
+    free(target);
+}
+
+static void test_open_dir_not_a_directory(void **state)
+{
+    const char *dir = *state;
+    char *file = path_join(dir, "afile");
+    write_file(file, (const unsigned char *)"x", 1);
+    assert_refused(file, "not a directory");
+    char *below = path_join(file, "sub");
+    assert_refused(below, "cannot create");
+    assert_refused("relative/dir", "absolute");
+    free(below);
+    free(file);
+}
+
+/* ------------------------------------------------------------ unsafe entries */
+
+/* A valid entry reached through a symbolic link is not loaded. */
+static void test_entry_symlink(void **state)
+{
+    const char *dir = *state;
+    char *elsewhere = path_join(dir, "elsewhere");
+    char *cache = path_join(dir, "cache");
+    assert_int_equal(mkdir(cache, 0700), 0);
+    uint8_t key[32];
+    fill_key(key, 70);
+    char *real = store_entry(elsewhere, key, 100);
+    assert_load(elsewhere, key, 1);
+    char *link = entry_path(cache, key);
+    assert_int_equal(symlink(real, link), 0);
+    assert_load(cache, key, -1);
+    free(link);
+    free(real);
+    free(cache);
+    free(elsewhere);
+}
+
+/* A FIFO under the entry's name: refused at once (a blocking open would hang). */
+static void test_entry_fifo(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 71);
+    char *path = entry_path(dir, key);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_load(dir, key, -1);
+    free(path);
+}
+
+static void test_entry_writable_by_others(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 72);
+    char *path = store_entry(dir, key, 100);
+    assert_int_equal(chmod(path, 0602), 0);
+    assert_load(dir, key, -1);
+    assert_int_equal(chmod(path, 0620), 0);
+    assert_load(dir, key, -1);
+    assert_int_equal(chmod(path, 0644), 0); /* readable by others: harmless */
+    assert_load(dir, key, 1);
+    free(path);
+}
+
+static void test_entry_other_owner(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 73);
+    char *path = store_entry(dir, key, 100);
+    if (chown(path, 12345, 12345) != 0) {
+        free(path);
+        skip(); /* only root can give a file away */
+    }
+    assert_load(dir, key, -1);
+    free(path);
+}
+
+/* One byte over the cap, and otherwise valid: header, length and checksum (of the
+ * zero payload, computed with Python's hashlib) all agree, so only the size check
+ * refuses it, before any read or allocation. The file is sparse: it costs no disk. */
+static void test_entry_oversized(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 74);
+    const uint64_t size = FACL_DISK_CACHE_MAX_FILE_BYTES + 1;
+    const uint64_t plen = size - FACL_DISK_CACHE_HEADER_SIZE;
+    assert_int_equal(plen, 268435369u);
+    static const char zeros_sha256[] =
+        "4be84098c7c5eabe7d46d39e47c05211f67c145e2e533a97c2aa3127ed151259";
+    unsigned char h[FACL_DISK_CACHE_HEADER_SIZE] = "FACLBIN";
+    h[8] = FACL_DISK_CACHE_FORMAT;
+    memcpy(h + 16, key, 32);
+    for (int i = 0; i < 8; i++)
+        h[48 + i] = (unsigned char)(plen >> (8 * i));
+    for (int i = 0; i < 32; i++) {
+        unsigned byte;
+        assert_int_equal(sscanf(zeros_sha256 + 2 * i, "%2x", &byte), 1);
+        h[56 + i] = (unsigned char)byte;
+    }
+    char *path = entry_path(dir, key);
+    write_file(path, h, sizeof h);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(truncate(path, (off_t)size), 0);
+    assert_load(dir, key, -1);
+    free(path);
+}
+
+/* ------------------------------------------------------------ temp files, eviction */
+
+static void set_mtime(const char *path, time_t when)
+{
+    struct timespec times[2] = {{when, 0}, {when, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* A dead writer's temp file goes; one that may be another process's store stays. */
+static void test_stale_temp_removed(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 80);
+    char hex[65], name[100];
+    facl_sha256_hex(key, hex);
+    snprintf(name, sizeof name, "%s.tmp.AbC123", hex);
+    char *stale = path_join(dir, name);
+    snprintf(name, sizeof name, "%s.tmp.xYz789", hex);
+    char *fresh = path_join(dir, name);
+    char *mine = path_join(dir, "notes.tmp.AbC123"); /* not a name the store makes */
+    write_file(stale, (const unsigned char *)"x", 1);
+    write_file(fresh, (const unsigned char *)"x", 1);
+    write_file(mine, (const unsigned char *)"x", 1);
+    const time_t now = time(NULL);
+    set_mtime(stale, now - FACL_DISK_CACHE_STALE_TMP_SECONDS - 60);
+    set_mtime(fresh, now - 60);
+    set_mtime(mine, now - 86400);
+    assert_int_equal(facl_disk_cache_open_dir(dir, NULL, 0), 0);
+    assert_false(exists(stale));
+    assert_true(exists(fresh));
+    assert_true(exists(mine));
+    free(mine);
+    free(fresh);
+    free(stale);
+}
+
+static void test_load_refreshes_mtime(void **state)
+{
+    const char *dir = *state;
+    uint8_t key[32];
+    fill_key(key, 81);
+    char *path = store_entry(dir, key, 100);
+    set_mtime(path, 1000000000);
+    assert_load(dir, key, 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_mtime >= time(NULL) - 60);
+    free(path);
+}
+
+/* Four entries used in the order 1, 2, 3, 0 (entry 0 last through a load): a bound
+ * that holds two of them keeps 3 and 0. */
+static void test_evict_least_recently_used(void **state)
+{
+    const char *dir = *state;
+    enum { N = 4, PAYLOAD = 10000 };
+    const uint64_t entry = FACL_DISK_CACHE_HEADER_SIZE + PAYLOAD;
+    uint8_t keys[N][32];
+    char *paths[N];
+    const time_t base = time(NULL) - 3600;
+    for (int i = 0; i < N; i++) {
+        fill_key(keys[i], (uint8_t)(90 + i));
+        paths[i] = store_entry(dir, keys[i], PAYLOAD);
+        set_mtime(paths[i], base + i);
+    }
+    assert_load(dir, keys[0], 1); /* now the most recently used */
+    char hex[65], name[100];
+    facl_sha256_hex(keys[1], hex);
+    snprintf(name, sizeof name, "%s.tmp.AbC123", hex);
+    char *temp = path_join(dir, name);
+    write_file(temp, (const unsigned char *)"x", 1); /* not an entry: neither counted nor evicted */
+
+    assert_int_equal(facl_disk_cache_evict(dir, N * entry), 0); /* at the bound: nothing */
+    assert_int_equal(facl_disk_cache_evict(dir, 2 * entry + 1), 2);
+    assert_false(exists(paths[1]));
+    assert_false(exists(paths[2]));
+    assert_true(exists(paths[3]));
+    assert_true(exists(paths[0]));
+    assert_true(exists(temp));
+    assert_load(dir, keys[0], 1);
+    assert_load(dir, keys[3], 1);
+    assert_int_equal(facl_disk_cache_evict(dir, 2 * entry), 0);
+    /* Below one entry: every entry goes, the temp file stays. */
+    assert_int_equal(facl_disk_cache_evict(dir, entry - 1), 2);
+    assert_int_equal(count_entries(dir), 1);
+    char *missing = path_join(dir, "missing");
+    assert_int_equal(facl_disk_cache_evict(missing, 0), -1);
+    free(missing);
+    free(temp);
+    for (int i = 0; i < N; i++)
+        free(paths[i]);
 }
 
 int main(void)
@@ -634,8 +961,25 @@ int main(void)
         T(test_dir_mode),
         T(test_unwritable_dir),
         T(test_failed_rename_cleans_up),
-        E(test_dir_env),
-        E(test_dir_too_long),
+        E(test_resolve_default_location),
+        E(test_resolve_env_over_configured),
+        E(test_resolve_relative_env_dir),
+        E(test_resolve_relative_configured_dir),
+        E(test_resolve_too_long),
+        T(test_open_dir_creates_private),
+        T(test_open_dir_group_writable),
+        T(test_open_dir_other_writable),
+        T(test_open_dir_other_owner),
+        T(test_open_dir_symlink),
+        T(test_open_dir_not_a_directory),
+        T(test_entry_symlink),
+        T(test_entry_fifo),
+        T(test_entry_writable_by_others),
+        T(test_entry_other_owner),
+        T(test_entry_oversized),
+        T(test_stale_temp_removed),
+        T(test_load_refreshes_mtime),
+        T(test_evict_least_recently_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
