@@ -256,7 +256,10 @@ FACL_API facl_status facl_context_cache_stats(const facl_context *ctx, facl_cach
  * FACL_CACHE=0 turns it off. The directory must be absolute, owned by the effective
  * user and not writable by group or others, or the context runs without a disk cache
  * (facl_device_info.cache_note says why). Entries are loaded only if they are regular
- * files owned by the user, with a valid header and checksum. Read at context creation. */
+ * files (not symlinks) owned by the user, not writable by group or others, at most
+ * 256 MiB, with a valid header, key and checksum. Temporary files left by a crash are
+ * removed after 10 minutes; the least recently used entries go when the cache passes
+ * its size bound. Read at context creation. */
 
 /* ---------------------------------------------------------------- options */
 
