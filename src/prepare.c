@@ -1,4 +1,5 @@
 /* facl_prepare_fwd: build ahead of time the programs that forward calls will need. */
+#include <stdio.h>
 #include <string.h>
 
 #include "context.h"
@@ -12,7 +13,9 @@
 static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd_problem *p)
 {
     facl_attn_options o;
-    facl_status st = facl_read_attn_options("descs[i].opts", d->opts, &o);
+    char name[48];
+    snprintf(name, sizeof name, "descs[%zu].opts", index);
+    facl_status st = facl_read_attn_options(name, d->opts, &o);
     if (st != FACL_SUCCESS) return st;
     if (d->dtype != FACL_DTYPE_F32 && d->dtype != FACL_DTYPE_F16 && d->dtype != FACL_DTYPE_BF16)
         return facl_fail(FACL_ERROR_INVALID_DTYPE, "descs[%zu].dtype: %d is not F32, F16 or BF16",
@@ -43,18 +46,33 @@ static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd
 
 facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, size_t count)
 {
+#define END(f) FACL_FIELD_END(facl_prepare_desc, f)
+    static const size_t ends[] = {END(dtype), END(head_dim), END(varlen),
+                                  END(unaligned_rows), END(reserved0), END(opts)};
+#undef END
+    static const facl_prepare_desc defaults = FACL_PREPARE_DESC_INIT;
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    if (!descs && count) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "descs: NULL");
-    for (size_t i = 0; i < count; ++i) {
-#define END(f) FACL_FIELD_END(facl_prepare_desc, f)
-        static const size_t ends[] = {END(dtype), END(head_dim), END(varlen),
-                                      END(unaligned_rows), END(reserved0), END(opts)};
-#undef END
-        static const facl_prepare_desc defaults = FACL_PREPARE_DESC_INIT;
+    if (count == 0) return FACL_SUCCESS;
+    if (!descs) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "descs: NULL");
+    /* The array's elements are as far apart as the application's struct is large, which
+     * may be an older, smaller version than this library's. */
+    uint32_t stride;
+    memcpy(&stride, descs, sizeof stride);
+    const unsigned char *element = (const unsigned char *)descs;
+    for (size_t i = 0; i < count; ++i, element += stride) {
+        char name[32];
+        snprintf(name, sizeof name, "descs[%zu]", i);
+        uint32_t size;
+        memcpy(&size, element, sizeof size);
+        if (size != stride)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "%s->struct_size: %u differs from descs[0]'s %u (one array, one "
+                             "struct version)",
+                             name, (unsigned)size, (unsigned)stride);
         facl_prepare_desc d = defaults;
-        facl_status st = facl_read_struct("descs[i]", &descs[i], descs[i].struct_size, &d,
-                                          sizeof d, ends, sizeof ends / sizeof ends[0]);
+        facl_status st =
+            facl_read_struct(name, element, size, &d, sizeof d, ends, sizeof ends / sizeof ends[0]);
         facl_fwd_problem p;
         if (st == FACL_SUCCESS) st = problem_of(&d, i, &p);
         cl_kernel fwd = NULL, probs = NULL;

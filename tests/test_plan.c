@@ -1,15 +1,26 @@
 /* Planning is a pure function of the problem and the device profile: checked here on
- * made-up devices, with no OpenCL device involved. */
+ * made-up devices, with no OpenCL device involved. The local memory of every plan is
+ * recounted here from the kernels' own declarations (which the test reads, so that a
+ * kernel that grows a local array fails it until this count follows). */
+#define _POSIX_C_SOURCE 200809L
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "context.h"
+#include "fwd_problem.h"
 #include "plan.h"
+
+/* The kernel sources, from the command line (tests/meson.build). */
+static int g_argc;
+static char **g_argv;
 
 static facl_device_profile device(uint64_t local_mem, size_t max_wg)
 {
@@ -173,9 +184,271 @@ static void test_mma_path(void **state)
     assert_string_equal(plan.kernel, "attn_fwd");
 }
 
-int main(void)
+
+/* ------------------------------------------------------------------ local memory */
+
+/* The value of -DNAME=value in a plan's options; fails the test when absent. */
+static long option_value(const facl_fwd_plan *plan, const char *name)
 {
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *at = strstr(plan->options, key);
+    if (!at) fail_msg("%s: no %s in '%s'", plan->kernel, key, plan->options);
+    return strtol(at + strlen(key), NULL, 10);
+}
+
+/* The static local memory of a plan's kernel as its source declares it, from the macros
+ * the plan compiles it with:
+ *   attn_fwd.cl:      __local float k_tile[BLOCK_N * HEAD_DIM], v_tile[BLOCK_N * HEAD_DIM];
+ *                     #if LANES > 1: __local float partial[BLOCK_N * MAX_GROUP]
+ *   attn_fwd_mma.cl:  __local ushort k_tile[BLOCK_N * K_PITCH], vt_tile[D_PAD * VT_PITCH];
+ *                     __local float scratch[SCRATCH_FLOATS], with BLOCK_N 64,
+ *                     D_PAD = round_up(HEAD_DIM, 16), K_PITCH = D_PAD + 8,
+ *                     VT_PITCH = BLOCK_N + 8, SCRATCH_FLOATS = MMA_EMULATE ?
+ *                     4 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8) : 1
+ *   attn_fwd_rows.cl: none. */
+static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
+{
+    const uint64_t d = (uint64_t)option_value(plan, "HEAD_DIM");
+    if (strcmp(plan->kernel, "attn_fwd") == 0) {
+        const uint64_t block_n = (uint64_t)option_value(plan, "BLOCK_N");
+        const long lanes = option_value(plan, "LANES");
+        const uint64_t max_group = (uint64_t)option_value(plan, "MAX_GROUP");
+        return 2 * block_n * d * sizeof(float) + (lanes > 1 ? block_n * max_group * sizeof(float) : 0);
+    }
+    if (strcmp(plan->kernel, "attn_fwd_mma") == 0) {
+        const uint64_t block_n = 64, d_pad = (d + 15) / 16 * 16;
+        const uint64_t k_pitch = d_pad + 8, vt_pitch = block_n + 8;
+        const uint64_t scratch_floats =
+            option_value(plan, "MMA_EMULATE") ? 4 * (16 * 16 + 16 * 8) : 1;
+        return block_n * k_pitch * 2 + d_pad * vt_pitch * 2 + scratch_floats * sizeof(float);
+    }
+    if (strcmp(plan->kernel, "attn_fwd_rows") == 0) return 0;
+    fail_msg("unknown kernel %s", plan->kernel);
+    return 0;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        if (len + 2 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            text = realloc(text, cap);
+            assert_non_null(text);
+        }
+        text[len++] = (char)c;
+    }
+    fclose(f);
+    if (!text) text = calloc(1, 1);
+    text[len] = '\0';
+    return text;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The kernels still declare exactly the local arrays that kernel_local_bytes counts:
+ * every `__local <type> <name>[` in each source file is one of the expected ones. */
+static void test_kernel_sources_match_count(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file;
+        const char *expected[8]; /* declarations and macros, verbatim */
+        int arrays;              /* __local arrays in the file */
+    } k_files[] = {
+        {"attn_fwd.cl",
+         {"__local float k_tile[BLOCK_N * HEAD_DIM];", "__local float v_tile[BLOCK_N * HEAD_DIM];",
+          "#if LANES > 1", "__local float partial[BLOCK_N * MAX_GROUP];", NULL},
+         3},
+        {"attn_fwd_mma.cl",
+         {"__local ushort k_tile[BLOCK_N * K_PITCH]", "__local ushort vt_tile[D_PAD * VT_PITCH]",
+          "__local float scratch[SCRATCH_FLOATS];", "#define BLOCK_N 64",
+          "#define D_PAD (((HEAD_DIM + 15) / 16) * 16)", "#define K_PITCH (D_PAD + 8)",
+          "#define VT_PITCH (BLOCK_N + 8)", "#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)"},
+         3},
+        {"warp_mma.cl", {"#define MMA_SCRATCH_PER_WARP (16 * 16 + 16 * 8)", NULL}, 0},
+        {"attn_fwd_rows.cl", {NULL}, 0},
+        {"attn_common.cl", {NULL}, 0},
+        {"attn_params.cl", {NULL}, 0},
+        {"dtype.cl", {NULL}, 0},
+        {"philox.cl", {NULL}, 0},
+        {"attn_probs.cl", {NULL}, 0},
+    };
+    regex_t decl;
+    assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
+                             REG_EXTENDED),
+                     0);
+    int seen = 0;
+    for (int a = 1; a < g_argc; ++a) {
+        const char *name = base_name(g_argv[a]);
+        int index = -1;
+        for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; ++i)
+            if (strcmp(name, k_files[i].file) == 0) index = (int)i;
+        if (index < 0) fail_msg("%s: a kernel source this test does not know: count its local memory", name);
+        seen++;
+        char *text = read_text(g_argv[a]);
+        for (int e = 0; e < 8 && k_files[index].expected[e]; ++e)
+            if (!strstr(text, k_files[index].expected[e]))
+                fail_msg("%s no longer has '%s': update kernel_local_bytes", name,
+                         k_files[index].expected[e]);
+        int arrays = 0;
+        regmatch_t m;
+        for (const char *at = text; regexec(&decl, at, 1, &m, 0) == 0; at += m.rm_eo) arrays++;
+        free(text);
+        if (arrays != k_files[index].arrays)
+            fail_msg("%s declares %d __local arrays, kernel_local_bytes counts %d", name, arrays,
+                     k_files[index].arrays);
+    }
+    regfree(&decl);
+    if (seen < 4) fail_msg("pass the kernel sources (cl_kernels/*.cl) as arguments");
+}
+
+static const facl_kernel_path k_paths[4] = {FACL_PATH_PORTABLE_GPU, FACL_PATH_PORTABLE_CPU,
+                                            FACL_PATH_NVIDIA_MMA, FACL_PATH_MMA_EMULATED};
+static const facl_dtype k_dtypes[3] = {FACL_DTYPE_F32, FACL_DTYPE_F16, FACL_DTYPE_BF16};
+
+/* A device as facl_device_profile_query describes it: 1 KiB of the reported local memory
+ * is kept back for the implementation. */
+static facl_device_profile device_reporting(uint64_t local_mem, facl_kernel_path path)
+{
+    facl_device_profile p = device(local_mem, 1024);
+    p.local_mem_usable = local_mem > 1024 ? local_mem - 1024 : local_mem;
+    p.path = path;
+    return p;
+}
+
+/* Realistic devices: every kernel path, dtype and head dim gets a plan that fits, with
+ * local_bytes equal to what the kernel declares. */
+static void test_local_memory_every_path(void **state)
+{
+    (void)state;
+    const uint64_t reported[3] = {48 * 1024, /* NVIDIA (what OpenCL reports) */
+                                  32 * 1024, /* Oclgrind, many mobile and older GPUs */
+                                  64 * 1024 /* AMD */};
+    int mma_plans = 0, lane_plans = 0;
+    for (int r = 0; r < 3; ++r)
+        for (int pa = 0; pa < 4; ++pa) {
+            const facl_device_profile dev = device_reporting(reported[r], k_paths[pa]);
+            for (int t = 0; t < 3; ++t)
+                for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+                    facl_fwd_problem p = problem(d, 1000);
+                    p.dtype = k_dtypes[t];
+                    facl_fwd_plan plan;
+                    facl_plan_fwd_program(&p, &dev, &plan);
+                    const uint64_t bytes = kernel_local_bytes(&plan);
+                    if (plan.local_bytes != bytes)
+                        fail_msg("%s d=%d dtype %d on %llu bytes: plan says %llu bytes of local "
+                                 "memory, the kernel declares %llu",
+                                 plan.kernel, d, (int)k_dtypes[t], (unsigned long long)reported[r],
+                                 (unsigned long long)plan.local_bytes, (unsigned long long)bytes);
+                    if (bytes > dev.local_mem_usable)
+                        fail_msg("%s d=%d dtype %d: %llu bytes of local memory, %llu usable",
+                                 plan.kernel, d, (int)k_dtypes[t], (unsigned long long)bytes,
+                                 (unsigned long long)dev.local_mem_usable);
+                    mma_plans += strcmp(plan.kernel, "attn_fwd_mma") == 0;
+                    if (strcmp(plan.kernel, "attn_fwd") == 0) {
+                        /* The lane-sum array holds MAX_GROUP work-items: no group is larger. */
+                        lane_plans += plan.lanes > 1;
+                        const size_t group = facl_plan_fwd_group_size(&plan, &p, &dev, 4096);
+                        assert_true(group <= (size_t)option_value(&plan, "MAX_GROUP"));
+                        assert_int_equal(option_value(&plan, "LANES"), plan.lanes);
+                        assert_int_equal(option_value(&plan, "BLOCK_N"), plan.block_n);
+                    }
+                    if (strcmp(plan.kernel, "attn_fwd_mma") == 0)
+                        assert_int_equal(plan.fixed_group, 128); /* the 4 warps of SCRATCH_FLOATS */
+                }
+        }
+    assert_true(mma_plans > 0);
+    assert_true(lane_plans > 0);
+
+    /* The case Oclgrind found: the emulated mma kernel at d=128 needs 41,984 bytes, more
+     * than a 32 KiB device has; it falls back to attn_fwd there, and runs on 48 KiB. */
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_device_profile small = device_reporting(32 * 1024, FACL_PATH_MMA_EMULATED);
+    facl_plan_fwd_program(&p, &small, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+    facl_device_profile nvidia = device_reporting(48 * 1024, FACL_PATH_MMA_EMULATED);
+    facl_plan_fwd_program(&p, &nvidia, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(plan.local_bytes, 41984);
+    nvidia.path = FACL_PATH_NVIDIA_MMA;
+    facl_plan_fwd_program(&p, &nvidia, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+}
+
+/* Devices with too little local memory: a fast path falls back to attn_fwd rather than
+ * plan its kernel over budget; a plan still over budget (attn_fwd's smallest tile) is
+ * refused before any compile or enqueue, saying why. */
+static void test_local_memory_too_small(void **state)
+{
+    (void)state;
+    const uint64_t usable[5] = {512, 1024, 3000, 8192, 20000};
+    facl_context *fake = calloc(1, sizeof *fake); /* no OpenCL objects: nothing may use them */
+    assert_non_null(fake);
+    int refused = 0, fell_back = 0;
+    for (int u = 0; u < 5; ++u)
+        for (int pa = 0; pa < 4; ++pa) {
+            facl_device_profile dev = device(usable[u], 1024);
+            dev.path = k_paths[pa];
+            snprintf(dev.device_name, sizeof dev.device_name, "a device with %llu bytes",
+                     (unsigned long long)usable[u]);
+            for (int t = 0; t < 3; ++t)
+                for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 5) {
+                    facl_fwd_problem p = problem(d, 1000);
+                    p.dtype = k_dtypes[t];
+                    facl_fwd_plan plan;
+                    facl_plan_fwd_program(&p, &dev, &plan);
+                    const uint64_t bytes = kernel_local_bytes(&plan);
+                    assert_int_equal(plan.local_bytes, bytes);
+                    const int mma_path = dev.path == FACL_PATH_NVIDIA_MMA ||
+                                         dev.path == FACL_PATH_MMA_EMULATED;
+                    if (strcmp(plan.kernel, "attn_fwd_mma") == 0) {
+                        assert_true(bytes <= usable[u]); /* never chosen over budget */
+                    } else if (mma_path && p.dtype != FACL_DTYPE_F32 && d <= 128) {
+                        assert_string_equal(plan.kernel, "attn_fwd");
+                        fell_back++;
+                    }
+                    if (bytes <= usable[u]) continue;
+                    /* Over budget: only attn_fwd at its smallest tile may get here. */
+                    assert_string_equal(plan.kernel, "attn_fwd");
+                    assert_int_equal(plan.block_n, 1);
+                    fake->profile = dev;
+                    cl_kernel fwd = NULL;
+                    facl_fwd_plan got;
+                    const facl_status st = facl_fwd_programs_get(fake, &p, &fwd, NULL, &got);
+                    if (st != FACL_ERROR_UNSUPPORTED)
+                        fail_msg("an over-budget plan (%llu of %llu bytes) was not refused: %s",
+                                 (unsigned long long)bytes, (unsigned long long)usable[u],
+                                 facl_status_string(st));
+                    assert_null(fwd);
+                    if (!strstr(facl_last_error(), "local memory"))
+                        fail_msg("refusal without a reason: '%s'", facl_last_error());
+                    refused++;
+                }
+        }
+    free(fake);
+    assert_true(refused > 0);
+    assert_true(fell_back > 0);
+}
+
+int main(int argc, char **argv)
+{
+    g_argc = argc;
+    g_argv = argv;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_sources_match_count),
+        cmocka_unit_test(test_local_memory_every_path),
+        cmocka_unit_test(test_local_memory_too_small),
         cmocka_unit_test(test_tiles_fit_local_memory),
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),

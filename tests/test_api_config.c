@@ -1,0 +1,272 @@
+/* Context configuration (cache directory, kernel path, log callback; the environment
+ * over them) and the probe of fast kernel paths. */
+#define _GNU_SOURCE /* strcasestr */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_api.h"
+
+#include "kernel_path.h" /* facl_probe_fwd_path (internal) */
+
+static void restore_cache_env(void)
+{
+    unsetenv("FACL_CACHE");
+    if (g_env_cache_dir[0]) setenv("FACL_CACHE_DIR", g_env_cache_dir, 1);
+    else unsetenv("FACL_CACHE_DIR");
+}
+
+/* ------------------------------------------------------------------ configuration */
+
+/* cache_dir "": no disk cache (nothing read or written); the log callback hears the
+ * kernel path at creation and the compile of the first call. */
+static void test_config_cache_off_and_log(void **state)
+{
+    (void)state;
+    unsetenv("FACL_CACHE_DIR");
+    log_record log;
+    log_record_init(&log);
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.cache_dir = "";
+    config.log = record_log;
+    config.log_user = &log;
+    facl_context *ctx = NULL;
+    const facl_status st = facl_context_create_with_config(NULL, &config, &ctx);
+    restore_cache_env();
+    if (st != FACL_SUCCESS) fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    const facl_device_info info = api_info(ctx);
+    assert_string_equal(info.cache_dir, "");
+    assert_int_equal(log.count[FACL_LOG_KERNEL_PATH], 1);
+    if (!strstr(log.path_message, info.kernel_path))
+        fail_msg("the kernel-path log '%s' does not name %s", log.path_message, info.kernel_path);
+    assert_int_equal(log.count[FACL_LOG_BUILD_START], 0);
+
+    tiny_run_and_check(ctx, 21);
+    const facl_cache_stats s = api_stats(ctx);
+    assert_true(s.source_builds >= 1);
+    assert_int_equal(s.disk_hits, 0);
+    assert_int_equal(s.disk_writes, 0);
+    assert_int_equal(s.disk_write_failures, 0);
+    assert_int_equal(s.disk_rejects, 0);
+    if (log.count[FACL_LOG_BUILD_START] < 1 || log.count[FACL_LOG_BUILD_DONE] < 1)
+        fail_msg("a compile from source logged %d BUILD_START and %d BUILD_DONE",
+                 log.count[FACL_LOG_BUILD_START], log.count[FACL_LOG_BUILD_DONE]);
+    assert_int_equal(log.count[FACL_LOG_BUILD_START], log.count[FACL_LOG_BUILD_DONE]);
+    assert_int_equal((uint64_t)log.count[FACL_LOG_BUILD_START], s.source_builds);
+    assert_int_equal(log.count[FACL_LOG_CACHE_HIT], 0);
+    assert_int_equal(log.count[0], 0); /* no kind outside facl_log_kind */
+    assert_int_equal(log.empty_messages, 0);
+    facl_context_free(ctx);
+    pthread_mutex_destroy(&log.lock);
+}
+
+/* A relative cache_dir is refused: the context runs without a disk cache, says why, and
+ * creates nothing relative to the working directory. */
+static void test_config_relative_cache_dir(void **state)
+{
+    (void)state;
+    char cwd[1024];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    char work[600];
+    snprintf(work, sizeof work, "%s/cwd", g_tmp_dir);
+    assert_int_equal(mkdir(work, 0700), 0);
+    assert_int_equal(chdir(work), 0);
+    unsetenv("FACL_CACHE_DIR");
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.cache_dir = "relative-cache";
+    facl_context *ctx = NULL;
+    const facl_status st = facl_context_create_with_config(NULL, &config, &ctx);
+    restore_cache_env();
+    facl_device_info info = FACL_DEVICE_INFO_INIT;
+    facl_cache_stats s = FACL_CACHE_STATS_INIT;
+    if (st == FACL_SUCCESS) {
+        info = api_info(ctx);
+        tiny_run_and_check(ctx, 22);
+        s = api_stats(ctx);
+        facl_context_free(ctx);
+    }
+    struct stat sb;
+    const int created = stat("relative-cache", &sb) == 0;
+    if (created) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/relative-cache'", work);
+        if (system(cmd) != 0) print_error("could not remove %s/relative-cache\n", work);
+    }
+    assert_int_equal(chdir(cwd), 0);
+    rmdir(work);
+    if (st != FACL_SUCCESS) fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    if (info.cache_dir[0]) fail_msg("relative cache_dir used: device_info.cache_dir '%s'", info.cache_dir);
+    if (!info.cache_note[0]) fail_msg("relative cache_dir refused without a cache_note");
+    assert_false(created);
+    assert_int_equal(s.disk_writes, 0);
+    assert_int_equal(s.disk_hits, 0);
+}
+
+/* The environment wins over the configuration: FACL_CACHE_DIR over cache_dir, and
+ * FACL_CACHE=0 turns the cache off whatever cache_dir says. */
+static void test_config_cache_env_overrides(void **state)
+{
+    (void)state;
+    char env_dir[600], cfg_dir[600];
+    snprintf(env_dir, sizeof env_dir, "%s/env-cache", g_tmp_dir);
+    snprintf(cfg_dir, sizeof cfg_dir, "%s/config-cache", g_tmp_dir);
+    assert_int_equal(mkdir(env_dir, 0700), 0);
+    assert_int_equal(mkdir(cfg_dir, 0700), 0);
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.cache_dir = cfg_dir;
+    facl_device_info with_env = FACL_DEVICE_INFO_INIT, cache_off = FACL_DEVICE_INFO_INIT,
+                     config_only = FACL_DEVICE_INFO_INIT;
+    facl_context *ctx = NULL;
+    setenv("FACL_CACHE_DIR", env_dir, 1);
+    facl_status st = facl_context_create_with_config(NULL, &config, &ctx);
+    if (st == FACL_SUCCESS) {
+        with_env = api_info(ctx);
+        facl_context_free(ctx);
+        setenv("FACL_CACHE", "0", 1);
+        st = facl_context_create_with_config(NULL, &config, &ctx);
+        if (st == FACL_SUCCESS) {
+            cache_off = api_info(ctx);
+            facl_context_free(ctx);
+            unsetenv("FACL_CACHE");
+            unsetenv("FACL_CACHE_DIR");
+            st = facl_context_create_with_config(NULL, &config, &ctx);
+            if (st == FACL_SUCCESS) {
+                config_only = api_info(ctx);
+                facl_context_free(ctx);
+            }
+        }
+    }
+    restore_cache_env();
+    rmdir(env_dir);
+    rmdir(cfg_dir);
+    if (st != FACL_SUCCESS) fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    if (strcmp(with_env.cache_dir, env_dir) != 0)
+        fail_msg("FACL_CACHE_DIR=%s, config %s: cache_dir is '%s' (note '%s')", env_dir, cfg_dir,
+                 with_env.cache_dir, with_env.cache_note);
+    assert_string_equal(cache_off.cache_dir, "");
+    if (strcmp(config_only.cache_dir, cfg_dir) != 0)
+        fail_msg("config %s alone: cache_dir is '%s' (note '%s')", cfg_dir, config_only.cache_dir,
+                 config_only.cache_note);
+}
+
+static facl_status create_with_path(const char *path, facl_context **ctx)
+{
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.kernel_path = path;
+    *ctx = NULL;
+    return facl_context_create_with_config(NULL, &config, ctx);
+}
+
+static void expect_path(const char *configured, const char *env, const char *path,
+                        const char *reason_word)
+{
+    if (env) setenv("FACL_KERNEL_PATH", env, 1);
+    facl_context *ctx = NULL;
+    const facl_status st = create_with_path(configured, &ctx);
+    unsetenv("FACL_KERNEL_PATH");
+    if (st != FACL_SUCCESS)
+        fail_msg("kernel_path %s, FACL_KERNEL_PATH %s: %s", configured, env ? env : "unset",
+                 facl_last_error());
+    const facl_device_info info = api_info(ctx);
+    facl_context_free(ctx);
+    if (strcmp(info.kernel_path, path) != 0 || !strstr(info.kernel_path_reason, reason_word))
+        fail_msg("kernel_path %s, FACL_KERNEL_PATH %s: got %s (%s), expected %s (%s)", configured,
+                 env ? env : "unset", info.kernel_path, info.kernel_path_reason, path, reason_word);
+}
+
+/* The configured kernel path is honoured, FACL_KERNEL_PATH overrides it, and an unknown
+ * or impossible one is refused. */
+static void test_config_kernel_path(void **state)
+{
+    (void)state;
+    expect_path("portable-gpu", NULL, "portable-gpu", "config");
+    expect_path("portable-cpu", NULL, "portable-cpu", "config");
+    expect_path("mma-emulated", NULL, "mma-emulated", "config");
+    expect_path("portable-gpu", "portable-cpu", "portable-cpu", "FACL_KERNEL_PATH");
+    expect_path("portable-cpu", "portable-gpu", "portable-gpu", "FACL_KERNEL_PATH");
+    expect_path(NULL, "portable-gpu", "portable-gpu", "FACL_KERNEL_PATH");
+    expect_path("", "portable-gpu", "portable-gpu", "FACL_KERNEL_PATH");
+
+    facl_context *ctx = (facl_context *)&ctx;
+    assert_int_equal(create_with_path("warp-drive", &ctx), FACL_ERROR_INVALID_VALUE);
+    assert_error_names("kernel_path");
+    assert_error_names("warp-drive");
+    assert_null(ctx);
+    setenv("FACL_KERNEL_PATH", "warp-drive", 1);
+    const facl_status st = create_with_path("portable-cpu", &ctx);
+    unsetenv("FACL_KERNEL_PATH");
+    assert_int_equal(st, FACL_ERROR_INVALID_VALUE);
+    assert_error_names("FACL_KERNEL_PATH");
+    assert_null(ctx);
+
+    facl_context *plain = api_context();
+    const facl_device_info info = api_info(plain);
+    facl_context_free(plain);
+    if (info.nv_compute_major == 0) { /* not NVIDIA: nvidia-mma is impossible */
+        assert_int_equal(create_with_path("nvidia-mma", &ctx), FACL_ERROR_UNSUPPORTED);
+        assert_error_names("nvidia-mma");
+        assert_null(ctx);
+    }
+}
+
+/* ------------------------------------------------------------------ probe */
+
+/* Without a forced path the reason says why the context uses its path. */
+static void test_default_path_reason(void **state)
+{
+    (void)state;
+    facl_context *ctx = api_context();
+    const facl_device_info info = api_info(ctx);
+    facl_context_free(ctx);
+    assert_true(info.kernel_path[0] != '\0');
+    assert_true(info.kernel_path_reason[0] != '\0');
+    if (info.device_type & CL_DEVICE_TYPE_CPU) {
+        assert_string_equal(info.kernel_path, "portable-cpu");
+        if (!strcasestr(info.kernel_path_reason, "CPU"))
+            fail_msg("kernel_path_reason '%s' does not say CPU", info.kernel_path_reason);
+    }
+}
+
+/* The nvidia-mma probe fails where the inline PTX cannot compile, with a reason; the
+ * probe of the emulated kernel passes (so the probe can pass), and neither changes the
+ * context's path. */
+static void test_probe(void **state)
+{
+    (void)state;
+    facl_context *ctx = api_context();
+    const facl_device_info before = api_info(ctx);
+    char why[256];
+    if (before.nv_compute_major == 0) {
+        memset(why, 0, sizeof why);
+        const facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why);
+        if (st == FACL_SUCCESS) fail_msg("the nvidia-mma probe passed on %s", before.device_name);
+        if (!why[0] || strcmp(why, "passed") == 0)
+            fail_msg("the failed nvidia-mma probe gave the reason '%s'", why);
+        print_message("nvidia-mma probe: %s\n", why);
+        assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+    }
+    memset(why, 0, sizeof why);
+    const facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why);
+    if (st != FACL_SUCCESS) fail_msg("the mma-emulated probe failed: %s", why);
+    assert_string_equal(why, "passed");
+    assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+    /* The context still computes correctly on its own path afterwards. */
+    tiny_run_and_check(ctx, 23);
+    facl_context_free(ctx);
+}
+
+int run_config_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_cache_off_and_log),
+        cmocka_unit_test(test_config_relative_cache_dir),
+        cmocka_unit_test(test_config_cache_env_overrides),
+        cmocka_unit_test(test_config_kernel_path),
+        cmocka_unit_test(test_default_path_reason),
+        cmocka_unit_test(test_probe),
+    };
+    return cmocka_run_group_tests_name("api: configuration and probe", tests, NULL, NULL);
+}
