@@ -58,6 +58,17 @@ inline int visible_end(int diag, int window_right, int sk)
     return window_right < 0 ? sk : (int)clamp((long)diag + window_right + 1, 0L, (long)sk);
 }
 
+/* The ALiBi slope of query head h of sequence b (0 without ALiBi; alibi is then NULL). */
+inline float alibi_slope(__global const float *alibi, const attn_params p, int b, int h)
+{
+#if HAS_ALIBI
+    return alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
+#else
+    (void)alibi; (void)p; (void)b; (void)h;
+    return 0.0f;
+#endif
+}
+
 /* Softcap then ALiBi on an already scaled score; `rel` = i + off - j. */
 inline float adjust_score(float x, float softcap, float slope, int rel)
 {

@@ -47,12 +47,7 @@ __kernel void attn_fwd(__global const storage_t *q, __global const storage_t *k,
     __global const storage_t *q_seq = q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h);
     __global const storage_t *k_seq = k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head);
     __global const storage_t *v_seq = v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head);
-#if HAS_ALIBI
-    const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
-#else
-    const float slope = 0.0f;
-    (void)alibi;
-#endif
+    const float slope = alibi_slope(alibi, p, b, h);
 
     __local float k_tile[BLOCK_N * HEAD_DIM];
     __local float v_tile[BLOCK_N * HEAD_DIM];

@@ -104,12 +104,7 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
     __global const ushort *k_seq = (__global const ushort *)(k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head));
     __global const ushort *v_seq = (__global const ushort *)(v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head));
-#if HAS_ALIBI
-    const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
-#else
-    const float slope = 0.0f;
-    (void)alibi;
-#endif
+    const float slope = alibi_slope(alibi, p, b, h);
 
     /* Row blocks stride by the grid, so that a sequence longer than the launch planned
      * for (trusted varlen prefix sums above max_seqlen_q) still has every row computed,

@@ -30,12 +30,7 @@ __kernel void attn_probs(__global const storage_t *q, __global const storage_t *
             k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start + j, h / p.group);
         float x = 0.0f;
         for (int d = 0; d < HEAD_DIM; ++d) x = fma(load_value(q_row, d) * p.scale, load_value(k_row, d), x);
-#if HAS_ALIBI
-        const float slope = alibi[p.alibi_off + b * p.alibi_sb + h * p.alibi_sh];
-#else
-        const float slope = 0.0f;
-#endif
-        x = adjust_score(x, p.softcap, slope, i + off - j);
+        x = adjust_score(x, p.softcap, alibi_slope(alibi, p, b, h), i + off - j);
         value = exp(x - lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + i, h)]);
 #if HAS_DROPOUT
         if (!dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, i, j, p.drop_threshold))
@@ -43,7 +38,4 @@ __kernel void attn_probs(__global const storage_t *q, __global const storage_t *
 #endif
     }
     probs[view_index(p.probs_off, p.probs_sb, p.probs_ss, p.probs_sh, b, i, h) + j] = value;
-#if !HAS_ALIBI
-    (void)alibi;
-#endif
 }
