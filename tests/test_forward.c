@@ -2,11 +2,14 @@
  * Forward correctness on the default device (FACL_DEVICE selects another): a covering
  * subset of SPEC.md's grid that stays fast enough for CI on a small PoCL machine, then
  * every call family and option (packed and varlen layouts, windows, softcap, ALiBi,
- * dropout, attn_probs, custom scale, strided views). Each case is its own cmocka test,
- * named after the case; a failure prints the case and the errors.
+ * dropout, attn_probs, custom scale, strided views), windows of any size (INT32_MAX
+ * included), trust_cu_seqlens with maxima below the real lengths, and empty problems
+ * (batch 0, seqlen_q 0, seqlen_k 0). Each case is its own cmocka test, named
+ * "<group>: <case>"; a failure prints the case and the errors.
  *
  * FACL_TEST_FILTER=<cmocka pattern, * and ? wildcards> runs a subset, e.g.
  *   FACL_TEST_FILTER='*varlen*' ./test_forward
+ * A filter that selects no case fails the suite.
  * FACL_KERNEL_PATH picks the kernel path; a path the device lacks skips the suite (77).
  * FACL_TEST_VERBOSE=1 prints the errors of passing cases too.
  */
@@ -323,6 +326,278 @@ static void add_probs(void)
     }
 }
 
+/* ------------------------------------------------------------------ windows >= seqlen_k */
+
+/* SPEC.md rule 4: a window >= the call's key length (dense: seqlen_k; varlen: max_seqlen_k)
+ * is unbounded on that side; 0 stays 0. Huge values overflowed 32-bit mask arithmetic
+ * (out 0, lse +inf with a success status): window_right huge everywhere, window_left huge
+ * when seqlen_q > seqlen_k bottom-right. Every (window pair, alignment) has one f16 case
+ * (the emulated tensor-core suite runs those) and one in another dtype. */
+static void add_huge_windows(void)
+{
+    static const int32_t wins[][2] = {
+        {INT32_MAX, -1},     {-1, INT32_MAX},     {INT32_MAX, INT32_MAX}, {INT32_MAX - 3, 0},
+        {0, INT32_MAX - 3},  {1 << 30, 1 << 30}, {1 << 30, 5},           {7, INT32_MAX - 3},
+        {INT32_MAX - 3, -1}, {-1, 1 << 30}};
+    for (size_t w = 0; w < sizeof wins / sizeof wins[0]; w++)
+        for (int al = 0; al < 2; al++) {
+            const int f16_dense = (int)(w + (size_t)al) % 2 == 0;
+            const facl_dtype other = (w / 2 + (size_t)al) % 2 ? FACL_DTYPE_F32 : FACL_DTYPE_BF16;
+            /* dense with seqlen_q > seqlen_k: bottom-right offset negative */
+            fwd_case c = base_case(CASE_DENSE, f16_dense ? FACL_DTYPE_F16 : other,
+                                   w % 3 == 2 ? 40 : 64, 203, 113, 4, 2, 2);
+            c.opts.window_left = wins[w][0];
+            c.opts.window_right = wins[w][1];
+            c.opts.mask_align = al ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+            c.strided = (int)(w % 2);
+            c.want_probs = w == 2 || w == 5; /* attn_probs masks with the same arithmetic */
+            case_suite_add("huge-window", &c);
+            /* varlen: sequences with seqlen_q > seqlen_k, < and a single row */
+            c = base_case(CASE_VARLEN, f16_dense ? other : FACL_DTYPE_F16, 64, 0, 0, 4, 2, 3);
+            c.seqlens_q = vl_q4;
+            c.seqlens_k = vl_k4;
+            c.opts.window_left = wins[w][0];
+            c.opts.window_right = wins[w][1];
+            c.opts.mask_align = al ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+            c.strided = (int)((w + 1) % 2);
+            c.want_probs = w == 1 || w == 6;
+            case_suite_add("huge-window", &c);
+        }
+    /* the packed families, causal with a huge left window, softcap + ALiBi alongside */
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(CASE_QKVPACKED, k_dtypes[t], 64, 130, 130, 2, 2, 2);
+        c.opts.window_left = INT32_MAX;
+        c.opts.window_right = INT32_MAX - 3;
+        c.opts.mask_align = t == 1 ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+        case_suite_add("huge-window", &c);
+
+        c = base_case(CASE_VARLEN_KVPACKED, k_dtypes[t], 64, 0, 0, 6, 2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.window_left = 1 << 30;
+        c.opts.window_right = INT32_MAX;
+        c.strided = 1;
+        case_suite_add("huge-window", &c);
+
+        c = base_case(CASE_DENSE, k_dtypes[t], 64, 203, 113, 2, 1, 2);
+        c.opts.causal = 1;
+        c.opts.window_left = t == 1 ? 1 << 30 : INT32_MAX;
+        c.opts.mask_align = t == 2 ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+        case_suite_add("huge-window", &c);
+
+        c = base_case(t == 1 ? CASE_VARLEN : CASE_KVPACKED, k_dtypes[t], 64, 203, 113, 6, 2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.window_left = INT32_MAX - 3;
+        c.opts.window_right = INT32_MAX;
+        c.opts.softcap = 15.0f;
+        c.use_alibi = 1;
+        c.alibi_per_batch = t == 2;
+        case_suite_add("huge-window", &c);
+    }
+}
+
+/* varlen sequences longer on the query side than the longest key sequence (120) */
+static const int32_t vl_q5[] = {300, 40}, vl_k5[] = {100, 120};
+
+/* Windows of exactly seqlen_k (unbounded) and seqlen_k - 1 (still a window). Only rows
+ * past seqlen_k tell them apart, so seqlen_q > seqlen_k: the left window with top-left
+ * alignment, the right one with bottom-right. */
+static void add_window_edges(void)
+{
+    for (int e = 0; e < 2; e++) {
+        const int W = 113 - e;
+        fwd_case c = base_case(CASE_DENSE, FACL_DTYPE_F16, 64, 203, 113, 4, 2, 2);
+        c.opts.window_left = W;
+        c.opts.mask_align = FACL_ALIGN_TOP_LEFT;
+        case_suite_add("window-edge", &c);
+        c = base_case(CASE_DENSE, FACL_DTYPE_F16, 64, 203, 113, 4, 2, 2);
+        c.opts.window_right = W;
+        c.strided = 1;
+        case_suite_add("window-edge", &c);
+        c = base_case(CASE_DENSE, e ? FACL_DTYPE_BF16 : FACL_DTYPE_F32, 59, 203, 113, 4, 2, 2);
+        c.opts.window_left = W;
+        c.opts.window_right = W;
+        c.opts.mask_align = e ? FACL_ALIGN_BOTTOM_RIGHT : FACL_ALIGN_TOP_LEFT;
+        c.want_probs = 1;
+        case_suite_add("window-edge", &c);
+        c = base_case(CASE_DENSE, e ? FACL_DTYPE_F32 : FACL_DTYPE_BF16, 64, 203, 113, 4, 2, 1);
+        c.opts.window_left = W;
+        c.opts.window_right = W;
+        c.opts.mask_align = e ? FACL_ALIGN_TOP_LEFT : FACL_ALIGN_BOTTOM_RIGHT;
+        case_suite_add("window-edge", &c);
+    }
+    /* varlen: the call's key length is max_seqlen_k (120), not each sequence's own */
+    for (int e = 0; e < 2; e++) {
+        const int W = 120 - e;
+        for (int side = 0; side < 2; side++) {
+            fwd_case c = base_case(CASE_VARLEN, side == e ? FACL_DTYPE_F16 : k_dtypes[1 + side],
+                                   64, 0, 0, 4, 2, 2);
+            c.seqlens_q = vl_q5;
+            c.seqlens_k = vl_k5;
+            if (side == 0) {
+                c.opts.window_left = W;
+                c.opts.mask_align = FACL_ALIGN_TOP_LEFT;
+            } else {
+                c.opts.window_right = W;
+            }
+            c.strided = e;
+            c.want_probs = side == 1;
+            case_suite_add("window-edge", &c);
+        }
+    }
+    /* ... as passed to the call: a larger max_seqlen_k keeps a window of 120 a window */
+    {
+        fwd_case c = base_case(CASE_VARLEN, FACL_DTYPE_F16, 64, 0, 0, 4, 2, 2);
+        c.seqlens_q = vl_q5;
+        c.seqlens_k = vl_k5;
+        c.call_max_seqlen_k = 200;
+        c.opts.window_left = 120;
+        c.opts.mask_align = FACL_ALIGN_TOP_LEFT;
+        case_suite_add("window-edge", &c);
+        c = base_case(CASE_VARLEN, FACL_DTYPE_BF16, 64, 0, 0, 4, 2, 2);
+        c.seqlens_q = vl_q5;
+        c.seqlens_k = vl_k5;
+        c.call_max_seqlen_q = 400;
+        c.call_max_seqlen_k = 150;
+        c.opts.window_right = 149;
+        c.want_probs = 1;
+        case_suite_add("window-edge", &c);
+    }
+}
+
+/* ------------------------------------------------------------------ trusted maxima */
+
+/* trust_cu_seqlens = 1 with max_seqlen_q / max_seqlen_k below a real sequence's length:
+ * facl.h documents that every row of every sequence is still computed as the prefix sums
+ * describe it; the maxima decide only the launch size, the window normalisation and
+ * attn_probs' shape (rows past max_seqlen_q, columns past max_seqlen_k left out). */
+static void add_trusted_maxima(void)
+{
+    static const int64_t maxq[] = {100, 1, 127, 200};
+    for (int t = 0; t < 4; t++) {
+        const facl_dtype dt = t == 3 ? FACL_DTYPE_F16 : k_dtypes[t];
+        fwd_case c = base_case(CASE_VARLEN, dt, t == 2 ? 40 : 64, 0, 0, 6, 2, 3);
+        c.seqlens_q = vl_q4; /* 128, 217, 1 rows */
+        c.seqlens_k = vl_k4; /* 217, 128, 300 keys */
+        c.opts.trust_cu_seqlens = 1;
+        c.call_max_seqlen_q = maxq[t];
+        set_causal(&c, t % 3);
+        c.strided = t % 2;
+        case_suite_add("trusted-max", &c);
+
+        c = base_case(CASE_VARLEN, dt, 64, 0, 0, 4, 2, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.trust_cu_seqlens = 1;
+        c.call_max_seqlen_k = t == 1 ? 1 : 150; /* below 217 and 300 */
+        set_causal(&c, (t + 1) % 3);
+        c.strided = (t + 1) % 2;
+        case_suite_add("trusted-max", &c);
+    }
+    /* both maxima small, with attn_probs cut to their shape and windows normalised
+     * against the max_seqlen_k passed (100 < 120: a window of 100 is unbounded) */
+    for (int t = 0; t < 3; t++) {
+        fwd_case c = base_case(CASE_VARLEN, k_dtypes[t], 64, 0, 0, 4, 2, 2);
+        c.seqlens_q = vl_q5;
+        c.seqlens_k = vl_k5;
+        c.opts.trust_cu_seqlens = 1;
+        c.call_max_seqlen_q = 37;
+        c.call_max_seqlen_k = 100;
+        c.want_probs = 1;
+        c.opts.window_left = t == 1 ? 99 : 100;
+        c.opts.mask_align = FACL_ALIGN_TOP_LEFT;
+        case_suite_add("trusted-max", &c);
+
+        c = base_case(CASE_VARLEN_KVPACKED, k_dtypes[t], 64, 0, 0, 8, 1, 3);
+        c.seqlens_q = vl_q4;
+        c.seqlens_k = vl_k4;
+        c.opts.trust_cu_seqlens = 1;
+        c.call_max_seqlen_q = 64;
+        c.call_max_seqlen_k = 64;
+        c.opts.window_right = t == 0 ? 64 : 63; /* 64: unbounded, being max_seqlen_k */
+        c.strided = 1;
+        case_suite_add("trusted-max", &c);
+
+        c = base_case(CASE_VARLEN_QKVPACKED, k_dtypes[t], 64, 0, 0, 3, 3, 5);
+        c.seqlens_q = vl_s3; /* 64, 1, 129, 30, 7 */
+        c.seqlens_k = vl_s3;
+        c.opts.trust_cu_seqlens = 1;
+        c.call_max_seqlen_q = t == 2 ? 16 : 100;
+        set_causal(&c, t == 1 ? CAUSAL_TL : CAUSAL_BR);
+        case_suite_add("trusted-max", &c);
+    }
+}
+
+/* ------------------------------------------------------------------ empty problems */
+
+static const int32_t vl_q6[] = {5, 0, 17}, vl_k6[] = {0, 0, 0}; /* no keys at all */
+static const int32_t vl_q7[] = {0, 0}, vl_k7[] = {5, 9};        /* no queries at all */
+
+/* batch 0, seqlen_q 0, seqlen_k 0 (out 0, lse +inf; a zero-column attn_probs: nothing to
+ * launch), varlen without any key or query. Outputs are poisoned, so an unwritten row
+ * fails, and a buffer of an empty view holds one poisoned element that must survive. */
+static void add_empty(void)
+{
+    for (int t = 0; t < 3; t++) {
+        const facl_dtype dt = k_dtypes[t];
+        fwd_case c = base_case(CASE_DENSE, dt, 64, 17, 23, 4, 2, 0); /* batch 0 */
+        c.want_probs = t != 1;
+        c.strided = t == 2;
+        case_suite_add("empty", &c);
+
+        c = base_case(CASE_VARLEN, dt, 64, 0, 0, 4, 2, 0); /* cu_seqlens = {0} */
+        c.opts.trust_cu_seqlens = t == 1;
+        c.want_probs = t == 0;
+        c.strided = t == 2;
+        case_suite_add("empty", &c);
+
+        c = base_case(CASE_DENSE, dt, 64, 0, 50, 4, 2, 2); /* seqlen_q 0 */
+        c.want_probs = 1;
+        c.opts.causal = t == 0;
+        c.strided = t == 1;
+        case_suite_add("empty", &c);
+
+        c = base_case(CASE_DENSE, dt, 64, 37, 0, 4, 2, 2); /* seqlen_k 0 */
+        c.strided = t == 1;
+        set_causal(&c, t);
+        case_suite_add("empty", &c);
+
+        c = base_case(CASE_DENSE, dt, 64, 37, 0, 4, 2, 2); /* ... with zero-column probs */
+        c.want_probs = 1;
+        c.strided = t == 0;
+        c.opts.window_left = t == 2 ? 0 : -1;
+        c.opts.window_right = t == 2 ? INT32_MAX : -1;
+        case_suite_add("empty", &c);
+
+        c = base_case(t == 1 ? CASE_VARLEN_KVPACKED : CASE_VARLEN, dt, 64, 0, 0, 4, 2, 3);
+        c.seqlens_q = vl_q6; /* every sequence without keys */
+        c.seqlens_k = vl_k6;
+        c.want_probs = t != 2;
+        c.opts.trust_cu_seqlens = t == 2;
+        set_causal(&c, (t + 1) % 3);
+        c.strided = t == 0;
+        case_suite_add("empty", &c);
+
+        c = base_case(CASE_VARLEN, dt, 64, 0, 0, 4, 2, 2);
+        c.seqlens_q = vl_q7; /* every sequence without queries */
+        c.seqlens_k = vl_k7;
+        c.want_probs = t == 1;
+        c.strided = t == 1;
+        case_suite_add("empty", &c);
+    }
+    /* the packed families with empty sequences */
+    {
+        fwd_case c = base_case(CASE_QKVPACKED, FACL_DTYPE_F16, 64, 0, 0, 2, 2, 2);
+        case_suite_add("empty", &c);
+        c = base_case(CASE_KVPACKED, FACL_DTYPE_F16, 64, 19, 0, 4, 2, 2);
+        c.want_probs = 1;
+        case_suite_add("empty", &c);
+        c = base_case(CASE_VARLEN_QKVPACKED, FACL_DTYPE_F16, 64, 0, 0, 2, 2, 0);
+        case_suite_add("empty", &c);
+    }
+}
+
 /* everything at once */
 static void add_combined(void)
 {
@@ -360,5 +635,9 @@ int main(void)
     add_dropout();
     add_probs();
     add_combined();
+    add_huge_windows();
+    add_window_edges();
+    add_trusted_maxima();
+    add_empty();
     return case_suite_run("forward");
 }

@@ -165,17 +165,39 @@ static void assert_outputs_untouched(void)
     free(host);
 }
 
-static void expect_rejected(call *c, facl_status expected, const char *names)
+/* The message must begin with the argument's name exactly as the library writes it, up to
+ * and including what follows the name ("k:", "opts->window_left:", "cu_seqlens_k[0]"):
+ * a name that merely appears somewhere ("k" in "shaped like k", "q:" inside
+ * "cu_seqlens_q:") does not count. */
+static void expect_message(const char *prefix, const char *also)
+{
+    const char *msg = facl_last_error();
+    const size_t n = strlen(prefix);
+    /* a bare name would let "q" match "qkv: ...": the prefix must end the name */
+    if (!strpbrk(prefix, ":["))
+        fail_msg("test bug: prefix '%s' must include what ends the name (':' or '[')", prefix);
+    if (strncmp(msg, prefix, n) != 0)
+        fail_msg("message '%s' does not begin with '%s'", msg, prefix);
+    if (also && !strstr(msg + n, also))
+        fail_msg("message '%s' does not name '%s' after '%s'", msg, also, prefix);
+}
+
+static void expect_rejected_naming(call *c, facl_status expected, const char *prefix,
+                                   const char *also)
 {
     fill_outputs_with_sentinel();
     facl_status st = run(c);
     if (st != expected)
         fail_msg("expected %s, got %s: %s", facl_status_string(expected), facl_status_string(st),
                  facl_last_error());
-    if (!strstr(facl_last_error(), names))
-        fail_msg("message '%s' does not name '%s'", facl_last_error(), names);
+    expect_message(prefix, also);
     assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
     assert_outputs_untouched();
+}
+
+static void expect_rejected(call *c, facl_status expected, const char *prefix)
+{
+    expect_rejected_naming(c, expected, prefix, NULL);
 }
 
 /* The unbroken calls succeed: otherwise every rejection below would prove nothing. */
@@ -196,23 +218,31 @@ static void test_null_arguments(void **state)
     (void)state;
     call c = valid_call(DENSE);
     c.ctx = NULL;
-    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "ctx");
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "ctx:");
     c = valid_call(DENSE);
     c.q.buffer = NULL;
-    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "q");
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "q: NULL buffer");
     c = valid_call(DENSE);
     c.v.buffer = NULL;
-    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "v");
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "v: NULL buffer");
     c = valid_call(DENSE);
     c.out.buffer = NULL;
-    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "out");
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "out: NULL buffer");
     c = valid_call(VARLEN);
     c.cu_k.buffer = NULL;
-    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "cu_seqlens_k");
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "cu_seqlens_k: NULL buffer");
+    c = valid_call(KVPACKED);
+    c.kv.buffer = NULL;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "kv: NULL buffer");
     fill_outputs_with_sentinel();
     assert_int_equal(facl_fwd(fx.ctx, NULL, NULL, &c.k, &c.v, &c.out, NULL, NULL, 0, NULL, NULL),
                      FACL_ERROR_NULL_ARGUMENT);
-    assert_non_null(strstr(facl_last_error(), "q"));
+    expect_message("q: NULL tensor", NULL);
+    assert_outputs_untouched();
+    fill_outputs_with_sentinel();
+    assert_int_equal(facl_fwd(fx.ctx, NULL, &c.q, NULL, &c.v, &c.out, NULL, NULL, 0, NULL, NULL),
+                     FACL_ERROR_NULL_ARGUMENT);
+    expect_message("k: NULL tensor", NULL);
     assert_outputs_untouched();
 }
 
@@ -221,63 +251,84 @@ static void test_dtypes(void **state)
     (void)state;
     call c = valid_call(DENSE);
     c.k.dtype = FACL_DTYPE_F16;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "k");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "k: dtype", "q's dtype");
     c = valid_call(DENSE);
     c.out.dtype = FACL_DTYPE_BF16;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "out");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "out: dtype", "q's dtype");
     c = valid_call(DENSE);
     c.q.dtype = (facl_dtype)42;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q: dtype 42");
     c = valid_call(DENSE);
     c.q.dtype = FACL_DTYPE_I32;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q: dtype 3");
     c = valid_call(DENSE);
     c.lse.dtype = FACL_DTYPE_F16;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "lse");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "lse:");
     c = valid_call(VARLEN);
     c.cu_q.dtype = FACL_DTYPE_F32;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "cu_seqlens_q");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "cu_seqlens_q:");
     c = valid_call(DENSE);
     c.alibi.dtype = FACL_DTYPE_F16;
     c.opts.alibi_slopes = &c.alibi;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "alibi_slopes");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "opts->alibi_slopes:");
+    c = valid_call(KVPACKED);
+    c.q.dtype = FACL_DTYPE_F16;
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "kv[:, :, 0]: dtype", "q's dtype");
 }
 
 static void test_shapes(void **state)
 {
     (void)state;
     call c = valid_call(DENSE);
-    c.k.shape[0] = B + 1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "k");
+    c.k.shape[0] = B + 1; /* k alone: v is no longer shaped like k */
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "v: dimension 0", "shaped like k");
+    c = valid_call(DENSE);
+    c.k.shape[0] = B + 1; /* k and v: their batch differs from q's */
+    c.v.shape[0] = B + 1;
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "k: dimension 0", "batch");
     c = valid_call(DENSE);
     c.v.shape[1] = SK - 1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "v");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "v: dimension 1");
     c = valid_call(DENSE);
     c.out.shape[1] = SQ + 1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "out");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "out: dimension 1");
     c = valid_call(DENSE);
     c.k.shape[3] = D / 2;
     c.v.shape[3] = D / 2;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "k");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "k: dimension 3", "head_dim");
     c = valid_call(DENSE);
     c.q.ndim = 3;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q: expected 4 dimensions");
     c = valid_call(DENSE);
     c.q.shape[1] = -1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "q: negative size");
     c = valid_call(DENSE);
     c.lse.shape[2] = SQ + 1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "lse");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "lse: dimension 2");
     c = valid_call(QKVPACKED);
     c.qkv.shape[2] = 2;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "qkv");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "qkv: dimension 2");
+    c = valid_call(QKVPACKED);
+    c.lse.shape[1] = HQ - 1;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "lse: dimension 1");
     c = valid_call(KVPACKED);
     c.kv.shape[2] = 3;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "kv");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "kv: dimension 2");
+    c = valid_call(KVPACKED);
+    c.kv.shape[4] = D / 2; /* k and v of the pack have another head_dim than q */
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "kv[:, :, 0]: dimension 3", "head_dim");
     c = valid_call(DENSE);
     c.probs.shape[3] = SK + 1;
     c.opts.attn_probs = &c.probs;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "attn_probs");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "opts->attn_probs: dimension 3",
+                           "seqlen_k");
+    c = valid_call(VARLEN); /* varlen: (batch, heads_q, max_seqlen_q, max_seqlen_k) */
+    c.probs.shape[2] = 5;
+    c.opts.attn_probs = &c.probs;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "opts->attn_probs: dimension 2");
+    c = valid_call(VARLEN); /* varlen lse: (heads_q, total_q) */
+    c.lse.shape[1] = 4;
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "lse: dimension 1", "total_q");
 }
 
 static void test_heads_and_head_dim(void **state)
@@ -286,11 +337,11 @@ static void test_heads_and_head_dim(void **state)
     call c = valid_call(DENSE);
     c.k.shape[2] = 3;
     c.v.shape[2] = 3;
-    expect_rejected(&c, FACL_ERROR_INVALID_HEADS, "heads_kv");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_HEADS, "q: heads_q 4", "k's heads_kv 3");
     c = valid_call(DENSE);
     c.k.shape[2] = 0;
     c.v.shape[2] = 0;
-    expect_rejected(&c, FACL_ERROR_INVALID_HEADS, "heads_kv");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_HEADS, "q: heads_q 4", "k's heads_kv 0");
     const int64_t bad_dims[2] = {0, FACL_MAX_HEAD_DIM + 1};
     for (int i = 0; i < 2; ++i) {
         c = valid_call(DENSE);
@@ -299,7 +350,7 @@ static void test_heads_and_head_dim(void **state)
         c.k = view(fx.big, FACL_DTYPE_F32, 4, ks, 0);
         c.v = view(fx.big, FACL_DTYPE_F32, 4, ks, 0);
         c.out = view(fx.out_buf, FACL_DTYPE_F32, 4, qs, 0);
-        expect_rejected(&c, FACL_ERROR_INVALID_HEAD_DIM, "head_dim");
+        expect_rejected(&c, FACL_ERROR_INVALID_HEAD_DIM, "q: head_dim ");
     }
 }
 
@@ -308,24 +359,24 @@ static void test_strides_and_extents(void **state)
     (void)state;
     call c = valid_call(DENSE);
     c.q.stride[3] = 2;
-    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "q");
+    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "q: the last dimension");
     c = valid_call(DENSE);
     c.out.stride[1] = -1;
-    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "out");
+    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "out: negative stride");
     c = valid_call(DENSE);
     c.k.buffer = fx.small;
-    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "k");
+    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "k: the view reaches");
     c = valid_call(DENSE);
     c.out.offset = fx.out_bytes / 4 - 10; /* starts inside, ends outside */
-    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "out");
+    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "out: the view reaches");
     c = valid_call(DENSE);
     c.q.stride[0] = INT64_MAX / 2;
-    expect_rejected(&c, FACL_ERROR_SIZE_OVERFLOW, "q");
+    expect_rejected_naming(&c, FACL_ERROR_SIZE_OVERFLOW, "q:", "overflows");
     c = valid_call(DENSE);
     c.v.shape[1] = INT64_MAX / 4;
     c.k.shape[1] = INT64_MAX / 4;
     c.v.stride[0] = 8;
-    expect_rejected(&c, FACL_ERROR_SIZE_OVERFLOW, "k");
+    expect_rejected(&c, FACL_ERROR_SIZE_OVERFLOW, "k: extent");
 }
 
 static void test_scalar_options(void **state)
@@ -335,26 +386,26 @@ static void test_scalar_options(void **state)
     for (int i = 0; i < 3; ++i) {
         call c = valid_call(DENSE);
         c.opts.softmax_scale = bad_scales[i];
-        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "softmax_scale");
+        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->softmax_scale:");
     }
     const float bad_p[4] = {1.0f, -0.1f, NAN, 2.0f};
     for (int i = 0; i < 4; ++i) {
         call c = valid_call(DENSE);
         c.opts.dropout_p = bad_p[i];
-        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "dropout_p");
+        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->dropout_p:");
     }
     call c = valid_call(DENSE);
     c.opts.softcap = -2.0f;
-    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "softcap");
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->softcap:");
     c = valid_call(DENSE);
     c.opts.window_left = -2;
-    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "window_left");
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->window_left:");
     c = valid_call(DENSE);
     c.opts.window_right = -7;
-    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "window_right");
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->window_right:");
     c = valid_call(DENSE);
     c.opts.mask_align = (facl_mask_align)5;
-    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "mask_align");
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->mask_align:");
 }
 
 static void test_alibi_shapes(void **state)
@@ -364,17 +415,19 @@ static void test_alibi_shapes(void **state)
     const int64_t wrong_heads[1] = {HQ + 1};
     c.alibi = view(fx.big, FACL_DTYPE_F32, 1, wrong_heads, 0);
     c.opts.alibi_slopes = &c.alibi;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "opts->alibi_slopes: dimension 0",
+                           "heads_q");
     c = valid_call(DENSE);
     const int64_t wrong_batch[2] = {B + 1, HQ};
     c.alibi = view(fx.big, FACL_DTYPE_F32, 2, wrong_batch, 0);
     c.opts.alibi_slopes = &c.alibi;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "opts->alibi_slopes: dimension 0",
+                           "batch");
     c = valid_call(DENSE);
     const int64_t three_d[3] = {1, B, HQ};
     c.alibi = view(fx.big, FACL_DTYPE_F32, 3, three_d, 0);
     c.opts.alibi_slopes = &c.alibi;
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "alibi_slopes");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "opts->alibi_slopes: must be");
 }
 
 /* Writes a bad prefix-sum array into the fixture's cu buffer for one case. */
@@ -392,32 +445,40 @@ static void test_varlen_arguments(void **state)
     call c = valid_call(VARLEN);
     const int64_t four[1] = {4};
     c.cu_k = view(fx.cu_buf, FACL_DTYPE_I32, 1, four, 0);
-    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "cu_seqlens_k");
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "cu_seqlens_k: dimension 0");
     c = valid_call(VARLEN);
     c.max_q = 2; /* sequence 1 has 3 rows */
-    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_q");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_q: sequence 1",
+                           "max_seqlen_q = 2");
+    c = valid_call(VARLEN);
+    c.max_k = 3; /* sequence 1 has 4 keys */
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k: sequence 1",
+                           "max_seqlen_k = 3");
     c = valid_call(VARLEN);
     c.max_k = -1;
-    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_k");
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_k: negative");
+    c = valid_call(VARLEN);
+    c.max_q = -3;
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "max_seqlen_q: negative");
 
     const int32_t decreasing[6] = {0, 4, 2, 0, 3, 7};
     set_prefix_sums(decreasing);
     c = valid_call(VARLEN);
     c.max_q = 100;
-    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_q");
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_q: decreases");
     const int32_t nonzero_start[6] = {0, 2, 5, 1, 3, 7};
     set_prefix_sums(nonzero_start);
     c = valid_call(VARLEN);
-    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k");
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k[0]");
     const int32_t past_end[6] = {0, 2, 5, 0, 3, 9};
     set_prefix_sums(past_end);
     c = valid_call(VARLEN);
     c.max_k = 100;
-    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k");
+    expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "cu_seqlens_k: last prefix sum");
     set_prefix_sums(good);
     c = valid_call(VARLEN);
     c.opts.trust_cu_seqlens = 7;
-    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "trust_cu_seqlens");
+    expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->trust_cu_seqlens:");
 }
 
 static void test_foreign_queue_and_buffer(void **state)
@@ -425,13 +486,13 @@ static void test_foreign_queue_and_buffer(void **state)
     (void)state;
     call c = valid_call(DENSE);
     c.queue = fx.other_queue;
-    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "queue");
+    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "queue:");
     cl_int err;
     cl_mem foreign = clCreateBuffer(fx.other_cl, CL_MEM_READ_WRITE, 1 << 16, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     c = valid_call(DENSE);
     c.v.buffer = foreign;
-    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "v");
+    expect_rejected(&c, FACL_ERROR_INVALID_CONTEXT, "v: buffer belongs");
     clReleaseMemObject(foreign);
 }
 

@@ -105,6 +105,17 @@ void fwd_case_name(const fwd_case *c, char *buf, size_t size)
         appendf(buf, size, " probs");
     if (is_varlen(c->layout) && o->trust_cu_seqlens)
         appendf(buf, size, " trusted");
+    if (is_varlen(c->layout) && c->call_max_seqlen_q > 0)
+        appendf(buf, size, " max_q=%lld", (long long)c->call_max_seqlen_q);
+    if (is_varlen(c->layout) && c->call_max_seqlen_k > 0 && c->layout != CASE_VARLEN_QKVPACKED)
+        appendf(buf, size, " max_k=%lld", (long long)c->call_max_seqlen_k);
+}
+
+/* SPEC.md rule 4: a window of at least the call's key length is unbounded (-1); 0 stays 0
+ * (causal) even for a call without keys. */
+static int normalise_window(int w, int64_t keys)
+{
+    return w > 0 && (int64_t)w >= keys ? -1 : w;
 }
 
 /* A checked comparison always has a positive bound; an unrequested one is all zeros. */
@@ -357,7 +368,8 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     const int B = c->batch, Hq = c->heads_q, Hk = c->heads_kv, D = c->head_dim;
     const int varlen = is_varlen(c->layout), strided = c->strided;
     int32_t *cu_q = NULL, *cu_k = NULL;
-    int64_t Tq, Tk, msq = 0, msk = 0;
+    int64_t Tq, Tk, msq = 0, msk = 0; /* the true maxima (dense: seqlen_q, seqlen_k) */
+    int64_t cmsq, cmsk;               /* the maxima passed to the call */
     float *q = NULL, *k = NULL, *v = NULL, *slopes = NULL;
     float *got_out = NULL, *got_lse = NULL, *got_probs = NULL, *dev_lse = NULL;
     float *low_out = NULL, *low_lse = NULL;
@@ -385,13 +397,18 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         fail(&run, "no facl_context");
         return 0;
     }
-    if (B < 1 || Hq < 1 || Hk < 1 || D < 1 || Hq % Hk != 0 || c->seqlen_q < 0 ||
+    if (B < 0 || Hq < 1 || Hk < 1 || D < 1 || Hq % Hk != 0 || c->seqlen_q < 0 ||
         c->seqlen_k < 0 || (is_qkvpacked(c->layout) &&
                             (Hq != Hk || c->seqlen_q != c->seqlen_k ||
                              (varlen && c->seqlens_q != c->seqlens_k &&
                               (c->seqlens_q == NULL || c->seqlens_k == NULL ||
                                memcmp(c->seqlens_q, c->seqlens_k, (size_t)B * 4) != 0))))) {
         fail(&run, "invalid test case (sizes, GQA or qkv-packed with q != k shapes)");
+        return 0;
+    }
+    if (c->call_max_seqlen_q < 0 || c->call_max_seqlen_k < 0 ||
+        (!varlen && (c->call_max_seqlen_q || c->call_max_seqlen_k))) {
+        fail(&run, "invalid test case (call_max_seqlen_q/k: varlen only, >= 0)");
         return 0;
     }
 
@@ -416,6 +433,10 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     }
     Tq = cu_q[B];
     Tk = cu_k[B];
+    cmsq = (varlen && c->call_max_seqlen_q) ? c->call_max_seqlen_q : msq;
+    cmsk = (varlen && c->call_max_seqlen_k) ? c->call_max_seqlen_k : msk;
+    if (c->layout == CASE_VARLEN_QKVPACKED)
+        cmsk = cmsq; /* one max_seqlen for both */
 
     /* ---- inputs, rounded to the storage type */
     testkit_rng_seed(&rng, c->seed);
@@ -541,7 +562,7 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         if (c->want_lse)
             blse = new_buf(&run, "lse", FACL_DTYPE_F32, view_end(&tlse) + tail, 1);
         if (c->want_probs) {
-            int64_t ps[4] = {B, Hq, msq, msk}, ppad[3] = {1, 2, 3};
+            int64_t ps[4] = {B, Hq, cmsq, cmsk}, ppad[3] = {1, 2, 3};
             tprobs = make_view(FACL_DTYPE_F32, 4, ps, NULL, strided ? ppad : NULL,
                                strided ? 4 : 0);
             bprobs = new_buf(&run, "attn_probs", FACL_DTYPE_F32, view_end(&tprobs) + tail, 1);
@@ -603,15 +624,15 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
                                       NULL, &ev);
         break;
     case CASE_VARLEN:
-        r->status = facl_varlen_fwd(ctx, NULL, &tq, &tk, &tv, &tcuq, &tcuk, msq, msk, &tout,
+        r->status = facl_varlen_fwd(ctx, NULL, &tq, &tk, &tv, &tcuq, &tcuk, cmsq, cmsk, &tout,
                                     blse ? &tlse : NULL, &o, 0, NULL, &ev);
         break;
     case CASE_VARLEN_QKVPACKED:
-        r->status = facl_varlen_fwd_qkvpacked(ctx, NULL, &tqkv, &tcuq, msq, &tout,
+        r->status = facl_varlen_fwd_qkvpacked(ctx, NULL, &tqkv, &tcuq, cmsq, &tout,
                                               blse ? &tlse : NULL, &o, 0, NULL, &ev);
         break;
     case CASE_VARLEN_KVPACKED:
-        r->status = facl_varlen_fwd_kvpacked(ctx, NULL, &tq, &tkv, &tcuq, &tcuk, msq, msk,
+        r->status = facl_varlen_fwd_kvpacked(ctx, NULL, &tq, &tkv, &tcuq, &tcuk, cmsq, cmsk,
                                              &tout, blse ? &tlse : NULL, &o, 0, NULL, &ev);
         break;
     }
@@ -659,7 +680,7 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         }
     }
     if (bprobs) {
-        got_probs = xcalloc((size_t)(B * Hq * msq * msk), sizeof *got_probs);
+        got_probs = xcalloc((size_t)(B * Hq * cmsq * cmsk), sizeof *got_probs);
         gather(bprobs, &tprobs, got_probs);
     }
     check_untouched(&run);
@@ -673,8 +694,10 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     rp.cu_q = cu_q;
     rp.cu_k = cu_k;
     rp.scale = o.softmax_scale != 0.0f ? o.softmax_scale : 1.0f / sqrtf((float)D);
-    rp.window_left = o.window_left;
-    rp.window_right = o.causal ? 0 : o.window_right;
+    /* rule 4's normalisation against the call's key length (dense: seqlen_k; varlen:
+     * max_seqlen_k as passed, which may be below a real sequence's length) */
+    rp.window_left = normalise_window(o.window_left, varlen ? cmsk : c->seqlen_k);
+    rp.window_right = o.causal ? 0 : normalise_window(o.window_right, varlen ? cmsk : c->seqlen_k);
     rp.align_top_left = o.mask_align == FACL_ALIGN_TOP_LEFT;
     rp.softcap = o.softcap;
     rp.alibi = slopes;
@@ -714,16 +737,16 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         }
     }
     if (bprobs) {
-        size_t n = (size_t)(B * Hq * msq * msk);
+        size_t n = (size_t)(B * Hq * cmsq * cmsk);
         ref_probs = xcalloc(n, sizeof *ref_probs);
-        ref_attn_probs(&rp, q, k, ref_probs, msq, msk);
+        ref_attn_probs(&rp, q, k, ref_probs, cmsq, cmsk);
         /* fp32 output from fp32 scores whatever the storage type: the fp32 rule */
         r->probs = cmp_check(FACL_DTYPE_F32, got_probs, ref_probs, NULL, n);
         if (!r->probs.pass) {
             int64_t bad = r->probs.first_bad;
             fail(&run, "attn_probs wrong at seq %d head %d row %lld col %lld: got %.6g ref %.6g",
-                 (int)(bad / (Hq * msq * msk)), (int)(bad / (msq * msk) % Hq),
-                 (long long)(bad / msk % msq), (long long)(bad % msk), (double)got_probs[bad],
+                 (int)(bad / (Hq * cmsq * cmsk)), (int)(bad / (cmsq * cmsk) % Hq),
+                 (long long)(bad / cmsk % cmsq), (long long)(bad % cmsk), (double)got_probs[bad],
                  ref_probs[bad]);
         }
     }

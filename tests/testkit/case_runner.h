@@ -33,6 +33,8 @@ typedef enum case_layout {
 typedef struct fwd_case {
     case_layout layout;
     facl_dtype dtype;
+    /* batch and the seqlens may be 0 (varlen batch 0: cu_seqlens of one entry); a buffer
+     * then holds one poisoned element (OpenCL has no empty buffers) that must stay so. */
     int batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim;
     /* varlen: per-sequence lengths (NULL = all equal to seqlen_q / seqlen_k). qkv-packed
      * layouts need seqlen_q == seqlen_k (and equal seqlens) and heads_q == heads_kv. */
@@ -44,6 +46,11 @@ typedef struct fwd_case {
     int want_probs;
     int strided; /* views with padding between heads / rows and a non-zero buffer offset */
     uint64_t seed;
+    /* varlen only: the max_seqlen_q / max_seqlen_k passed to the call; 0 = the true maxima
+     * of the sequences. Smaller than a real sequence needs opts.trust_cu_seqlens = 1 (then
+     * every row is still computed; the maxima decide the window normalisation and
+     * attn_probs' shape); larger is always valid. varlen-qkvpacked passes the q one. */
+    int64_t call_max_seqlen_q, call_max_seqlen_k;
 } fwd_case;
 
 typedef struct case_result {
