@@ -255,6 +255,7 @@ int main(void)
     failed += run_config_tests();
     failed += run_struct_tests();
     failed += run_prepare_tests();
+    failed += run_trust_tests();
     nftw(g_tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return failed;
 }

@@ -88,5 +88,6 @@ int run_context_tests(void);  /* test_api_context.c */
 int run_config_tests(void);   /* test_api_config.c */
 int run_struct_tests(void);   /* test_api_struct.c */
 int run_prepare_tests(void);  /* test_api_prepare.c */
+int run_trust_tests(void);    /* test_api_trust.c */
 
 #endif
