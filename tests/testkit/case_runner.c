@@ -157,6 +157,9 @@ typedef struct runner {
     tk_buf bufs[MAX_BUFS];
     int nbufs;
     case_result *r;
+    cl_command_queue queue; /* the call's queue, never NULL once chosen */
+    cl_event uploads[MAX_BUFS]; /* async_inputs: the call's wait list */
+    cl_uint nuploads;
 } runner;
 
 static int fail(runner *run, const char *fmt, ...)
@@ -281,18 +284,34 @@ static void gather(tk_buf *b, const facl_tensor *t, float *dst)
     }
 }
 
-static int upload(runner *run, cl_context clctx)
+/* Buffers filled at creation; or (async) created empty, then the inputs written and the
+ * outputs poisoned by commands on run->queue whose events are kept in run->uploads. */
+static int upload(runner *run, cl_context clctx, int async)
 {
+    static const unsigned char poison = 0xff; /* what new_buf put in an output's host */
     for (int i = 0; i < run->nbufs; i++) {
         tk_buf *b = &run->bufs[i];
+        const size_t bytes = b->count * b->esize;
         cl_int err;
-        b->mem = clCreateBuffer(clctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
-                                b->count * b->esize, b->host, &err);
+        b->mem = clCreateBuffer(clctx, CL_MEM_READ_WRITE | (async ? 0 : CL_MEM_COPY_HOST_PTR),
+                                bytes, async ? NULL : b->host, &err);
         if (err != CL_SUCCESS) {
             b->mem = NULL;
-            return fail(run, "clCreateBuffer(%s, %zu bytes): %d", b->name,
-                        b->count * b->esize, (int)err);
+            return fail(run, "clCreateBuffer(%s, %zu bytes): %d", b->name, bytes, (int)err);
         }
+        if (!async)
+            continue;
+        if (b->is_output)
+            err = clEnqueueFillBuffer(run->queue, b->mem, &poison, 1, 0, bytes, 0, NULL,
+                                      &run->uploads[run->nuploads]);
+        else
+            err = clEnqueueWriteBuffer(run->queue, b->mem, CL_FALSE, 0, bytes, b->host, 0, NULL,
+                                       &run->uploads[run->nuploads]);
+        if (err != CL_SUCCESS)
+            return fail(run, "%s(%s): %d",
+                        b->is_output ? "clEnqueueFillBuffer" : "clEnqueueWriteBuffer", b->name,
+                        (int)err);
+        run->nuploads++;
     }
     return 1;
 }
@@ -311,6 +330,15 @@ static int download(runner *run, cl_command_queue queue)
 
 static void free_bufs(runner *run)
 {
+    if (run->nuploads) {
+        /* non-blocking writes read the host copies until they complete */
+        cl_int err = clFinish(run->queue);
+        if (err != CL_SUCCESS)
+            fail(run, "clFinish: %d", (int)err);
+        for (cl_uint i = 0; i < run->nuploads; i++)
+            clReleaseEvent(run->uploads[i]);
+        run->nuploads = 0;
+    }
     for (int i = 0; i < run->nbufs; i++) {
         tk_buf *b = &run->bufs[i];
         if (b->mem)
@@ -380,7 +408,10 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     facl_attn_options o = c->opts;
     ref_problem rp;
     testkit_rng rng;
-    cl_command_queue queue;
+    cl_command_queue queue; /* the call's: c->queue or NULL (the context's) */
+    const cl_event *wait;
+    cl_uint nwait;
+    const facl_tensor *lse;
     cl_event ev = NULL;
     double t0;
 
@@ -579,7 +610,8 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         }
     }
 
-    if (!upload(&run, facl_context_cl_context(ctx)))
+    run.queue = c->queue ? c->queue : facl_context_queue(ctx);
+    if (!upload(&run, facl_context_cl_context(ctx), c->async_inputs))
         goto done;
     tq.buffer = bq->mem;
     tk.buffer = bk->mem;
@@ -608,38 +640,42 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     }
 
     /* ---- the call */
-    queue = facl_context_queue(ctx);
+    queue = c->queue;
+    nwait = run.nuploads;
+    wait = nwait ? run.uploads : NULL;
+    lse = blse ? &tlse : NULL;
     t0 = now_seconds();
     switch (c->layout) {
     case CASE_DENSE:
-        r->status = facl_fwd(ctx, NULL, &tq, &tk, &tv, &tout, blse ? &tlse : NULL, &o, 0, NULL,
-                             &ev);
+        r->status = facl_fwd(ctx, queue, &tq, &tk, &tv, &tout, lse, &o, nwait, wait, &ev);
         break;
     case CASE_QKVPACKED:
-        r->status = facl_fwd_qkvpacked(ctx, NULL, &tqkv, &tout, blse ? &tlse : NULL, &o, 0,
-                                       NULL, &ev);
+        r->status = facl_fwd_qkvpacked(ctx, queue, &tqkv, &tout, lse, &o, nwait, wait, &ev);
         break;
     case CASE_KVPACKED:
-        r->status = facl_fwd_kvpacked(ctx, NULL, &tq, &tkv, &tout, blse ? &tlse : NULL, &o, 0,
-                                      NULL, &ev);
+        r->status = facl_fwd_kvpacked(ctx, queue, &tq, &tkv, &tout, lse, &o, nwait, wait, &ev);
         break;
     case CASE_VARLEN:
-        r->status = facl_varlen_fwd(ctx, NULL, &tq, &tk, &tv, &tcuq, &tcuk, cmsq, cmsk, &tout,
-                                    blse ? &tlse : NULL, &o, 0, NULL, &ev);
+        r->status = facl_varlen_fwd(ctx, queue, &tq, &tk, &tv, &tcuq, &tcuk, cmsq, cmsk, &tout,
+                                    lse, &o, nwait, wait, &ev);
         break;
     case CASE_VARLEN_QKVPACKED:
-        r->status = facl_varlen_fwd_qkvpacked(ctx, NULL, &tqkv, &tcuq, cmsq, &tout,
-                                              blse ? &tlse : NULL, &o, 0, NULL, &ev);
+        r->status = facl_varlen_fwd_qkvpacked(ctx, queue, &tqkv, &tcuq, cmsq, &tout, lse, &o,
+                                              nwait, wait, &ev);
         break;
     case CASE_VARLEN_KVPACKED:
-        r->status = facl_varlen_fwd_kvpacked(ctx, NULL, &tq, &tkv, &tcuq, &tcuk, cmsq, cmsk,
-                                             &tout, blse ? &tlse : NULL, &o, 0, NULL, &ev);
+        r->status = facl_varlen_fwd_kvpacked(ctx, queue, &tq, &tkv, &tcuq, &tcuk, cmsq, cmsk,
+                                             &tout, lse, &o, nwait, wait, &ev);
         break;
     }
     if (r->status != FACL_SUCCESS) {
         fail(&run, "facl call failed: %s: %s", facl_status_string(r->status), facl_last_error());
         if (ev)
             clReleaseEvent(ev);
+        goto done;
+    }
+    if (!ev && c->async_inputs) {
+        fail(&run, "a successful call returned no event");
         goto done;
     }
     if (ev) {
@@ -651,14 +687,14 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         }
     }
     {
-        cl_int err = clFinish(queue);
+        cl_int err = clFinish(run.queue);
         r->seconds = now_seconds() - t0;
         if (err != CL_SUCCESS) {
             fail(&run, "clFinish: %d", (int)err);
             goto done;
         }
     }
-    if (!download(&run, queue))
+    if (!download(&run, run.queue))
         goto done;
 
     /* ---- read back through the views */

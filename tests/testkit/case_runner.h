@@ -6,7 +6,9 @@
  * in every dtype), calls the matching facl_* function, waits, reads everything back,
  * and judges out and lse (and attn_probs if asked) against the reference with SPEC.md's
  * rule (cmp_check). Also checks that nothing outside the output views was written and
- * that the input buffers are unchanged.
+ * that the input buffers are unchanged. By default on the context's queue with the
+ * buffers filled at creation; `queue` and `async_inputs` make it a caller's queue and
+ * enqueued uploads passed to the call as its wait list.
  */
 #ifndef FACL_TESTKIT_CASE_RUNNER_H
 #define FACL_TESTKIT_CASE_RUNNER_H
@@ -51,6 +53,15 @@ typedef struct fwd_case {
      * every row is still computed; the maxima decide the window normalisation and
      * attn_probs' shape); larger is always valid. varlen-qkvpacked passes the q one. */
     int64_t call_max_seqlen_q, call_max_seqlen_k;
+    /* The queue passed to the call, then finished and read back on (NULL = the
+     * context's queue). */
+    cl_command_queue queue;
+    /* 0: every buffer filled at creation (CL_MEM_COPY_HOST_PTR), no wait list.
+     * 1: the buffers are created empty; the inputs are uploaded with non-blocking
+     * clEnqueueWriteBuffer and the outputs poisoned with clEnqueueFillBuffer, all on
+     * that queue, and the events of those commands are the call's wait list; a
+     * successful call must then return an event. */
+    int async_inputs;
 } fwd_case;
 
 typedef struct case_result {
