@@ -33,19 +33,26 @@
 #define HEAD_CHUNKS ((HEAD_DIM + 15) / 16)
 #define HEAD_PAD (HEAD_CHUNKS * 16)
 
-/* Reductions written with element extracts rather than .lo/.hi halves: the same code
- * for the compiler, but Oclgrind 21.10 reports every .lo/.hi half as an uninitialised
- * read (its shufflevector handling), which would drown real diagnostics. */
+/* Reductions written with single-element extracts: the same code for the compiler, but
+ * Oclgrind 21.10 marks any element a multi-element swizzle takes from position 11
+ * (.s89ab, .hi, .odd) as uninitialised (it compares shufflevector masks with LLVM's
+ * UndefValueVal, 11, instead of -1), which would drown real diagnostics. */
 inline float max_of16(float16 v)
 {
-    const float4 a = fmax(fmax(v.s0123, v.s4567), fmax(v.s89ab, v.scdef));
-    return fmax(fmax(a.x, a.y), fmax(a.z, a.w));
+    const float a0 = fmax(fmax(v.s0, v.s4), fmax(v.s8, v.sc));
+    const float a1 = fmax(fmax(v.s1, v.s5), fmax(v.s9, v.sd));
+    const float a2 = fmax(fmax(v.s2, v.s6), fmax(v.sa, v.se));
+    const float a3 = fmax(fmax(v.s3, v.s7), fmax(v.sb, v.sf));
+    return fmax(fmax(a0, a1), fmax(a2, a3));
 }
 
 inline float sum_of16(float16 v)
 {
-    const float4 a = (v.s0123 + v.s4567) + (v.s89ab + v.scdef);
-    return (a.x + a.y) + (a.z + a.w);
+    const float a0 = (v.s0 + v.s4) + (v.s8 + v.sc);
+    const float a1 = (v.s1 + v.s5) + (v.s9 + v.sd);
+    const float a2 = (v.s2 + v.s6) + (v.sa + v.se);
+    const float a3 = (v.s3 + v.s7) + (v.sb + v.sf);
+    return (a0 + a1) + (a2 + a3);
 }
 
 __kernel void attn_fwd_rows(__global const storage_t *q, __global const storage_t *k,

@@ -26,6 +26,9 @@
  *   later processes fast). Another thread that needs a program already built does not
  *   wait for that compile. facl_prepare_fwd compiles ahead of time.
  * - facl_last_error() is per thread.
+ * - The library's own enqueues on a context are serialised (NVIDIA's driver is not safe
+ *   when threads enqueue to one queue at once); on NVIDIA, give each thread its own
+ *   queue for your own enqueues (docs/THREADS.md).
  *
  * Growing structs
  * - facl_attn_options, facl_context_config, facl_device_info, facl_cache_stats and

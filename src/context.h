@@ -15,7 +15,17 @@ struct facl_context {
     facl_program_cache programs;
     int programs_ready; /* programs initialised (so the failure path releases it) */
     facl_logger logger;
+    /* Held around each enqueue the library makes (see facl_enqueue_lock). */
+    pthread_mutex_t enqueue_lock;
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
 };
+
+/* NVIDIA's OpenCL driver (580.159.04, H200) has a use-after-free when several threads
+ * enqueue to one command queue at the same time: a plain OpenCL program, 8 threads on
+ * one queue, segfaults under MALLOC_PERTURB_ (docs/THREADS.md). So the library's own
+ * enqueues on a context go one at a time (an enqueue takes microseconds; the kernels
+ * still overlap on the device). */
+void facl_enqueue_lock(const facl_context *ctx);
+void facl_enqueue_unlock(const facl_context *ctx);
 
 #endif

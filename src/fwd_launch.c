@@ -142,7 +142,9 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
      * with an empty q, whatever the prefix sums say). */
     if (p->batch == 0 || (p->varlen ? p->total_q == 0 : p->seqlen_q == 0)) {
         /* Still honour the wait list and hand back an event. */
+        facl_enqueue_lock(ctx);
         cl_int err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, event);
+        facl_enqueue_unlock(ctx);
         return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueMarkerWithWaitList");
     }
     fwd_launch l = {0};
@@ -152,6 +154,7 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         return st;
     }
     cl_event fwd_done = NULL;
+    facl_enqueue_lock(ctx);
     cl_int err = clEnqueueNDRangeKernel(queue, l.fwd, 3, NULL, l.fwd_global, l.fwd_local,
                                         num_wait, wait, (l.probs || event) ? &fwd_done : NULL);
     if (err != CL_SUCCESS) {
@@ -166,6 +169,7 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         clReleaseEvent(fwd_done);
         fwd_done = probs_done;
     }
+    facl_enqueue_unlock(ctx);
     if (st == FACL_SUCCESS && event) *event = fwd_done;
     else if (fwd_done) clReleaseEvent(fwd_done);
     release_launch(&l, p);

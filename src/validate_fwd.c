@@ -251,7 +251,8 @@ facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue qu
 }
 
 /* Read the prefix sums back and check them against the shapes and max_seqlen. */
-static facl_status check_prefix_sums(cl_command_queue queue, const facl_tensor *cu,
+static facl_status check_prefix_sums(const facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *cu,
                                      const char *name, int64_t total, int64_t max_seqlen,
                                      const char *max_name, cl_uint num_wait_events,
                                      const cl_event *wait_events)
@@ -259,8 +260,16 @@ static facl_status check_prefix_sums(cl_command_queue queue, const facl_tensor *
     const size_t count = (size_t)cu->shape[0];
     int32_t *sums = malloc(count * sizeof *sums);
     if (!sums) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "%s: host copy", name);
-    cl_int err = clEnqueueReadBuffer(queue, cu->buffer, CL_TRUE, cu->offset * sizeof(int32_t),
-                                     count * sizeof *sums, sums, num_wait_events, wait_events, NULL);
+    /* Enqueued under the context's enqueue lock, waited for outside it: the wait list may
+     * hold events that another thread completes only after its own facl call. */
+    cl_event read_done = NULL;
+    facl_enqueue_lock(ctx);
+    cl_int err = clEnqueueReadBuffer(queue, cu->buffer, CL_FALSE, cu->offset * sizeof(int32_t),
+                                     count * sizeof *sums, sums, num_wait_events, wait_events,
+                                     &read_done);
+    facl_enqueue_unlock(ctx);
+    if (err == CL_SUCCESS) err = clWaitForEvents(1, &read_done);
+    if (read_done) clReleaseEvent(read_done);
     facl_status st = FACL_SUCCESS;
     if (err != CL_SUCCESS) {
         st = facl_fail_cl(err, name);
@@ -335,12 +344,12 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
         return st;
     if (opts->trust_cu_seqlens) return FACL_SUCCESS;
     if (!queue) queue = ctx->queue;
-    if ((st = check_prefix_sums(queue, cu_q, "cu_seqlens_q", p->total_q, max_seqlen_q,
+    if ((st = check_prefix_sums(ctx, queue, cu_q, "cu_seqlens_q", p->total_q, max_seqlen_q,
                                 "max_seqlen_q", num_wait_events, wait_events)))
         return st;
     /* The qkv-packed varlen call passes one array twice: one read checks both roles. */
     if (cu_k == cu_q && max_seqlen_k == max_seqlen_q && p->total_k == p->total_q)
         return FACL_SUCCESS;
-    return check_prefix_sums(queue, cu_k, "cu_seqlens_k", p->total_k, max_seqlen_k, "max_seqlen_k",
+    return check_prefix_sums(ctx, queue, cu_k, "cu_seqlens_k", p->total_k, max_seqlen_k, "max_seqlen_k",
                              num_wait_events, wait_events);
 }

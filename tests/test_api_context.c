@@ -224,6 +224,9 @@ static void test_wrap_caller_queue(void **state)
     cl_context c = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     cl_command_queue queue = new_queue(c, dev);
+    /* Whether a queue holds a reference to its context is the implementation's business
+     * (PoCL: yes, NVIDIA: no): what counts is that facl leaves what it found. */
+    const cl_uint refs_before = context_refs(c);
     log_record log;
     log_record_init(&log);
     facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
@@ -277,9 +280,8 @@ static void test_wrap_caller_queue(void **state)
     tiny_free(&t);
     assert_int_equal(clFinish(queue), CL_SUCCESS);
     facl_context_free(ctx);
-    assert_int_equal(settled_context_refs(c, 2), 2); /* ours and our queue's... */
+    assert_int_equal(settled_context_refs(c, refs_before), refs_before); /* nothing of facl's left */
     clReleaseCommandQueue(queue);
-    assert_int_equal(settled_context_refs(c, 1), 1); /* ...and nothing of facl's left */
     clReleaseContext(c);
     pthread_mutex_destroy(&log.lock);
 }

@@ -259,6 +259,8 @@ typedef struct worker {
     char first_failure[2048];
 } worker;
 
+static pthread_mutex_t g_context_queue_turn = PTHREAD_MUTEX_INITIALIZER;
+
 static void record_failure(worker *w, const char *fmt, ...)
 {
     va_list ap;
@@ -303,7 +305,15 @@ static void *worker_main(void *arg)
         call_plan p;
         case_result r;
         plan_call(w->tid, i, &rng, tr.queue, &p);
+        /* The threads of the shared context take turns on its queue: the case runner's
+         * own uploads and reads on that queue would otherwise run concurrently with other
+         * threads' enqueues there, which NVIDIA's driver does not survive (docs/THREADS.md;
+         * the library serialises only its own enqueues). Calls on the threads' own queues,
+         * the other 600 of 800, run fully concurrently. */
+        const int turns = w->shared && p.mode == ON_CONTEXT_QUEUE;
+        if (turns) pthread_mutex_lock(&g_context_queue_turn);
         run_fwd_case(ctx, &p.c, &r);
+        if (turns) pthread_mutex_unlock(&g_context_queue_turn);
         w->per_mode[p.mode]++;
         w->done++;
         if (!r.pass) {

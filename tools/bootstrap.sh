@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-selftest}
 
 packages="meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl-c-headers \
-pocl-opencl-icd libcmocka-dev libclblast-dev gnuplot-nox python3"
+pocl-opencl-icd libcmocka-dev libclblast-dev gnuplot-nox python3 oclgrind"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
