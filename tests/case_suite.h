@@ -8,8 +8,14 @@
 #define FACL_TESTS_CASE_SUITE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "case_runner.h"
+
+/* A case with default options and lse on, its inputs seeded from `seed_base` and the
+ * case's position in the suite (so that every case draws fresh inputs). */
+fwd_case case_suite_case(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq,
+                         int hkv, int batch, uint64_t seed_base);
 
 /* Register a case under "<group>: <case name>". */
 void case_suite_add(const char *group, const fwd_case *c);

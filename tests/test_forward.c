@@ -33,20 +33,7 @@ enum { NOCAUSAL = 0, CAUSAL_BR = 1, CAUSAL_TL = 2 };
 static fwd_case base_case(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq,
                           int hkv, int batch)
 {
-    fwd_case c;
-    memset(&c, 0, sizeof c);
-    c.layout = layout;
-    c.dtype = dt;
-    c.head_dim = d;
-    c.seqlen_q = sq;
-    c.seqlen_k = sk;
-    c.heads_q = hq;
-    c.heads_kv = hkv;
-    c.batch = batch;
-    c.opts = facl_attn_options_default();
-    c.want_lse = 1;
-    c.seed = 0x5eed0000u + (uint64_t)case_suite_count() * 7919u;
-    return c;
+    return case_suite_case(layout, dt, d, sq, sk, hq, hkv, batch, 0x5eed0000u);
 }
 
 static void set_causal(fwd_case *c, int mode)

@@ -23,20 +23,7 @@
 static fwd_case tiny(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq, int hkv,
                      int batch)
 {
-    fwd_case c;
-    memset(&c, 0, sizeof c);
-    c.layout = layout;
-    c.dtype = dt;
-    c.head_dim = d;
-    c.seqlen_q = sq;
-    c.seqlen_k = sk;
-    c.heads_q = hq;
-    c.heads_kv = hkv;
-    c.batch = batch;
-    c.opts = facl_attn_options_default();
-    c.want_lse = 1;
-    c.seed = 0x0c19d000u + (uint64_t)case_suite_count() * 7919u;
-    return c;
+    return case_suite_case(layout, dt, d, sq, sk, hq, hkv, batch, 0x0c19d000u);
 }
 
 static void causal(fwd_case *c, facl_mask_align align)
