@@ -1,0 +1,170 @@
+/* What a call enqueues, seen from below: this test defines clEnqueueNDRangeKernel and
+ * clBuildProgram itself (the executable's definitions win over libOpenCL's for every
+ * caller, the library included) and forwards to the real ones, so it can count launches,
+ * check their sizes and make one program's build fail.
+ * - A call that fails must leave nothing enqueued: with the attn_probs program refusing
+ *   to build, a forward call with attn_probs returns the build failure and launches
+ *   nothing (before, the forward kernel was already enqueued when the probs build ran).
+ * - No launch has a zero global size (an error on OpenCL 1.2 drivers): a call with
+ *   seqlen_k 0 and attn_probs launches the forward kernel only. */
+#define _GNU_SOURCE 1
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "facl.h"
+
+static int g_launches, g_zero_sized, g_fail_probs_build;
+
+/* attn_probs is the one program built without a tile-size option (see src/plan.c). */
+static int is_probs_program(const char *options)
+{
+    return options && !strstr(options, "-DBLOCK_N") && !strstr(options, "-DROWS") &&
+           !strstr(options, "-DM_TILES");
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_devices,
+                                              const cl_device_id *devices, const char *options,
+                                              void(CL_CALLBACK *notify)(cl_program, void *),
+                                              void *user_data)
+{
+    typedef cl_int (*real_fn)(cl_program, cl_uint, const cl_device_id *, const char *,
+                              void(CL_CALLBACK *)(cl_program, void *), void *);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clBuildProgram"); /* POSIX's idiom */
+    if (g_fail_probs_build && is_probs_program(options)) return CL_BUILD_PROGRAM_FAILURE;
+    return real(program, num_devices, devices, options, notify, user_data);
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel,
+                                                      cl_uint dims, const size_t *offset,
+                                                      const size_t *global, const size_t *local,
+                                                      cl_uint num_wait, const cl_event *wait,
+                                                      cl_event *event)
+{
+    typedef cl_int (*real_fn)(cl_command_queue, cl_kernel, cl_uint, const size_t *,
+                              const size_t *, const size_t *, cl_uint, const cl_event *,
+                              cl_event *);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clEnqueueNDRangeKernel");
+    g_launches++;
+    for (cl_uint d = 0; d < dims; ++d) g_zero_sized += global[d] == 0;
+    return real(queue, kernel, dims, offset, global, local, num_wait, wait, event);
+}
+
+typedef struct problem {
+    facl_context *ctx;
+    cl_mem q, k, out, lse, probs;
+    facl_tensor tq, tk, tout, tlse, tprobs;
+} problem;
+
+enum { D = 8, SQ = 4, HEADS = 1 };
+
+static cl_mem buffer_of(cl_context c, size_t bytes, unsigned char fill)
+{
+    unsigned char host[256];
+    memset(host, fill, sizeof host);
+    cl_int err;
+    cl_mem m = clCreateBuffer(c, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes, host, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    return m;
+}
+
+/* fp32 (1, SQ, 1, D) queries over sk keys (at least one element allocated), outputs
+ * poisoned, on a context without a disk cache (so its programs are built here). */
+static void problem_make(problem *p, int sk)
+{
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.cache_dir = "";
+    config.kernel_path = "portable-gpu";
+    assert_int_equal(facl_context_create_with_config(NULL, &config, &p->ctx), FACL_SUCCESS);
+    cl_context c = facl_context_cl_context(p->ctx);
+    const size_t kv = (size_t)(sk > 0 ? sk : 1) * D * 4;
+    p->q = buffer_of(c, SQ * D * 4, 0x3c);
+    p->k = buffer_of(c, kv, 0x3c);
+    p->out = buffer_of(c, SQ * D * 4, 0xFF);
+    p->lse = buffer_of(c, SQ * 4, 0xFF);
+    p->probs = buffer_of(c, (size_t)SQ * (sk > 0 ? sk : 1) * 4, 0xFF);
+    const int64_t qs[4] = {1, SQ, HEADS, D}, ks[4] = {1, sk, HEADS, D}, ls[3] = {1, HEADS, SQ},
+                  ps[4] = {1, HEADS, SQ, sk};
+    p->tq = facl_tensor_contiguous(p->q, FACL_DTYPE_F32, 4, qs);
+    p->tk = facl_tensor_contiguous(p->k, FACL_DTYPE_F32, 4, ks);
+    p->tout = facl_tensor_contiguous(p->out, FACL_DTYPE_F32, 4, qs);
+    p->tlse = facl_tensor_contiguous(p->lse, FACL_DTYPE_F32, 3, ls);
+    p->tprobs = facl_tensor_contiguous(p->probs, FACL_DTYPE_F32, 4, ps);
+}
+
+static facl_status problem_run(problem *p)
+{
+    facl_attn_options opts = FACL_ATTN_OPTIONS_INIT;
+    opts.attn_probs = &p->tprobs;
+    return facl_fwd(p->ctx, NULL, &p->tq, &p->tk, &p->tk, &p->tout, &p->tlse, &opts, 0, NULL,
+                    NULL);
+}
+
+static void problem_free(problem *p)
+{
+    cl_mem all[5] = {p->q, p->k, p->out, p->lse, p->probs};
+    for (int i = 0; i < 5; ++i) clReleaseMemObject(all[i]);
+    facl_context_free(p->ctx);
+}
+
+static void test_failed_call_enqueues_nothing(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 5);
+    g_launches = 0;
+    g_fail_probs_build = 1;
+    const facl_status st = problem_run(&p);
+    g_fail_probs_build = 0;
+    assert_int_equal(st, FACL_ERROR_BUILD_FAILED);
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    if (g_launches != 0) fail_msg("a failed call launched %d kernel(s)", g_launches);
+    float out[SQ * D];
+    assert_int_equal(clEnqueueReadBuffer(facl_context_queue(p.ctx), p.out, CL_TRUE, 0, sizeof out,
+                                         out, 0, NULL, NULL),
+                     CL_SUCCESS);
+    const unsigned char *bytes = (const unsigned char *)out;
+    for (size_t i = 0; i < sizeof out; ++i)
+        if (bytes[i] != 0xFF) fail_msg("out byte %zu was written by a failed call", i);
+    /* The same call without the sabotage works: the failure was the build's alone. */
+    assert_int_equal(problem_run(&p), FACL_SUCCESS);
+    assert_int_equal(g_launches, 2);
+    problem_free(&p);
+}
+
+static void test_no_zero_sized_launch(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 0);
+    g_launches = g_zero_sized = 0;
+    assert_int_equal(problem_run(&p), FACL_SUCCESS);
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    assert_int_equal(g_zero_sized, 0);
+    assert_int_equal(g_launches, 1); /* the forward kernel: out 0 and lse +inf */
+    float out[SQ * D], lse[SQ];
+    cl_command_queue queue = facl_context_queue(p.ctx);
+    assert_int_equal(clEnqueueReadBuffer(queue, p.out, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL),
+                     CL_SUCCESS);
+    assert_int_equal(clEnqueueReadBuffer(queue, p.lse, CL_TRUE, 0, sizeof lse, lse, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (int i = 0; i < SQ * D; ++i) assert_true(out[i] == 0.0f);
+    for (int i = 0; i < SQ; ++i) assert_true(lse[i] > 3.0e38f); /* +inf */
+    problem_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_call_enqueues_nothing),
+        cmocka_unit_test(test_no_zero_sized_launch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
