@@ -409,6 +409,27 @@ FACL_API facl_status facl_varlen_fwd_kvpacked(facl_context *ctx, cl_command_queu
                                               cl_uint num_wait_events,
                                               const cl_event *wait_events, cl_event *event);
 
+/* ------------------------------------------------------------------ merge */
+
+/* Merge attention results computed over disjoint parts of the keys (split-KV decoding,
+ * attention split across devices or processes). Part s holds out_s, normalised over its
+ * own keys, and its lse_s, as facl_fwd writes them; the merged result is
+ *   lse = log(sum_s exp(lse_s)),   out = sum_s exp(lse_s - lse) * out_s,
+ * exactly the attention over all the parts' keys. A part whose lse is +inf (a row that
+ * saw no key there, as facl_fwd writes it) or -inf weighs nothing; a row empty in every
+ * part gets out = 0 and lse = +inf.
+ *   out_parts  (parts, batch, seqlen, heads, d), or varlen (parts, total, heads, d);
+ *              fp32, fp16 or bf16 (need not be out's dtype: fp32 partials are common)
+ *   lse_parts  fp32 (parts, batch, heads, seqlen), or varlen (parts, heads, total)
+ *   out        (batch, seqlen, heads, d), or varlen (total, heads, d)
+ *   lse        fp32 (batch, heads, seqlen), varlen (heads, total), or NULL
+ * Arithmetic in fp32. Does not block. */
+FACL_API facl_status facl_merge(facl_context *ctx, cl_command_queue queue,
+                                const facl_tensor *out_parts, const facl_tensor *lse_parts,
+                                const facl_tensor *out, const facl_tensor *lse,
+                                cl_uint num_wait_events, const cl_event *wait_events,
+                                cl_event *event);
+
 #ifdef __cplusplus
 }
 #endif

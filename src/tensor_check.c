@@ -1,5 +1,7 @@
-/* Per-tensor validation, shared by every call family. */
+/* Per-tensor and per-call argument checks, shared by every call family. */
 #include "tensor_check.h"
+
+#include <stdint.h>
 
 #include "context.h"
 #include "status.h"
@@ -100,4 +102,30 @@ facl_status facl_check_dim(const char *name, const facl_tensor *t, int dim, int6
     if (t->shape[dim] == expected) return FACL_SUCCESS;
     return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: dimension %d is %lld, expected %lld (%s)", name,
                      dim, (long long)t->shape[dim], (long long)expected, what);
+}
+
+facl_status facl_check_queue(const facl_context *ctx, cl_command_queue queue)
+{
+    if (!queue) return FACL_SUCCESS; /* the context's own */
+    cl_context owner = NULL;
+    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof owner, &owner, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
+    if (owner != ctx->cl_ctx)
+        return facl_fail(FACL_ERROR_INVALID_CONTEXT, "queue: belongs to another cl_context");
+    /* A wrapped cl_context may hold several devices; the programs are built for one. */
+    cl_device_id device = NULL;
+    err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof device, &device, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
+    if (device != ctx->device)
+        return facl_fail(FACL_ERROR_INVALID_CONTEXT,
+                         "queue: belongs to another device of the cl_context than the facl "
+                         "context's");
+    return FACL_SUCCESS;
+}
+
+facl_status facl_check_fits_int(const char *name, int64_t value)
+{
+    if (value <= INT32_MAX) return FACL_SUCCESS;
+    return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: %lld exceeds the supported 2^31 - 1", name,
+                     (long long)value);
 }

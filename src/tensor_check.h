@@ -16,4 +16,11 @@ facl_status facl_check_tensor(const facl_context *ctx, const char *name, const f
 facl_status facl_check_dim(const char *name, const facl_tensor *t, int dim, int64_t expected,
                            const char *what);
 
+/* NULL (the context's queue), or a queue of the context's cl_context and device; else
+ * FACL_ERROR_INVALID_CONTEXT naming "queue". */
+facl_status facl_check_queue(const facl_context *ctx, cl_command_queue queue);
+
+/* FACL_ERROR_INVALID_SHAPE naming `name` unless value fits a 32-bit int. */
+facl_status facl_check_fits_int(const char *name, int64_t value);
+
 #endif

@@ -27,32 +27,6 @@ facl_status facl_read_attn_options(const char *name, const facl_attn_options *gi
                             sizeof ends / sizeof ends[0]);
 }
 
-static facl_status check_queue(const facl_context *ctx, cl_command_queue queue)
-{
-    if (!queue) return FACL_SUCCESS; /* the context's own */
-    cl_context owner = NULL;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof owner, &owner, NULL);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
-    if (owner != ctx->cl_ctx)
-        return facl_fail(FACL_ERROR_INVALID_CONTEXT, "queue: belongs to another cl_context");
-    /* A wrapped cl_context may hold several devices; the programs are built for one. */
-    cl_device_id device = NULL;
-    err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof device, &device, NULL);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "queue: clGetCommandQueueInfo");
-    if (device != ctx->device)
-        return facl_fail(FACL_ERROR_INVALID_CONTEXT,
-                         "queue: belongs to another device of the cl_context than the facl "
-                         "context's");
-    return FACL_SUCCESS;
-}
-
-static facl_status check_fits_int(const char *name, int64_t value)
-{
-    if (value <= INT32_MAX) return FACL_SUCCESS;
-    return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: %lld exceeds the supported 2^31 - 1", name,
-                     (long long)value);
-}
-
 static facl_view view_of(const facl_tensor *t, int batch_dim, int row_dim, int head_dim_index)
 {
     facl_view v;
@@ -202,7 +176,7 @@ static facl_status check_qkvo(const facl_context *ctx, const facl_tensor *q, con
         return facl_fail(FACL_ERROR_INVALID_HEADS,
                          "%s: heads_q %lld is not a positive multiple of %s's heads_kv %lld", n->q,
                          (long long)heads_q, n->k, (long long)heads_kv);
-    if ((st = check_fits_int("heads_q", heads_q))) return st;
+    if ((st = facl_check_fits_int("heads_q", heads_q))) return st;
     p->dtype = q->dtype;
     p->head_dim = (int)d;
     p->heads_q = (int)heads_q;
@@ -219,7 +193,7 @@ static facl_status check_common(const facl_context *ctx, cl_command_queue queue,
     facl_status st = facl_read_attn_options("opts", *opts, local);
     if (st != FACL_SUCCESS) return st;
     *opts = local;
-    return check_queue(ctx, queue);
+    return facl_check_queue(ctx, queue);
 }
 
 facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
@@ -235,9 +209,9 @@ facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue qu
         (st = check_qkvo(ctx, q, k, v, out, 4, names, p)))
         return st;
     if ((st = facl_check_dim(names->k, k, 0, q->shape[0], "batch must match q")) ||
-        (st = check_fits_int("batch", q->shape[0])) ||
-        (st = check_fits_int("seqlen_q", q->shape[1])) ||
-        (st = check_fits_int("seqlen_k", k->shape[1])))
+        (st = facl_check_fits_int("batch", q->shape[0])) ||
+        (st = facl_check_fits_int("seqlen_q", q->shape[1])) ||
+        (st = facl_check_fits_int("seqlen_k", k->shape[1])))
         return st;
     p->batch = (int)q->shape[0];
     p->seqlen_q = (int)q->shape[1];
@@ -320,11 +294,11 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
         return facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s: negative (%lld)",
                          max_seqlen_q < 0 ? "max_seqlen_q" : "max_seqlen_k",
                          (long long)(max_seqlen_q < 0 ? max_seqlen_q : max_seqlen_k));
-    if ((st = check_fits_int("batch", cu_q->shape[0] - 1)) ||
-        (st = check_fits_int("total_q", q->shape[0])) ||
-        (st = check_fits_int("total_k", k->shape[0])) ||
-        (st = check_fits_int("max_seqlen_q", max_seqlen_q)) ||
-        (st = check_fits_int("max_seqlen_k", max_seqlen_k)))
+    if ((st = facl_check_fits_int("batch", cu_q->shape[0] - 1)) ||
+        (st = facl_check_fits_int("total_q", q->shape[0])) ||
+        (st = facl_check_fits_int("total_k", k->shape[0])) ||
+        (st = facl_check_fits_int("max_seqlen_q", max_seqlen_q)) ||
+        (st = facl_check_fits_int("max_seqlen_k", max_seqlen_k)))
         return st;
     p->batch = (int)(cu_q->shape[0] - 1);
     p->total_q = (int)q->shape[0];
