@@ -14,6 +14,9 @@
 #ifndef HAS_DROPOUT
 #define HAS_DROPOUT 0
 #endif
+#ifndef HAS_SEQUSED
+#define HAS_SEQUSED 0
+#endif
 
 typedef struct {
     int q_start; /* first row of the sequence in q/out (0 for dense batches) */
@@ -23,9 +26,10 @@ typedef struct {
 } seq_extent;
 
 /* Dense batches: every sequence has the same lengths. Varlen: read the prefix sums,
- * clamped so that bad sums never send a read or write out of bounds. */
-inline seq_extent sequence_extent(__global const int *cu_q, __global const int *cu_k, int b,
-                                  const attn_params p)
+ * clamped so that bad sums never send a read or write out of bounds. With seqused_k,
+ * sequence b uses only its first seqused_k[b] keys (clamped into its keys the same way). */
+inline seq_extent sequence_extent(__global const int *cu_q, __global const int *cu_k,
+                                  __global const int *seqused, int b, const attn_params p)
 {
     seq_extent e;
 #if IS_VARLEN
@@ -41,6 +45,11 @@ inline seq_extent sequence_extent(__global const int *cu_q, __global const int *
     e.sq = p.seqlen_q;
     e.k_start = 0;
     e.sk = p.seqlen_k;
+#endif
+#if HAS_SEQUSED
+    e.sk = clamp(seqused[p.seqused_off + b], 0, e.sk);
+#else
+    (void)seqused;
 #endif
     return e;
 }

@@ -86,7 +86,7 @@ inline float quad_sum(float x, __local float *scratch)
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
     __global storage_t *o, __global float *lse, __global const int *cu_q,
-    __global const int *cu_k, __global const float *alibi, __global float *probs,
+    __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
     const attn_params p)
 {
     __local ushort k_tile[BLOCK_N * K_PITCH] __attribute__((aligned(16)));
@@ -97,7 +97,7 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     const int b = get_group_id(2);
     const int lid = get_local_id(0);
     const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
     const int off = p.align_top_left ? 0 : e.sk - e.sq;
     const int kv_head = h / p.group;
     (void)probs;

@@ -58,12 +58,12 @@ inline float sum_of16(float16 v)
 __kernel void attn_fwd_rows(__global const storage_t *q, __global const storage_t *k,
                             __global const storage_t *v, __global storage_t *o,
                             __global float *lse, __global const int *cu_q,
-                            __global const int *cu_k, __global const float *alibi,
+                            __global const int *cu_k, __global const int *seqused, __global const float *alibi,
                             __global float *probs, const attn_params p)
 {
     const int h = get_group_id(1);
     const int b = get_group_id(2);
-    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
     const int off = p.align_top_left ? 0 : e.sk - e.sq;
     const int kv_head = h / p.group;
     (void)probs;

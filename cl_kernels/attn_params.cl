@@ -13,7 +13,7 @@ typedef struct {
     long lse_off, lse_sb, lse_sh, lse_ss;
     long probs_off, probs_sb, probs_sh, probs_ss;
     long alibi_off, alibi_sb, alibi_sh;
-    long cu_q_off, cu_k_off;
+    long cu_q_off, cu_k_off, seqused_off;
     ulong drop_offset;
     int seqlen_q, seqlen_k; /* dense: the lengths; varlen: max_seqlen_q/k */
     int total_q, total_k;   /* varlen: rows of q and k */

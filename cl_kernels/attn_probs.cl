@@ -9,7 +9,7 @@
 __kernel void attn_probs(__global const storage_t *q, __global const storage_t *k,
                          __global const storage_t *v, __global storage_t *o,
                          __global float *lse, __global const int *cu_q,
-                         __global const int *cu_k, __global const float *alibi,
+                         __global const int *cu_k, __global const int *seqused, __global const float *alibi,
                          __global float *probs, const attn_params p)
 {
     const int j = get_global_id(0);
@@ -19,7 +19,7 @@ __kernel void attn_probs(__global const storage_t *q, __global const storage_t *
     (void)v; (void)o;
     /* attn_probs is (batch, heads, seqlen_q, seqlen_k) (varlen: the maxima). */
     if (i >= p.seqlen_q || j >= p.seqlen_k) return;
-    const seq_extent e = sequence_extent(cu_q, cu_k, b, p);
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
     const int off = p.align_top_left ? 0 : e.sk - e.sq;
     float value = 0.0f;
     const bool visible = i < e.sq && j < e.sk && j >= visible_lo(i + off, p.window_left, e.sk) &&

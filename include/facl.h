@@ -299,7 +299,7 @@ typedef struct facl_attn_options {
      * softmax probabilities before dropout, negated where dropout dropped them, 0 where
      * masked. NULL = not written. */
     const facl_tensor *attn_probs;
-    /* Varlen only: 0 (default) reads cu_seqlens back (a small blocking read after the
+    /* Varlen (and seqused_k): 0 (default) reads cu_seqlens back (a small blocking read after the
      * wait list) to reject bad prefix sums and too-small max_seqlen with
      * FACL_ERROR_INVALID_SEQLENS; 1 skips that and stays fully asynchronous. Then the
      * kernels clamp the prefix sums into the tensors (never reading or writing out of
@@ -308,11 +308,18 @@ typedef struct facl_attn_options {
      * decide the launch size, the window normalisation and attn_probs' shape). */
     int32_t trust_cu_seqlens;
     uint32_t reserved0; /* 0 */
+    /* FlashAttention 3's seqused_k: int32 (batch); sequence b uses only its first
+     * seqused_k[b] keys (dense: of seqlen_k; varlen: of cu_seqlens_k[b+1] - cu_seqlens_k[b]),
+     * so a padded batch needs no gather. Masks align to the used length. NULL = all keys.
+     * Unless trust_cu_seqlens, it is read back (blocking, dense calls too) and a value
+     * outside 0..the sequence's keys is FACL_ERROR_INVALID_SEQLENS; trusted, each value is
+     * clamped into that range on the device. */
+    const facl_tensor *seqused_k;
 } facl_attn_options;
 
 #define FACL_ATTN_OPTIONS_INIT \
     { (uint32_t)sizeof(facl_attn_options), 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, \
-      0.0f, NULL, 0, 0, NULL, 0, 0 }
+      0.0f, NULL, 0, 0, NULL, 0, 0, NULL }
 
 /* The same defaults as FACL_ATTN_OPTIONS_INIT. Inline, so that the struct returned is
  * the one of the header the application was compiled with (a library function
@@ -327,7 +334,7 @@ static inline facl_attn_options facl_attn_options_default(void)
 
 /* One forward variant to compile ahead of time: the kernels a call with this dtype,
  * head dim, layout and these options would use (the option values that only change
- * numbers do not matter; softcap > 0, alibi_slopes set, dropout_p > 0 and attn_probs
+ * numbers do not matter; softcap > 0, alibi_slopes set, dropout_p > 0, seqused_k and attn_probs
  * set do). */
 typedef struct facl_prepare_desc {
     uint32_t struct_size;   /* sizeof(facl_prepare_desc), set by FACL_PREPARE_DESC_INIT */

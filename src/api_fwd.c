@@ -36,7 +36,8 @@ facl_status facl_fwd(facl_context *ctx, cl_command_queue queue, const facl_tenso
 {
     facl_error_clear();
     facl_fwd_problem p;
-    facl_status st = facl_validate_fwd_dense(ctx, queue, q, k, v, out, lse, opts, &plain_names, &p);
+    facl_status st = facl_validate_fwd_dense(ctx, queue, q, k, v, out, lse, opts, &plain_names,
+                                             num_wait, wait, &p);
     return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
 }
 
@@ -52,7 +53,8 @@ facl_status facl_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue, const 
     const facl_tensor q = unpack(qkv, 2, 0), k = unpack(qkv, 2, 1), v = unpack(qkv, 2, 2);
     const facl_fwd_names names = {"qkv[:, :, 0]", "qkv[:, :, 1]", "qkv[:, :, 2]"};
     facl_fwd_problem p;
-    st = facl_validate_fwd_dense(ctx, queue, &q, &k, &v, out, lse, opts, &names, &p);
+    st = facl_validate_fwd_dense(ctx, queue, &q, &k, &v, out, lse, opts, &names, num_wait, wait,
+                                 &p);
     return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
 }
 
@@ -68,7 +70,8 @@ facl_status facl_fwd_kvpacked(facl_context *ctx, cl_command_queue queue, const f
     const facl_tensor k = unpack(kv, 2, 0), v = unpack(kv, 2, 1);
     const facl_fwd_names names = {"q", "kv[:, :, 0]", "kv[:, :, 1]"};
     facl_fwd_problem p;
-    st = facl_validate_fwd_dense(ctx, queue, q, &k, &v, out, lse, opts, &names, &p);
+    st = facl_validate_fwd_dense(ctx, queue, q, &k, &v, out, lse, opts, &names, num_wait, wait,
+                                 &p);
     return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
 }
 

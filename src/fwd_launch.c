@@ -28,16 +28,18 @@ static facl_status make_kernel(facl_context *ctx, const char *name, const char *
                      name, (unsigned)num_args, FACL_KERNEL_NUM_ARGS);
 }
 
-/* The nine buffers in the kernels' order, then the argument block. */
+/* The ten buffers in the kernels' order, then the argument block. */
 static cl_int bind(cl_kernel kernel, const facl_fwd_problem *p, const facl_view *lse,
                    const facl_kernel_params *params)
 {
-    const cl_mem buffers[9] = {p->q.buffer, p->k.buffer, p->v.buffer, p->out.buffer, lse->buffer,
-                               p->cu_q,     p->cu_k,     p->alibi.buffer, p->probs.buffer};
+    const cl_mem buffers[] = {p->q.buffer, p->k.buffer, p->v.buffer,     p->out.buffer,
+                              lse->buffer, p->cu_q,     p->cu_k,         p->seqused,
+                              p->alibi.buffer, p->probs.buffer};
+    const cl_uint n = sizeof buffers / sizeof buffers[0];
     cl_int err = CL_SUCCESS;
-    for (cl_uint i = 0; i < 9 && err == CL_SUCCESS; ++i)
+    for (cl_uint i = 0; i < n && err == CL_SUCCESS; ++i)
         err = clSetKernelArg(kernel, i, sizeof(cl_mem), &buffers[i]);
-    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 9, sizeof *params, params);
+    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, n, sizeof *params, params);
     return err;
 }
 

@@ -20,6 +20,8 @@ typedef struct facl_fwd_problem {
     int varlen;
     cl_mem cu_q, cu_k;
     int64_t cu_q_off, cu_k_off;
+    cl_mem seqused; /* opts->seqused_k, NULL = none */
+    int64_t seqused_off;
     facl_view q, k, v, out;
     facl_view lse;    /* buffer NULL = not requested; ss is the row stride */
     facl_view alibi;  /* buffer NULL = none; sb, sh used */
@@ -42,12 +44,14 @@ typedef struct facl_fwd_names {
 facl_status facl_read_attn_options(const char *name, const facl_attn_options *given,
                                    facl_attn_options *out);
 
-/* Validate a dense call (q, k, v as 4-D views) and fill `problem`. */
+/* Validate a dense call (q, k, v as 4-D views) and fill `problem`. Reads
+ * opts->seqused_k back (blocking, after the wait list) unless opts->trust_cu_seqlens. */
 facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
                                     const facl_tensor *q, const facl_tensor *k,
                                     const facl_tensor *v, const facl_tensor *out,
                                     const facl_tensor *lse, const facl_attn_options *opts,
-                                    const facl_fwd_names *names, facl_fwd_problem *problem);
+                                    const facl_fwd_names *names, cl_uint num_wait_events,
+                                    const cl_event *wait_events, facl_fwd_problem *problem);
 
 /* Validate a varlen call (q, k, v as 3-D views plus prefix sums) and fill `problem`.
  * Reads cu_seqlens back (blocking) unless opts->trust_cu_seqlens. */

@@ -15,7 +15,7 @@ void facl_kernel_params_fill(const facl_fwd_problem *p, const facl_view *lse,
     k->probs_off = p->probs.offset, k->probs_sb = p->probs.sb, k->probs_sh = p->probs.sh;
     k->probs_ss = p->probs.ss;
     k->alibi_off = p->alibi.offset, k->alibi_sb = p->alibi.sb, k->alibi_sh = p->alibi.sh;
-    k->cu_q_off = p->cu_q_off, k->cu_k_off = p->cu_k_off;
+    k->cu_q_off = p->cu_q_off, k->cu_k_off = p->cu_k_off, k->seqused_off = p->seqused_off;
     k->drop_offset = p->offset;
     k->seqlen_q = p->seqlen_q, k->seqlen_k = p->seqlen_k;
     k->total_q = p->total_q, k->total_k = p->total_k;

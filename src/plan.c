@@ -53,9 +53,9 @@ void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t 
 {
     snprintf(buf, cap,
              "-cl-std=CL1.2 -DFACL_PARAMS_SIZE=%zu -DFACL_DTYPE=%d -DHEAD_DIM=%d -DIS_VARLEN=%d "
-             "-DHAS_SOFTCAP=%d -DHAS_ALIBI=%d -DHAS_DROPOUT=%d",
+             "-DHAS_SOFTCAP=%d -DHAS_ALIBI=%d -DHAS_DROPOUT=%d -DHAS_SEQUSED=%d",
              sizeof(facl_kernel_params), (int)p->dtype, p->head_dim, p->varlen, p->softcap > 0.0f,
-             p->alibi.buffer != NULL, p->dropout_p > 0.0f);
+             p->alibi.buffer != NULL, p->dropout_p > 0.0f, p->seqused != NULL);
 }
 
 /* attn_fwd_mma: fp16 or bf16 operands, head_dim up to 128 (register budget). */

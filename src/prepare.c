@@ -37,6 +37,7 @@ static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd
     p->dropout_p = o.dropout_p;
     p->alibi.buffer = o.alibi_slopes ? o.alibi_slopes->buffer : NULL;
     p->probs.buffer = o.attn_probs ? o.attn_probs->buffer : NULL;
+    p->seqused = o.seqused_k ? o.seqused_k->buffer : NULL;
     /* Row starts on 16-byte boundaries unless asked otherwise (see plan.c). */
     const int64_t step = d->unaligned_rows ? 1 : 8;
     facl_view *views[4] = {&p->q, &p->k, &p->v, &p->out};

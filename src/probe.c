@@ -138,7 +138,7 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, char *why, 
     opts.causal = 1;
     const facl_fwd_names names = {"q", "k", "v"};
     facl_fwd_problem p;
-    st = facl_validate_fwd_dense(ctx, NULL, &q, &k, &v, &out, &lse_t, &opts, &names, &p);
+    st = facl_validate_fwd_dense(ctx, NULL, &q, &k, &v, &out, &lse_t, &opts, &names, 0, NULL, &p);
     if (st == FACL_SUCCESS) {
         facl_fwd_plan plan;
         facl_plan_fwd_program(&p, &ctx->profile, &plan);

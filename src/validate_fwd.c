@@ -19,7 +19,8 @@ facl_status facl_read_attn_options(const char *name, const facl_attn_options *gi
     static const size_t ends[] = {END(softmax_scale), END(causal), END(mask_align),
                                   END(window_left), END(window_right), END(softcap),
                                   END(dropout_p), END(alibi_slopes), END(dropout_seed),
-                                  END(dropout_offset), END(attn_probs), END(trust_cu_seqlens)};
+                                  END(dropout_offset), END(attn_probs), END(trust_cu_seqlens),
+                                  END(reserved0)};
 #undef END
     *out = default_options;
     if (!given) return FACL_SUCCESS;
@@ -127,6 +128,13 @@ static facl_status check_optional_tensors(const facl_context *ctx, const facl_te
             return st;
         p->alibi = view_of(a, per_batch ? 0 : -1, -1, per_batch);
     }
+    if (o->seqused_k) {
+        if ((st = facl_check_tensor(ctx, "opts->seqused_k", o->seqused_k, 1, 1u << FACL_DTYPE_I32)) ||
+            (st = facl_check_dim("opts->seqused_k", o->seqused_k, 0, p->batch, "batch")))
+            return st;
+        p->seqused = o->seqused_k->buffer;
+        p->seqused_off = (int64_t)o->seqused_k->offset;
+    }
     if (o->attn_probs) {
         const facl_tensor *t = o->attn_probs;
         if ((st = facl_check_tensor(ctx, "opts->attn_probs", t, 4, 1u << FACL_DTYPE_F32)) ||
@@ -196,11 +204,17 @@ static facl_status check_common(const facl_context *ctx, cl_command_queue queue,
     return facl_check_queue(ctx, queue);
 }
 
+static facl_status check_seqused(const facl_context *ctx, cl_command_queue queue,
+                                 const facl_tensor *seqused, const facl_fwd_problem *p,
+                                 const int32_t *cu_k, cl_uint num_wait_events,
+                                 const cl_event *wait_events);
+
 facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue queue,
                                     const facl_tensor *q, const facl_tensor *k,
                                     const facl_tensor *v, const facl_tensor *out,
                                     const facl_tensor *lse, const facl_attn_options *opts,
-                                    const facl_fwd_names *names, facl_fwd_problem *p)
+                                    const facl_fwd_names *names, cl_uint num_wait_events,
+                                    const cl_event *wait_events, facl_fwd_problem *p)
 {
     memset(p, 0, sizeof *p);
     facl_attn_options local;
@@ -220,34 +234,52 @@ facl_status facl_validate_fwd_dense(const facl_context *ctx, cl_command_queue qu
     p->k = view_of(k, 0, 1, 2);
     p->v = view_of(v, 0, 1, 2);
     p->out = view_of(out, 0, 1, 2);
-    if ((st = check_scalar_options(opts, p->head_dim, p))) return st;
-    return check_optional_tensors(ctx, lse, opts, p);
+    if ((st = check_scalar_options(opts, p->head_dim, p)) ||
+        (st = check_optional_tensors(ctx, lse, opts, p)))
+        return st;
+    if (!opts->seqused_k || opts->trust_cu_seqlens) return FACL_SUCCESS;
+    return check_seqused(ctx, queue ? queue : ctx->queue, opts->seqused_k, p, NULL,
+                         num_wait_events, wait_events);
 }
 
-/* Read the prefix sums back and check them against the shapes and max_seqlen. */
-static facl_status check_prefix_sums(const facl_context *ctx, cl_command_queue queue,
-                                     const facl_tensor *cu,
-                                     const char *name, int64_t total, int64_t max_seqlen,
-                                     const char *max_name, cl_uint num_wait_events,
-                                     const cl_event *wait_events)
+/* Read an int32 vector back (blocking) after the wait list, into *values (malloc'd; the
+ * caller frees). Enqueued under the context's enqueue lock, waited for outside it: the
+ * wait list may hold events that another thread completes only after its own call. */
+static facl_status read_int32s(const facl_context *ctx, cl_command_queue queue,
+                               const facl_tensor *t, const char *name, cl_uint num_wait_events,
+                               const cl_event *wait_events, int32_t **values)
 {
-    const size_t count = (size_t)cu->shape[0];
-    int32_t *sums = malloc(count * sizeof *sums);
-    if (!sums) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "%s: host copy", name);
-    /* Enqueued under the context's enqueue lock, waited for outside it: the wait list may
-     * hold events that another thread completes only after its own facl call. */
+    const size_t count = (size_t)t->shape[0];
+    *values = malloc((count ? count : 1) * sizeof **values);
+    if (!*values) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "%s: host copy", name);
+    if (count == 0) return FACL_SUCCESS;
     cl_event read_done = NULL;
     facl_enqueue_lock(ctx);
-    cl_int err = clEnqueueReadBuffer(queue, cu->buffer, CL_FALSE, cu->offset * sizeof(int32_t),
-                                     count * sizeof *sums, sums, num_wait_events, wait_events,
-                                     &read_done);
+    cl_int err = clEnqueueReadBuffer(queue, t->buffer, CL_FALSE, t->offset * sizeof(int32_t),
+                                     count * sizeof **values, *values, num_wait_events,
+                                     wait_events, &read_done);
     facl_enqueue_unlock(ctx);
     if (err == CL_SUCCESS) err = clWaitForEvents(1, &read_done);
     if (read_done) clReleaseEvent(read_done);
-    facl_status st = FACL_SUCCESS;
-    if (err != CL_SUCCESS) {
-        st = facl_fail_cl(err, name);
-    } else if (sums[0] != 0) {
+    if (err == CL_SUCCESS) return FACL_SUCCESS;
+    free(*values);
+    *values = NULL;
+    return facl_fail_cl(err, name);
+}
+
+/* Check prefix sums against the shapes and max_seqlen; on success *sums holds them
+ * (the caller frees). */
+static facl_status check_prefix_sums(const facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *cu, const char *name, int64_t total,
+                                     int64_t max_seqlen, const char *max_name,
+                                     cl_uint num_wait_events, const cl_event *wait_events,
+                                     int32_t **sums_out)
+{
+    const size_t count = (size_t)cu->shape[0];
+    int32_t *sums;
+    facl_status st = read_int32s(ctx, queue, cu, name, num_wait_events, wait_events, &sums);
+    if (st != FACL_SUCCESS) return st;
+    if (sums[0] != 0) {
         st = facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s[0] is %d, must be 0", name, sums[0]);
     } else {
         for (size_t b = 0; b + 1 < count && st == FACL_SUCCESS; ++b) {
@@ -263,7 +295,32 @@ static facl_status check_prefix_sums(const facl_context *ctx, cl_command_queue q
             st = facl_fail(FACL_ERROR_INVALID_SEQLENS, "%s: last prefix sum %d exceeds %lld rows",
                            name, sums[count - 1], (long long)total);
     }
-    free(sums);
+    if (st != FACL_SUCCESS) {
+        free(sums);
+        sums = NULL;
+    }
+    *sums_out = sums;
+    return st;
+}
+
+/* opts->seqused_k read back: 0 <= seqused_k[b] <= the keys of sequence b (dense:
+ * seqlen_k for all; varlen: from the prefix sums `cu_k`). */
+static facl_status check_seqused(const facl_context *ctx, cl_command_queue queue,
+                                 const facl_tensor *seqused, const facl_fwd_problem *p,
+                                 const int32_t *cu_k, cl_uint num_wait_events,
+                                 const cl_event *wait_events)
+{
+    int32_t *used;
+    facl_status st = read_int32s(ctx, queue, seqused, "opts->seqused_k", num_wait_events,
+                                 wait_events, &used);
+    for (int b = 0; b < p->batch && st == FACL_SUCCESS; ++b) {
+        const int64_t keys = cu_k ? (int64_t)cu_k[b + 1] - cu_k[b] : p->seqlen_k;
+        if (used[b] < 0 || used[b] > keys)
+            st = facl_fail(FACL_ERROR_INVALID_SEQLENS,
+                           "opts->seqused_k: [%d] is %d, outside 0..%lld (the sequence's keys)",
+                           b, used[b], (long long)keys);
+    }
+    free(used);
     return st;
 }
 
@@ -318,12 +375,18 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
         return st;
     if (opts->trust_cu_seqlens) return FACL_SUCCESS;
     if (!queue) queue = ctx->queue;
-    if ((st = check_prefix_sums(ctx, queue, cu_q, "cu_seqlens_q", p->total_q, max_seqlen_q,
-                                "max_seqlen_q", num_wait_events, wait_events)))
-        return st;
+    int32_t *sums_q = NULL, *sums_k = NULL;
+    st = check_prefix_sums(ctx, queue, cu_q, "cu_seqlens_q", p->total_q, max_seqlen_q,
+                           "max_seqlen_q", num_wait_events, wait_events, &sums_q);
     /* The qkv-packed varlen call passes one array twice: one read checks both roles. */
-    if (cu_k == cu_q && max_seqlen_k == max_seqlen_q && p->total_k == p->total_q)
-        return FACL_SUCCESS;
-    return check_prefix_sums(ctx, queue, cu_k, "cu_seqlens_k", p->total_k, max_seqlen_k, "max_seqlen_k",
-                             num_wait_events, wait_events);
+    const int same = cu_k == cu_q && max_seqlen_k == max_seqlen_q && p->total_k == p->total_q;
+    if (st == FACL_SUCCESS && !same)
+        st = check_prefix_sums(ctx, queue, cu_k, "cu_seqlens_k", p->total_k, max_seqlen_k,
+                               "max_seqlen_k", num_wait_events, wait_events, &sums_k);
+    if (st == FACL_SUCCESS && opts->seqused_k)
+        st = check_seqused(ctx, queue, opts->seqused_k, p, same ? sums_q : sums_k,
+                           num_wait_events, wait_events);
+    free(sums_q);
+    free(sums_k);
+    return st;
 }
