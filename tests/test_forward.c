@@ -3,8 +3,9 @@
  * subset of SPEC.md's grid that stays fast enough for CI on a small PoCL machine, then
  * every call family and option (packed and varlen layouts, windows, softcap, ALiBi,
  * dropout, attn_probs, custom scale, strided views), windows of any size (INT32_MAX
- * included), trust_cu_seqlens with maxima below the real lengths, and empty problems
- * (batch 0, seqlen_q 0, seqlen_k 0). Each case is its own cmocka test, named
+ * included), trust_cu_seqlens with maxima below the real lengths, empty problems
+ * (batch 0, seqlen_q 0, seqlen_k 0) and seqused_k (only the first keys of each
+ * sequence used, masks aligned to that length). Each case is its own cmocka test, named
  * "<group>: <case>"; a failure prints the case and the errors.
  *
  * FACL_TEST_FILTER=<cmocka pattern, * and ? wildcards> runs a subset, e.g.
@@ -516,6 +517,149 @@ static void add_trusted_maxima(void)
     }
 }
 
+/* ------------------------------------------------------------------ seqused_k */
+
+/* FlashAttention 3's seqused_k: sequence b uses only its first seqused_k[b] keys, and the
+ * masks align to that used length (bottom-right off = used - sq, windows, ALiBi's
+ * |i + off - j|; attn_probs 0 beyond it). Dense batch 3 with {seqlen_k, 0, 17}: all keys,
+ * none (out 0, lse +inf) and fewer keys than queries (causal bottom-right: rows 0..22
+ * see nothing, where the full length would show them every key). Every f16 case runs on
+ * the emulated tensor-core suite too (d 64 and 128); trusted calls clamp out-of-range
+ * values on the device. */
+static const int32_t su_dense[] = {77, 0, 17};               /* seqlen_k 77 */
+static const int32_t su_qkv[] = {64, 0, 17};                 /* seqlen 64 */
+static const int32_t su_trust1[] = {-5, 1000, 17};           /* -> {0, 77, 17} */
+static const int32_t su_trust2[] = {INT32_MIN, INT32_MAX, 78}; /* -> {0, 77, 77} */
+static const int32_t su_vq[] = {30, 7, 1, 20}, su_vk[] = {50, 40, 64, 9};
+static const int32_t su_vused[] = {33, 0, 17, 5};            /* below every segment */
+static const int32_t su_vtrust[] = {-1, 20, 30, 100};        /* -> {0, 20, 30, 9} */
+static const int32_t su_vs[] = {30, 7, 64, 9}, su_vsused[] = {20, 0, 50, 3};
+
+static fwd_case seqused_dense(case_layout layout, facl_dtype dt, int d, int mode)
+{
+    fwd_case c = layout == CASE_QKVPACKED ? base_case(layout, dt, d, 64, 64, 4, 4, 3)
+                                          : base_case(layout, dt, d, 40, 77, 6, 2, 3);
+    c.seqused_k = layout == CASE_QKVPACKED ? su_qkv : su_dense;
+    set_causal(&c, mode);
+    return c;
+}
+
+static void add_seqused(void)
+{
+    fwd_case c;
+    /* dense: no mask, causal bottom-right (aligned to the used length), top-left */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, NOCAUSAL);
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 128, CAUSAL_BR);
+    c.strided = 1;
+    c.want_probs = 1;
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_BF16, 64, CAUSAL_BR);
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F32, 128, CAUSAL_BR);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, CAUSAL_TL);
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_BF16, 128, CAUSAL_TL);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* windows: offsets from the used length */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, NOCAUSAL);
+    c.opts.window_left = 16;
+    c.opts.window_right = 8;
+    c.want_probs = 1;
+    case_suite_add("seqused", &c);
+    /* 20 >= 17 used keys but < seqlen_k 77: still a window (normalised against the
+     * call's key length), rows 0..2 of sequence 2 see nothing */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F32, 64, NOCAUSAL);
+    c.opts.window_right = 20;
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* softcap + ALiBi: distances |i + used - sq - j| */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, NOCAUSAL);
+    c.opts.softcap = 5.0f;
+    c.use_alibi = 1;
+    c.want_probs = 1;
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F32, 128, CAUSAL_BR);
+    c.opts.softcap = 20.0f;
+    c.use_alibi = 1;
+    c.alibi_per_batch = 1;
+    c.want_probs = 1;
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* the packed dense families */
+    c = seqused_dense(CASE_KVPACKED, FACL_DTYPE_F16, 64, CAUSAL_BR);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_KVPACKED, FACL_DTYPE_BF16, 128, NOCAUSAL);
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_QKVPACKED, FACL_DTYPE_F16, 64, CAUSAL_BR);
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_QKVPACKED, FACL_DTYPE_F32, 128, NOCAUSAL);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* varlen: fewer used keys than each segment has */
+    c = base_case(CASE_VARLEN, FACL_DTYPE_F16, 64, 0, 0, 6, 2, 4);
+    c.seqlens_q = su_vq;
+    c.seqlens_k = su_vk;
+    c.seqused_k = su_vused;
+    set_causal(&c, CAUSAL_BR);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    c = base_case(CASE_VARLEN, FACL_DTYPE_BF16, 128, 0, 0, 4, 4, 4);
+    c.seqlens_q = su_vq;
+    c.seqlens_k = su_vk;
+    c.seqused_k = su_vused;
+    c.want_probs = 1;
+    case_suite_add("seqused", &c);
+    c = base_case(CASE_VARLEN_KVPACKED, FACL_DTYPE_F32, 64, 0, 0, 4, 1, 4);
+    c.seqlens_q = su_vq;
+    c.seqlens_k = su_vk;
+    c.seqused_k = su_vused;
+    c.opts.window_left = 6;
+    c.opts.window_right = 2;
+    c.opts.mask_align = FACL_ALIGN_TOP_LEFT;
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    c = base_case(CASE_VARLEN_QKVPACKED, FACL_DTYPE_F16, 128, 0, 0, 2, 2, 4);
+    c.seqlens_q = su_vs;
+    c.seqlens_k = su_vs;
+    c.seqused_k = su_vsused;
+    set_causal(&c, CAUSAL_BR);
+    case_suite_add("seqused", &c);
+    /* trusted: no read-back; the device clamps each value into 0 .. the keys */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, CAUSAL_BR);
+    c.seqused_k = su_trust1;
+    c.opts.trust_cu_seqlens = 1;
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_BF16, 128, CAUSAL_BR);
+    c.seqused_k = su_trust2; /* INT32_MIN: bottom-right off = used - sq must not wrap */
+    c.opts.trust_cu_seqlens = 1;
+    c.want_probs = 1;
+    case_suite_add("seqused", &c);
+    c = base_case(CASE_VARLEN, FACL_DTYPE_F16, 128, 0, 0, 6, 2, 4);
+    c.seqlens_q = su_vq;
+    c.seqlens_k = su_vk;
+    c.seqused_k = su_vtrust;
+    c.opts.trust_cu_seqlens = 1;
+    set_causal(&c, CAUSAL_BR);
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* batch 0: a seqused_k of no element (its buffer: one poisoned element) */
+    c = base_case(CASE_DENSE, FACL_DTYPE_F16, 64, 17, 23, 4, 2, 0);
+    c.seqused_k = su_dense;
+    c.strided = 1;
+    case_suite_add("seqused", &c);
+    /* untrusted with enqueued uploads: the read-back of seqused_k waits for its upload */
+    c = seqused_dense(CASE_DENSE, FACL_DTYPE_F16, 64, CAUSAL_BR);
+    c.heads_q = 4;
+    c.async_inputs = 1;
+    case_suite_add("seqused", &c);
+}
+
 /* ------------------------------------------------------------------ empty problems */
 
 static const int32_t vl_q6[] = {5, 0, 17}, vl_k6[] = {0, 0, 0}; /* no keys at all */
@@ -626,5 +770,6 @@ int main(void)
     add_window_edges();
     add_trusted_maxima();
     add_empty();
+    add_seqused();
     return case_suite_run("forward");
 }

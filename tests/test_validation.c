@@ -30,6 +30,7 @@ typedef struct fixture {
     cl_mem out_buf;  /* out, lse, probs: checked for untouched bytes */
     cl_mem cu_buf;   /* cu_seqlens_q = {0,2,5}, cu_seqlens_k = {0,3,7} */
     cl_mem small;    /* 16 bytes, for "buffer too small" */
+    cl_mem used_buf; /* opts->seqused_k: 8 int32 written per case (set_seqused) */
     cl_context other_cl;
     cl_command_queue other_queue;
     size_t out_bytes;
@@ -64,6 +65,8 @@ static int setup(void **state)
     assert_int_equal(err, CL_SUCCESS);
     fx.small = clCreateBuffer(c, CL_MEM_READ_WRITE, 16, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
+    fx.used_buf = clCreateBuffer(c, CL_MEM_READ_WRITE, 8 * sizeof(int32_t), NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
     cl_device_id dev = facl_context_device(fx.ctx);
     fx.other_cl = clCreateContext(NULL, 1, &dev, NULL, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
@@ -79,6 +82,7 @@ static int teardown(void **state)
     clReleaseMemObject(fx.out_buf);
     clReleaseMemObject(fx.cu_buf);
     clReleaseMemObject(fx.small);
+    clReleaseMemObject(fx.used_buf);
     clReleaseCommandQueue(fx.other_queue);
     clReleaseContext(fx.other_cl);
     facl_context_free(fx.ctx);
@@ -481,6 +485,126 @@ static void test_varlen_arguments(void **state)
     expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->trust_cu_seqlens:");
 }
 
+/* opts->seqused_k: n int32 values at element 1 of fx.used_buf (the rest: -1, out of
+ * range), and a view of them (shape (n), offset 1). */
+static facl_tensor set_seqused(const int32_t *values, int n)
+{
+    int32_t all[8];
+    const int64_t shape[1] = {n};
+    for (int i = 0; i < 8; ++i) all[i] = -1;
+    memcpy(all + 1, values, (size_t)n * sizeof *values);
+    assert_int_equal(clEnqueueWriteBuffer(facl_context_queue(fx.ctx), fx.used_buf, CL_TRUE, 0,
+                                          sizeof all, all, 0, NULL, NULL),
+                     CL_SUCCESS);
+    return view(fx.used_buf, FACL_DTYPE_I32, 1, shape, 1);
+}
+
+/* FlashAttention 3's seqused_k: int32 (batch), each value in 0 .. the sequence's keys
+ * (dense: SK; varlen: cu_seqlens_k's segments 3 and 4; qkvpacked: SQ). Untrusted calls
+ * read it back and reject a value outside; trusted ones accept anything (clamped). */
+static void test_seqused_k(void **state)
+{
+    (void)state;
+    const int32_t dense_ok[2] = {SK, 0}, var_ok[2] = {3, 4}, qkv_ok[2] = {SQ, 1};
+    facl_tensor used;
+    call c;
+    /* valid calls of every family succeed: otherwise the rejections prove nothing */
+    for (int family = DENSE; family <= KVPACKED; ++family) {
+        c = valid_call(family);
+        used = set_seqused(family == VARLEN ? var_ok : family == QKVPACKED ? qkv_ok : dense_ok, B);
+        c.opts.seqused_k = &used;
+        c.opts.attn_probs = &c.probs;
+        facl_status st = run(&c);
+        if (st != FACL_SUCCESS) fail_msg("family %d with seqused_k: %s", family, facl_last_error());
+        assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
+    }
+
+    /* dtype, rank, shape */
+    c = valid_call(DENSE);
+    used = set_seqused(dense_ok, B);
+    used.dtype = FACL_DTYPE_F32;
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "opts->seqused_k:");
+    c = valid_call(VARLEN);
+    used = set_seqused(var_ok, B);
+    used.dtype = FACL_DTYPE_F16;
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "opts->seqused_k:");
+    c = valid_call(DENSE);
+    used = set_seqused(dense_ok, B);
+    used.ndim = 2; /* (B, 1) */
+    used.shape[1] = 1;
+    used.stride[0] = 1;
+    used.stride[1] = 1;
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_INVALID_SHAPE, "opts->seqused_k:");
+    c = valid_call(DENSE);
+    {
+        const int32_t three[3] = {SK, 0, 1};
+        used = set_seqused(three, B + 1);
+    }
+    c.opts.seqused_k = &used;
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "opts->seqused_k:", "batch");
+    c = valid_call(VARLEN); /* batch B from cu_seqlens: B + 1 entries are one too many */
+    {
+        const int32_t three[3] = {3, 4, 0};
+        used = set_seqused(three, B + 1);
+    }
+    c.opts.seqused_k = &used;
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_SHAPE, "opts->seqused_k:", "batch");
+    c = valid_call(DENSE);
+    used = set_seqused(dense_ok, B);
+    used.buffer = NULL;
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_NULL_ARGUMENT, "opts->seqused_k:");
+    c = valid_call(DENSE);
+    used = set_seqused(dense_ok, B);
+    used.stride[0] = 2; /* read back as contiguous values: must be refused */
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_INVALID_STRIDE, "opts->seqused_k:");
+    c = valid_call(DENSE);
+    used = set_seqused(dense_ok, B);
+    used.buffer = fx.small; /* 4 int32: offset 3 + 2 values reach past it */
+    used.offset = 3;
+    c.opts.seqused_k = &used;
+    expect_rejected(&c, FACL_ERROR_BUFFER_TOO_SMALL, "opts->seqused_k:");
+
+    /* values out of range, read back by an untrusted call of each family */
+    const int32_t dense_bad[3][2] = {{-1, 0}, {SK, SK + 1}, {INT32_MIN, 3}};
+    for (int i = 0; i < 3; ++i) {
+        c = valid_call(i == 2 ? KVPACKED : DENSE);
+        used = set_seqused(dense_bad[i], B);
+        c.opts.seqused_k = &used;
+        expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "opts->seqused_k:");
+    }
+    const int32_t var_bad[3][2] = {{4, 0}, {3, 5}, {-1, 4}}; /* segments: 3 and 4 keys */
+    for (int i = 0; i < 3; ++i) {
+        c = valid_call(VARLEN); /* {4, 0}: within max_seqlen_k 4, one more than segment 0 */
+        used = set_seqused(var_bad[i], B);
+        c.opts.seqused_k = &used;
+        expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "opts->seqused_k:");
+    }
+    {
+        const int32_t qkv_bad[2] = {SQ + 1, 0}; /* the keys are the SQ rows */
+        c = valid_call(QKVPACKED);
+        used = set_seqused(qkv_bad, B);
+        c.opts.seqused_k = &used;
+        expect_rejected(&c, FACL_ERROR_INVALID_SEQLENS, "opts->seqused_k:");
+    }
+
+    /* trusted: no read-back, the same values accepted (clamped on the device) */
+    for (int family = DENSE; family <= VARLEN; ++family) {
+        c = valid_call(family);
+        used = set_seqused(family == VARLEN ? var_bad[1] : dense_bad[1], B);
+        c.opts.seqused_k = &used;
+        c.opts.trust_cu_seqlens = 1;
+        facl_status st = run(&c);
+        if (st != FACL_SUCCESS)
+            fail_msg("family %d, trusted seqused_k out of range: %s", family, facl_last_error());
+        assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
+    }
+}
+
 static void test_foreign_queue_and_buffer(void **state)
 {
     (void)state;
@@ -520,7 +644,8 @@ int main(void)
         cmocka_unit_test(test_dtypes),              cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_heads_and_head_dim),  cmocka_unit_test(test_strides_and_extents),
         cmocka_unit_test(test_scalar_options),      cmocka_unit_test(test_alibi_shapes),
-        cmocka_unit_test(test_varlen_arguments),    cmocka_unit_test(test_foreign_queue_and_buffer),
+        cmocka_unit_test(test_varlen_arguments),    cmocka_unit_test(test_seqused_k),
+        cmocka_unit_test(test_foreign_queue_and_buffer),
         cmocka_unit_test(test_status_strings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

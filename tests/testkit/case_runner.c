@@ -84,6 +84,8 @@ void fwd_case_name(const fwd_case *c, char *buf, size_t size)
                 c->seqlen_q);
     append_lens(buf, size, "sk", is_varlen(c->layout) ? c->seqlens_k : NULL, c->batch,
                 c->seqlen_k);
+    if (c->seqused_k)
+        append_lens(buf, size, "used", c->seqused_k, c->batch, 0);
     appendf(buf, size, " h=%d/%d b=%d", c->heads_q, c->heads_kv, c->batch);
     if (o->causal)
         appendf(buf, size, " causal-%s", al);
@@ -103,7 +105,7 @@ void fwd_case_name(const fwd_case *c, char *buf, size_t size)
         appendf(buf, size, " lse");
     if (c->want_probs)
         appendf(buf, size, " probs");
-    if (is_varlen(c->layout) && o->trust_cu_seqlens)
+    if ((is_varlen(c->layout) || c->seqused_k) && o->trust_cu_seqlens)
         appendf(buf, size, " trusted");
     if (is_varlen(c->layout) && c->call_max_seqlen_q > 0)
         appendf(buf, size, " max_q=%lld", (long long)c->call_max_seqlen_q);
@@ -395,15 +397,16 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     const facl_dtype dt = c->dtype;
     const int B = c->batch, Hq = c->heads_q, Hk = c->heads_kv, D = c->head_dim;
     const int varlen = is_varlen(c->layout), strided = c->strided;
-    int32_t *cu_q = NULL, *cu_k = NULL;
+    int32_t *cu_q = NULL, *cu_k = NULL, *used = NULL; /* used: clamped, for the reference */
     int64_t Tq, Tk, msq = 0, msk = 0; /* the true maxima (dense: seqlen_q, seqlen_k) */
     int64_t cmsq, cmsk;               /* the maxima passed to the call */
     float *q = NULL, *k = NULL, *v = NULL, *slopes = NULL;
     float *got_out = NULL, *got_lse = NULL, *got_probs = NULL, *dev_lse = NULL;
     float *low_out = NULL, *low_lse = NULL;
     double *ref_out = NULL, *ref_lse = NULL, *ref_probs = NULL;
-    facl_tensor tq, tk, tv, tqkv, tkv, tcuq, tcuk, tout, tlse, tprobs, talibi;
+    facl_tensor tq, tk, tv, tqkv, tkv, tcuq, tcuk, tout, tlse, tprobs, talibi, tused;
     tk_buf *bq = NULL, *bk = NULL, *bv = NULL, *bpack = NULL, *bcuq = NULL, *bcuk = NULL;
+    tk_buf *bused = NULL;
     tk_buf *bout, *blse = NULL, *bprobs = NULL, *balibi = NULL;
     facl_attn_options o = c->opts;
     ref_problem rp;
@@ -417,7 +420,7 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
 
     memset(&run, 0, sizeof run);
     memset(&tqkv, 0, sizeof tqkv);
-    tkv = tcuq = tcuk = tprobs = talibi = tqkv;
+    tkv = tcuq = tcuk = tprobs = talibi = tused = tqkv;
     memset(r, 0, sizeof *r);
     r->pass = 1;
     r->out.pass = r->lse.pass = r->probs.pass = 1;
@@ -464,6 +467,15 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     }
     Tq = cu_q[B];
     Tk = cu_k[B];
+    if (c->seqused_k) {
+        /* what the device uses: each value clamped into 0 .. the sequence's keys (a trusted
+         * call; an untrusted one rejects a value out of range) */
+        used = xcalloc((size_t)B + 1, sizeof *used);
+        for (int b = 0; b < B; b++) {
+            int32_t u = c->seqused_k[b], keys = cu_k[b + 1] - cu_k[b];
+            used[b] = u < 0 ? 0 : (u > keys ? keys : u);
+        }
+    }
     cmsq = (varlen && c->call_max_seqlen_q) ? c->call_max_seqlen_q : msq;
     cmsk = (varlen && c->call_max_seqlen_k) ? c->call_max_seqlen_k : msk;
     if (c->layout == CASE_VARLEN_QKVPACKED)
@@ -608,6 +620,15 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
             balibi = new_buf(&run, "alibi_slopes", FACL_DTYPE_F32, view_end(&talibi) + tail, 0);
             scatter(balibi, &talibi, slopes);
         }
+        if (c->seqused_k) {
+            /* strided: at offset 3 of a buffer poisoned around it (0xff bytes: -1, out of
+             * range), so reading the wrong elements is seen */
+            int64_t us[1] = {B};
+            tused = make_view(FACL_DTYPE_I32, 1, us, NULL, NULL, strided ? 3 : 0);
+            bused = new_buf(&run, "seqused_k", FACL_DTYPE_I32, view_end(&tused) + tail, 0);
+            if (B > 0)
+                memcpy(bused->host + tused.offset * 4, c->seqused_k, (size_t)B * 4);
+        }
     }
 
     run.queue = c->queue ? c->queue : facl_context_queue(ctx);
@@ -637,6 +658,12 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
         o.alibi_slopes = &talibi;
     } else {
         o.alibi_slopes = NULL;
+    }
+    if (bused) {
+        tused.buffer = bused->mem;
+        o.seqused_k = &tused;
+    } else {
+        o.seqused_k = NULL;
     }
 
     /* ---- the call */
@@ -741,6 +768,7 @@ int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r)
     rp.dropout_p = o.dropout_p;
     rp.seed = o.dropout_seed;
     rp.offset = o.dropout_offset;
+    rp.used_k = used;
 
     ref_out = xcalloc((size_t)(Tq * Hq * D), sizeof *ref_out);
     ref_lse = xcalloc((size_t)(Hq * Tq), sizeof *ref_lse);
@@ -791,6 +819,7 @@ done:
     free_bufs(&run);
     free(cu_q);
     free(cu_k);
+    free(used);
     free(q);
     free(k);
     free(v);

@@ -41,7 +41,8 @@ typedef struct fwd_case {
     /* varlen: per-sequence lengths (NULL = all equal to seqlen_q / seqlen_k). qkv-packed
      * layouts need seqlen_q == seqlen_k (and equal seqlens) and heads_q == heads_kv. */
     const int32_t *seqlens_q, *seqlens_k;
-    facl_attn_options opts; /* alibi_slopes / attn_probs left NULL; use the fields below */
+    facl_attn_options opts; /* alibi_slopes / attn_probs / seqused_k left NULL: use the
+                             * fields below */
     int use_alibi;
     int alibi_per_batch;
     int want_lse;
@@ -53,6 +54,11 @@ typedef struct fwd_case {
      * every row is still computed; the maxima decide the window normalisation and
      * attn_probs' shape); larger is always valid. varlen-qkvpacked passes the q one. */
     int64_t call_max_seqlen_q, call_max_seqlen_k;
+    /* FlashAttention 3's seqused_k (NULL = none): (batch) counts uploaded as an int32
+     * tensor (`strided`: at a non-zero offset, poisoned around) and passed as
+     * opts.seqused_k; the reference uses them clamped into 0 .. each sequence's keys, as
+     * the device does for a trusted call (untrusted, a value out of range fails the call). */
+    const int32_t *seqused_k;
     /* The queue passed to the call, then finished and read back on (NULL = the
      * context's queue). */
     cl_command_queue queue;

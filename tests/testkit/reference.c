@@ -24,6 +24,19 @@
 
 #include "numeric.h"
 
+int64_t ref_seq_keys(const ref_problem *p, int b)
+{
+    int64_t sk = (int64_t)p->cu_k[b + 1] - p->cu_k[b];
+    if (p->used_k) {
+        int64_t u = p->used_k[b];
+        if (u < 0)
+            u = 0;
+        if (u < sk)
+            sk = u;
+    }
+    return sk;
+}
+
 int64_t ref_visible_range(const ref_problem *p, int64_t sq, int64_t sk, int64_t i,
                           int64_t *first)
 {
@@ -85,7 +98,7 @@ static int64_t max_seqlen_k(const ref_problem *p)
 {
     int64_t m = 1;
     for (int b = 0; b < p->batch; b++) {
-        int64_t sk = p->cu_k[b + 1] - p->cu_k[b];
+        int64_t sk = ref_seq_keys(p, b);
         if (sk > m)
             m = sk;
     }
@@ -122,7 +135,7 @@ static int ref_thread_count(const ref_problem *p)
     long n = 1;
     double work = 0.0;
     for (int b = 0; b < p->batch; b++)
-        work += (double)(p->cu_q[b + 1] - p->cu_q[b]) * (double)(p->cu_k[b + 1] - p->cu_k[b]);
+        work += (double)(p->cu_q[b + 1] - p->cu_q[b]) * (double)ref_seq_keys(p, b);
     work *= (double)p->heads_q * p->head_dim;
     if (work < 4e6) /* not worth a thread */
         return 1;
@@ -203,7 +216,7 @@ static void f64_item(const ref_job *job, int b, int h, void *scratch)
     const int d = p->head_dim, hk = h / (p->heads_q / p->heads_kv);
     const int64_t total_q = p->cu_q[p->batch];
     const int64_t q0 = p->cu_q[b], sq = p->cu_q[b + 1] - q0;
-    const int64_t k0 = p->cu_k[b], sk = p->cu_k[b + 1] - k0;
+    const int64_t k0 = p->cu_k[b], sk = ref_seq_keys(p, b);
     const int64_t off = p->align_top_left ? 0 : sk - sq;
     const uint32_t thr = testkit_dropout_threshold(p->dropout_p);
     const double dscale = (double)testkit_dropout_scale(p->dropout_p);
@@ -272,7 +285,7 @@ static void lowp_item(const ref_job *job, int b, int h, void *scratch)
     const int d = p->head_dim, hk = h / (p->heads_q / p->heads_kv);
     const int64_t total_q = p->cu_q[p->batch];
     const int64_t q0 = p->cu_q[b], sq = p->cu_q[b + 1] - q0;
-    const int64_t k0 = p->cu_k[b], sk = p->cu_k[b + 1] - k0;
+    const int64_t k0 = p->cu_k[b], sk = ref_seq_keys(p, b);
     const int64_t off = p->align_top_left ? 0 : sk - sq;
     const uint32_t thr = testkit_dropout_threshold(p->dropout_p);
     const float dscale = testkit_dropout_scale(p->dropout_p);
@@ -357,7 +370,7 @@ static void probs_item(const ref_job *job, int b, int h, void *scratch)
     const int d = p->head_dim;
     const int64_t max_sq = job->max_sq, max_sk = job->max_sk;
     const int64_t q0 = p->cu_q[b], sq = p->cu_q[b + 1] - q0;
-    const int64_t k0 = p->cu_k[b], sk = p->cu_k[b + 1] - k0;
+    const int64_t k0 = p->cu_k[b], sk = ref_seq_keys(p, b);
     const int64_t off = p->align_top_left ? 0 : sk - sq;
     const uint32_t thr = testkit_dropout_threshold(p->dropout_p);
     double *s = scratch;

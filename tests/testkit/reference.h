@@ -26,6 +26,11 @@ typedef struct ref_problem {
     int alibi_per_batch;
     float dropout_p;
     uint64_t seed, offset;
+    /* FlashAttention 3's seqused_k: NULL = every key; else (batch) counts: sequence b
+     * uses only its first used_k[b] keys (clamped into 0 .. its keys), and every mask
+     * (alignment offset, windows, ALiBi distances) and attn_probs' columns follow that
+     * used length (columns beyond it are 0 like the padding). */
+    const int32_t *used_k;
 } ref_problem;
 
 /* Inputs: contiguous float arrays already rounded to the storage dtype:
@@ -48,6 +53,10 @@ void ref_attn_probs(const ref_problem *p, const float *q, const float *k, double
 /* Threads for the three calls above on large problems: 0 (default) = $TESTKIT_THREADS
  * or the online CPUs, 1 = serial, n = at most n. Results never depend on it. */
 void ref_set_threads(int n);
+
+/* The keys sequence b uses: cu_k[b+1] - cu_k[b], or with used_k that clamped into
+ * 0 .. it. Every sk of the reference comes from here. */
+int64_t ref_seq_keys(const ref_problem *p, int b);
 
 /* Number of keys visible to row i (0 .. sk-1) of a sequence with sq queries, sk keys,
  * and the first visible one in *first (helper shared with the tests). */
