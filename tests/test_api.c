@@ -234,6 +234,15 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return 0;
 }
 
+facl_prepare_desc tiny_desc(const facl_attn_options *opts)
+{
+    facl_prepare_desc d = FACL_PREPARE_DESC_INIT;
+    d.dtype = FACL_DTYPE_F32;
+    d.head_dim = T_D;
+    d.opts = opts;
+    return d;
+}
+
 int main(void)
 {
     /* Two PoCL CPU devices, so that one cl_context can hold two devices (PoCL 3.1 reports

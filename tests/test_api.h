@@ -70,6 +70,9 @@ facl_cache_stats api_stats(const facl_context *ctx);
 facl_status tiny_run(facl_context *ctx, cl_command_queue queue, tiny *t, cl_uint nwait,
                      const cl_event *wait, cl_event *ev);
 facl_status tiny_run_opts(facl_context *ctx, tiny *t, const void *opts);
+/* The facl_prepare_desc of the tiny problem's variant with `opts` (NULL = defaults). */
+facl_prepare_desc tiny_desc(const facl_attn_options *opts);
+
 /* A fresh tiny problem with default options on ctx's queue, checked. */
 void tiny_run_and_check(facl_context *ctx, uint64_t seed);
 

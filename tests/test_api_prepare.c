@@ -6,15 +6,6 @@
 
 #include "test_api.h"
 
-static facl_prepare_desc tiny_desc(const facl_attn_options *opts)
-{
-    facl_prepare_desc d = FACL_PREPARE_DESC_INIT;
-    d.dtype = FACL_DTYPE_F32;
-    d.head_dim = T_D;
-    d.opts = opts;
-    return d;
-}
-
 /* After facl_prepare_fwd, the first call of the prepared variants compiles and loads
  * nothing: only a memory hit. A variant that was not prepared does compile or load. */
 static void test_prepare_then_call(void **state)

@@ -342,15 +342,6 @@ static void test_output_struct_sizes(void **state)
 
 /* ------------------------------------------------------------------ facl_prepare_fwd */
 
-static facl_prepare_desc tiny_desc(const facl_attn_options *opts)
-{
-    facl_prepare_desc d = FACL_PREPARE_DESC_INIT;
-    d.dtype = FACL_DTYPE_F32;
-    d.head_dim = T_D;
-    d.opts = opts;
-    return d;
-}
-
 /* An older facl_prepare_desc (without opts): alone, and as an array whose stride is the
  * caller's struct_size. */
 static void test_prepare_desc_sizes(void **state)
