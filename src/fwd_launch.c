@@ -163,7 +163,9 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         st = facl_fail_cl(err, "enqueueing the forward kernel");
     } else if (l.probs) {
         /* In order after the forward on any queue: the event carries the dependency on
-         * an out-of-order queue too. After this, nothing can fail half-way. */
+         * an out-of-order queue too. This enqueue is the one step that can still fail
+         * after work was enqueued (a driver out of resources): out and lse are then
+         * written and attn_probs is not, as docs/CONTRACT.md says. */
         cl_event probs_done = NULL;
         err = clEnqueueNDRangeKernel(queue, l.probs, 3, NULL, l.probs_global, NULL, 1, &fwd_done,
                                      event ? &probs_done : NULL);
