@@ -27,20 +27,8 @@ size_t case_suite_count(void) { return g_ncases; }
 fwd_case case_suite_case(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq,
                          int hkv, int batch, uint64_t seed_base)
 {
-    fwd_case c;
-    memset(&c, 0, sizeof c);
-    c.layout = layout;
-    c.dtype = dt;
-    c.head_dim = d;
-    c.seqlen_q = sq;
-    c.seqlen_k = sk;
-    c.heads_q = hq;
-    c.heads_kv = hkv;
-    c.batch = batch;
-    c.opts = facl_attn_options_default();
-    c.want_lse = 1;
-    c.seed = seed_base + (uint64_t)g_ncases * 7919u;
-    return c;
+    return fwd_case_make(layout, dt, d, sq, sk, hq, hkv, batch,
+                         seed_base + (uint64_t)g_ncases * 7919u);
 }
 
 void case_suite_add(const char *group, const fwd_case *c)

@@ -31,20 +31,8 @@ static char cache_root[512];
 
 static fwd_case small_case(facl_dtype dtype)
 {
-    fwd_case c;
-    memset(&c, 0, sizeof c);
-    c.layout = CASE_DENSE;
-    c.dtype = dtype;
-    c.batch = 2;
-    c.seqlen_q = 17;
-    c.seqlen_k = 33;
-    c.heads_q = 4;
-    c.heads_kv = 2;
-    c.head_dim = 24;
-    c.opts = facl_attn_options_default();
+    fwd_case c = fwd_case_make(CASE_DENSE, dtype, 24, 17, 33, 4, 2, 2, 1234u + (uint64_t)dtype);
     c.opts.causal = 1;
-    c.want_lse = 1;
-    c.seed = 1234u + (uint64_t)dtype;
     return c;
 }
 

@@ -41,20 +41,10 @@ static fwd_case child_case(int index, int child)
 {
     static const facl_dtype dtypes[CASES] = {FACL_DTYPE_F32, FACL_DTYPE_F16, FACL_DTYPE_BF16,
                                              FACL_DTYPE_F32};
-    fwd_case c;
-    memset(&c, 0, sizeof c);
-    c.layout = index == 3 ? CASE_KVPACKED : CASE_DENSE;
-    c.dtype = dtypes[index];
-    c.batch = 2;
-    c.seqlen_q = 17;
-    c.seqlen_k = 33;
-    c.heads_q = 4;
-    c.heads_kv = 2;
-    c.head_dim = 24;
-    c.opts = facl_attn_options_default();
+    fwd_case c = fwd_case_make(index == 3 ? CASE_KVPACKED : CASE_DENSE, dtypes[index], 24, 17,
+                               33, 4, 2, 2,
+                               1234u + (uint64_t)dtypes[index] + 100u * (uint64_t)child);
     c.opts.causal = 1;
-    c.want_lse = 1;
-    c.seed = 1234u + (uint64_t)c.dtype + 100u * (uint64_t)child;
     return c;
 }
 

@@ -34,17 +34,8 @@ static fwd_case *add(builder *b, case_layout layout, facl_dtype dt, int batch, i
     static fwd_case spare; /* absorbs edits when the list is full */
     if (b->n == b->max) return &spare;
     fwd_case *c = &b->out[b->n++];
-    memset(c, 0, sizeof *c);
-    c->layout = layout;
-    c->dtype = dt;
-    c->batch = batch;
-    c->seqlen_q = sq;
-    c->seqlen_k = sk;
-    c->heads_q = hq;
-    c->heads_kv = hkv;
-    c->head_dim = d;
-    c->opts = facl_attn_options_default();
-    c->seed = 1000u + (uint64_t)b->n;
+    *c = fwd_case_make(layout, dt, d, sq, sk, hq, hkv, batch, 1000u + (uint64_t)b->n);
+    c->want_lse = 0; /* the checks ask for it where they want it */
     return c;
 }
 

@@ -71,6 +71,25 @@ static void append_lens(char *buf, size_t size, const char *what, const int32_t 
     appendf(buf, size, "]");
 }
 
+fwd_case fwd_case_make(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq, int hkv,
+                       int batch, uint64_t seed)
+{
+    fwd_case c;
+    memset(&c, 0, sizeof c);
+    c.layout = layout;
+    c.dtype = dt;
+    c.head_dim = d;
+    c.seqlen_q = sq;
+    c.seqlen_k = sk;
+    c.heads_q = hq;
+    c.heads_kv = hkv;
+    c.batch = batch;
+    c.opts = facl_attn_options_default();
+    c.want_lse = 1;
+    c.seed = seed;
+    return c;
+}
+
 void fwd_case_name(const fwd_case *c, char *buf, size_t size)
 {
     const facl_attn_options *o = &c->opts;

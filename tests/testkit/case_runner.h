@@ -82,6 +82,10 @@ typedef struct case_result {
  * a facl error is a failure with facl_last_error() in r->detail. */
 int run_fwd_case(facl_context *ctx, const fwd_case *c, case_result *r);
 
+/* A case with default options, lse on, everything else off. */
+fwd_case fwd_case_make(case_layout layout, facl_dtype dt, int d, int sq, int sk, int hq, int hkv,
+                       int batch, uint64_t seed);
+
 /* A short unique-ish name, e.g. "dense f16 d=64 sq=113 sk=203 h=6/2 b=3 causal-br
  * strided lse". */
 void fwd_case_name(const fwd_case *c, char *buf, size_t size);
