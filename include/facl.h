@@ -315,11 +315,19 @@ typedef struct facl_attn_options {
      * outside 0..the sequence's keys is FACL_ERROR_INVALID_SEQLENS; trusted, each value is
      * clamped into that range on the device. */
     const facl_tensor *seqused_k;
+    /* Paged keys and values for the varlen calls (FlashAttention 2's block_table): int32
+     * (batch, max_blocks_per_seq); k and v are then (num_blocks, page_size, heads_kv, d)
+     * and sequence b's key t lives in page block_table[b, t / page_size] at row
+     * t % page_size; cu_seqlens_k still gives each sequence's key count. Any page_size
+     * >= 1. Unless trust_cu_seqlens, the entries a sequence uses are read back and one
+     * outside 0..num_blocks-1 is FACL_ERROR_INVALID_VALUE. Dense calls refuse it (use
+     * facl_fwd_kvcache). NULL = k and v are plain varlen tensors. */
+    const facl_tensor *block_table;
 } facl_attn_options;
 
 #define FACL_ATTN_OPTIONS_INIT \
     { (uint32_t)sizeof(facl_attn_options), 0.0f, 0, FACL_ALIGN_BOTTOM_RIGHT, -1, -1, 0.0f, \
-      0.0f, NULL, 0, 0, NULL, 0, 0, NULL }
+      0.0f, NULL, 0, 0, NULL, 0, 0, NULL, NULL }
 
 /* The same defaults as FACL_ATTN_OPTIONS_INIT. Inline, so that the struct returned is
  * the one of the header the application was compiled with (a library function
@@ -436,6 +444,81 @@ FACL_API facl_status facl_merge(facl_context *ctx, cl_command_queue queue,
                                 const facl_tensor *out, const facl_tensor *lse,
                                 cl_uint num_wait_events, const cl_event *wait_events,
                                 cl_event *event);
+
+/* --------------------------------------------------------------- KV cache */
+
+/* The cache side of facl_fwd_kvcache (FlashAttention's flash_attn_with_kvcache). Start
+ * from FACL_KVCACHE_ARGS_INIT; every tensor is optional (NULL). */
+typedef struct facl_kvcache_args {
+    uint32_t struct_size;  /* sizeof(facl_kvcache_args), set by FACL_KVCACHE_ARGS_INIT */
+    /* 0 = choose from the device and the work, 1 = no split, n >= 2 = the keys of each
+     * (sequence, kv head) in n chunks computed in parallel and merged through their lse
+     * (flash-decoding). Results agree to rounding whatever the count. */
+    int32_t num_splits;
+    /* The tokens already in each sequence's cache row, counting left padding: int32
+     * (batch). NULL: cache_seqlens_value for every sequence. */
+    const facl_tensor *cache_seqlens;
+    int32_t cache_seqlens_value;
+    /* Rotary pairing: 1 (FlashAttention's default) pairs dims (2t, 2t+1); 0 pairs
+     * (t, t + rotary_dim / 2) as GPT-NeoX does. */
+    int32_t rotary_interleaved;
+    /* New keys and values, appended in place at positions cache_seqlens[b] ..
+     * cache_seqlens[b] + seqlen_new - 1 (k after rotary) before the attention reads the
+     * cache: (batch, seqlen_new, heads_kv, d), or with cu_seqlens_q (total_new, heads_kv,
+     * d) described by cu_seqlens_k_new. Both or neither. */
+    const facl_tensor *k_new;
+    const facl_tensor *v_new;
+    /* Rotary embedding of q and k_new: cos and sin (seqlen_ro, rotary_dim / 2) in q's
+     * dtype, rotary_dim <= d. Positions are absolute cache positions: new key t at
+     * cache_seqlens[b] + t; query row i at cache_seqlens[b] + i when causal or a window
+     * is set, else every query at cache_seqlens[b]. Both or neither. */
+    const facl_tensor *rotary_cos;
+    const facl_tensor *rotary_sin;
+    /* Which cache row (of k_cache's first dimension) sequence b uses: int32 (batch).
+     * Dense caches only. NULL = row b. */
+    const facl_tensor *cache_batch_idx;
+    /* Keys before cache_leftpad[b] are not part of sequence b: int32 (batch). Masks and
+     * ALiBi count positions from there; rotary positions do not move. NULL = 0. */
+    const facl_tensor *cache_leftpad;
+    /* Paged cache: int32 (batch, max_blocks_per_seq); k_cache and v_cache are then
+     * (num_blocks, page_size, heads_kv, d), any page_size >= 1. NULL = dense cache
+     * (batch_cache, seqlen_cache, heads_kv, d). */
+    const facl_tensor *block_table;
+    /* Varlen queries into the cache (chunked prefill, mixed prefill and decode in one
+     * call): int32 (batch + 1) prefix sums over q's rows; q and out are then
+     * (total_q, heads_q, d) and lse (heads_q, total_q). NULL = dense q. */
+    const facl_tensor *cu_seqlens_q;
+    int64_t max_seqlen_q;
+    /* With cu_seqlens_q and k_new: int32 (batch + 1) prefix sums over k_new's rows. */
+    const facl_tensor *cu_seqlens_k_new;
+} facl_kvcache_args;
+
+#define FACL_KVCACHE_ARGS_INIT \
+    { (uint32_t)sizeof(facl_kvcache_args), 0, NULL, 0, 1, NULL, NULL, NULL, NULL, NULL, \
+      NULL, NULL, NULL, 0, NULL }
+
+/* flash_attn_with_kvcache: attention of q over the keys [leftpad[b], cache_seqlens[b] +
+ * seqlen_new) of each sequence's cache, after appending k_new/v_new (docs/CONTRACT.md,
+ * "KV cache").
+ *   q        (batch, seqlen_q, heads_q, d), or (total_q, heads_q, d) with cu_seqlens_q
+ *   k_cache, v_cache  (batch_cache, seqlen_cache, heads_kv, d), or paged
+ *            (num_blocks, page_size, heads_kv, d); written only where k_new/v_new go
+ *   out      like q;  lse  fp32 (batch, heads_q, seqlen_q), varlen (heads_q, total_q), or NULL
+ * opts: softmax_scale, causal, mask_align, windows (a window >= the cache's capacity
+ * is unbounded), softcap, alibi_slopes, trust_cu_seqlens; dropout, attn_probs and
+ * seqused_k are refused (FACL_ERROR_UNSUPPORTED). Unless opts->trust_cu_seqlens the index
+ * buffers are read back (a small blocking read after the wait list) and lengths beyond
+ * the cache, leftpad beyond cache_seqlens, table entries out of range, two sequences
+ * appending to the same cache rows and rotary positions >= seqlen_ro are refused before
+ * anything is written; trusted, they are clamped on the device. The library never
+ * updates cache_seqlens. */
+FACL_API facl_status facl_fwd_kvcache(facl_context *ctx, cl_command_queue queue,
+                                      const facl_tensor *q, const facl_tensor *k_cache,
+                                      const facl_tensor *v_cache,
+                                      const facl_kvcache_args *cache, const facl_tensor *out,
+                                      const facl_tensor *lse, const facl_attn_options *opts,
+                                      cl_uint num_wait_events, const cl_event *wait_events,
+                                      cl_event *event);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,7 @@ facl_status facl_read_attn_options(const char *name, const facl_attn_options *gi
                                   END(window_left), END(window_right), END(softcap),
                                   END(dropout_p), END(alibi_slopes), END(dropout_seed),
                                   END(dropout_offset), END(attn_probs), END(trust_cu_seqlens),
-                                  END(reserved0)};
+                                  END(reserved0), END(seqused_k)};
 #undef END
     *out = default_options;
     if (!given) return FACL_SUCCESS;
