@@ -44,3 +44,10 @@ inline float storage_float(ushort bits) { return vload_half(0, (__private const 
 inline ushort storage_bits(float x) { return bf16_bits(x); }
 inline float storage_float(ushort bits) { return as_float((uint)bits << 16); }
 #endif
+
+/* x rounded to the storage type (round to nearest even), as a store then a load would. */
+#if FACL_DTYPE == 0
+inline float round_to_storage(float x) { return x; }
+#else
+inline float round_to_storage(float x) { return storage_float(storage_bits(x)); }
+#endif

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "cache_plan.h"
 #include "context.h"
 #include "fwd_problem.h"
 #include "plan.h"
@@ -283,6 +284,14 @@ static void test_kernel_sources_match_count(void **state)
         {"philox.cl", {NULL}, 0},
         {"attn_probs.cl", {NULL}, 0},
         {"attn_merge.cl", {NULL}, 0},
+        {"merge_row.cl", {NULL}, 0},
+        {"attn_cache.cl",
+         {"__local float lane_sums[KEY_GROUPS * KPS * ROWS * CHUNKS];",
+          "__local float scores[KEY_GROUPS * KPS * ROWS];",
+          "__local float group_m[KEY_GROUPS * ROWS];", "__local float group_l[KEY_GROUPS * ROWS];",
+          "__local float out_sums[KEY_GROUPS * CHUNKS * 8];",
+          "#define CHUNKS ((HEAD_DIM + 7) / 8)", "#define GROUP_SIZE (CHUNKS * KEY_GROUPS)", NULL},
+         5},
     };
     regex_t decl;
     assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
@@ -325,6 +334,72 @@ static facl_device_profile device_reporting(uint64_t local_mem, facl_kernel_path
     p.local_mem_usable = local_mem > 1024 ? local_mem - 1024 : local_mem;
     p.path = path;
     return p;
+}
+
+/* attn_cache.cl's local arrays (see k_files) from the macros its plan compiles it with. */
+static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
+{
+    const char *o = plan->options;
+    const char *names[4] = {"HEAD_DIM", "ROWS", "KEY_GROUPS", "KPS"};
+    uint64_t v[4];
+    for (int i = 0; i < 4; ++i) {
+        char key[32];
+        snprintf(key, sizeof key, "-D%s=", names[i]);
+        const char *at = strstr(o, key);
+        if (!at) fail_msg("attn_cache: no %s in '%s'", key, o);
+        v[i] = (uint64_t)strtol(at + strlen(key), NULL, 10);
+    }
+    const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
+    return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
+                groups * chunks * 8);
+}
+
+/* The KV-cache plan: local memory as declared and within budget, work-groups within the
+ * device's limit and exactly chunks x key groups, ROWS covering a GQA group, forced
+ * split counts kept, automatic ones filling a GPU and leaving a CPU alone. */
+static void test_cache_plan(void **state)
+{
+    (void)state;
+    const uint64_t reported[3] = {48 * 1024, 32 * 1024, 16 * 1024};
+    for (int r = 0; r < 3; ++r)
+        for (int t = 0; t < 3; ++t)
+            for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 3)
+                for (int group = 1; group <= 32; group *= 2) {
+                    facl_device_profile dev = device_reporting(reported[r], FACL_PATH_PORTABLE_GPU);
+                    dev.max_work_group_size = 256;
+                    dev.compute_units = 132;
+                    dev.type = CL_DEVICE_TYPE_GPU;
+                    facl_cache_problem p;
+                    memset(&p, 0, sizeof p);
+                    p.fwd = problem(d, 1);
+                    p.fwd.dtype = k_dtypes[t];
+                    p.fwd.heads_q = 8 * group;
+                    p.fwd.heads_kv = 8;
+                    p.fwd.batch = 16;
+                    p.fwd.seqlen_k = 65536;
+                    facl_cache_plan plan;
+                    facl_plan_cache(&p, &dev, &plan);
+                    assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+                    assert_true(plan.local_bytes <= dev.local_mem_usable);
+                    assert_true(plan.group_size <= dev.max_work_group_size);
+                    assert_int_equal(plan.group_size, (size_t)plan.chunks * plan.key_groups);
+                    assert_int_equal(plan.rows, group < 8 ? group : 8);
+                    assert_true(plan.splits >= 2 && plan.splits <= 64); /* 128 units, 528 wanted */
+                    p.num_splits = 7;
+                    facl_plan_cache(&p, &dev, &plan);
+                    assert_int_equal(plan.splits, 7);
+                    assert_non_null(strstr(plan.options, "-DSPLIT=1"));
+                    p.num_splits = 1;
+                    facl_plan_cache(&p, &dev, &plan);
+                    assert_int_equal(plan.splits, 1);
+                    assert_non_null(strstr(plan.options, "-DSPLIT=0"));
+                }
+    facl_device_profile cpu = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
+    cpu.compute_units = 16;
+    cpu.type = CL_DEVICE_TYPE_CPU;
+    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, &cpu), 1);
+    assert_int_equal(facl_plan_cache_auto_splits(2, 65536, 16, &cpu), 8);
+    assert_int_equal(facl_plan_cache_auto_splits(2, 100, 16, &cpu), 1); /* too few keys */
 }
 
 /* Realistic devices: every kernel path, dtype and head dim gets a plan that fits, with
@@ -449,6 +524,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_sources_match_count),
         cmocka_unit_test(test_local_memory_every_path),
+        cmocka_unit_test(test_cache_plan),
         cmocka_unit_test(test_local_memory_too_small),
         cmocka_unit_test(test_tiles_fit_local_memory),
         cmocka_unit_test(test_features_select_macros),
