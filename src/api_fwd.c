@@ -1,5 +1,7 @@
 /* Public forward entry points. Packed calls only build views over the packed buffer
- * (no copies) and then follow the dense or varlen path. */
+ * (no copies) and then follow the dense or varlen path; varlen calls with
+ * opts->block_table take the paged path of the KV-cache kernels. */
+#include "cache_problem.h"
 #include "context.h"
 #include "fwd_problem.h"
 #include "status.h"
@@ -26,6 +28,16 @@ static facl_status check_packed(const facl_context *ctx, const char *name, const
 {
     facl_status st = facl_check_tensor(ctx, name, t, ndim, FACL_FLOAT_DTYPES);
     if (st == FACL_SUCCESS) st = facl_check_dim(name, t, dim, count, "the packing dimension");
+    return st;
+}
+
+/* opts->block_table as far as the caller's struct reaches (NULL for an older struct);
+ * a struct that cannot be read fails here as it would in validation. */
+static facl_status block_table_of(const facl_attn_options *opts, const facl_tensor **table)
+{
+    facl_attn_options o;
+    const facl_status st = facl_read_attn_options("opts", opts, &o);
+    *table = st == FACL_SUCCESS ? o.block_table : NULL;
     return st;
 }
 
@@ -83,10 +95,20 @@ facl_status facl_varlen_fwd(facl_context *ctx, cl_command_queue queue, const fac
                             cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
     facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    const facl_tensor *table;
+    facl_status st = block_table_of(opts, &table);
+    if (st != FACL_SUCCESS) return st;
+    if (table) {
+        facl_cache_problem cp;
+        st = facl_validate_varlen_paged(ctx, queue, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                        max_seqlen_q, max_seqlen_k, out, lse, opts, &plain_names,
+                                        num_wait, wait, &cp);
+        return st != FACL_SUCCESS ? st : facl_launch_cache(ctx, queue, &cp, num_wait, wait, event);
+    }
     facl_fwd_problem p;
-    facl_status st = facl_validate_fwd_varlen(ctx, queue, q, k, v, cu_seqlens_q, cu_seqlens_k,
-                                              max_seqlen_q, max_seqlen_k, out, lse, opts,
-                                              &plain_names, num_wait, wait, &p);
+    st = facl_validate_fwd_varlen(ctx, queue, q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
+                                  max_seqlen_k, out, lse, opts, &plain_names, num_wait, wait, &p);
     return st != FACL_SUCCESS ? st : facl_launch_fwd(ctx, queue, &p, num_wait, wait, event);
 }
 
@@ -98,7 +120,14 @@ facl_status facl_varlen_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue,
 {
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    facl_status st = check_packed(ctx, "qkv", qkv, 4, 1, 3);
+    const facl_tensor *table;
+    facl_status st = block_table_of(opts, &table);
+    if (st != FACL_SUCCESS) return st;
+    if (table)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "opts->block_table: the qkv-packed varlen call cannot be paged (its keys "
+                         "are rows of qkv); use facl_varlen_fwd or facl_varlen_fwd_kvpacked");
+    st = check_packed(ctx, "qkv", qkv, 4, 1, 3);
     if (st != FACL_SUCCESS) return st;
     const facl_tensor q = unpack(qkv, 1, 0), k = unpack(qkv, 1, 1), v = unpack(qkv, 1, 2);
     const facl_fwd_names names = {"qkv[:, 0]", "qkv[:, 1]", "qkv[:, 2]"};
@@ -118,7 +147,20 @@ facl_status facl_varlen_fwd_kvpacked(facl_context *ctx, cl_command_queue queue,
 {
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    facl_status st = check_packed(ctx, "kv", kv, 4, 1, 2);
+    const facl_tensor *table;
+    facl_status st = block_table_of(opts, &table);
+    if (st != FACL_SUCCESS) return st;
+    if (table) { /* kv (num_blocks, page_size, 2, heads_kv, d) */
+        if ((st = check_packed(ctx, "kv", kv, 5, 2, 2))) return st;
+        const facl_tensor k = unpack(kv, 2, 0), v = unpack(kv, 2, 1);
+        const facl_fwd_names names = {"q", "kv[:, :, 0]", "kv[:, :, 1]"};
+        facl_cache_problem cp;
+        st = facl_validate_varlen_paged(ctx, queue, q, &k, &v, cu_seqlens_q, cu_seqlens_k,
+                                        max_seqlen_q, max_seqlen_k, out, lse, opts, &names,
+                                        num_wait, wait, &cp);
+        return st != FACL_SUCCESS ? st : facl_launch_cache(ctx, queue, &cp, num_wait, wait, event);
+    }
+    st = check_packed(ctx, "kv", kv, 4, 1, 2);
     if (st != FACL_SUCCESS) return st;
     const facl_tensor k = unpack(kv, 1, 0), v = unpack(kv, 1, 1);
     const facl_fwd_names names = {"q", "kv[:, 0]", "kv[:, 1]"};

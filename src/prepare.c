@@ -23,6 +23,11 @@ static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd
     if (d->head_dim < 1 || d->head_dim > FACL_MAX_HEAD_DIM)
         return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "descs[%zu].head_dim: %d is outside 1..%d",
                          index, (int)d->head_dim, FACL_MAX_HEAD_DIM);
+    if (o.block_table)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "%s->block_table: paged calls cannot be prepared (the KV-cache kernels "
+                         "are compiled on first use)",
+                         name);
     if (d->reserved0 != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "descs[%zu].reserved0: must be 0", index);
     if ((d->varlen != 0 && d->varlen != 1) || (d->unaligned_rows != 0 && d->unaligned_rows != 1))

@@ -4,6 +4,7 @@
  * result or crash if read. A newer (larger) one is accepted when its unknown tail is zero
  * and refused otherwise. Output structs are never written past their struct_size. */
 #define _XOPEN_SOURCE 700
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +74,16 @@ static tiny_expect expect_for(uint32_t size)
 static const uint32_t k_older_options[] = {
     OLDER(softmax_scale), OLDER(causal),       OLDER(mask_align),     OLDER(window_left),
     OLDER(window_right),  OLDER(softcap),      OLDER(dropout_p),      OLDER(alibi_slopes),
-    OLDER(dropout_seed),  OLDER(dropout_offset), OLDER(attn_probs), OLDER(trust_cu_seqlens)};
+    OLDER(dropout_seed),  OLDER(dropout_offset), OLDER(attn_probs), OLDER(trust_cu_seqlens),
+    OLDER(seqused_k)};
 /* Sizes no version has: below the first field, not a multiple of 4, inside a field. */
 static const uint32_t k_invalid_options[] = {0, 4, 10, 13, OPT_OFF(alibi_slopes) + 4,
-                                             OPT_OFF(dropout_seed) + 4};
+                                             OPT_OFF(dropout_seed) + 4, OPT_OFF(block_table) + 4};
+
+/* The sizes of this header's struct: a test that fails here was written for another
+ * version and must be extended with the new field's older size above. */
+_Static_assert(sizeof(facl_attn_options) == 88, "facl_attn_options grew: add its older size");
+_Static_assert(OPT_END(seqused_k) == 80, "the 80-byte facl_attn_options ended at seqused_k");
 
 /* Older sizes: the fields present are honoured, the others take their defaults, and no
  * byte past struct_size is read. */
@@ -412,6 +419,107 @@ static void test_prepare_desc_sizes(void **state)
     facl_context_free(ctx);
 }
 
+/* ------------------------------------------------------------------ facl_kvcache_args */
+
+_Static_assert(sizeof(facl_kvcache_args) == 104, "facl_kvcache_args grew: test its older size");
+
+/* The tiny problem as a KV-cache call: k and v are the cache (batch_cache = batch,
+ * seqlen_cache = T_SK), every sequence holding all T_SK keys, so it computes what
+ * facl_fwd computes on the tiny problem. */
+static facl_status tiny_kvcache(facl_context *ctx, tiny *t, const void *cache)
+{
+    return facl_fwd_kvcache(ctx, NULL, &t->tq, &t->tk, &t->tv,
+                            (const facl_kvcache_args *)cache, &t->tout, &t->tlse, NULL, 0, NULL,
+                            NULL);
+}
+
+static void expect_kvcache_success(facl_status st, const char *what, uint32_t size)
+{
+    if (st != FACL_SUCCESS)
+        fail_msg("%s (struct_size %u): %s: %s", what, size, facl_status_string(st),
+                 facl_last_error());
+}
+
+/* cache NULL means FACL_KVCACHE_ARGS_INIT: cache_seqlens_value 0, so every row sees no
+ * key (out 0, lse +inf); a larger struct with a zero tail is read as this one; a
+ * non-zero tail is refused; smaller sizes (no older version exists) and sizes no version
+ * has are invalid. Refused calls write nothing. */
+static void test_kvcache_args_sizes(void **state)
+{
+    (void)state;
+    facl_context *ctx = api_context();
+    cl_command_queue queue = facl_context_queue(ctx);
+    tiny t;
+    tiny_init(&t, facl_context_cl_context(ctx), 33);
+    facl_kvcache_args full;
+    memset(&full, 0, sizeof full);
+    const facl_kvcache_args init = FACL_KVCACHE_ARGS_INIT;
+    full = init;
+    full.cache_seqlens_value = T_SK;
+
+    tiny_poison(&t, queue);
+    expect_kvcache_success(tiny_kvcache(ctx, &t, NULL), "cache NULL", 0);
+    {
+        float *out = malloc(t.nq * sizeof(float)), *lse = malloc(t.nlse * sizeof(float));
+        assert_true(out && lse);
+        assert_int_equal(clEnqueueReadBuffer(queue, t.bout, CL_TRUE, 0, t.nq * sizeof(float), out,
+                                             0, NULL, NULL),
+                         CL_SUCCESS);
+        assert_int_equal(clEnqueueReadBuffer(queue, t.blse, CL_TRUE, 0, t.nlse * sizeof(float),
+                                             lse, 0, NULL, NULL),
+                         CL_SUCCESS);
+        for (size_t i = 0; i < t.nq; ++i)
+            if (out[i] != 0.0f) fail_msg("cache NULL (no keys): out[%zu] = %g, not 0", i, out[i]);
+        for (size_t i = 0; i < t.nlse; ++i)
+            if (!(isinf(lse[i]) && lse[i] > 0))
+                fail_msg("cache NULL (no keys): lse[%zu] = %g, not +inf", i, lse[i]);
+        free(out);
+        free(lse);
+    }
+
+    const tiny_expect e = TINY_EXPECT_DEFAULT;
+    const uint32_t sizes[3] = {(uint32_t)sizeof full, (uint32_t)sizeof full + 8,
+                               (uint32_t)sizeof full + 64};
+    for (int i = 0; i < 3; ++i) {
+        unsigned char *c = truncated(&full, sizeof full, sizes[i], sizes[i], 0);
+        tiny_poison(&t, queue);
+        expect_kvcache_success(tiny_kvcache(ctx, &t, c), "cache with a zero tail", sizes[i]);
+        tiny_check(&t, queue, &e);
+        if (sizes[i] > sizeof full) {
+            const size_t where[2] = {sizeof full, sizes[i] - 1u};
+            for (int w = 0; w < 2; ++w) {
+                c[where[w]] = 1;
+                tiny_poison(&t, queue);
+                assert_int_equal(tiny_kvcache(ctx, &t, c), FACL_ERROR_UNSUPPORTED);
+                if (strncmp(facl_last_error(), "cache: sets fields beyond", 25) != 0)
+                    fail_msg("cache with a non-zero tail: '%s'", facl_last_error());
+                assert_true(tiny_still_poisoned(&t, queue));
+                c[where[w]] = 0;
+            }
+        }
+        free(c);
+    }
+    /* Below the first field, not a multiple of 4, inside a field, and the ends of fields
+     * (older versions that never existed). */
+    const uint32_t invalid[6] = {0, 4, 6, (uint32_t)offsetof(facl_kvcache_args, cache_seqlens) + 4,
+                                 (uint32_t)offsetof(facl_kvcache_args, cache_seqlens),
+                                 (uint32_t)offsetof(facl_kvcache_args, cu_seqlens_k_new)};
+    for (int i = 0; i < 6; ++i) {
+        void *c = truncated(&full, sizeof full, invalid[i], sizeof full + 8, 0);
+        tiny_poison(&t, queue);
+        const facl_status st = tiny_kvcache(ctx, &t, c);
+        free(c);
+        if (st != FACL_ERROR_INVALID_VALUE)
+            fail_msg("cache with struct_size %u: %s (%s), expected FACL_ERROR_INVALID_VALUE",
+                     invalid[i], facl_status_string(st), facl_last_error());
+        if (strncmp(facl_last_error(), "cache->struct_size:", 19) != 0)
+            fail_msg("cache with struct_size %u: '%s'", invalid[i], facl_last_error());
+        assert_true(tiny_still_poisoned(&t, queue));
+    }
+    tiny_free(&t);
+    facl_context_free(ctx);
+}
+
 int run_struct_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +528,7 @@ int run_struct_tests(void)
         cmocka_unit_test(test_config_sizes),
         cmocka_unit_test(test_output_struct_sizes),
         cmocka_unit_test(test_prepare_desc_sizes),
+        cmocka_unit_test(test_kvcache_args_sizes),
     };
     return cmocka_run_group_tests_name("api: structs and prepare", tests, NULL, NULL);
 }
