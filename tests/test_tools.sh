@@ -2,8 +2,10 @@
 # Smoke tests of the command-line tools, run by meson:
 #   sh tests/test_tools.sh path/to/facl-selftest path/to/facl-bench tools/bench_table.py tools/plot_bench.sh
 # They check that the tools run, parse their options, write valid JSON/CSV, that the
-# self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE), and
-# that the table and chart scripts turn the benchmark's JSON into a table and a PNG.
+# self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE), that
+# the self-test runs its KV-cache family, that facl-bench --decode measures every cache
+# layout (and skips what the device cannot hold), and that the table and chart scripts
+# turn the benchmark's JSON into a table and a PNG.
 # Kept under a minute on a 2-core PoCL machine: quick sets, one tiny bench point.
 set -u
 
@@ -60,6 +62,24 @@ if python3 -m json.tool "$tmp/selftest.json" >/dev/null &&
     pass "facl-selftest --json writes valid JSON"
 else
     fail "facl-selftest --json output"; head -n 40 "$tmp/selftest.json"
+fi
+
+# 2b. The KV-cache family (facl_fwd_kvcache: dense decode with an append and rotary, a
+#     paged causal chunk, split-KV) is part of the checks: its rows print and pass.
+if grep -Eq '^[^ ]+ +pass .* kvcache .*dense.* new=1 rot=' "$tmp/out" &&
+   grep -Eq '^[^ ]+ +pass .* kvcache .* sq=5 paged=16 ' "$tmp/out" &&
+   grep -Eq '^[^ ]+ +pass .* kvcache .* splits=3' "$tmp/out" &&
+   python3 - "$tmp/selftest.json" <<'PY'
+import json, sys
+checks = json.load(open(sys.argv[1]))["devices"][0]["checks"]
+kv = [c for c in checks if c["family"] == "kvcache"]
+assert len(kv) >= 3 and all(c["pass"] for c in kv), kv
+assert all(c["error"] <= c["bound"] or c["rule"] == "relL2" for c in kv), kv
+PY
+then
+    pass "facl-selftest runs and passes the KV-cache family"
+else
+    fail "facl-selftest KV-cache family"; grep -E 'kvcache|->' "$tmp/out"
 fi
 
 # 3. --json - writes only JSON to stdout.
@@ -170,12 +190,82 @@ else
     fail "facl-bench on an unusable device (exit $rc)"; show
 fi
 
+# 7c. Decode: facl_fwd_kvcache with seqlen_q 1 on a tiny grid, every cache layout
+#     (contiguous, paged 16, paged 256) and the facl_fwd row, checked before timing;
+#     JSON rows carry torch_sdpa.py --decode's field names, and bench_table.py joins them
+#     with torch's rows.
+run "$bench" --decode --batch 2 --kv-lens 64 --hdims 64 --dtypes fp16 --reps 1 \
+    --copy-gbps 100 --json "$tmp/decode.json" --csv "$tmp/decode.csv"
+if [ "$rc" -eq 0 ] && grep -q '^dtype hdim  kv_len batch  heads layout' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +64 +2 +32/8 contiguous +auto \| +[0-9.]+ +[0-9.]+ +[0-9.]+% \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +64 +2 +32/8 paged 16 +auto \| +[0-9.]+ ' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +64 +2 +32/8 paged 256 +auto \| +[0-9.]+ ' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +64 +2 +32/8 facl_fwd +- \| +[0-9.]+ ' "$tmp/out"; then
+    pass "facl-bench --decode tiny grid runs and prints the decode table"
+else
+    fail "facl-bench --decode tiny grid (exit $rc)"; show
+fi
+cat >"$tmp/torch_decode.json" <<'JSON'
+{"torch": "test", "device": "none", "rows": [{"kind": "decode", "dtype": "float16", "hdim": 64,
+ "seqlen_k": 64, "batch": 2, "heads": 32, "heads_kv": 8, "ms": 0.01, "gb_per_s": 50.0}]}
+JSON
+if python3 - "$tmp/decode.json" "$tmp/decode.csv" <<'PY'
+import csv, json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert d["mode"] == "decode" and len(rows) == 4, rows
+for r in rows:
+    for f in ("kind", "dtype", "hdim", "seqlen_k", "batch", "heads", "heads_kv", "page_size",
+              "num_splits", "ms", "gb_per_s"):
+        assert f in r, (f, r)
+    assert r["kind"] == "decode" and r["status"] == "ok" and r["gb_per_s"] > 0, r
+    assert r["check_error"] is not None and r["check_error"] <= r["check_bound"], r
+assert sorted((r["layout"], r["page_size"]) for r in rows) == \
+    [("contiguous", 0), ("fwd", 0), ("paged", 16), ("paged", 256)], rows
+c = list(csv.DictReader(open(sys.argv[2])))
+assert len(c) == 4 and all(float(x["gb_per_s"]) > 0 for x in c), c
+PY
+then
+    pass "facl-bench --decode --json and --csv are valid"
+else
+    fail "facl-bench --decode output"; head -n 60 "$tmp/decode.json" "$tmp/decode.csv"
+fi
+run python3 "$table" "$tmp/decode.json" --torch "$tmp/torch_decode.json" --copy-gbps 100
+if [ "$rc" -eq 0 ] && grep -q '^| dtype | d | kv_len | batch | heads | contiguous GB/s | paged16 GB/s | paged256 GB/s | facl_fwd GB/s | torch GB/s | facl/torch | paged16/contiguous | contiguous % copy' "$tmp/out" &&
+   grep -Eq '^\| fp16 \| 64 \| 64 \| 2 \| 32/8 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| 50.00 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| 50.0% \|$' "$tmp/out"; then
+    pass "bench_table.py prints the decode table joined with torch's rows"
+else
+    fail "bench_table.py decode table (exit $rc)"; show
+fi
+
+# 7d. A decode point whose cache cannot be one buffer on the device is a skip that says
+#     so (CL_DEVICE_MAX_MEM_ALLOC_SIZE), not a crash or an allocation attempt.
+run "$bench" --decode --batch 1024 --kv-lens 1048576 --hdims 256 --dtypes fp32 --pages 0 \
+    --forward-row off --reps 1
+if [ "$rc" -eq 0 ] && grep -q 'skip: a k/v cache buffer of .*(CL_DEVICE_MAX_MEM_ALLOC_SIZE' "$tmp/out"; then
+    pass "facl-bench --decode skips a cache larger than the device's largest buffer"
+else
+    fail "facl-bench --decode oversized cache (exit $rc)"; show
+fi
+
 # 8. The benchmark rejects bad options.
 run "$bench" --dtypes fp8
 if [ "$rc" -ne 0 ] && grep -q 'unknown dtype' "$tmp/err"; then
     pass "facl-bench rejects --dtypes fp8 (exit $rc)"
 else
     fail "facl-bench --dtypes fp8 (exit $rc)"; show
+fi
+run "$bench" --kv-lens 64
+if [ "$rc" -eq 2 ] && grep -q -- '--kv-lens needs --decode' "$tmp/err"; then
+    pass "facl-bench rejects a decode option without --decode (exit $rc)"
+else
+    fail "facl-bench --kv-lens without --decode (exit $rc)"; show
+fi
+run "$bench" --decode --heads 6 --heads-kv 4
+if [ "$rc" -eq 2 ] && grep -q 'not a multiple of --heads-kv' "$tmp/err"; then
+    pass "facl-bench --decode rejects heads not a multiple of heads_kv (exit $rc)"
+else
+    fail "facl-bench --decode --heads 6 --heads-kv 4 (exit $rc)"; show
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -29,7 +29,7 @@ int arg_value(int argc, char **argv, int *i, const char *name, const char *alias
     return 1;
 }
 
-int arg_int_list(const char *text, const char *what, int *out, int max)
+static int int_list(const char *text, const char *what, int *out, int max, long min)
 {
     int count = 0;
     const char *p = text;
@@ -37,7 +37,7 @@ int arg_int_list(const char *text, const char *what, int *out, int max)
         char *end;
         if (!isdigit((unsigned char)*p)) goto bad;
         long v = strtol(p, &end, 10);
-        if (v <= 0 || v > 1 << 30 || count == max) goto bad;
+        if (v < min || v > 1 << 30 || count == max) goto bad;
         out[count++] = (int)v;
         if (*end == ',' && end[1])
             p = end + 1;
@@ -48,9 +48,31 @@ int arg_int_list(const char *text, const char *what, int *out, int max)
     }
     if (count > 0) return count;
 bad:
-    fprintf(stderr, "%s: expected a comma-separated list of at most %d positive integers, got '%s'\n",
-            what, max, text);
+    fprintf(stderr, "%s: expected a comma-separated list of at most %d %s integers, got '%s'\n",
+            what, max, min > 0 ? "positive" : "non-negative", text);
     return -1;
+}
+
+int arg_int_list(const char *text, const char *what, int *out, int max)
+{
+    return int_list(text, what, out, max, 1);
+}
+
+int arg_count_list(const char *text, const char *what, int *out, int max)
+{
+    return int_list(text, what, out, max, 0);
+}
+
+int arg_positive_double(const char *text, const char *what, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !(v > 0.0) || v > 1e12) {
+        fprintf(stderr, "%s: expected a positive number, got '%s'\n", what, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 int arg_word_list(const char *text, const char *what, char (*out)[16], int max)

@@ -20,6 +20,12 @@ int arg_value(int argc, char **argv, int *i, const char *name, const char *alias
  * malformed list (a message naming `what` is printed). */
 int arg_int_list(const char *text, const char *what, int *out, int max);
 
+/* The same with 0 allowed ("0,16,256"). */
+int arg_count_list(const char *text, const char *what, int *out, int max);
+
+/* A finite number > 0 ("4270", "1.5e3") into *out; -1 (message printed) otherwise. */
+int arg_positive_double(const char *text, const char *what, double *out);
+
 /* Splits "fp16,bf16" into at most `max` items of at most `size` characters. Returns
  * the count, or -1. */
 int arg_word_list(const char *text, const char *what, char (*out)[16], int max);

@@ -28,7 +28,26 @@ static void usage(FILE *f)
             "  --progress              a line per point on stderr with its wall time\n"
             "  --json FILE|-           write the results as JSON\n"
             "  --csv FILE|-            write the results as CSV\n"
-            "  -h, --help              this text\n");
+            "  -h, --help              this text\n\n"
+            "Decode (--decode): facl_fwd_kvcache with seqlen_q = 1, torch_sdpa.py --decode's grid;\n"
+            "GB/s = bytes of the k and v cache read (batch*kv_len*heads_kv*d*2*elem) / median.\n"
+            "  --decode                decode mode (--device, --dtypes, --reps, --progress,\n"
+            "                          --no-verify, --json, --csv as above; default dtypes\n"
+            "                          fp16,bf16, --hdims 128, any head dim up to %d)\n"
+            "  --batch N               sequences (default 16)\n"
+            "  --heads N               query heads (default 32)\n"
+            "  --heads-kv N            kv heads (default 8; must divide --heads)\n"
+            "  --kv-lens LIST          keys in each cache (default 1024,4096,16384,65536;\n"
+            "                          use e.g. 1024,4096 with --batch 4 on a CPU)\n"
+            "  --pages LIST            cache layouts: 0 = contiguous (batch, kv_len, heads_kv, d),\n"
+            "                          P = paged with page size P, pages in a random order\n"
+            "                          (default 0,16,256)\n"
+            "  --splits LIST           num_splits values, 0 = the library chooses (default 0)\n"
+            "  --forward-row on|off    also time plain facl_fwd (seqlen_q 1) over the\n"
+            "                          contiguous k/v, the pre-cache path (default on)\n"
+            "  --copy-gbps X           a copy rate in GB/s (e.g. the device's measured copy\n"
+            "                          bandwidth) to report GB/s as a %% of\n",
+            FACL_MAX_HEAD_DIM);
 }
 
 static int parse_dtypes(const char *text, bench_options *o)
@@ -85,11 +104,78 @@ static void defaults(bench_options *o)
     o->tokens = 16384;
     o->baseline = 1;
     o->verify = 1;
+    o->batch = 16;
+    o->heads = 32;
+    o->heads_kv = 8;
+    static const int kv_lens[] = {1024, 4096, 16384, 65536};
+    memcpy(o->kv_lens, kv_lens, sizeof kv_lens);
+    o->n_kv_lens = 4;
+    static const int pages[] = {0, 16, 256};
+    memcpy(o->pages, pages, sizeof pages);
+    o->n_pages = 3;
+    o->n_splits = 1; /* splits[0] = 0: auto */
+    o->forward_row = 1;
+}
+
+/* Which options were given, to apply the decode defaults and refuse options of the
+ * other mode. */
+enum {
+    SEEN_HDIMS = 1 << 0, SEEN_DTYPES = 1 << 1, SEEN_FORWARD_ONLY = 1 << 2,
+    SEEN_DECODE_ONLY = 1 << 3
+};
+
+/* Checks that need the whole command line: the mode's defaults and the options that
+ * belong to the other mode. */
+static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
+                       const char *decode_opt)
+{
+    if (!o->decode) {
+        if (seen & SEEN_DECODE_ONLY) {
+            fprintf(stderr, "facl-bench: %s needs --decode\n", decode_opt);
+            return -1;
+        }
+        for (int k = 0; k < o->n_hdims; ++k) {
+            if (BENCH_HIDDEN % o->hdims[k] != 0) {
+                fprintf(stderr, "--hdims: %d must divide %d and be at most %d\n", o->hdims[k],
+                        BENCH_HIDDEN, FACL_MAX_HEAD_DIM);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (seen & SEEN_FORWARD_ONLY) {
+        fprintf(stderr, "facl-bench: %s does not apply to --decode\n", forward_opt);
+        return -1;
+    }
+    if (!(seen & SEEN_HDIMS)) {
+        o->hdims[0] = 128;
+        o->n_hdims = 1;
+    }
+    if (!(seen & SEEN_DTYPES)) {
+        o->dtypes[0] = FACL_DTYPE_F16;
+        o->dtypes[1] = FACL_DTYPE_BF16;
+        o->n_dtypes = 2;
+    }
+    if (o->heads % o->heads_kv != 0) {
+        fprintf(stderr, "facl-bench: --heads %d is not a multiple of --heads-kv %d\n", o->heads,
+                o->heads_kv);
+        return -1;
+    }
+    o->baseline = 0; /* CLBlast has no decode baseline */
+    return 0;
+}
+
+/* One positive int option into *out. */
+static int one_int(const char *v, const char *what, int *out)
+{
+    return arg_int_list(v, what, out, 1) == 1 ? 0 : -1;
 }
 
 int bench_parse_args(int argc, char **argv, bench_options *o)
 {
     defaults(o);
+    unsigned seen = 0;
+    const char *forward_opt = NULL, *decode_opt = NULL;
     for (int i = 1; i < argc; ++i) {
         const char *v = NULL;
         int r;
@@ -105,6 +191,11 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             o->progress = 1;
             continue;
         }
+        if (arg_flag(argv, i, "--decode", NULL)) {
+            o->decode = 1;
+            continue;
+        }
+        const char *name = argv[i];
         if ((r = arg_value(argc, argv, &i, "--device", "-d", &v)) != 0) {
             if (r < 0) return -1;
             o->device = v;
@@ -112,44 +203,82 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             if (r < 0 || (o->n_hdims = arg_int_list(v, "--hdims", o->hdims, BENCH_MAX_LIST)) < 0)
                 return -1;
             for (int k = 0; k < o->n_hdims; ++k) {
-                if (o->hdims[k] > FACL_MAX_HEAD_DIM || BENCH_HIDDEN % o->hdims[k] != 0) {
-                    fprintf(stderr, "--hdims: %d must divide %d and be at most %d\n", o->hdims[k],
-                            BENCH_HIDDEN, FACL_MAX_HEAD_DIM);
+                if (o->hdims[k] > FACL_MAX_HEAD_DIM) {
+                    fprintf(stderr, "--hdims: %d is above %d\n", o->hdims[k], FACL_MAX_HEAD_DIM);
                     return -1;
                 }
             }
+            seen |= SEEN_HDIMS;
         } else if ((r = arg_value(argc, argv, &i, "--seqlens", NULL, &v)) != 0) {
             if (r < 0 ||
                 (o->n_seqlens = arg_int_list(v, "--seqlens", o->seqlens, BENCH_MAX_LIST)) < 0)
                 return -1;
+            seen |= SEEN_FORWARD_ONLY, forward_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--dtypes", NULL, &v)) != 0) {
             if (r < 0 || parse_dtypes(v, o) != 0) return -1;
+            seen |= SEEN_DTYPES;
         } else if ((r = arg_value(argc, argv, &i, "--causal", NULL, &v)) != 0) {
             if (r < 0 || parse_causal(v, o) != 0) return -1;
+            seen |= SEEN_FORWARD_ONLY, forward_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--tokens", NULL, &v)) != 0) {
             int t;
-            if (r < 0 || arg_int_list(v, "--tokens", &t, 1) != 1) return -1;
+            if (r < 0 || one_int(v, "--tokens", &t) != 0) return -1;
             o->tokens = t;
+            seen |= SEEN_FORWARD_ONLY, forward_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--reps", NULL, &v)) != 0) {
-            if (r < 0 || arg_int_list(v, "--reps", &o->reps, 1) != 1) return -1;
+            if (r < 0 || one_int(v, "--reps", &o->reps) != 0) return -1;
         } else if ((r = arg_value(argc, argv, &i, "--baseline", NULL, &v)) != 0) {
             if (r < 0) return -1;
             if ((o->baseline = arg_on_off(v)) < 0) {
                 fprintf(stderr, "--baseline: expected on or off, got '%s'\n", v);
                 return -1;
             }
+            seen |= SEEN_FORWARD_ONLY, forward_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--json", NULL, &v)) != 0) {
             if (r < 0) return -1;
             o->json_path = v;
         } else if ((r = arg_value(argc, argv, &i, "--csv", NULL, &v)) != 0) {
             if (r < 0) return -1;
             o->csv_path = v;
+        } else if ((r = arg_value(argc, argv, &i, "--batch", NULL, &v)) != 0) {
+            if (r < 0 || one_int(v, "--batch", &o->batch) != 0) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--heads", NULL, &v)) != 0) {
+            if (r < 0 || one_int(v, "--heads", &o->heads) != 0) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--heads-kv", NULL, &v)) != 0) {
+            if (r < 0 || one_int(v, "--heads-kv", &o->heads_kv) != 0) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--kv-lens", NULL, &v)) != 0) {
+            if (r < 0 ||
+                (o->n_kv_lens = arg_int_list(v, "--kv-lens", o->kv_lens, BENCH_MAX_LIST)) < 0)
+                return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--pages", NULL, &v)) != 0) {
+            if (r < 0 || (o->n_pages = arg_count_list(v, "--pages", o->pages, BENCH_MAX_LIST)) < 0)
+                return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--splits", NULL, &v)) != 0) {
+            if (r < 0 ||
+                (o->n_splits = arg_count_list(v, "--splits", o->splits, BENCH_MAX_LIST)) < 0)
+                return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--forward-row", NULL, &v)) != 0) {
+            if (r < 0) return -1;
+            if ((o->forward_row = arg_on_off(v)) < 0) {
+                fprintf(stderr, "--forward-row: expected on or off, got '%s'\n", v);
+                return -1;
+            }
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--copy-gbps", NULL, &v)) != 0) {
+            if (r < 0 || arg_positive_double(v, "--copy-gbps", &o->copy_gbps) != 0) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else {
             fprintf(stderr, "facl-bench: unknown option '%s' (try --help)\n", argv[i]);
             return -1;
         }
     }
-    return 0;
+    return finish_args(o, seen, forward_opt, decode_opt);
 }
 
 size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max)

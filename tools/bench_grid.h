@@ -2,6 +2,8 @@
  * facl-bench's options and the grid they span. The default grid is FlashAttention's own
  * benchmark: 16384 tokens in total (batch = tokens / seqlen), heads * head_dim = 2048,
  * head_dim 64/128/256, seqlen 512..16384, causal off and on, fp16/bf16/fp32.
+ * With --decode the grid is torch_sdpa.py --decode's instead (bench_decode.h): seqlen_q 1
+ * over a KV cache, batch 16, heads 32/8, head_dim 128, KV 1k..64k, fp16/bf16.
  */
 #ifndef FACL_TOOLS_BENCH_GRID_H
 #define FACL_TOOLS_BENCH_GRID_H
@@ -26,6 +28,14 @@ typedef struct bench_options {
     int baseline;            /* CLBlast column on/off */
     int verify;              /* compare the baseline with ours once per dtype/causal */
     int progress;            /* --progress: a line per point on stderr with its wall time */
+    /* --decode (bench_decode.h): facl_fwd_kvcache with seqlen_q 1 */
+    int decode;
+    int batch, heads, heads_kv;           /* the decode shape */
+    int kv_lens[BENCH_MAX_LIST], n_kv_lens;
+    int pages[BENCH_MAX_LIST], n_pages;   /* 0 = contiguous cache, P = paged, page size P */
+    int splits[BENCH_MAX_LIST], n_splits; /* num_splits; 0 = the library chooses */
+    int forward_row;                      /* the facl_fwd comparison row (default on) */
+    double copy_gbps;                     /* reference copy rate for "% of copy"; 0 = none */
 } bench_options;
 
 typedef struct bench_config {

@@ -2,6 +2,7 @@
  * facl-bench: forward attention throughput on FlashAttention's benchmark grid, next to
  * standard attention built from CLBlast GEMMs (the baseline an OpenCL user would write).
  * See bench_grid.c for the options (--help), bench_run.c for what is measured.
+ * --decode measures facl_fwd_kvcache with seqlen_q 1 in GB/s instead (bench_decode.h).
  *
  * Exit status: 0 when every facl point ran (points that do not fit the device are n/a,
  * not failures) and the baseline agreed with facl; 1 otherwise; 2 on a usage error.
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "bench_clblast.h"
+#include "bench_decode.h"
 #include "bench_devices.h"
 #include "bench_grid.h"
 #include "bench_output.h"
@@ -45,6 +47,21 @@ static int verify_all(bench_session *s, const bench_options *o, FILE *f)
     return bad;
 }
 
+static int run_decode(const bench_options *o, FILE *table)
+{
+    bench_session s;
+    char err[512];
+    if (bench_session_open(&s, o, err, sizeof err) != 0) {
+        fprintf(stderr, "facl-bench: %s\n", err);
+        return 1;
+    }
+    char selector[32];
+    device_selector(&s, selector, sizeof selector);
+    int rc = bench_decode_run(&s, selector, table);
+    bench_session_close(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     bench_options o;
@@ -55,6 +72,7 @@ int main(int argc, char **argv)
     int stdout_taken = (o.json_path && strcmp(o.json_path, "-") == 0) ||
                        (o.csv_path && strcmp(o.csv_path, "-") == 0);
     FILE *table = stdout_taken ? stderr : stdout;
+    if (o.decode) return run_decode(&o, table);
 
     size_t max_points = (size_t)o.n_dtypes * o.n_hdims * o.n_causal * o.n_seqlens;
     bench_row *rows = calloc(max_points ? max_points : 1, sizeof *rows);

@@ -4,10 +4,21 @@ run, into the Markdown table docs/PERFORMANCE.md shows: one row per grid point w
 TFLOP/s, the peers' TFLOP/s and the ratios ours/peer.
 
   tools/bench_table.py BENCH.json [--torch TORCH.json]
+  tools/bench_table.py DECODE.json [--torch TORCH_DECODE.json] [--copy-gbps 4270]
 
 Standard library only. Points a peer did not measure read "-", and an unavailable or n/a
 baseline shows the reason facl-bench gave; when no point has a baseline at all (CLBlast
 missing, --baseline off, or a dtype it lacks) its columns are left out.
+
+facl-bench --decode output (rows of kind "decode") gives the decode table instead: per
+dtype, head dim and KV length, facl's GB/s for the contiguous cache, each paged layout and
+the plain facl_fwd row, torch's GB/s (torch_sdpa.py --decode --json, joined on dtype,
+hdim, seqlen_k, batch, heads, heads_kv), the ratios facl contiguous / torch and
+smallest page / contiguous, and each as a % of a copy rate (--copy-gbps, else the one
+facl-bench was given). Each layout shows its num_splits = auto (0) row, or its best over
+--splits when auto was not measured; with several splits values a second table lists
+GB/s per num_splits. Points that failed or were skipped show their status, and their
+notes follow the table.
 """
 import argparse
 import json
@@ -32,15 +43,135 @@ def ratio(ours, peer):
     return f"{ours / peer:.3f}" if ours and peer else "-"
 
 
+def fmt_gbps(v):
+    return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+
+
+def pct(v, copy):
+    return f"{100.0 * v / copy:.1f}%" if v and copy else "-"
+
+
+def decode_tables(bench, torch_path, copy):
+    rows = [r for r in bench["rows"] if r.get("kind") == "decode"]
+    if copy is None:
+        copy = bench.get("copy_gbps")
+    dkey = lambda dt, r: (dt, int(r["hdim"]), int(r["seqlen_k"]), int(r["batch"]),
+                          int(r["heads"]), int(r["heads_kv"]))
+    torch = {}
+    if torch_path:
+        for r in load(torch_path).get("rows", []):
+            if r.get("kind") == "decode":
+                torch[dkey(TORCH_DTYPES.get(r["dtype"], r["dtype"]), r)] = r.get("gb_per_s")
+
+    def layout_of(r):
+        if r["layout"] == "paged":
+            return f"paged{r['page_size']}"
+        return r["layout"]  # "contiguous" or "fwd"
+
+    points, order = {}, []
+    for r in rows:
+        k = dkey(r["dtype"], r)
+        if k not in points:
+            points[k] = {}
+            order.append(k)
+        points[k].setdefault(layout_of(r), []).append(r)
+    pages = sorted({int(r["page_size"]) for r in rows if r["layout"] == "paged"})
+    layouts = ["contiguous"] + [f"paged{p}" for p in pages]
+    has_fwd = any(r["layout"] == "fwd" for r in rows)
+    splits = sorted({r["num_splits"] for r in rows if r.get("num_splits") is not None})
+
+    def pick(cands):
+        """The auto-splits row if measured, else the fastest; None if there is none."""
+        if not cands:
+            return None
+        auto = [r for r in cands if r.get("num_splits") in (0, None)]
+        ok = [r for r in cands if r.get("status") == "ok"]
+        if auto:
+            return auto[0]
+        return max(ok, key=lambda r: r["gb_per_s"]) if ok else cands[0]
+
+    def gbps(r):
+        return r["gb_per_s"] if r and r.get("status") == "ok" else None
+
+    def cell(r):
+        if r is None:
+            return "-"
+        v = gbps(r)
+        return fmt_gbps(v) if v else r.get("status", "?")
+
+    notes = []
+    cols = ["dtype", "d", "kv_len", "batch", "heads"]
+    cols += [f"{l} GB/s" for l in layouts]
+    if has_fwd:
+        cols.append("facl_fwd GB/s")
+    if torch_path:
+        cols += ["torch GB/s", "facl/torch"]
+    if pages:
+        cols.append(f"paged{pages[0]}/contiguous")
+    if copy:
+        cols.append("contiguous % copy")
+        if torch_path:
+            cols.append("torch % copy")
+    if splits and 0 not in splits:
+        print(f"GB/s: the best over num_splits {', '.join(map(str, splits))}.\n")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for k in order:
+        p = points[k]
+        chosen = {l: pick(p.get(l, [])) for l in layouts + ["fwd"]}
+        for l, r in chosen.items():
+            if r is not None and r.get("status") != "ok":
+                notes.append(f"{k[0]} d={k[1]} kv_len={k[2]} {l}: {r.get('note', r.get('status'))}")
+        contig = gbps(chosen["contiguous"])
+        cells = [k[0], str(k[1]), str(k[2]), str(k[3]), f"{k[4]}/{k[5]}"]
+        cells += [cell(chosen[l]) for l in layouts]
+        if has_fwd:
+            cells.append(cell(chosen["fwd"]))
+        t = torch.get(k)
+        if torch_path:
+            cells += [fmt_gbps(t) if t else "-", ratio(contig, t)]
+        if pages:
+            cells.append(ratio(gbps(chosen[f"paged{pages[0]}"]), contig))
+        if copy:
+            cells.append(pct(contig, copy))
+            if torch_path:
+                cells.append(pct(t, copy))
+        print("| " + " | ".join(cells) + " |")
+    if copy:
+        print(f"\n% copy: GB/s as a share of {copy:g} GB/s.")
+    if notes:
+        print("\nNot measured:")
+        for n in notes:
+            print(f"- {n}")
+
+    if len(splits) > 1:
+        print("\nGB/s per num_splits (0 = auto):\n")
+        cols = ["dtype", "d", "kv_len", "layout"] + [f"splits {s}" for s in splits]
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+        for k in order:
+            for l in layouts:
+                by = {r.get("num_splits"): r for r in points[k].get(l, [])}
+                if not by:
+                    continue
+                cells = [k[0], str(k[1]), str(k[2]), l] + [cell(by.get(s)) for s in splits]
+                print("| " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench")
     ap.add_argument("--torch")
+    ap.add_argument("--copy-gbps", type=float,
+                    help="decode: a copy rate in GB/s for the %% columns")
     args = ap.parse_args()
 
     bench = load(args.bench)
     if "rows" not in bench:
         sys.exit(f"bench_table: {args.bench} is not facl-bench --json output")
+    if bench.get("mode") == "decode" or any(r.get("kind") == "decode" for r in bench["rows"]):
+        decode_tables(bench, args.torch, args.copy_gbps)
+        return
     facl, clblast, order = {}, {}, []
     for r in bench["rows"]:
         k = key(r["dtype"], r["hdim"], r["seqlen"], r["causal"])

@@ -2,6 +2,7 @@
  * facl-selftest: a clinfo-style check of every OpenCL device. Shared types of its parts:
  *   selftest_main.c    options, the device loop, exit status
  *   selftest_cases.c   the correctness checks (every call family and feature)
+ *   selftest_kvcache.c the KV-cache checks' runner (facl_fwd_kvcache)
  *   selftest_device.c  one device: context, checks, speed, cache counters
  *   selftest_speed.c   one speed figure per call family
  *   selftest_report.c  the table for people and the JSON for machines
@@ -69,6 +70,38 @@ typedef struct selftest_device_report {
 /* Fills `out` with the checks of the default (quick = 0) or quick set; returns their
  * number (at most `max`). */
 size_t selftest_checks(int quick, fwd_case *out, size_t max);
+
+/* A facl_fwd_kvcache check: a cache filled with random keys, optionally an append (with
+ * rotary), the attention judged against the float64 reference over the keys the call
+ * must see (testkit kvcache_ref.h), and the whole cache read back: appended rows as the
+ * rounded new keys after rotary, every other element unchanged. */
+typedef struct kv_case {
+    facl_dtype dtype;
+    int batch, seqlen_q, heads_q, heads_kv, head_dim;
+    /* varlen queries (cu_seqlens_q): per-sequence query counts, which are also the new
+     * keys' counts (cu_seqlens_k_new) when seqlen_new > 0; NULL = dense q */
+    const int32_t *seqlens_q;
+    int capacity;             /* keys one sequence's cache holds (paged: a multiple of page_size) */
+    int page_size;            /* 0 = dense cache */
+    int batch_cache;          /* dense: cache rows (>= batch; 0 = batch) */
+    const int32_t *batch_idx; /* dense: cache_batch_idx, NULL = none */
+    const int32_t *leftpad;   /* cache_leftpad, NULL = none */
+    const int32_t *cache_seqlens;
+    int seqlen_new;           /* dense k_new per sequence (0 = no append); varlen: 1 = append */
+    int rotary_dim, rotary_interleaved; /* rotary_dim 0 = none */
+    int num_splits, causal;
+    float softcap;
+    int want_lse;
+    uint64_t seed;
+} kv_case;
+
+#define SELFTEST_MAX_KV_CHECKS 8
+size_t selftest_kv_checks(int quick, kv_case *out, size_t max);
+
+/* ---- selftest_kvcache.c */
+void kv_case_name(const kv_case *c, char *buf, size_t size);
+/* Runs the case and fills `out` (family "kvcache"); returns out->pass. */
+int selftest_run_kv_case(facl_context *ctx, const kv_case *c, selftest_check_result *out);
 
 /* ---- selftest_device.c */
 /* Runs everything on one device; prints as it goes when o->table. Returns 1 if every

@@ -203,3 +203,75 @@ size_t selftest_checks(int quick, fwd_case *out, size_t max)
         default_set(&b);
     return b.n;
 }
+
+/* ---- KV cache (facl_fwd_kvcache) */
+
+static const int32_t kv_lens_a[] = {37, 80, 5};
+static const int32_t kv_lens_b[] = {22, 47};
+static const int32_t kv_lens_c[] = {300, 129};
+static const int32_t kv_lens_d[] = {40, 64}, kv_pad_d[] = {7, 0}, kv_idx_d[] = {2, 0};
+static const int32_t kv_lens_e[] = {20, 33, 0}, kv_q_e[] = {1, 6, 3};
+
+static kv_case *add_kv(kv_case *out, size_t *n, size_t max, facl_dtype dt, int batch, int sq,
+                       int hq, int hkv, int d, int capacity, int page_size,
+                       const int32_t *cache_seqlens)
+{
+    static kv_case spare;
+    if (*n == max) return &spare;
+    kv_case *c = &out[(*n)++];
+    memset(c, 0, sizeof *c);
+    c->dtype = dt;
+    c->batch = batch;
+    c->seqlen_q = sq;
+    c->heads_q = hq;
+    c->heads_kv = hkv;
+    c->head_dim = d;
+    c->capacity = capacity;
+    c->page_size = page_size;
+    c->cache_seqlens = cache_seqlens;
+    c->seed = 5000u + (uint64_t)*n;
+    return c;
+}
+
+size_t selftest_kv_checks(int quick, kv_case *out, size_t max)
+{
+    size_t n = 0;
+    kv_case *c;
+    /* decode over a dense cache: one new token appended with interleaved rotary */
+    c = add_kv(out, &n, max, FACL_DTYPE_F16, 3, 1, 6, 2, 64, 96, 0, kv_lens_a);
+    c->seqlen_new = 1;
+    c->rotary_dim = 32;
+    c->rotary_interleaved = 1;
+    c->causal = 1;
+    c->want_lse = 1;
+    /* a causal chunk of 5 queries (and 5 new keys) into a paged cache, page 16 */
+    c = add_kv(out, &n, max, FACL_DTYPE_BF16, 2, 5, 8, 2, 128, 64, 16, kv_lens_b);
+    c->seqlen_new = 5;
+    c->rotary_dim = 128;
+    c->causal = 1;
+    c->want_lse = 1;
+    /* split-KV: the keys in 3 chunks merged through their lse */
+    c = add_kv(out, &n, max, FACL_DTYPE_F16, 2, 1, 8, 1, 128, 320, 16, kv_lens_c);
+    c->num_splits = 3;
+    c->want_lse = 1;
+    if (quick) return n;
+    /* dense rows picked by cache_batch_idx, left padding, softcap, GPT-NeoX rotary */
+    c = add_kv(out, &n, max, FACL_DTYPE_F32, 2, 3, 4, 2, 80, 72, 0, kv_lens_d);
+    c->batch_cache = 3;
+    c->batch_idx = kv_idx_d;
+    c->leftpad = kv_pad_d;
+    c->seqlen_new = 3;
+    c->rotary_dim = 40;
+    c->softcap = 15.0f;
+    c->causal = 1;
+    c->want_lse = 1;
+    /* varlen queries into a paged cache: decode, a prefill chunk and a new sequence in
+     * one call, each appending its tokens; page 7 (no power of two) */
+    c = add_kv(out, &n, max, FACL_DTYPE_BF16, 3, 6, 4, 4, 59, 42, 7, kv_lens_e);
+    c->seqlens_q = kv_q_e;
+    c->seqlen_new = 1;
+    c->causal = 1;
+    c->num_splits = 2;
+    c->want_lse = 1;
+    return n;
+}

@@ -71,12 +71,23 @@ static void judge(const fwd_case *c, const case_result *r, selftest_check_result
     }
 }
 
+/* For the smoke test of the exit status: a result the tool must report as a failure,
+ * exactly as if the device had computed it. */
+static void inject_failure(selftest_check_result *out)
+{
+    out->pass = 0;
+    out->error = out->bound > 0 ? 2.0 * out->bound : 1.0;
+    snprintf(out->detail, sizeof out->detail, "failure injected by FACL_SELFTEST_INJECT_FAILURE");
+}
+
 static void run_checks(const selftest_options *o, facl_context *ctx,
                        selftest_device_report *rep, FILE *f)
 {
     fwd_case cases[SELFTEST_MAX_CHECKS];
+    kv_case kv[SELFTEST_MAX_KV_CHECKS];
     size_t n = selftest_checks(o->quick, cases, SELFTEST_MAX_CHECKS);
-    rep->checks = calloc(n ? n : 1, sizeof *rep->checks);
+    size_t n_kv = selftest_kv_checks(o->quick, kv, SELFTEST_MAX_KV_CHECKS);
+    rep->checks = calloc(n + n_kv ? n + n_kv : 1, sizeof *rep->checks);
     if (!rep->checks) {
         snprintf(rep->error, sizeof rep->error, "out of host memory");
         return;
@@ -85,7 +96,7 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
     for (size_t i = 0; i < n; ++i) {
         selftest_check_result *out = &rep->checks[rep->n_checks++];
         fwd_case_name(&cases[i], out->name, sizeof out->name);
-        progress(o, "check", &rep->dev, i, n, out->name);
+        progress(o, "check", &rep->dev, i, n + n_kv, out->name);
         case_result r;
         run_fwd_case(ctx, &cases[i], &r);
         out->family = case_layout_name(cases[i].layout);
@@ -94,14 +105,18 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
         out->ms = r.seconds * 1e3;
         snprintf(out->detail, sizeof out->detail, "%s", r.detail);
         judge(&cases[i], &r, out);
-        if (o->inject_failure && i == 0) {
-            /* For the smoke test of the exit status: a result the tool must report as
-             * a failure, exactly as if the device had computed it. */
-            out->pass = 0;
-            out->error = out->bound > 0 ? 2.0 * out->bound : 1.0;
-            snprintf(out->detail, sizeof out->detail,
-                     "failure injected by FACL_SELFTEST_INJECT_FAILURE");
-        }
+        if (o->inject_failure && i == 0) inject_failure(out);
+        if (!out->pass) rep->n_failed++;
+        progress_clear(o);
+        if (f) selftest_print_check(f, rep, out);
+    }
+    /* the KV-cache family (facl_fwd_kvcache), judged by the same rule */
+    for (size_t i = 0; i < n_kv; ++i) {
+        selftest_check_result *out = &rep->checks[rep->n_checks++];
+        kv_case_name(&kv[i], out->name, sizeof out->name);
+        progress(o, "check", &rep->dev, n + i, n + n_kv, out->name);
+        selftest_run_kv_case(ctx, &kv[i], out);
+        if (o->inject_failure && n == 0 && i == 0) inject_failure(out);
         if (!out->pass) rep->n_failed++;
         progress_clear(o);
         if (f) selftest_print_check(f, rep, out);
