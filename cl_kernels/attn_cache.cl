@@ -65,6 +65,9 @@
 #ifndef ALIGNED_KV
 #define ALIGNED_KV 0
 #endif
+#ifndef WARP_SHUFFLE
+#define WARP_SHUFFLE 0
+#endif
 
 #define CHUNKS ((HEAD_DIM + 7) / 8)
 #define GROUP_SIZE (CHUNKS * KEY_GROUPS)
@@ -275,8 +278,16 @@ __kernel void cache_append(__global const storage_t *k_new, __global const stora
 
 /* --------------------------------------------------------------------- attention */
 
-/* Dims [d0, d0 + 8) of the row at x[i], as fp32; dims past HEAD_DIM read as 0. */
-inline float8 load_chunk(__global const storage_t *x, long i, int d0)
+/* Dims [d0, d0 + 8) of a key or value row, as loaded: for 16-bit storage with aligned
+ * rows the raw 16 bytes (half the registers of fp32 while a load is in flight), else
+ * fp32. chunk_float converts when the values are used; dims past HEAD_DIM read as 0. */
+#if ALIGNED_KV && FACL_DTYPE != 0
+typedef uint4 raw_chunk;
+#else
+typedef float8 raw_chunk;
+#endif
+
+inline raw_chunk load_chunk(__global const storage_t *x, long i, int d0)
 {
 #if ALIGNED_KV
     /* the host checked that every row and this chunk start on 16-byte boundaries (32 for
@@ -285,19 +296,37 @@ inline float8 load_chunk(__global const storage_t *x, long i, int d0)
     __global const float4 *w = (__global const float4 *)(x + i + d0);
     return (float8)(w[0], w[1]);
 #else
-    const uint4 raw = *(__global const uint4 *)(x + i + d0);
-#if FACL_DTYPE == 1
-    return vload_half8(0, (__private const half *)&raw);
-#else
-    return as_float8(convert_uint8(as_ushort8(raw)) << 16);
-#endif
+    return *(__global const uint4 *)(x + i + d0);
 #endif
 #else
     float e[8];
+    #pragma unroll
     for (int u = 0; u < 8; ++u) e[u] = d0 + u < HEAD_DIM ? load_value(x, i + d0 + u) : 0.0f;
     return (float8)(e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]);
 #endif
 }
+
+inline float8 chunk_float(raw_chunk raw)
+{
+#if ALIGNED_KV && FACL_DTYPE == 1
+    return vload_half8(0, (__private const half *)&raw);
+#elif ALIGNED_KV && FACL_DTYPE == 2
+    return as_float8(convert_uint8(as_ushort8(raw)) << 16);
+#else
+    return raw;
+#endif
+}
+
+#if WARP_SHUFFLE
+/* NVIDIA: x from the lane whose index differs in the bits of `mask` (inline PTX; the host
+ * enables this only on NVIDIA devices whose probe passed). */
+inline float shuffle_xor(float x, int mask)
+{
+    uint r;
+    asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(r) : "r"(as_uint(x)), "r"(mask));
+    return as_float(r);
+}
+#endif
 
 inline float dot8(float8 a, float8 b)
 {
@@ -341,6 +370,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         int row_i[ROWS], row_lo[ROWS], row_end[ROWS];
         float8 qv[ROWS], acc[ROWS];
         float m[ROWS], l[ROWS], slope[ROWS];
+        #pragma unroll
         for (int r = 0; r < ROWS; ++r) {
             const int R = tile * ROWS + r;
             const bool active = R < rows_total;
@@ -353,6 +383,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             const long q_row = view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, s.q_start + i, h);
             const int q_pos = s.before + (c.q_rotary_per_row ? i : 0);
             float e[8];
+            #pragma unroll
             for (int u = 0; u < 8; ++u) {
                 const int d = d0 + u;
                 e[u] = active && d < HEAD_DIM
@@ -366,6 +397,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         }
         /* the keys some row of the tile sees, and this split's share of them */
         int tile_lo = s.sk, tile_end = 0;
+        #pragma unroll
         for (int r = 0; r < ROWS; ++r)
             if (row_i[r] >= 0 && row_lo[r] < row_end[r]) {
                 tile_lo = min(tile_lo, row_lo[r]);
@@ -376,25 +408,54 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         const int key_lo = tile_lo + min(split * chunk, span);
         const int key_end = tile_lo + min((split + 1) * chunk, span);
 
+        /* Each step reads KPS keys per key group; the next step's keys are loaded before
+         * this step's arithmetic, so that the loads of two steps are in flight at once. */
+        raw_chunk kc[KPS], vc[KPS];
+        #pragma unroll
+        for (int u = 0; u < KPS; ++u) {
+            const int j = key_lo + kg * KPS + u;
+            kc[u] = vc[u] = (raw_chunk)(0);
+            if (j < key_end) {
+                const int pos = s.kv_begin + j;
+                kc[u] = load_chunk(k, cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh, b,
+                                                  s.cache_row, pos, kv_head), d0);
+                vc[u] = load_chunk(v, cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh, b,
+                                                  s.cache_row, pos, kv_head), d0);
+            }
+        }
         for (int base = key_lo; base < key_end; base += KEY_GROUPS * KPS) {
-            float8 kc[KPS], vc[KPS];
+            raw_chunk kn[KPS], vn[KPS];
+            #pragma unroll
             for (int u = 0; u < KPS; ++u) {
-                const int j = base + kg * KPS + u;
+                const int j = base + KEY_GROUPS * KPS + kg * KPS + u;
+                kn[u] = vn[u] = (raw_chunk)(0);
                 if (j < key_end) {
                     const int pos = s.kv_begin + j;
-                    const long ki = cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh, b,
-                                                s.cache_row, pos, kv_head);
-                    const long vi = cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh, b,
-                                                s.cache_row, pos, kv_head);
-                    kc[u] = load_chunk(k, ki, d0);
-                    vc[u] = load_chunk(v, vi, d0);
-                } else {
-                    kc[u] = vc[u] = (float8)(0.0f);
+                    kn[u] = load_chunk(k, cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh,
+                                                      b, s.cache_row, pos, kv_head), d0);
+                    vn[u] = load_chunk(v, cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh,
+                                                      b, s.cache_row, pos, kv_head), d0);
                 }
             }
-            for (int u = 0; u < KPS; ++u)
-                for (int r = 0; r < ROWS; ++r)
-                    lane_sums[((kg * KPS + u) * ROWS + r) * CHUNKS + lane] = dot8(qv[r], kc[u]);
+            /* scores of the step's keys for every row: lane partial dot products, summed
+             * over the key group's lanes */
+            float sc[KPS * ROWS];
+            #pragma unroll
+            for (int u = 0; u < KPS; ++u) {
+                const float8 kf = chunk_float(kc[u]);
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) sc[u * ROWS + r] = dot8(qv[r], kf);
+            }
+#if WARP_SHUFFLE
+            /* a key group is CHUNKS (a power of two) aligned lanes of one warp */
+            #pragma unroll
+            for (int mask = CHUNKS / 2; mask > 0; mask >>= 1)
+                #pragma unroll
+                for (int x = 0; x < KPS * ROWS; ++x) sc[x] += shuffle_xor(sc[x], mask);
+#else
+            #pragma unroll
+            for (int x = 0; x < KPS * ROWS; ++x)
+                lane_sums[(kg * KPS * ROWS + x) * CHUNKS + lane] = sc[x];
             barrier(CLK_LOCAL_MEM_FENCE);
             for (int x = lane; x < KPS * ROWS; x += CHUNKS) {
                 float sum = 0.0f;
@@ -402,38 +463,56 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 scores[kg * KPS * ROWS + x] = sum;
             }
             barrier(CLK_LOCAL_MEM_FENCE);
+            #pragma unroll
+            for (int x = 0; x < KPS * ROWS; ++x) sc[x] = scores[kg * KPS * ROWS + x];
+#endif
+            float8 vf[KPS];
+            #pragma unroll
+            for (int u = 0; u < KPS; ++u) vf[u] = chunk_float(vc[u]);
+            #pragma unroll
             for (int r = 0; r < ROWS; ++r) {
                 float x[KPS];
                 float step_max = -INFINITY;
+                #pragma unroll
                 for (int u = 0; u < KPS; ++u) {
                     const int j = base + kg * KPS + u;
                     const bool visible = j < key_end && j >= row_lo[r] && j < row_end[r];
-                    x[u] = visible ? adjust_score(scores[(kg * KPS + u) * ROWS + r], p.softcap,
-                                                  slope[r], row_i[r] + off - j)
+                    x[u] = visible ? adjust_score(sc[u * ROWS + r], p.softcap, slope[r],
+                                                  row_i[r] + off - j)
                                    : -INFINITY;
                     step_max = fmax(step_max, x[u]);
                 }
-                if (step_max == -INFINITY) continue;
-                const float m_new = fmax(m[r], step_max);
-                const float alpha = exp(m[r] - m_new);
-                l[r] *= alpha;
-                acc[r] *= alpha;
-                for (int u = 0; u < KPS; ++u) {
-                    const float pr = exp(x[u] - m_new);
-                    l[r] += pr;
-                    acc[r] = fma((float8)(pr), vc[u], acc[r]);
+                if (step_max > -INFINITY) {
+                    const float m_new = fmax(m[r], step_max);
+                    const float alpha = exp(m[r] - m_new); /* 0 on the first visible key */
+                    l[r] *= alpha;
+                    acc[r] *= alpha;
+                    #pragma unroll
+                    for (int u = 0; u < KPS; ++u) {
+                        const float pr = exp(x[u] - m_new);
+                        l[r] += pr;
+                        acc[r] = fma((float8)(pr), vf[u], acc[r]);
+                    }
+                    m[r] = m_new;
                 }
-                m[r] = m_new;
+            }
+            #pragma unroll
+            for (int u = 0; u < KPS; ++u) {
+                kc[u] = kn[u];
+                vc[u] = vn[u];
             }
         }
 
         /* Merge the key groups' softmax states, then their accumulators, row by row. */
         if (lane == 0)
+            #pragma unroll
             for (int r = 0; r < ROWS; ++r) {
                 group_m[kg * ROWS + r] = m[r];
                 group_l[kg * ROWS + r] = l[r];
             }
         barrier(CLK_LOCAL_MEM_FENCE);
+        /* unrolled: a loop index into the private arrays would move them out of registers */
+        #pragma unroll
         for (int r = 0; r < ROWS; ++r) {
             float row_m = -INFINITY;
             for (int g = 0; g < KEY_GROUPS; ++g) row_m = fmax(row_m, group_m[g * ROWS + r]);

@@ -10,7 +10,7 @@
  * AMD; PoCL runs a group as a loop, where the size only sets the vector width. */
 #define TARGET_GROUP 128
 /* Work-groups per compute unit that keep enough loads in flight to saturate memory. */
-#define GPU_GROUPS_PER_CU 4
+#define GPU_GROUPS_PER_CU 8
 /* A split keeps at least this many steps of keys, so its fixed costs stay small. */
 #define MIN_STEPS_PER_SPLIT 4
 #define MAX_AUTO_SPLITS 64
@@ -54,7 +54,13 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
     plan->rows = 1;
     while (plan->rows < 8 && plan->rows < rows_needed) plan->rows *= 2;
     plan->chunks = (f->head_dim + 7) / 8;
-    plan->keys_per_step = 2;
+    /* NVIDIA (mma path, whose probe also ran its shuffles): key groups sum their lanes'
+     * dot products with warp shuffles instead of local memory and barriers, which needs
+     * a key group to be a power-of-two run of lanes within one warp. Without barriers in
+     * the loop, more keys per step keep more loads in flight. */
+    const int pow2 = (plan->chunks & (plan->chunks - 1)) == 0 && plan->chunks <= 32;
+    plan->warp_shuffle = profile->path == FACL_PATH_NVIDIA_MMA && pow2;
+    plan->keys_per_step = plan->warp_shuffle ? 4 : 2;
     plan->key_groups = TARGET_GROUP / plan->chunks > 1 ? TARGET_GROUP / plan->chunks : 1;
     const size_t max_group = profile->max_work_group_size ? profile->max_work_group_size : 1;
     while (plan->key_groups > 1 && (size_t)plan->key_groups * (size_t)plan->chunks > max_group)
@@ -81,11 +87,12 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
              "-DPART_DTYPE=0 -DHEAD_DIM=%d -DIS_VARLEN=%d -DHAS_SOFTCAP=%d -DHAS_ALIBI=%d "
              "-DHAS_DROPOUT=0 -DHAS_SEQUSED=%d -DIS_PAGED=%d -DHAS_SEQLENS_BUF=%d "
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
-             "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DROWS=%d -DKEY_GROUPS=%d -DKPS=%d",
+             "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
+             "-DKEY_GROUPS=%d -DKPS=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), (int)f->dtype, f->head_dim,
              f->varlen, f->softcap > 0.0f, f->alibi.buffer != NULL, f->seqused != NULL, p->paged,
              p->seqlens != NULL, p->batch_idx != NULL, p->leftpad != NULL,
              p->k_new.buffer != NULL, p->cu_new != NULL, p->cos.buffer != NULL,
-             p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->rows,
+             p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->warp_shuffle, plan->rows,
              plan->key_groups, plan->keys_per_step);
 }

@@ -15,6 +15,7 @@ typedef struct facl_cache_plan {
     int key_groups;      /* KEY_GROUPS: keys read side by side per step */
     int keys_per_step;   /* KPS: keys per key group per step */
     int chunks;          /* lanes per key row: ceil(head_dim / 8) */
+    int warp_shuffle;    /* lane sums through NVIDIA warp shuffles (else local memory) */
     size_t group_size;   /* chunks * key_groups work-items */
     int splits;          /* chunks of keys computed in parallel, then merged (>= 1) */
     uint64_t local_bytes;
