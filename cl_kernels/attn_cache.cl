@@ -68,6 +68,9 @@
 #ifndef WARP_SHUFFLE
 #define WARP_SHUFFLE 0
 #endif
+#ifndef CACHE_MMA
+#define CACHE_MMA 0
+#endif
 
 #define CHUNKS ((HEAD_DIM + 7) / 8)
 #define GROUP_SIZE (CHUNKS * KEY_GROUPS)
@@ -334,6 +337,8 @@ inline float dot8(float8 a, float8 b)
     return ((m.s0 + m.s1) + (m.s2 + m.s3)) + ((m.s4 + m.s5) + (m.s6 + m.s7));
 }
 
+/* With CACHE_MMA=1 the tensor-core kernel of attn_cache_mma.cl replaces this one. */
+#if !CACHE_MMA
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const storage_t *v,
@@ -558,6 +563,8 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         }
     }
 }
+
+#endif /* !CACHE_MMA */
 
 /* ------------------------------------------------------------------------ combine */
 

@@ -71,18 +71,6 @@ inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq
     return lo | (hi << 16);
 }
 
-inline float quad_max(float x, __local float *scratch)
-{
-    x = fmax(x, warp_shuffle_xor(x, 1, scratch));
-    return fmax(x, warp_shuffle_xor(x, 2, scratch));
-}
-
-inline float quad_sum(float x, __local float *scratch)
-{
-    x += warp_shuffle_xor(x, 1, scratch);
-    return x + warp_shuffle_xor(x, 2, scratch);
-}
-
 __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
     __global storage_t *o, __global float *lse, __global const int *cu_q,

@@ -123,3 +123,17 @@ inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
 }
 
 #endif /* MMA_EMULATE */
+
+/* Max and sum over the four lanes of a quad (lanes 4g .. 4g+3: one row of a fragment). */
+inline float quad_max(float x, __local float *scratch)
+{
+    x = fmax(x, warp_shuffle_xor(x, 1, scratch));
+    return fmax(x, warp_shuffle_xor(x, 2, scratch));
+}
+
+inline float quad_sum(float x, __local float *scratch)
+{
+    x += warp_shuffle_xor(x, 1, scratch);
+    return x + warp_shuffle_xor(x, 2, scratch);
+}
+

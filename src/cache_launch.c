@@ -109,7 +109,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
                          ctx->profile.device_name, (unsigned long long)ctx->profile.local_mem_usable);
     cl_program program;
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
-                                      "attn_cache", plan.options, &program);
+                                      plan.program, plan.options, &program);
     if (st != FACL_SUCCESS) return st;
     if ((st = make_kernel(program, "attn_cache", FACL_CACHE_ATTN_NUM_ARGS, &l->attn))) return st;
     size_t kernel_wg = 0;

@@ -45,12 +45,39 @@ static int aligned_view(const facl_view *v, int head_dim)
            v->sh % 8 == 0;
 }
 
+/* attn_cache_mma.cl's local arrays: the emulation scratch (4 warps of
+ * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats, else 1), the warps' row maxima and
+ * normalisers, and the 16-row output sum. */
+static uint64_t mma_local_bytes(int head_dim, int emulated)
+{
+    const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) : 1u;
+    return 4u * (scratch + 2u * 4u * 16u + 16u * (uint64_t)head_dim);
+}
+
+/* The tensor-core kernel: 16-bit storage, head dims it keeps in registers, rows whose
+ * 32-bit pairs are aligned, on a path whose warp operations exist (NVIDIA, probed) or are
+ * emulated (tests). */
+static int use_mma(const facl_cache_problem *p, const facl_device_profile *profile, int aligned)
+{
+    const facl_fwd_problem *f = &p->fwd;
+    const int mma_path = profile->path == FACL_PATH_NVIDIA_MMA ||
+                         profile->path == FACL_PATH_MMA_EMULATED;
+    return mma_path && f->dtype != FACL_DTYPE_F32 && f->head_dim % 16 == 0 &&
+           f->head_dim <= 128 && aligned &&
+           mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED) <=
+               profile->local_mem_usable &&
+           profile->max_work_group_size >= 128;
+}
+
 void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *profile,
                      facl_cache_plan *plan)
 {
     const facl_fwd_problem *f = &p->fwd;
     const int group = f->heads_q / f->heads_kv;
     const int64_t rows_needed = (int64_t)group * (f->seqlen_q > 0 ? f->seqlen_q : 1);
+    const int aligned = aligned_view(&f->k, f->head_dim) && aligned_view(&f->v, f->head_dim);
+    const int mma = use_mma(p, profile, aligned);
+    plan->program = mma ? "attn_cache_mma" : "attn_cache";
     plan->rows = 1;
     while (plan->rows < 8 && plan->rows < rows_needed) plan->rows *= 2;
     plan->chunks = (f->head_dim + 7) / 8;
@@ -71,6 +98,14 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
         plan->key_groups /= 2;
     plan->group_size = (size_t)plan->chunks * (size_t)plan->key_groups;
     plan->local_bytes = local_bytes(plan->rows, plan->key_groups, plan->keys_per_step, plan->chunks);
+    if (mma) { /* 4 warps, each 16 keys per step, over a 16-row tile */
+        plan->rows = 16;
+        plan->key_groups = 4;
+        plan->keys_per_step = 16;
+        plan->warp_shuffle = 0;
+        plan->group_size = 128;
+        plan->local_bytes = mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED);
+    }
 
     if (p->num_splits > 0) {
         plan->splits = p->num_splits;
@@ -81,18 +116,17 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
             plan->key_groups * plan->keys_per_step, profile);
     }
 
-    const int aligned = aligned_view(&f->k, f->head_dim) && aligned_view(&f->v, f->head_dim);
     snprintf(plan->options, sizeof plan->options,
              "-cl-std=CL1.2 -DFACL_PARAMS_SIZE=%zu -DFACL_CACHE_PARAMS_SIZE=%zu -DFACL_DTYPE=%d "
              "-DPART_DTYPE=0 -DHEAD_DIM=%d -DIS_VARLEN=%d -DHAS_SOFTCAP=%d -DHAS_ALIBI=%d "
              "-DHAS_DROPOUT=0 -DHAS_SEQUSED=%d -DIS_PAGED=%d -DHAS_SEQLENS_BUF=%d "
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
-             "-DKEY_GROUPS=%d -DKPS=%d",
+             "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), (int)f->dtype, f->head_dim,
              f->varlen, f->softcap > 0.0f, f->alibi.buffer != NULL, f->seqused != NULL, p->paged,
              p->seqlens != NULL, p->batch_idx != NULL, p->leftpad != NULL,
              p->k_new.buffer != NULL, p->cu_new != NULL, p->cos.buffer != NULL,
              p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->warp_shuffle, plan->rows,
-             plan->key_groups, plan->keys_per_step);
+             plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED);
 }

@@ -10,9 +10,10 @@
 #include "device_profile.h"
 
 typedef struct facl_cache_plan {
+    const char *program; /* "attn_cache", or "attn_cache_mma" (tensor cores) */
     char options[768];
-    int rows;            /* query rows per work-group (ROWS): a GQA group's heads x queries */
-    int key_groups;      /* KEY_GROUPS: keys read side by side per step */
+    int rows;            /* query rows per work-group (ROWS; 16 with tensor cores) */
+    int key_groups;      /* KEY_GROUPS (tensor cores: the 4 warps) reading keys side by side */
     int keys_per_step;   /* KPS: keys per key group per step */
     int chunks;          /* lanes per key row: ceil(head_dim / 8) */
     int warp_shuffle;    /* lane sums through NVIDIA warp shuffles (else local memory) */

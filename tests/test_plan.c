@@ -292,6 +292,11 @@ static void test_kernel_sources_match_count(void **state)
           "__local float out_sums[KEY_GROUPS * CHUNKS * 8];",
           "#define CHUNKS ((HEAD_DIM + 7) / 8)", "#define GROUP_SIZE (CHUNKS * KEY_GROUPS)", NULL},
          5},
+        {"attn_cache_mma.cl",
+         {"__local float scratch[MMA_SCRATCH_FLOATS];", "__local float warp_m[4 * 16];",
+          "__local float warp_l[4 * 16];", "__local float out_acc[16 * HEAD_DIM];",
+          "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)", NULL},
+         4},
     };
     regex_t decl;
     assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
@@ -350,6 +355,10 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
         v[i] = (uint64_t)strtol(at + strlen(key), NULL, 10);
     }
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
+    if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl */
+        const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? 4 * (16 * 16 + 16 * 8) : 1;
+        return 4 * (scratch + 4 * 16 * 2 + 16 * v[0]);
+    }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
 }
@@ -394,6 +403,41 @@ static void test_cache_plan(void **state)
                     assert_int_equal(plan.splits, 1);
                     assert_non_null(strstr(plan.options, "-DSPLIT=0"));
                 }
+    /* the tensor-core kernel where it applies (16-bit, d % 16 == 0, d <= 128, aligned
+     * rows), attn_cache otherwise; local memory as declared either way */
+    for (int pa = 0; pa < 4; ++pa)
+        for (int t = 0; t < 3; ++t)
+            for (int d = 8; d <= FACL_MAX_HEAD_DIM; d += 8) {
+                facl_device_profile dev = device_reporting(48 * 1024, k_paths[pa]);
+                dev.max_work_group_size = 1024;
+                dev.compute_units = 132;
+                dev.type = CL_DEVICE_TYPE_GPU;
+                facl_cache_problem p;
+                memset(&p, 0, sizeof p);
+                p.fwd = problem(d, 1);
+                p.fwd.dtype = k_dtypes[t];
+                p.fwd.heads_q = 32;
+                p.fwd.heads_kv = 8;
+                p.fwd.batch = 16;
+                p.fwd.seqlen_k = 4096;
+                p.fwd.k.ss = p.fwd.v.ss = 8 * d;
+                p.fwd.k.sh = p.fwd.v.sh = d;
+                facl_cache_plan plan;
+                facl_plan_cache(&p, &dev, &plan);
+                const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA ||
+                                 k_paths[pa] == FACL_PATH_MMA_EMULATED) &&
+                                k_dtypes[t] != FACL_DTYPE_F32 && d % 16 == 0 && d <= 128;
+                assert_string_equal(plan.program, mma ? "attn_cache_mma" : "attn_cache");
+                assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+                assert_true(plan.local_bytes <= dev.local_mem_usable);
+                if (mma) {
+                    assert_int_equal(plan.group_size, 128);
+                    assert_int_equal(plan.rows, 16);
+                }
+                p.fwd.k.ss = 8 * d + 1; /* unaligned rows: the CUDA-core kernel */
+                facl_plan_cache(&p, &dev, &plan);
+                assert_string_equal(plan.program, "attn_cache");
+            }
     facl_device_profile cpu = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
     cpu.compute_units = 16;
     cpu.type = CL_DEVICE_TYPE_CPU;

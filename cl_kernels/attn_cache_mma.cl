@@ -1,0 +1,274 @@
+/* attn_cache on tensor cores (NVIDIA mma.sync m16n8k16; with MMA_EMULATE=1 the same
+ * bookkeeping through local memory, for tests on any device). Replaces attn_cache.cl's
+ * kernel of the same name and arguments when the program is built with CACHE_MMA=1;
+ * everything else (sequences, cache addressing, rotary, append, combine) is shared.
+ *
+ * A work-group of 4 warps takes one 16-row tile of the query rows that share a kv head
+ * (R = query i * group + head in group, as attn_cache) and one split of their keys. Each
+ * step, warp w takes 16 keys (base + 16w ..): S = Q K^T as two 16x8 blocks (8 k-steps of
+ * 16 dims for d = 128), masked and scaled in fp32, an online softmax per row, then
+ * O += P V with P rounded to the storage type, straight from S's registers (the C layout
+ * of two 8-key blocks is the A layout of one 16-key block). K is read in B-fragment order
+ * (two dims per 32-bit load), V as the 16-bit pairs of its B fragments. Each warp keeps its
+ * own softmax state over its keys; the four are merged through local memory at the end.
+ *
+ * Needs 16-bit storage, HEAD_DIM a multiple of 16 (<= 128, for the accumulators'
+ * registers) and aligned rows (ALIGNED_KV); the host plans attn_cache.cl's kernel otherwise.
+ * Fragment layouts: warp_mma.cl.
+ */
+#if CACHE_MMA
+
+#if HEAD_DIM % 16 != 0 || HEAD_DIM > 128
+#error "attn_cache_mma needs HEAD_DIM a multiple of 16, at most 128"
+#endif
+#define K_STEPS (HEAD_DIM / 16) /* 16-dim blocks of q.k */
+#define D_BLOCKS (HEAD_DIM / 8) /* 8-dim blocks of the output */
+#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)
+
+/* A 32-bit pair of 16-bit values at x[i], x[i + 1] (i even, rows aligned). */
+inline uint load_pair(__global const storage_t *x, long i)
+{
+    return *(__global const uint *)((__global const ushort *)x + i);
+}
+
+inline uint load_half_bits(__global const storage_t *x, long i)
+{
+    return (uint)((__global const ushort *)x)[i];
+}
+
+__kernel __attribute__((reqd_work_group_size(128, 1, 1)))
+void attn_cache(__global const storage_t *q, __global const storage_t *k,
+                __global const storage_t *v,
+#if SPLIT
+                __global float *o,
+#else
+                __global storage_t *o,
+#endif
+                __global float *lse, __global const int *cu_q, __global const int *cu_k,
+                __global const int *seqused, __global const float *alibi,
+                __global const int *seqlens, __global const int *batch_idx,
+                __global const int *leftpad, __global const int *block_table,
+                __global const int *cu_new, __global const storage_t *cos_t,
+                __global const storage_t *sin_t, const attn_params p, const cache_params c)
+{
+    __local float scratch[MMA_SCRATCH_FLOATS];
+    __local float warp_m[4 * 16];
+    __local float warp_l[4 * 16];
+    __local float out_acc[16 * HEAD_DIM];
+
+    const int kv_head = get_group_id(1);
+    const int b = get_group_id(2) / c.num_splits;
+    const int split = get_group_id(2) - b * c.num_splits;
+    const int lid = get_local_id(0), warp = warp_index();
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, seqlens, batch_idx, leftpad, cu_new,
+                                       p, c, b);
+    const int off = p.align_top_left ? 0 : s.sk - s.sq;
+    const int rows_total = s.sq * p.group;
+
+    for (int tile = get_group_id(0); tile * 16 < rows_total; tile += get_num_groups(0)) {
+        /* this lane's two rows: g (index 0) and g + 8 (index 1) of the tile */
+        int row_i[2], row_h[2], row_lo[2], row_end[2];
+        float slope[2], m[2], l[2];
+        MMA_UNROLL
+        for (int x = 0; x < 2; ++x) {
+            const int R = tile * 16 + g + 8 * x;
+            const bool active = R < rows_total;
+            const int i = active ? R / p.group : 0;
+            row_i[x] = active ? i : -1;
+            row_h[x] = kv_head * p.group + (active ? R - i * p.group : 0);
+            row_lo[x] = visible_lo(i + off, p.window_left, s.sk);
+            row_end[x] = active ? visible_end(i + off, p.window_right, s.sk) : 0;
+            slope[x] = alibi_slope(alibi, p, b, row_h[x]);
+            m[x] = -INFINITY;
+            l[x] = 0.0f;
+        }
+        /* Q as A fragments (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
+         * rounded; rows outside the tile are 0 */
+        uint4 qa[K_STEPS];
+        MMA_UNROLL
+        for (int ks = 0; ks < K_STEPS; ++ks) {
+            uint w[4];
+            MMA_UNROLL
+            for (int e = 0; e < 4; ++e) {
+                const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8;
+                float pair[2] = {0.0f, 0.0f};
+                if (row_i[x] >= 0) {
+                    const long q_row = view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b,
+                                                  s.q_start + row_i[x], row_h[x]);
+                    const int q_pos = s.before + (c.q_rotary_per_row ? row_i[x] : 0);
+                    pair[0] = rotary_value(q, q_row, d, q_pos, cos_t, sin_t, c);
+                    pair[1] = rotary_value(q, q_row, d + 1, q_pos, cos_t, sin_t, c);
+                }
+                w[e] = pack_pair(pair[0], pair[1]);
+            }
+            qa[ks] = (uint4)(w[0], w[1], w[2], w[3]);
+        }
+        float4 acc[D_BLOCKS];
+        MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
+
+        /* the keys some row of the tile sees, and this split's share of them (the same
+         * for every work-item: the loop below stays uniform, as the emulation needs) */
+        int tile_lo = s.sk, tile_end = 0;
+        for (int r = 0; r < 16; ++r) {
+            const int R = tile * 16 + r;
+            if (R >= rows_total) break;
+            const int i = R / p.group;
+            const int lo = visible_lo(i + off, p.window_left, s.sk);
+            const int end = visible_end(i + off, p.window_right, s.sk);
+            if (lo < end) {
+                tile_lo = min(tile_lo, lo);
+                tile_end = max(tile_end, end);
+            }
+        }
+        const int span = max(tile_end - tile_lo, 0);
+        const int chunk = (span + c.num_splits - 1) / c.num_splits;
+        const int key_lo = tile_lo + min(split * chunk, span);
+        const int key_end = tile_lo + min((split + 1) * chunk, span);
+
+        for (int base = key_lo; base < key_end; base += 64) {
+            const int key0 = base + 16 * warp; /* this warp's 16 keys */
+            /* S for keys key0 + 8nb + g (B columns): K rows in B-fragment order */
+            float4 sc[2];
+            MMA_UNROLL
+            for (int nb = 0; nb < 2; ++nb) {
+                const int j = key0 + 8 * nb + g;
+                long krow = -1;
+                if (j < key_end)
+                    krow = cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh, b,
+                                       s.cache_row, s.kv_begin + j, kv_head);
+                sc[nb] = (float4)(0.0f);
+                MMA_UNROLL
+                for (int ks = 0; ks < K_STEPS; ++ks) {
+                    uint2 kb = (uint2)(0u, 0u);
+                    if (krow >= 0)
+                        kb = (uint2)(load_pair(k, krow + 16 * ks + 2 * t),
+                                     load_pair(k, krow + 16 * ks + 2 * t + 8));
+                    sc[nb] = warp_mma(sc[nb], qa[ks], kb, scratch);
+                }
+            }
+            /* V rows of this lane's B-fragment keys: 2t, 2t+1, 2t+8, 2t+9 of the 16 */
+            long vrow[4];
+            MMA_UNROLL
+            for (int e = 0; e < 4; ++e) {
+                const int j = key0 + 2 * t + (e & 1) + (e >> 1) * 8;
+                vrow[e] = j < key_end ? cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh,
+                                                    b, s.cache_row, s.kv_begin + j, kv_head)
+                                      : -1;
+            }
+            /* scores: scale, softcap, ALiBi, mask; then the online softmax per row */
+            float x[2][4]; /* [nb][c.x, c.y (row g), c.z, c.w (row g+8)] */
+            float step_max[2] = {-INFINITY, -INFINITY};
+            MMA_UNROLL
+            for (int nb = 0; nb < 2; ++nb) {
+                const float vals[4] = {sc[nb].x, sc[nb].y, sc[nb].z, sc[nb].w};
+                MMA_UNROLL
+                for (int e = 0; e < 4; ++e) {
+                    const int r = e >> 1, j = key0 + 8 * nb + 2 * t + (e & 1);
+                    const bool visible = j < key_end && j >= row_lo[r] && j < row_end[r];
+                    x[nb][e] = visible ? adjust_score(vals[e] * p.scale, p.softcap, slope[r],
+                                                      row_i[r] + off - j)
+                                       : -INFINITY;
+                    step_max[r] = fmax(step_max[r], x[nb][e]);
+                }
+            }
+            float alpha[2];
+            MMA_UNROLL
+            for (int r = 0; r < 2; ++r) {
+                const float m_new = fmax(m[r], quad_max(step_max[r], scratch));
+                /* a row with nothing visible yet keeps m = -inf and weighs nothing */
+                alpha[r] = m_new == -INFINITY ? 1.0f : exp(m[r] - m_new);
+                m[r] = m_new;
+                l[r] *= alpha[r];
+            }
+            float pr[2][4];
+            MMA_UNROLL
+            for (int nb = 0; nb < 2; ++nb)
+                MMA_UNROLL
+                for (int e = 0; e < 4; ++e) {
+                    const int r = e >> 1;
+                    pr[nb][e] = x[nb][e] == -INFINITY ? 0.0f : exp(x[nb][e] - m[r]);
+                    l[r] += pr[nb][e];
+                }
+            const uint4 pa = (uint4)(pack_pair(pr[0][0], pr[0][1]), pack_pair(pr[0][2], pr[0][3]),
+                                     pack_pair(pr[1][0], pr[1][1]), pack_pair(pr[1][2], pr[1][3]));
+            MMA_UNROLL
+            for (int db = 0; db < D_BLOCKS; ++db) {
+                acc[db].xy *= alpha[0];
+                acc[db].zw *= alpha[1];
+                const int d = 8 * db + g;
+                uint h[4];
+                MMA_UNROLL
+                for (int e = 0; e < 4; ++e) h[e] = vrow[e] >= 0 ? load_half_bits(v, vrow[e] + d) : 0u;
+                const uint2 vb = (uint2)(h[0] | (h[1] << 16), h[2] | (h[3] << 16));
+                acc[db] = warp_mma(acc[db], pa, vb, scratch);
+            }
+        }
+
+        /* Merge the four warps: each row's max and normaliser, then the accumulators
+         * added one warp at a time into out_acc. */
+        MMA_UNROLL
+        for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r], scratch);
+        if (t == 0) {
+            warp_m[warp * 16 + g] = m[0];
+            warp_m[warp * 16 + g + 8] = m[1];
+            warp_l[warp * 16 + g] = l[0];
+            warp_l[warp * 16 + g + 8] = l[1];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float weight[2];
+        MMA_UNROLL
+        for (int r = 0; r < 2; ++r) {
+            const int row = g + 8 * r;
+            float row_m = -INFINITY;
+            for (int w = 0; w < 4; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
+            weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m);
+        }
+        for (int w = 0; w < 4; ++w) {
+            if (warp == w)
+                MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db) {
+                    const int d = 8 * db + 2 * t;
+                    const float4 part = (float4)(acc[db].xy * weight[0], acc[db].zw * weight[1]);
+                    __local float *a0 = out_acc + g * HEAD_DIM + d, *a1 = out_acc + (g + 8) * HEAD_DIM + d;
+                    if (w == 0) {
+                        a0[0] = part.x, a0[1] = part.y, a1[0] = part.z, a1[1] = part.w;
+                    } else {
+                        a0[0] += part.x, a0[1] += part.y, a1[0] += part.z, a1[1] += part.w;
+                    }
+                }
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (int idx = lid; idx < 16 * HEAD_DIM; idx += 128) {
+            const int row = idx / HEAD_DIM, d = idx - row * HEAD_DIM;
+            const int R = tile * 16 + row;
+            if (R >= rows_total) continue;
+            const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
+            float row_m = -INFINITY;
+            for (int w = 0; w < 4; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
+            float row_l = 0.0f;
+            for (int w = 0; w < 4; ++w)
+                if (warp_m[w * 16 + row] > -INFINITY)
+                    row_l += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - row_m);
+            /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
+            const float value = row_l > 0.0f ? out_acc[idx] / row_l : 0.0f;
+#if SPLIT
+            o[view_index(split * c.part_split, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h) + d] = value;
+#else
+            store_value(o, view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + d, value);
+#endif
+            if (lse && d == 0) {
+                const float row_lse = row_l > 0.0f ? row_m + log(row_l) : INFINITY;
+#if SPLIT
+                lse[view_index(split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h)] = row_lse;
+#else
+                lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
+#endif
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* warp_m, warp_l and out_acc are reused by the next tile */
+    }
+}
+
+#endif /* CACHE_MMA */
