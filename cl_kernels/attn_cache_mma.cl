@@ -8,9 +8,11 @@
  * step, warp w takes 16 keys (base + 16w ..): S = Q K^T as two 16x8 blocks (8 k-steps of
  * 16 dims for d = 128), masked and scaled in fp32, an online softmax per row, then
  * O += P V with P rounded to the storage type, straight from S's registers (the C layout
- * of two 8-key blocks is the A layout of one 16-key block). K is read in B-fragment order
- * (two dims per 32-bit load), V as the 16-bit pairs of its B fragments. Each warp keeps its
- * own softmax state over its keys; the four are merged through local memory at the end.
+ * of two 8-key blocks is the A layout of one 16-key block). A warp's 16 key and value rows
+ * are read with 16-byte loads (each row by CHUNKS_PER_ROW neighbouring lanes: every sector
+ * used once) into its own local tiles, the next step's rows being loaded while this step
+ * computes; fragments are then read from the tiles. Each warp keeps its own softmax state
+ * over its keys; the four are merged through local memory at the end.
  *
  * Needs 16-bit storage, HEAD_DIM a multiple of 16 (<= 128, for the accumulators'
  * registers) and aligned rows (ALIGNED_KV); the host plans attn_cache.cl's kernel otherwise.
@@ -24,16 +26,40 @@
 #define K_STEPS (HEAD_DIM / 16) /* 16-dim blocks of q.k */
 #define D_BLOCKS (HEAD_DIM / 8) /* 8-dim blocks of the output */
 #define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)
+#define CHUNKS_PER_ROW (HEAD_DIM / 8)            /* 16-byte pieces of a row */
+#define ROW_LOADS ((16 * CHUNKS_PER_ROW + 31) / 32) /* of a 16-row tile, per lane */
+#define TILE_PITCH (HEAD_DIM + 8) /* 16-bit elements; the 16-byte pad spreads banks */
+#define TILE_ELEMS (16 * TILE_PITCH)
 
-/* A 32-bit pair of 16-bit values at x[i], x[i + 1] (i even, rows aligned). */
-inline uint load_pair(__global const storage_t *x, long i)
+/* The 16 rows of keys (or values) key0 .. key0 + 15 of one kv head, 16 bytes per lane per
+ * load; rows at or past key_end read as 0. */
+inline void load_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
+                      __global const int *block_table, const cache_params c, const cache_seq s,
+                      int b, int kv_head, int key0, int key_end, uint4 *rows)
 {
-    return *(__global const uint *)((__global const ushort *)x + i);
+    MMA_UNROLL
+    for (int it = 0; it < ROW_LOADS; ++it) {
+        const int piece = warp_lane() + 32 * it;
+        const int key = piece / CHUNKS_PER_ROW, col = piece - key * CHUNKS_PER_ROW;
+        const int j = key0 + key;
+        rows[it] = (uint4)(0u);
+        if (piece < 16 * CHUNKS_PER_ROW && j < key_end) {
+            const long at = cache_index(block_table, c, off, sb, ss, sh, b, s.cache_row,
+                                        s.kv_begin + j, kv_head);
+            rows[it] = *(__global const uint4 *)((__global const ushort *)x + at + 8 * col);
+        }
+    }
 }
 
-inline uint load_half_bits(__global const storage_t *x, long i)
+inline void store_rows(__local ushort *tile, const uint4 *rows)
 {
-    return (uint)((__global const ushort *)x)[i];
+    MMA_UNROLL
+    for (int it = 0; it < ROW_LOADS; ++it) {
+        const int piece = warp_lane() + 32 * it;
+        const int key = piece / CHUNKS_PER_ROW, col = piece - key * CHUNKS_PER_ROW;
+        if (piece < 16 * CHUNKS_PER_ROW)
+            *(__local uint4 *)(tile + key * TILE_PITCH + 8 * col) = rows[it];
+    }
 }
 
 __kernel __attribute__((reqd_work_group_size(128, 1, 1)))
@@ -55,6 +81,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
     __local float warp_m[4 * 16];
     __local float warp_l[4 * 16];
     __local float out_acc[16 * HEAD_DIM];
+    __local ushort kv_tiles[4 * 2 * TILE_ELEMS] __attribute__((aligned(16)));
 
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
@@ -65,6 +92,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                                        p, c, b);
     const int off = p.align_top_left ? 0 : s.sk - s.sq;
     const int rows_total = s.sq * p.group;
+    __local ushort *k_tile = kv_tiles + warp * 2 * TILE_ELEMS, *v_tile = k_tile + TILE_ELEMS;
 
     for (int tile = get_group_id(0); tile * 16 < rows_total; tile += get_num_groups(0)) {
         /* this lane's two rows: g (index 0) and g + 8 (index 1) of the tile */
@@ -127,35 +155,34 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         const int key_lo = tile_lo + min(split * chunk, span);
         const int key_end = tile_lo + min((split + 1) * chunk, span);
 
+        uint4 k_rows[ROW_LOADS], v_rows[ROW_LOADS];
+        load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, block_table, c, s, b, kv_head,
+                  key_lo + 16 * warp, key_end, k_rows);
+        load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, block_table, c, s, b, kv_head,
+                  key_lo + 16 * warp, key_end, v_rows);
         for (int base = key_lo; base < key_end; base += 64) {
             const int key0 = base + 16 * warp; /* this warp's 16 keys */
-            /* S for keys key0 + 8nb + g (B columns): K rows in B-fragment order */
+            barrier(CLK_LOCAL_MEM_FENCE); /* the previous step's tiles are no longer read */
+            store_rows(k_tile, k_rows);
+            store_rows(v_tile, v_rows);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            /* the next step's rows, in flight while this step computes */
+            load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, block_table, c, s, b, kv_head,
+                      key0 + 64, key_end, k_rows);
+            load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, block_table, c, s, b, kv_head,
+                      key0 + 64, key_end, v_rows);
+            /* S for keys key0 + 8nb + g (B columns: dims 16ks + 2t, +1 and +8, +9) */
             float4 sc[2];
             MMA_UNROLL
             for (int nb = 0; nb < 2; ++nb) {
-                const int j = key0 + 8 * nb + g;
-                long krow = -1;
-                if (j < key_end)
-                    krow = cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh, b,
-                                       s.cache_row, s.kv_begin + j, kv_head);
+                __local const ushort *krow = k_tile + (8 * nb + g) * TILE_PITCH + 2 * t;
                 sc[nb] = (float4)(0.0f);
                 MMA_UNROLL
                 for (int ks = 0; ks < K_STEPS; ++ks) {
-                    uint2 kb = (uint2)(0u, 0u);
-                    if (krow >= 0)
-                        kb = (uint2)(load_pair(k, krow + 16 * ks + 2 * t),
-                                     load_pair(k, krow + 16 * ks + 2 * t + 8));
+                    const uint2 kb = (uint2)(*(__local const uint *)(krow + 16 * ks),
+                                             *(__local const uint *)(krow + 16 * ks + 8));
                     sc[nb] = warp_mma(sc[nb], qa[ks], kb, scratch);
                 }
-            }
-            /* V rows of this lane's B-fragment keys: 2t, 2t+1, 2t+8, 2t+9 of the 16 */
-            long vrow[4];
-            MMA_UNROLL
-            for (int e = 0; e < 4; ++e) {
-                const int j = key0 + 2 * t + (e & 1) + (e >> 1) * 8;
-                vrow[e] = j < key_end ? cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh,
-                                                    b, s.cache_row, s.kv_begin + j, kv_head)
-                                      : -1;
             }
             /* scores: scale, softcap, ALiBi, mask; then the online softmax per row */
             float x[2][4]; /* [nb][c.x, c.y (row g), c.z, c.w (row g+8)] */
@@ -197,10 +224,11 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             for (int db = 0; db < D_BLOCKS; ++db) {
                 acc[db].xy *= alpha[0];
                 acc[db].zw *= alpha[1];
-                const int d = 8 * db + g;
+                /* B fragment: value rows 2t, 2t+1 (x) and 2t+8, 2t+9 (y) at dim 8db + g */
+                __local const ushort *vcol = v_tile + 2 * t * TILE_PITCH + 8 * db + g;
                 uint h[4];
                 MMA_UNROLL
-                for (int e = 0; e < 4; ++e) h[e] = vrow[e] >= 0 ? load_half_bits(v, vrow[e] + d) : 0u;
+                for (int e = 0; e < 4; ++e) h[e] = vcol[((e & 1) + (e >> 1) * 8) * TILE_PITCH];
                 const uint2 vb = (uint2)(h[0] | (h[1] << 16), h[2] | (h[3] << 16));
                 acc[db] = warp_mma(acc[db], pa, vb, scratch);
             }

@@ -47,11 +47,13 @@ static int aligned_view(const facl_view *v, int head_dim)
 
 /* attn_cache_mma.cl's local arrays: the emulation scratch (4 warps of
  * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats, else 1), the warps' row maxima and
- * normalisers, and the 16-row output sum. */
+ * normalisers, the 16-row output sum, and each warp's key and value tiles (16 rows of
+ * head_dim + 8 16-bit elements). */
 static uint64_t mma_local_bytes(int head_dim, int emulated)
 {
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) : 1u;
-    return 4u * (scratch + 2u * 4u * 16u + 16u * (uint64_t)head_dim);
+    const uint64_t tiles = 4u * 2u * 16u * ((uint64_t)head_dim + 8u) * 2u;
+    return 4u * (scratch + 2u * 4u * 16u + 16u * (uint64_t)head_dim) + tiles;
 }
 
 /* The tensor-core kernel: 16-bit storage, head dims it keeps in registers, rows whose

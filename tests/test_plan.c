@@ -295,8 +295,10 @@ static void test_kernel_sources_match_count(void **state)
         {"attn_cache_mma.cl",
          {"__local float scratch[MMA_SCRATCH_FLOATS];", "__local float warp_m[4 * 16];",
           "__local float warp_l[4 * 16];", "__local float out_acc[16 * HEAD_DIM];",
-          "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)", NULL},
-         4},
+          "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)",
+          "__local ushort kv_tiles[4 * 2 * TILE_ELEMS]", "#define TILE_PITCH (HEAD_DIM + 8)",
+          "#define TILE_ELEMS (16 * TILE_PITCH)"},
+         5},
     };
     regex_t decl;
     assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
@@ -357,7 +359,7 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
     if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl */
         const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? 4 * (16 * 16 + 16 * 8) : 1;
-        return 4 * (scratch + 4 * 16 * 2 + 16 * v[0]);
+        return 4 * (scratch + 4 * 16 * 2 + 16 * v[0]) + 2 * (4 * 2 * 16 * (v[0] + 8));
     }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
@@ -424,9 +426,15 @@ static void test_cache_plan(void **state)
                 p.fwd.k.sh = p.fwd.v.sh = d;
                 facl_cache_plan plan;
                 facl_plan_cache(&p, &dev, &plan);
-                const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA ||
-                                 k_paths[pa] == FACL_PATH_MMA_EMULATED) &&
-                                k_dtypes[t] != FACL_DTYPE_F32 && d % 16 == 0 && d <= 128;
+                /* the tile layout of attn_cache_mma.cl: it must fit (the emulation's
+                 * scratch pushes d = 128 past 47 KiB) */
+                const int emulated = k_paths[pa] == FACL_PATH_MMA_EMULATED;
+                const uint64_t mma_bytes =
+                    4 * ((emulated ? 4 * (16 * 16 + 16 * 8) : 1) + 4 * 16 * 2 + 16 * (uint64_t)d) +
+                    2 * (4 * 2 * 16 * ((uint64_t)d + 8));
+                const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA || emulated) &&
+                                k_dtypes[t] != FACL_DTYPE_F32 && d % 16 == 0 && d <= 128 &&
+                                mma_bytes <= dev.local_mem_usable;
                 assert_string_equal(plan.program, mma ? "attn_cache_mma" : "attn_cache");
                 assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
                 assert_true(plan.local_bytes <= dev.local_mem_usable);
