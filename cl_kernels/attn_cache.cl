@@ -87,7 +87,7 @@ typedef struct {
     int page_size, num_blocks, max_blocks, capacity;
     int batch_cache, seqlens_value, seqlen_new, total_new;
     int rotary_half, rotary_interleaved, seqlen_ro, q_rotary_per_row;
-    int num_splits, batch, reserved0, reserved1;
+    int num_splits, batch, page_shift, reserved1; /* page_shift: log2(page_size), or -1 */
 } cache_params;
 
 #ifndef FACL_CACHE_PARAMS_SIZE
@@ -181,19 +181,33 @@ inline cache_seq cache_sequence(__global const int *cu_q, __global const int *cu
     return s;
 }
 
-/* Element index of (position pos, head) of sequence b's cache in a cache view. */
-inline long cache_index(__global const int *block_table, const cache_params c, long off, long sb,
-                        long ss, long sh, int b, int cache_row, int pos, int head)
+/* Where position pos of sequence b's cache lives: (cache row, position) in a dense cache,
+ * (page, row within the page) in a paged one. Keys and values share it. */
+inline int2 cache_slot(__global const int *block_table, const cache_params c, int b, int cache_row,
+                       int pos)
 {
 #if IS_PAGED
     (void)cache_row;
-    const int page = clamp(block_table[c.bt_off + b * c.bt_sb + pos / c.page_size], 0,
-                           c.num_blocks - 1);
-    return off + page * sb + (long)(pos % c.page_size) * ss + head * sh;
+    /* page sizes are usually powers of two: a shift instead of a division */
+    const int blk = c.page_shift >= 0 ? pos >> c.page_shift : pos / c.page_size;
+    const int row = pos - blk * c.page_size;
+    return (int2)(clamp(block_table[c.bt_off + b * c.bt_sb + blk], 0, c.num_blocks - 1), row);
 #else
     (void)block_table; (void)c; (void)b;
-    return off + cache_row * sb + (long)pos * ss + head * sh;
+    return (int2)(cache_row, pos);
 #endif
+}
+
+/* Element index of a slot's row of `head` in a cache view (offset, slot strides, head stride). */
+inline long slot_index(int2 slot, long off, long sb, long ss, long sh, int head)
+{
+    return off + slot.x * sb + (long)slot.y * ss + head * sh;
+}
+
+inline long cache_index(__global const int *block_table, const cache_params c, long off, long sb,
+                        long ss, long sh, int b, int cache_row, int pos, int head)
+{
+    return slot_index(cache_slot(block_table, c, b, cache_row, pos), off, sb, ss, sh, head);
 }
 
 /* Element d of the row at x[row .. row + HEAD_DIM) after rotary at position pos (pairs
@@ -421,11 +435,9 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             const int j = key_lo + kg * KPS + u;
             kc[u] = vc[u] = (raw_chunk)(0);
             if (j < key_end) {
-                const int pos = s.kv_begin + j;
-                kc[u] = load_chunk(k, cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh, b,
-                                                  s.cache_row, pos, kv_head), d0);
-                vc[u] = load_chunk(v, cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh, b,
-                                                  s.cache_row, pos, kv_head), d0);
+                const int2 slot = cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j);
+                kc[u] = load_chunk(k, slot_index(slot, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head), d0);
+                vc[u] = load_chunk(v, slot_index(slot, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head), d0);
             }
         }
         for (int base = key_lo; base < key_end; base += KEY_GROUPS * KPS) {
@@ -435,11 +447,9 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 const int j = base + KEY_GROUPS * KPS + kg * KPS + u;
                 kn[u] = vn[u] = (raw_chunk)(0);
                 if (j < key_end) {
-                    const int pos = s.kv_begin + j;
-                    kn[u] = load_chunk(k, cache_index(block_table, c, p.k_off, p.k_sb, p.k_ss, p.k_sh,
-                                                      b, s.cache_row, pos, kv_head), d0);
-                    vn[u] = load_chunk(v, cache_index(block_table, c, p.v_off, p.v_sb, p.v_ss, p.v_sh,
-                                                      b, s.cache_row, pos, kv_head), d0);
+                    const int2 slot = cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j);
+                    kn[u] = load_chunk(k, slot_index(slot, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head), d0);
+                    vn[u] = load_chunk(v, slot_index(slot, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head), d0);
                 }
             }
             /* scores of the step's keys for every row: lane partial dot products, summed

@@ -31,22 +31,38 @@
 #define TILE_PITCH (HEAD_DIM + 8) /* 16-bit elements; the 16-byte pad spreads banks */
 #define TILE_ELEMS (16 * TILE_PITCH)
 
-/* The 16 rows of keys (or values) key0 .. key0 + 15 of one kv head, 16 bytes per lane per
- * load; rows at or past key_end read as 0. */
-inline void load_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
-                      __global const int *block_table, const cache_params c, const cache_seq s,
-                      int b, int kv_head, int key0, int key_end, uint4 *rows)
+/* Which 16-byte piece of a 16-row tile load `it` of this lane moves: (row, piece in row). */
+inline int2 tile_piece(int it)
+{
+    const int piece = warp_lane() + 32 * it;
+    return (int2)(piece / CHUNKS_PER_ROW, piece - piece / CHUNKS_PER_ROW * CHUNKS_PER_ROW);
+}
+
+/* The cache slots of the rows this lane loads for keys key0 .. key0 + 15 (x < 0: none). The
+ * block table is read here, one step before the rows themselves, so that a paged cache's
+ * row loads do not wait for their table entry. */
+inline void tile_slots(__global const int *block_table, const cache_params c, const cache_seq s,
+                       int b, int key0, int key_end, int2 *slots)
 {
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
-        const int piece = warp_lane() + 32 * it;
-        const int key = piece / CHUNKS_PER_ROW, col = piece - key * CHUNKS_PER_ROW;
-        const int j = key0 + key;
+        const int j = key0 + tile_piece(it).x;
+        slots[it] = (int2)(-1, 0);
+        if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW && j < key_end)
+            slots[it] = cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j);
+    }
+}
+
+/* 16 bytes per lane per load of the rows at `slots` (0 where there is none). */
+inline void load_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
+                      int kv_head, const int2 *slots, uint4 *rows)
+{
+    MMA_UNROLL
+    for (int it = 0; it < ROW_LOADS; ++it) {
         rows[it] = (uint4)(0u);
-        if (piece < 16 * CHUNKS_PER_ROW && j < key_end) {
-            const long at = cache_index(block_table, c, off, sb, ss, sh, b, s.cache_row,
-                                        s.kv_begin + j, kv_head);
-            rows[it] = *(__global const uint4 *)((__global const ushort *)x + at + 8 * col);
+        if (slots[it].x >= 0) {
+            const long at = slot_index(slots[it], off, sb, ss, sh, kv_head) + 8 * tile_piece(it).y;
+            rows[it] = *(__global const uint4 *)((__global const ushort *)x + at);
         }
     }
 }
@@ -55,10 +71,9 @@ inline void store_rows(__local ushort *tile, const uint4 *rows)
 {
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
-        const int piece = warp_lane() + 32 * it;
-        const int key = piece / CHUNKS_PER_ROW, col = piece - key * CHUNKS_PER_ROW;
-        if (piece < 16 * CHUNKS_PER_ROW)
-            *(__local uint4 *)(tile + key * TILE_PITCH + 8 * col) = rows[it];
+        const int2 at = tile_piece(it);
+        if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW)
+            *(__local uint4 *)(tile + at.x * TILE_PITCH + 8 * at.y) = rows[it];
     }
 }
 
@@ -156,21 +171,22 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         const int key_end = tile_lo + min((split + 1) * chunk, span);
 
         uint4 k_rows[ROW_LOADS], v_rows[ROW_LOADS];
-        load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, block_table, c, s, b, kv_head,
-                  key_lo + 16 * warp, key_end, k_rows);
-        load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, block_table, c, s, b, kv_head,
-                  key_lo + 16 * warp, key_end, v_rows);
+        int2 slots[ROW_LOADS];
+        tile_slots(block_table, c, s, b, key_lo + 16 * warp, key_end, slots);
+        load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, k_rows);
+        load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, v_rows);
+        tile_slots(block_table, c, s, b, key_lo + 64 + 16 * warp, key_end, slots);
         for (int base = key_lo; base < key_end; base += 64) {
             const int key0 = base + 16 * warp; /* this warp's 16 keys */
             barrier(CLK_LOCAL_MEM_FENCE); /* the previous step's tiles are no longer read */
             store_rows(k_tile, k_rows);
             store_rows(v_tile, v_rows);
             barrier(CLK_LOCAL_MEM_FENCE);
-            /* the next step's rows, in flight while this step computes */
-            load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, block_table, c, s, b, kv_head,
-                      key0 + 64, key_end, k_rows);
-            load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, block_table, c, s, b, kv_head,
-                      key0 + 64, key_end, v_rows);
+            /* the next step's rows, in flight while this step computes, and the slots of
+             * the step after it */
+            load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, k_rows);
+            load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, v_rows);
+            tile_slots(block_table, c, s, b, key0 + 128, key_end, slots);
             /* S for keys key0 + 8nb + g (B columns: dims 16ks + 2t, +1 and +8, +9) */
             float4 sc[2];
             MMA_UNROLL

@@ -61,6 +61,9 @@ static void fill_cache_params(const facl_cache_problem *p, const facl_cache_plan
     c->plse_ss = 1, c->plse_sh = rows, c->plse_sb = f->varlen ? 0 : f->heads_q * rows;
     c->plse_split = batches * f->heads_q * rows;
     c->page_size = p->page_size, c->num_blocks = p->num_blocks, c->max_blocks = p->max_blocks;
+    c->page_shift = -1;
+    for (int shift = 0; shift < 31; ++shift)
+        if (p->page_size == 1 << shift) c->page_shift = shift;
     c->capacity = f->seqlen_k;
     c->batch_cache = p->batch_cache, c->seqlens_value = p->seqlens_value;
     c->seqlen_new = p->seqlen_new, c->total_new = p->total_new;
