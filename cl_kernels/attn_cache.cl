@@ -585,7 +585,10 @@ __kernel void cache_combine(__global const float *parts, __global const float *l
                             __global storage_t *o, __global float *lse, __global const int *cu_q,
                             const attn_params p, const cache_params c)
 {
-    const int i = get_global_id(0), h = get_global_id(1), b = get_global_id(2);
+    /* dimension 0: (row, d) pairs of launch_rows rows; one work-item per output element */
+    const int launch_rows = (int)(get_global_size(0) / HEAD_DIM);
+    const int i = get_global_id(0) / HEAD_DIM, d = get_global_id(0) - i * HEAD_DIM;
+    const int h = get_global_id(1), b = get_global_id(2);
 #if IS_VARLEN
     const int2 qr = prefix_range(cu_q, p.cu_q_off, b, p.total_q);
     const int q_start = qr.x, sq = qr.y;
@@ -594,12 +597,14 @@ __kernel void cache_combine(__global const float *parts, __global const float *l
     const int q_start = 0, sq = p.seqlen_q;
 #endif
     /* trusted prefix sums may describe more rows than the launch has: stride over them */
-    for (int row = i; row < sq; row += get_global_size(0)) {
+    for (int row = i; row < sq; row += launch_rows) {
         const long part = view_index(0, c.part_sb, c.part_ss, c.part_sh, b, q_start + row, h);
         const long plse = view_index(0, c.plse_sb, c.plse_ss, c.plse_sh, b, q_start + row, h);
         const long out = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, q_start + row, h);
-        const float merged = merge_row(parts, part, c.part_split, lse_parts, plse, c.plse_split,
-                                       c.num_splits, o, out);
-        if (lse) lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, q_start + row, h)] = merged;
+        const float row_lse = merged_lse(lse_parts, plse, c.plse_split, c.num_splits);
+        store_value(o, out + d, merged_value(parts, part, c.part_split, lse_parts, plse,
+                                             c.plse_split, c.num_splits, row_lse, d));
+        if (lse && d == 0)
+            lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, q_start + row, h)] = row_lse;
     }
 }

@@ -3,20 +3,26 @@
  * kernel of the same name and arguments when the program is built with CACHE_MMA=1;
  * everything else (sequences, cache addressing, rotary, append, combine) is shared.
  *
- * A work-group of 4 warps takes one 16-row tile of the query rows that share a kv head
- * (R = query i * group + head in group, as attn_cache) and one split of their keys. Each
- * step, warp w takes 16 keys (base + 16w ..): S = Q K^T as two 16x8 blocks (8 k-steps of
- * 16 dims for d = 128), masked and scaled in fp32, an online softmax per row, then
- * O += P V with P rounded to the storage type, straight from S's registers (the C layout
- * of two 8-key blocks is the A layout of one 16-key block). A warp's 16 key and value rows
- * are read with 16-byte loads (each row by CHUNKS_PER_ROW neighbouring lanes: every sector
- * used once) into its own local tiles, the next step's rows being loaded while this step
- * computes; fragments are then read from the tiles. Each warp keeps its own softmax state
- * over its keys; the four are merged through local memory at the end.
+ * A work-group of CACHE_WARPS warps takes one 16-row tile of the query rows that share a
+ * kv head (R = query i * group + head in group, as attn_cache) and one split of their
+ * keys. Each step, warp w takes 16 keys (base + 16w ..): S = Q K^T as two 16x8 blocks
+ * (8 k-steps of 16 dims for d = 128), masked and scaled in fp32, an online softmax per
+ * row, then O += P V with P rounded to the storage type, straight from S's registers (the
+ * C layout of two 8-key blocks is the A layout of one 16-key block).
+ *
+ * Decoding is bound by reading the cache, so the kernel is built around keeping reads in
+ * flight: each warp copies its 16 key and value rows straight into its own local tiles
+ * with 16-byte asynchronous copies (cp.async: each row by CHUNKS_PER_ROW neighbouring
+ * lanes, every sector used once), CACHE_STAGES steps ahead in a ring of tiles, and
+ * synchronises only with itself (warp_sync), never with the other warps, until the end.
+ * The block table entries of a step are read one step before its copies are issued. Each
+ * warp keeps its own softmax state over its keys; the warps' states are merged through
+ * local memory at the end (which reuses the tiles).
  *
  * Needs 16-bit storage, HEAD_DIM a multiple of 16 (<= 128, for the accumulators'
  * registers) and aligned rows (ALIGNED_KV); the host plans attn_cache.cl's kernel otherwise.
- * Fragment layouts: warp_mma.cl.
+ * Fragments are read from the tiles with ldmatrix (.trans for values). Fragment layouts
+ * and the copy and ldmatrix primitives: warp_mma.cl.
  */
 #if CACHE_MMA
 
@@ -25,11 +31,34 @@
 #endif
 #define K_STEPS (HEAD_DIM / 16) /* 16-dim blocks of q.k */
 #define D_BLOCKS (HEAD_DIM / 8) /* 8-dim blocks of the output */
-#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)
+#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? CACHE_WARPS * MMA_SCRATCH_PER_WARP : 1)
 #define CHUNKS_PER_ROW (HEAD_DIM / 8)            /* 16-byte pieces of a row */
 #define ROW_LOADS ((16 * CHUNKS_PER_ROW + 31) / 32) /* of a 16-row tile, per lane */
 #define TILE_PITCH (HEAD_DIM + 8) /* 16-bit elements; the 16-byte pad spreads banks */
 #define TILE_ELEMS (16 * TILE_PITCH)
+#ifndef CACHE_WARPS
+#define CACHE_WARPS 4
+#endif
+#ifndef CACHE_STAGES
+#define CACHE_STAGES 2
+#endif
+#define STAGE_ELEMS (2 * TILE_ELEMS) /* a warp's key tile, then its value tile */
+#define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)
+#if TILES_ELEMS * 2 < 16 * HEAD_DIM * 4
+#error "the merge's output rows must fit in the tiles they reuse"
+#endif
+/* wait for the oldest of the CACHE_STAGES groups in flight (the count must be a literal) */
+#if CACHE_STAGES == 1
+#define WAIT_OLDEST_STAGE() ASYNC_WAIT(0)
+#elif CACHE_STAGES == 2
+#define WAIT_OLDEST_STAGE() ASYNC_WAIT(1)
+#elif CACHE_STAGES == 3
+#define WAIT_OLDEST_STAGE() ASYNC_WAIT(2)
+#elif CACHE_STAGES == 4
+#define WAIT_OLDEST_STAGE() ASYNC_WAIT(3)
+#else
+#error "CACHE_STAGES must be 1 to 4"
+#endif
 
 /* Which 16-byte piece of a 16-row tile load `it` of this lane moves: (row, piece in row). */
 inline int2 tile_piece(int it)
@@ -44,6 +73,20 @@ inline int2 tile_piece(int it)
 inline void tile_slots(__global const int *block_table, const cache_params c, const cache_seq s,
                        int b, int key0, int key_end, int2 *slots)
 {
+#if IS_PAGED
+    /* 16 whole keys inside one page (power-of-two pages of 16 or more, the usual case):
+     * one table entry for the tile instead of one per row */
+    const int pos0 = s.kv_begin + key0;
+    if (c.page_shift >= 4 && key0 + 16 <= key_end && (pos0 & (c.page_size - 1)) <= c.page_size - 16) {
+        const int2 first = cache_slot(block_table, c, b, s.cache_row, pos0);
+        MMA_UNROLL
+        for (int it = 0; it < ROW_LOADS; ++it)
+            slots[it] = warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW
+                            ? (int2)(first.x, first.y + tile_piece(it).x)
+                            : (int2)(-1, 0);
+        return;
+    }
+#endif
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
         const int j = key0 + tile_piece(it).x;
@@ -53,31 +96,68 @@ inline void tile_slots(__global const int *block_table, const cache_params c, co
     }
 }
 
-/* 16 bytes per lane per load of the rows at `slots` (0 where there is none). */
-inline void load_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
-                      int kv_head, const int2 *slots, uint4 *rows)
-{
-    MMA_UNROLL
-    for (int it = 0; it < ROW_LOADS; ++it) {
-        rows[it] = (uint4)(0u);
-        if (slots[it].x >= 0) {
-            const long at = slot_index(slots[it], off, sb, ss, sh, kv_head) + 8 * tile_piece(it).y;
-            rows[it] = *(__global const uint4 *)((__global const ushort *)x + at);
-        }
-    }
-}
-
-inline void store_rows(__local ushort *tile, const uint4 *rows)
+/* Asynchronous copies of the rows at `slots` into a 16-row tile, 16 bytes per lane per
+ * copy; rows without a slot are filled with zeros (their keys are masked, and a zero
+ * value row keeps 0 * P finite). */
+inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
+                      int kv_head, const int2 *slots, __local ushort *tile)
 {
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
         const int2 at = tile_piece(it);
-        if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW)
-            *(__local uint4 *)(tile + at.x * TILE_PITCH + 8 * at.y) = rows[it];
+        if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW) {
+            const long from =
+                slots[it].x >= 0 ? slot_index(slots[it], off, sb, ss, sh, kv_head) + 8 * at.y : 0;
+            copy_async16(tile + at.x * TILE_PITCH + 8 * at.y, (__global const ushort *)x + from,
+                         slots[it].x >= 0 ? 16 : 0);
+        }
     }
 }
 
-__kernel __attribute__((reqd_work_group_size(128, 1, 1)))
+/* The B fragments (b.x: dims 2t, 2t+1; b.y: dims 2t+8, 2t+9; of key g) of keys
+ * 8nb .. 8nb+7 for k-steps ks and ks + 1 (kb[0], kb[1]), or ks alone (`two` = 0). */
+inline void key_fragments(__local const ushort *k_tile, int nb, int ks, bool two, uint2 *kb)
+{
+#if MMA_EMULATE
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    __local const ushort *krow = k_tile + (8 * nb + g) * TILE_PITCH + 16 * ks + 2 * t;
+    kb[0] = (uint2)(*(__local const uint *)krow, *(__local const uint *)(krow + 8));
+    if (two) kb[1] = (uint2)(*(__local const uint *)(krow + 16), *(__local const uint *)(krow + 24));
+#else
+    /* matrix i = dims 16ks + 8i .. + 7 of the 8 keys (rows) */
+    const int lane = warp_lane();
+    if (two) {
+        const uint4 r = ldmatrix_x4(k_tile + (8 * nb + (lane & 7)) * TILE_PITCH + 16 * ks + 8 * (lane >> 3));
+        kb[0] = r.xy;
+        kb[1] = r.zw;
+    } else {
+        kb[0] = ldmatrix_x2(k_tile + (8 * nb + (lane & 7)) * TILE_PITCH + 16 * ks + 8 * ((lane >> 3) & 1));
+    }
+#endif
+}
+
+/* The B fragments (b.x: keys 2t, 2t+1; b.y: keys 2t+8, 2t+9; of dim g) of the 16 keys'
+ * value dims 8db .. 8db+7 (vb[0]) and 8(db+1) .. (vb[1]). */
+inline void value_fragments(__local const ushort *v_tile, int db, uint2 *vb)
+{
+#if MMA_EMULATE
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    for (int h = 0; h < 2; ++h) {
+        __local const ushort *vcol = v_tile + 2 * t * TILE_PITCH + 8 * (db + h) + g;
+        uint e[4];
+        for (int i = 0; i < 4; ++i) e[i] = vcol[((i & 1) + (i >> 1) * 8) * TILE_PITCH];
+        vb[h] = (uint2)(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+    }
+#else
+    /* matrix i = keys 8(i & 1) .. + 7 (rows) x dims 8(db + i / 2) .. + 7, transposed */
+    const int lane = warp_lane(), i = lane >> 3;
+    const uint4 r = ldmatrix_x4_trans(v_tile + ((lane & 7) + 8 * (i & 1)) * TILE_PITCH + 8 * (db + (i >> 1)));
+    vb[0] = r.xy;
+    vb[1] = r.zw;
+#endif
+}
+
+__kernel __attribute__((reqd_work_group_size(32 * CACHE_WARPS, 1, 1)))
 void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const storage_t *v,
 #if SPLIT
@@ -93,10 +173,11 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const storage_t *sin_t, const attn_params p, const cache_params c)
 {
     __local float scratch[MMA_SCRATCH_FLOATS];
-    __local float warp_m[4 * 16];
-    __local float warp_l[4 * 16];
-    __local float out_acc[16 * HEAD_DIM];
-    __local ushort kv_tiles[4 * 2 * TILE_ELEMS] __attribute__((aligned(16)));
+    __local float warp_m[CACHE_WARPS * 16];
+    __local float warp_l[CACHE_WARPS * 16];
+    __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
+    /* the merge's 16 output rows reuse the tiles once every copy has landed */
+    __local float *out_acc = (__local float *)kv_tiles;
 
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
@@ -107,7 +188,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                                        p, c, b);
     const int off = p.align_top_left ? 0 : s.sk - s.sq;
     const int rows_total = s.sq * p.group;
-    __local ushort *k_tile = kv_tiles + warp * 2 * TILE_ELEMS, *v_tile = k_tile + TILE_ELEMS;
+    __local ushort *warp_tiles = kv_tiles + warp * CACHE_STAGES * STAGE_ELEMS;
 
     for (int tile = get_group_id(0); tile * 16 < rows_total; tile += get_num_groups(0)) {
         /* this lane's two rows: g (index 0) and g + 8 (index 1) of the tile */
@@ -126,7 +207,38 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             m[x] = -INFINITY;
             l[x] = 0.0f;
         }
-        /* Q as A fragments (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
+        /* the keys some row of the tile sees, and this split's share of them (the same
+         * for every work-item: the loop below stays uniform, as the emulation needs) */
+        int tile_lo = s.sk, tile_end = 0;
+        for (int r = 0; r < 16; ++r) {
+            const int R = tile * 16 + r;
+            if (R >= rows_total) break;
+            const int i = R / p.group;
+            const int lo = visible_lo(i + off, p.window_left, s.sk);
+            const int end = visible_end(i + off, p.window_right, s.sk);
+            if (lo < end) {
+                tile_lo = min(tile_lo, lo);
+                tile_end = max(tile_end, end);
+            }
+        }
+        const int span = max(tile_end - tile_lo, 0);
+        const int chunk = (span + c.num_splits - 1) / c.num_splits;
+        const int key_lo = tile_lo + min(split * chunk, span);
+        const int key_end = tile_lo + min((split + 1) * chunk, span);
+
+        /* the first CACHE_STAGES - 1 steps in flight, and the slots of the next one */
+        const int warp_key = 16 * warp, step_keys = 16 * CACHE_WARPS;
+        int2 slots[ROW_LOADS];
+        for (int st = 0; st < CACHE_STAGES - 1; ++st) {
+            tile_slots(block_table, c, s, b, key_lo + st * step_keys + warp_key, key_end, slots);
+            __local ushort *to = warp_tiles + st * STAGE_ELEMS;
+            copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, to);
+            copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, to + TILE_ELEMS);
+            async_commit();
+        }
+        tile_slots(block_table, c, s, b, key_lo + (CACHE_STAGES - 1) * step_keys + warp_key,
+                   key_end, slots);
+        /* Q as A fragments (read while the first copies are in flight) (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
          * rounded; rows outside the tile are 0 */
         uint4 qa[K_STEPS];
         MMA_UNROLL
@@ -151,53 +263,32 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
         MMA_UNROLL
         for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
 
-        /* the keys some row of the tile sees, and this split's share of them (the same
-         * for every work-item: the loop below stays uniform, as the emulation needs) */
-        int tile_lo = s.sk, tile_end = 0;
-        for (int r = 0; r < 16; ++r) {
-            const int R = tile * 16 + r;
-            if (R >= rows_total) break;
-            const int i = R / p.group;
-            const int lo = visible_lo(i + off, p.window_left, s.sk);
-            const int end = visible_end(i + off, p.window_right, s.sk);
-            if (lo < end) {
-                tile_lo = min(tile_lo, lo);
-                tile_end = max(tile_end, end);
-            }
-        }
-        const int span = max(tile_end - tile_lo, 0);
-        const int chunk = (span + c.num_splits - 1) / c.num_splits;
-        const int key_lo = tile_lo + min(split * chunk, span);
-        const int key_end = tile_lo + min((split + 1) * chunk, span);
-
-        uint4 k_rows[ROW_LOADS], v_rows[ROW_LOADS];
-        int2 slots[ROW_LOADS];
-        tile_slots(block_table, c, s, b, key_lo + 16 * warp, key_end, slots);
-        load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, k_rows);
-        load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, v_rows);
-        tile_slots(block_table, c, s, b, key_lo + 64 + 16 * warp, key_end, slots);
-        for (int base = key_lo; base < key_end; base += 64) {
-            const int key0 = base + 16 * warp; /* this warp's 16 keys */
-            barrier(CLK_LOCAL_MEM_FENCE); /* the previous step's tiles are no longer read */
-            store_rows(k_tile, k_rows);
-            store_rows(v_tile, v_rows);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            /* the next step's rows, in flight while this step computes, and the slots of
-             * the step after it */
-            load_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, k_rows);
-            load_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, v_rows);
-            tile_slots(block_table, c, s, b, key0 + 128, key_end, slots);
+        int stage = 0;
+        for (int base = key_lo; base < key_end; base += step_keys) {
+            const int key0 = base + warp_key; /* this warp's 16 keys */
+            /* refill the tiles the previous step finished with, CACHE_STAGES - 1 steps
+             * ahead, then read the table entries of the step after that */
+            __local ushort *refill =
+                warp_tiles + (stage == 0 ? CACHE_STAGES - 1 : stage - 1) * STAGE_ELEMS;
+            copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, refill);
+            copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, refill + TILE_ELEMS);
+            async_commit();
+            tile_slots(block_table, c, s, b, key0 + CACHE_STAGES * step_keys, key_end, slots);
+            WAIT_OLDEST_STAGE(); /* this step's copies have landed (this lane's) */
+            warp_sync();         /* ... and every lane's */
+            __local const ushort *k_tile = warp_tiles + stage * STAGE_ELEMS;
+            __local const ushort *v_tile = k_tile + TILE_ELEMS;
             /* S for keys key0 + 8nb + g (B columns: dims 16ks + 2t, +1 and +8, +9) */
             float4 sc[2];
             MMA_UNROLL
             for (int nb = 0; nb < 2; ++nb) {
-                __local const ushort *krow = k_tile + (8 * nb + g) * TILE_PITCH + 2 * t;
                 sc[nb] = (float4)(0.0f);
                 MMA_UNROLL
-                for (int ks = 0; ks < K_STEPS; ++ks) {
-                    const uint2 kb = (uint2)(*(__local const uint *)(krow + 16 * ks),
-                                             *(__local const uint *)(krow + 16 * ks + 8));
-                    sc[nb] = warp_mma(sc[nb], qa[ks], kb, scratch);
+                for (int ks = 0; ks < K_STEPS; ks += 2) {
+                    uint2 kb[2];
+                    key_fragments(k_tile, nb, ks, ks + 1 < K_STEPS, kb);
+                    sc[nb] = warp_mma(sc[nb], qa[ks], kb[0], scratch);
+                    if (ks + 1 < K_STEPS) sc[nb] = warp_mma(sc[nb], qa[ks + 1], kb[1], scratch);
                 }
             }
             /* scores: scale, softcap, ALiBi, mask; then the online softmax per row */
@@ -237,21 +328,23 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             const uint4 pa = (uint4)(pack_pair(pr[0][0], pr[0][1]), pack_pair(pr[0][2], pr[0][3]),
                                      pack_pair(pr[1][0], pr[1][1]), pack_pair(pr[1][2], pr[1][3]));
             MMA_UNROLL
-            for (int db = 0; db < D_BLOCKS; ++db) {
-                acc[db].xy *= alpha[0];
-                acc[db].zw *= alpha[1];
-                /* B fragment: value rows 2t, 2t+1 (x) and 2t+8, 2t+9 (y) at dim 8db + g */
-                __local const ushort *vcol = v_tile + 2 * t * TILE_PITCH + 8 * db + g;
-                uint h[4];
+            for (int db = 0; db < D_BLOCKS; db += 2) { /* D_BLOCKS is even: d % 16 == 0 */
+                uint2 vb[2];
+                value_fragments(v_tile, db, vb);
                 MMA_UNROLL
-                for (int e = 0; e < 4; ++e) h[e] = vcol[((e & 1) + (e >> 1) * 8) * TILE_PITCH];
-                const uint2 vb = (uint2)(h[0] | (h[1] << 16), h[2] | (h[3] << 16));
-                acc[db] = warp_mma(acc[db], pa, vb, scratch);
+                for (int h = 0; h < 2; ++h) {
+                    acc[db + h].xy *= alpha[0];
+                    acc[db + h].zw *= alpha[1];
+                    acc[db + h] = warp_mma(acc[db + h], pa, vb[h], scratch);
+                }
             }
+            warp_sync(); /* every lane is done with these tiles before they are refilled */
+            stage = stage + 1 == CACHE_STAGES ? 0 : stage + 1;
         }
+        ASYNC_WAIT(0); /* copies past the last step (zero rows) land before out_acc reuses the tiles */
 
-        /* Merge the four warps: each row's max and normaliser, then the accumulators
-         * added one warp at a time into out_acc. */
+        /* Merge the warps: each row's max and normaliser, then the accumulators added one
+         * warp at a time into out_acc. */
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r], scratch);
         if (t == 0) {
@@ -260,16 +353,16 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             warp_l[warp * 16 + g] = l[0];
             warp_l[warp * 16 + g + 8] = l[1];
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        barrier(CLK_LOCAL_MEM_FENCE); /* also: no warp still reads its tiles */
         float weight[2];
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) {
             const int row = g + 8 * r;
             float row_m = -INFINITY;
-            for (int w = 0; w < 4; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
+            for (int w = 0; w < CACHE_WARPS; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
             weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m);
         }
-        for (int w = 0; w < 4; ++w) {
+        for (int w = 0; w < CACHE_WARPS; ++w) {
             if (warp == w)
                 MMA_UNROLL
                 for (int db = 0; db < D_BLOCKS; ++db) {
@@ -284,15 +377,15 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 }
             barrier(CLK_LOCAL_MEM_FENCE);
         }
-        for (int idx = lid; idx < 16 * HEAD_DIM; idx += 128) {
+        for (int idx = lid; idx < 16 * HEAD_DIM; idx += 32 * CACHE_WARPS) {
             const int row = idx / HEAD_DIM, d = idx - row * HEAD_DIM;
             const int R = tile * 16 + row;
             if (R >= rows_total) continue;
             const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
             float row_m = -INFINITY;
-            for (int w = 0; w < 4; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
+            for (int w = 0; w < CACHE_WARPS; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
             float row_l = 0.0f;
-            for (int w = 0; w < 4; ++w)
+            for (int w = 0; w < CACHE_WARPS; ++w)
                 if (warp_m[w * 16 + row] > -INFINITY)
                     row_l += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - row_m);
             /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
@@ -311,7 +404,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
 #endif
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE); /* warp_m, warp_l and out_acc are reused by the next tile */
+        barrier(CLK_LOCAL_MEM_FENCE); /* warp_m, warp_l and the tiles are reused by the next tile */
     }
 }
 

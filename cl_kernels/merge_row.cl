@@ -23,11 +23,8 @@ inline float load_part(__global const void *p, long i)
 #error "unknown PART_DTYPE"
 #endif
 
-/* Merge `splits` parts: part s of the row starts at parts[part + s * part_ss], its lse is
- * lse_parts[plse + s * plse_ss]. Writes HEAD_DIM values at o[out] and returns the lse. */
-inline float merge_row(__global const void *parts, long part, long part_ss,
-                       __global const float *lse_parts, long plse, long plse_ss, int splits,
-                       __global storage_t *o, long out)
+/* The merged lse of one (row, head): part s's lse is lse_parts[plse + s * plse_ss]. */
+inline float merged_lse(__global const float *lse_parts, long plse, long plse_ss, int splits)
 {
     /* The largest finite lse, so that every weight is exp(<= 0). */
     float m = -INFINITY;
@@ -40,14 +37,22 @@ inline float merge_row(__global const void *parts, long part, long part_ss,
         const float x = lse_parts[plse + s * plse_ss];
         if (isfinite(x)) total += exp(x - m);
     }
-    const float merged_lse = total > 0.0f ? m + log(total) : INFINITY;
-    for (int d = 0; d < HEAD_DIM; ++d) {
-        float acc = 0.0f;
-        for (int s = 0; s < splits; ++s) {
-            const float x = lse_parts[plse + s * plse_ss];
-            if (isfinite(x)) acc = fma(exp(x - merged_lse), load_part(parts, part + s * part_ss + d), acc);
-        }
-        store_value(o, out + d, acc);
+    return total > 0.0f ? m + log(total) : INFINITY;
+}
+
+/* Element d of the merged row, given its merged lse: part s of the row starts at
+ * parts[part + s * part_ss]. The kernels give each element its own work-item, so that
+ * neighbouring work-items read neighbouring addresses and a row's splits are read in
+ * parallel (a work-item per row walking d left a decode launch of a few hundred
+ * work-items, each with thousands of strided loads). */
+inline float merged_value(__global const void *parts, long part, long part_ss,
+                          __global const float *lse_parts, long plse, long plse_ss, int splits,
+                          float lse, int d)
+{
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+        const float x = lse_parts[plse + s * plse_ss];
+        if (isfinite(x)) acc = fma(exp(x - lse), load_part(parts, part + s * part_ss + d), acc);
     }
-    return merged_lse;
+    return acc;
 }

@@ -74,6 +74,61 @@ inline uint pack_pair(float lo, float hi)
     return r;
 }
 
+/* The lanes of this warp meet; their local-memory writes become visible to each other
+ * (bar.warp.sync orders memory among the threads it names). Warps that stage their own
+ * tiles need no work-group barrier, so they do not wait for one another. */
+inline void warp_sync(void) { asm volatile("bar.warp.sync -1;" ::: "memory"); }
+
+/* 16 bytes from global to local memory without passing through registers (cp.async,
+ * sm_80 and newer), landing by the matching async_wait; src_bytes = 0 writes zeros and
+ * reads nothing. A __local pointer's integer value is its offset in the shared window,
+ * which is what the .shared operand takes. */
+inline void copy_async16(__local void *dst, __global const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
+                 :
+                 : "r"((uint)(ulong)dst), "l"(src), "r"(src_bytes)
+                 : "memory");
+}
+
+/* ldmatrix: 8x8 matrices of 16-bit elements from local memory, each row 16 contiguous
+ * bytes. Lane L names row L % 8 of matrix L / 8 (.x2: lanes 0-15 are read); register i
+ * of lane L gets matrix i's (row L / 4; columns 2(L % 4), +1), or with .trans its
+ * (rows 2(L % 4), +1; column L / 4): the mma fragment layouts, from one instruction
+ * instead of a local load per 32 or 16 bits. */
+inline uint4 ldmatrix_x4(__local const ushort *row)
+{
+    uint4 r;
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "r"((uint)(ulong)row));
+    return r;
+}
+
+inline uint4 ldmatrix_x4_trans(__local const ushort *row)
+{
+    uint4 r;
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+                 : "r"((uint)(ulong)row));
+    return r;
+}
+
+inline uint2 ldmatrix_x2(__local const ushort *row)
+{
+    uint2 r;
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];"
+                 : "=r"(r.x), "=r"(r.y)
+                 : "r"((uint)(ulong)row));
+    return r;
+}
+
+/* The copies issued since the last commit form one group. */
+inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memory"); }
+
+/* Wait until at most n (a literal) committed groups are still in flight. */
+#define ASYNC_WAIT(n) asm volatile("cp.async.wait_group " #n ";" ::: "memory")
+
 #else /* MMA_EMULATE */
 
 inline uint pack_pair(float lo, float hi)
@@ -121,6 +176,19 @@ inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
     barrier(CLK_LOCAL_MEM_FENCE);
     return y;
 }
+
+/* The emulation runs a work-group's work-items in lock step through barriers, so a
+ * work-group barrier stands in for the warp's, and copies complete at once. */
+inline void warp_sync(void) { barrier(CLK_LOCAL_MEM_FENCE); }
+
+inline void copy_async16(__local void *dst, __global const void *src, int src_bytes)
+{
+    *(__local uint4 *)dst = src_bytes ? *(__global const uint4 *)src : (uint4)(0u);
+}
+
+inline void async_commit(void) {}
+
+#define ASYNC_WAIT(n) ((void)0)
 
 #endif /* MMA_EMULATE */
 

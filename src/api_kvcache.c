@@ -1,4 +1,4 @@
-/* Public entry of facl_fwd_kvcache (placeholder until validation lands). */
+/* Public entry of facl_fwd_kvcache: validation, then the launch. */
 #include "cache_problem.h"
 #include "status.h"
 

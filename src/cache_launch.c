@@ -104,7 +104,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
 {
     const facl_fwd_problem *f = &p->fwd;
     facl_cache_plan plan;
-    facl_plan_cache(p, &ctx->profile, &plan);
+    facl_plan_cache(p, &ctx->profile, &ctx->cache_mma_shape, &plan);
     if (plan.local_bytes > ctx->profile.local_mem_usable)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "attn_cache for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
@@ -173,7 +173,8 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
     l->attn_global[2] = (size_t)f->batch * (size_t)plan.splits;
     l->attn_local[0] = plan.group_size;
     l->attn_local[1] = l->attn_local[2] = 1;
-    l->combine_global[0] = (size_t)(f->seqlen_q > 0 ? f->seqlen_q : 1);
+    /* one work-item per output element: cache_combine splits dimension 0 into (row, d) */
+    l->combine_global[0] = (size_t)(f->seqlen_q > 0 ? f->seqlen_q : 1) * (size_t)f->head_dim;
     l->combine_global[1] = (size_t)f->heads_q;
     l->combine_global[2] = (size_t)f->batch;
     return FACL_SUCCESS;

@@ -9,10 +9,16 @@
 /* Work-items per work-group the kernel aims at: four warps on NVIDIA, two wavefronts on
  * AMD; PoCL runs a group as a loop, where the size only sets the vector width. */
 #define TARGET_GROUP 128
-/* Work-groups per compute unit that keep enough loads in flight to saturate memory. */
-#define GPU_GROUPS_PER_CU 8
-/* A split keeps at least this many steps of keys, so its fixed costs stay small. */
-#define MIN_STEPS_PER_SPLIT 4
+/* Work-groups of the cache kernels a GPU compute unit runs at once, as planned: on the
+ * H200 (2026-11-29, docs/PERFORMANCE.md) the tensor-core kernel's groups ran 4 to a
+ * multiprocessor, and a decode split into exactly one wave of them ran fastest: a wave
+ * with a few groups left over costs nearly a whole wave (9 splits of 128 units ran at
+ * 0.6x the speed of 8), and further full waves ran slower than one (2 warps x 2 stages:
+ * 3.9 TB/s with 4 splits at 64k keys, 3.2 with 8). */
+#define GPU_GROUPS_PER_CU 4
+/* A split keeps at least this many keys, so that its fixed costs (its first copies'
+ * latency, its share of the merge) stay small next to its reads. */
+#define MIN_KEYS_PER_SPLIT 256
 #define MAX_AUTO_SPLITS 64
 
 static uint64_t local_bytes(int rows, int key_groups, int kps, int chunks)
@@ -28,11 +34,22 @@ int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
                                 const facl_device_profile *profile)
 {
     const int64_t cus = profile->compute_units ? profile->compute_units : 1;
-    const int64_t target = profile->type & CL_DEVICE_TYPE_CPU ? cus : cus * GPU_GROUPS_PER_CU;
-    if (units <= 0 || units >= target) return 1;
-    int64_t splits = (target + units - 1) / units;
-    const int64_t by_keys = keys / ((int64_t)keys_per_step * MIN_STEPS_PER_SPLIT);
-    if (splits > by_keys) splits = by_keys;
+    int64_t splits;
+    if (profile->type & CL_DEVICE_TYPE_CPU) {
+        /* one work-group per core; a split keeps at least 4 steps of keys */
+        if (units <= 0 || units >= cus) return 1;
+        splits = (cus + units - 1) / units;
+        const int64_t by_keys = keys / ((int64_t)keys_per_step * 4);
+        if (splits > by_keys) splits = by_keys;
+    } else {
+        /* one wave: as many splits as one wave of work-groups holds */
+        const int64_t wave = cus * GPU_GROUPS_PER_CU;
+        if (units <= 0 || units >= wave) return 1;
+        splits = wave / units;
+        int64_t min_keys = (int64_t)keys_per_step * 4;
+        if (min_keys < MIN_KEYS_PER_SPLIT) min_keys = MIN_KEYS_PER_SPLIT;
+        if (splits > keys / min_keys) splits = keys / min_keys;
+    }
     if (splits > MAX_AUTO_SPLITS) splits = MAX_AUTO_SPLITS;
     return splits < 1 ? 1 : (int)splits;
 }
@@ -45,34 +62,68 @@ static int aligned_view(const facl_view *v, int head_dim)
            v->sh % 8 == 0;
 }
 
-/* attn_cache_mma.cl's local arrays: the emulation scratch (4 warps of
- * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats, else 1), the warps' row maxima and
- * normalisers, the 16-row output sum, and each warp's key and value tiles (16 rows of
- * head_dim + 8 16-bit elements). */
-static uint64_t mma_local_bytes(int head_dim, int emulated)
+/* attn_cache_mma.cl's local arrays: the emulation scratch (a warp's
+ * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the warps' row maxima and
+ * normalisers, and each warp's ring of `stages` key and value tiles (16 rows of
+ * head_dim + 8 16-bit elements each), which the 16-row fp32 output sum reuses. */
+static uint64_t mma_local_bytes(int head_dim, int emulated, int warps, int stages)
 {
-    const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) : 1u;
-    const uint64_t tiles = 4u * 2u * 16u * ((uint64_t)head_dim + 8u) * 2u;
-    return 4u * (scratch + 2u * 4u * 16u + 16u * (uint64_t)head_dim) + tiles;
+    const uint64_t scratch = emulated ? (uint64_t)warps * (16 * 16 + 16 * 8) : 1u;
+    const uint64_t tiles = (uint64_t)warps * stages * 2u * 16u * ((uint64_t)head_dim + 8u) * 2u;
+    const uint64_t out_sum = 16u * (uint64_t)head_dim * 4u;
+    return 4u * (scratch + 2u * (uint64_t)warps * 16u) + (tiles > out_sum ? tiles : out_sum);
+}
+
+static int valid_mma_shape(const facl_cache_mma_shape *s)
+{
+    return (s->warps == 1 || s->warps == 2 || s->warps == 4) && s->stages >= 1 && s->stages <= 4;
+}
+
+int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape)
+{
+    int warps = 0, stages = 0, used = 0;
+    if (!text || sscanf(text, "%d,%d%n", &warps, &stages, &used) != 2 || text[used] != '\0')
+        return -1;
+    const facl_cache_mma_shape parsed = {warps, stages};
+    if (!valid_mma_shape(&parsed)) return -1;
+    *shape = parsed;
+    return 0;
+}
+
+/* The planner's shape: two warps of two stages (35 KiB of tiles at d = 128), which ran
+ * decode fastest on the H200 (docs/PERFORMANCE.md: 1.0-1.5x one warp of three stages at
+ * 4k-64k keys); where that does not fit, one warp of two stages, then of one. A requested
+ * shape is taken when it fits. */
+static facl_cache_mma_shape mma_shape(int head_dim, int emulated, uint64_t usable,
+                                      const facl_cache_mma_shape *requested)
+{
+    if (requested && valid_mma_shape(requested) &&
+        mma_local_bytes(head_dim, emulated, requested->warps, requested->stages) <= usable)
+        return *requested;
+    static const facl_cache_mma_shape choices[] = {{2, 2}, {1, 2}, {1, 1}};
+    for (size_t i = 0; i + 1 < sizeof choices / sizeof choices[0]; ++i)
+        if (mma_local_bytes(head_dim, emulated, choices[i].warps, choices[i].stages) <= usable)
+            return choices[i];
+    return choices[sizeof choices / sizeof choices[0] - 1];
 }
 
 /* The tensor-core kernel: 16-bit storage, head dims it keeps in registers, rows whose
- * 32-bit pairs are aligned, on a path whose warp operations exist (NVIDIA, probed) or are
- * emulated (tests). */
+ * 32-bit pairs are aligned, on a path whose warp operations exist (NVIDIA, where the
+ * kernel passed its own probe) or are emulated (tests). */
 static int use_mma(const facl_cache_problem *p, const facl_device_profile *profile, int aligned)
 {
     const facl_fwd_problem *f = &p->fwd;
-    const int mma_path = profile->path == FACL_PATH_NVIDIA_MMA ||
+    const int mma_path = (profile->path == FACL_PATH_NVIDIA_MMA && !profile->cache_mma_off) ||
                          profile->path == FACL_PATH_MMA_EMULATED;
     return mma_path && f->dtype != FACL_DTYPE_F32 && f->head_dim % 16 == 0 &&
            f->head_dim <= 128 && aligned &&
-           mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED) <=
+           mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED, 1, 1) <=
                profile->local_mem_usable &&
-           profile->max_work_group_size >= 128;
+           profile->max_work_group_size >= 32;
 }
 
 void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *profile,
-                     facl_cache_plan *plan)
+                     const facl_cache_mma_shape *shape, facl_cache_plan *plan)
 {
     const facl_fwd_problem *f = &p->fwd;
     const int group = f->heads_q / f->heads_kv;
@@ -100,13 +151,21 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
         plan->key_groups /= 2;
     plan->group_size = (size_t)plan->chunks * (size_t)plan->key_groups;
     plan->local_bytes = local_bytes(plan->rows, plan->key_groups, plan->keys_per_step, plan->chunks);
-    if (mma) { /* 4 warps, each 16 keys per step, over a 16-row tile */
+    plan->mma_warps = plan->mma_stages = 0;
+    if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
+        const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+        facl_cache_mma_shape chosen =
+            mma_shape(f->head_dim, emulated, profile->local_mem_usable, shape);
+        while (chosen.warps > 1 && (size_t)chosen.warps * 32u > profile->max_work_group_size)
+            chosen.warps /= 2;
+        plan->mma_warps = chosen.warps;
+        plan->mma_stages = chosen.stages;
         plan->rows = 16;
-        plan->key_groups = 4;
+        plan->key_groups = chosen.warps;
         plan->keys_per_step = 16;
         plan->warp_shuffle = 0;
-        plan->group_size = 128;
-        plan->local_bytes = mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED);
+        plan->group_size = 32u * (size_t)chosen.warps;
+        plan->local_bytes = mma_local_bytes(f->head_dim, emulated, chosen.warps, chosen.stages);
     }
 
     if (p->num_splits > 0) {
@@ -124,11 +183,13 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
              "-DHAS_DROPOUT=0 -DHAS_SEQUSED=%d -DIS_PAGED=%d -DHAS_SEQLENS_BUF=%d "
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
-             "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d",
+             "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
+             "-DCACHE_STAGES=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), (int)f->dtype, f->head_dim,
              f->varlen, f->softcap > 0.0f, f->alibi.buffer != NULL, f->seqused != NULL, p->paged,
              p->seqlens != NULL, p->batch_idx != NULL, p->leftpad != NULL,
              p->k_new.buffer != NULL, p->cu_new != NULL, p->cos.buffer != NULL,
              p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->warp_shuffle, plan->rows,
-             plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED);
+             plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
+             mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1);
 }

@@ -17,17 +17,31 @@ typedef struct facl_cache_plan {
     int keys_per_step;   /* KPS: keys per key group per step */
     int chunks;          /* lanes per key row: ceil(head_dim / 8) */
     int warp_shuffle;    /* lane sums through NVIDIA warp shuffles (else local memory) */
+    int mma_warps;       /* tensor cores: CACHE_WARPS, warps per work-group (else 0) */
+    int mma_stages;      /* tensor cores: CACHE_STAGES, steps of tiles in flight per warp */
     size_t group_size;   /* chunks * key_groups work-items */
     int splits;          /* chunks of keys computed in parallel, then merged (>= 1) */
     uint64_t local_bytes;
 } facl_cache_plan;
 
-void facl_plan_cache(const facl_cache_problem *problem, const facl_device_profile *profile,
-                     facl_cache_plan *plan);
+/* The tensor-core kernel's work-group shape; 0 = the planner's choice. Set through
+ * FACL_CACHE_MMA_SHAPE for benchmarking (docs/ARCHITECTURE.md). */
+typedef struct facl_cache_mma_shape {
+    int warps;  /* 1, 2 or 4 */
+    int stages; /* 1 to 4 */
+} facl_cache_mma_shape;
 
-/* The split count num_splits = 0 chooses: enough work-groups to fill the device
- * (`units` = work-groups without splitting, `keys` = the longest key range), each split
- * keeping at least a few steps of keys. */
+/* `shape` may be NULL. A requested shape whose tiles do not fit the device's local
+ * memory is not taken (the planner's choice is). */
+void facl_plan_cache(const facl_cache_problem *problem, const facl_device_profile *profile,
+                     const facl_cache_mma_shape *shape, facl_cache_plan *plan);
+
+/* "W,S" (FACL_CACHE_MMA_SHAPE) into a shape; 0 on success, -1 if malformed. */
+int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape);
+
+/* The split count num_splits = 0 chooses (`units` = work-groups without splitting,
+ * `keys` = the longest key range): on a CPU one work-group per core; on a GPU one wave
+ * of work-groups, each split keeping at least 256 keys (cache_plan.c says why). */
 int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
                                 const facl_device_profile *profile);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "kernel_path.h"
 #include "status.h"
 #include "struct_size.h"
@@ -31,6 +32,11 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
 {
     ctx->logger.fn = config->log;
     ctx->logger.user = config->log_user;
+    const char *shape = facl_getenv("FACL_CACHE_MMA_SHAPE");
+    if (shape && *shape && facl_parse_cache_mma_shape(shape, &ctx->cache_mma_shape) != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_CACHE_MMA_SHAPE: expected \"warps,stages\" with warps 1, 2 or 4 "
+                         "and stages 1 to 4, got \"%s\"", shape);
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
     cl_int err;

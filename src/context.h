@@ -2,6 +2,7 @@
 #ifndef FACL_CONTEXT_H
 #define FACL_CONTEXT_H
 
+#include "cache_plan.h"
 #include "device_profile.h"
 #include "facl.h"
 #include "log.h"
@@ -18,6 +19,8 @@ struct facl_context {
     /* Held around each enqueue the library makes (see facl_enqueue_lock). */
     pthread_mutex_t enqueue_lock;
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
+    /* FACL_CACHE_MMA_SHAPE at creation (benchmarking the KV-cache kernel), else zeros */
+    facl_cache_mma_shape cache_mma_shape;
 };
 
 /* NVIDIA's OpenCL driver (580.159.04, H200) has a use-after-free when several threads

@@ -40,6 +40,9 @@ typedef struct facl_device_profile {
     uint64_t max_alloc;
     int nv_compute_major, nv_compute_minor;
     facl_kernel_path path;
+    /* 1 when the nvidia-mma path's KV-cache kernel (attn_cache_mma.cl, which also uses
+     * cp.async and warp barriers) failed its probe: attn_cache.cl serves the cache then */
+    int cache_mma_off;
 } facl_device_profile;
 
 /* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated". */

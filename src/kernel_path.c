@@ -36,7 +36,14 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
         char why[200];
         if (facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
             ctx->profile.path = FACL_PATH_NVIDIA_MMA;
-            snprintf(ctx->path_reason, sizeof ctx->path_reason, "nvidia-mma probe passed");
+            if (facl_probe_cache_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
+                snprintf(ctx->path_reason, sizeof ctx->path_reason, "nvidia-mma probe passed");
+            } else {
+                ctx->profile.cache_mma_off = 1;
+                snprintf(ctx->path_reason, sizeof ctx->path_reason,
+                         "nvidia-mma probe passed; its KV-cache kernel's failed, the cache "
+                         "uses attn_cache: %.120s", why);
+            }
         } else {
             ctx->profile.path = FACL_PATH_PORTABLE_GPU;
             snprintf(ctx->path_reason, sizeof ctx->path_reason,

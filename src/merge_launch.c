@@ -36,7 +36,9 @@ facl_status facl_launch_merge(facl_context *ctx, cl_command_queue queue,
         clReleaseKernel(kernel);
         return facl_fail_cl(err, "clSetKernelArg(attn_merge)");
     }
-    const size_t global[3] = {(size_t)p->rows, (size_t)p->heads, (size_t)p->batch};
+    /* one work-item per output element: attn_merge.cl splits dimension 0 into (row, d) */
+    const size_t global[3] = {(size_t)p->rows * (size_t)p->head_dim, (size_t)p->heads,
+                              (size_t)p->batch};
     facl_enqueue_lock(ctx);
     err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, NULL, num_wait, wait, event);
     facl_enqueue_unlock(ctx);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_plan.h"
+#include "cache_problem.h"
 #include "fwd_problem.h"
 #include "kernel_path.h"
 #include "plan.h"
@@ -100,7 +102,45 @@ static cl_mem upload(facl_context *ctx, const void *data, size_t bytes, cl_int *
                           (void *)data, err);
 }
 
-static facl_status run_case(facl_context *ctx, const probe_case *pc, char *why, size_t cap)
+/* The forward through the path's kernel. */
+static facl_status launch_fwd(facl_context *ctx, const facl_tensor *q, const facl_tensor *k,
+                              const facl_tensor *v, const facl_tensor *out, const facl_tensor *lse,
+                              const facl_attn_options *opts)
+{
+    const facl_fwd_names names = {"q", "k", "v"};
+    facl_fwd_problem p;
+    facl_status st =
+        facl_validate_fwd_dense(ctx, NULL, q, k, v, out, lse, opts, &names, 0, NULL, &p);
+    if (st != FACL_SUCCESS) return st;
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &ctx->profile, &plan);
+    if (strcmp(plan.kernel, "attn_fwd_mma") != 0)
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach the path's kernel");
+    return facl_launch_fwd(ctx, ctx->queue, &p, 0, NULL, NULL);
+}
+
+/* The same attention as facl_fwd_kvcache over k and v as a full dense cache (the causal
+ * rule is the same: bottom-right), in two splits, through the tensor-core cache kernel. */
+static facl_status launch_cache(facl_context *ctx, const facl_tensor *q, const facl_tensor *k,
+                                const facl_tensor *v, const facl_tensor *out,
+                                const facl_tensor *lse, const facl_attn_options *opts)
+{
+    facl_kvcache_args args = FACL_KVCACHE_ARGS_INIT;
+    args.num_splits = 2;
+    args.cache_seqlens_value = SK;
+    facl_cache_problem p;
+    facl_status st =
+        facl_validate_kvcache(ctx, NULL, q, k, v, &args, out, lse, opts, 0, NULL, &p);
+    if (st != FACL_SUCCESS) return st;
+    facl_cache_plan plan;
+    facl_plan_cache(&p, &ctx->profile, &ctx->cache_mma_shape, &plan);
+    if (strcmp(plan.program, "attn_cache_mma") != 0)
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach attn_cache_mma");
+    return facl_launch_cache(ctx, ctx->queue, &p, 0, NULL, NULL);
+}
+
+static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, char *why,
+                            size_t cap)
 {
     const int d = pc->head_dim;
     const size_t nq = (size_t)SQ * HQ * d, nk = (size_t)SK * HKV * d;
@@ -136,18 +176,8 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, char *why, 
     const facl_tensor lse_t = facl_tensor_contiguous(buf.lse, FACL_DTYPE_F32, 3, ls);
     facl_attn_options opts = facl_attn_options_default();
     opts.causal = 1;
-    const facl_fwd_names names = {"q", "k", "v"};
-    facl_fwd_problem p;
-    st = facl_validate_fwd_dense(ctx, NULL, &q, &k, &v, &out, &lse_t, &opts, &names, 0, NULL, &p);
-    if (st == FACL_SUCCESS) {
-        facl_fwd_plan plan;
-        facl_plan_fwd_program(&p, &ctx->profile, &plan);
-        if (strcmp(plan.kernel, "attn_fwd_mma") != 0) {
-            st = facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach the path's kernel");
-            goto done;
-        }
-        st = facl_launch_fwd(ctx, ctx->queue, &p, 0, NULL, NULL);
-    }
+    st = cache ? launch_cache(ctx, &q, &k, &v, &out, &lse_t, &opts)
+               : launch_fwd(ctx, &q, &k, &v, &out, &lse_t, &opts);
     if (st != FACL_SUCCESS) goto done;
     uint16_t *out_bits = bits + nq + 2 * nk;
     err = clEnqueueReadBuffer(ctx->queue, buf.out, CL_TRUE, 0, nq * 2, out_bits, 0, NULL, NULL);
@@ -176,8 +206,8 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, char *why, 
         }
 done:
     if (st != FACL_SUCCESS)
-        snprintf(why, cap, "%s d=%d: %s", pc->dtype == FACL_DTYPE_F16 ? "fp16" : "bf16", d,
-                 facl_last_error());
+        snprintf(why, cap, "%s%s d=%d: %s", cache ? "KV cache " : "",
+                 pc->dtype == FACL_DTYPE_F16 ? "fp16" : "bf16", d, facl_last_error());
     release_buffers(&buf);
     free(bits);
     free(values);
@@ -191,8 +221,23 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
     ctx->profile.path = path;
     facl_status st = FACL_SUCCESS;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
-        st = run_case(ctx, &k_cases[i], why, cap);
+        st = run_case(ctx, &k_cases[i], 0, why, cap);
     ctx->profile.path = saved;
+    if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
+    return st;
+}
+
+facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap)
+{
+    const facl_kernel_path saved = ctx->profile.path;
+    const int saved_off = ctx->profile.cache_mma_off;
+    ctx->profile.path = path;
+    ctx->profile.cache_mma_off = 0;
+    facl_status st = FACL_SUCCESS;
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
+        st = run_case(ctx, &k_cases[i], 1, why, cap);
+    ctx->profile.path = saved;
+    ctx->profile.cache_mma_off = saved_off;
     if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
     return st;
 }

@@ -232,9 +232,9 @@ static void test_default_path_reason(void **state)
     }
 }
 
-/* The nvidia-mma probe fails where the inline PTX cannot compile, with a reason; the
- * probe of the emulated kernel passes (so the probe can pass), and neither changes the
- * context's path. */
+/* The nvidia-mma probes (forward and KV cache) fail where the inline PTX cannot compile,
+ * with a reason; the probes of the emulated kernels pass (so the probes can pass), and
+ * none changes the context's path. */
 static void test_probe(void **state)
 {
     (void)state;
@@ -249,10 +249,21 @@ static void test_probe(void **state)
             fail_msg("the failed nvidia-mma probe gave the reason '%s'", why);
         print_message("nvidia-mma probe: %s\n", why);
         assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+        memset(why, 0, sizeof why);
+        if (facl_probe_cache_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS)
+            fail_msg("the nvidia-mma KV-cache probe passed on %s", before.device_name);
+        if (!strstr(why, "KV cache"))
+            fail_msg("the failed KV-cache probe gave the reason '%s'", why);
+        assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
     }
     memset(why, 0, sizeof why);
     const facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why);
     if (st != FACL_SUCCESS) fail_msg("the mma-emulated probe failed: %s", why);
+    assert_string_equal(why, "passed");
+    assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+    memset(why, 0, sizeof why);
+    if (facl_probe_cache_mma(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why) != FACL_SUCCESS)
+        fail_msg("the mma-emulated KV-cache probe failed: %s", why);
     assert_string_equal(why, "passed");
     assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
     /* The context still computes correctly on its own path afterwards. */

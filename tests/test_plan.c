@@ -293,12 +293,13 @@ static void test_kernel_sources_match_count(void **state)
           "#define CHUNKS ((HEAD_DIM + 7) / 8)", "#define GROUP_SIZE (CHUNKS * KEY_GROUPS)", NULL},
          5},
         {"attn_cache_mma.cl",
-         {"__local float scratch[MMA_SCRATCH_FLOATS];", "__local float warp_m[4 * 16];",
-          "__local float warp_l[4 * 16];", "__local float out_acc[16 * HEAD_DIM];",
-          "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? 4 * MMA_SCRATCH_PER_WARP : 1)",
-          "__local ushort kv_tiles[4 * 2 * TILE_ELEMS]", "#define TILE_PITCH (HEAD_DIM + 8)",
-          "#define TILE_ELEMS (16 * TILE_PITCH)"},
-         5},
+         {"__local float scratch[MMA_SCRATCH_FLOATS];", "__local float warp_m[CACHE_WARPS * 16];",
+          "__local float warp_l[CACHE_WARPS * 16];",
+          "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? CACHE_WARPS * MMA_SCRATCH_PER_WARP : 1)",
+          "__local ushort kv_tiles[TILES_ELEMS]",
+          "#define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)",
+          "#define STAGE_ELEMS (2 * TILE_ELEMS)", "#define TILE_ELEMS (16 * TILE_PITCH)"},
+         4},
     };
     regex_t decl;
     assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
@@ -347,9 +348,9 @@ static facl_device_profile device_reporting(uint64_t local_mem, facl_kernel_path
 static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
 {
     const char *o = plan->options;
-    const char *names[4] = {"HEAD_DIM", "ROWS", "KEY_GROUPS", "KPS"};
-    uint64_t v[4];
-    for (int i = 0; i < 4; ++i) {
+    const char *names[6] = {"HEAD_DIM", "ROWS", "KEY_GROUPS", "KPS", "CACHE_WARPS", "CACHE_STAGES"};
+    uint64_t v[6];
+    for (int i = 0; i < 6; ++i) {
         char key[32];
         snprintf(key, sizeof key, "-D%s=", names[i]);
         const char *at = strstr(o, key);
@@ -357,9 +358,12 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
         v[i] = (uint64_t)strtol(at + strlen(key), NULL, 10);
     }
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
-    if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl */
-        const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? 4 * (16 * 16 + 16 * 8) : 1;
-        return 4 * (scratch + 4 * 16 * 2 + 16 * v[0]) + 2 * (4 * 2 * 16 * (v[0] + 8));
+    if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl: scratch, warp_m, warp_l, kv_tiles */
+        const uint64_t warps = v[4], stages = v[5];
+        const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? warps * (16 * 16 + 16 * 8) : 1;
+        const uint64_t tiles = 2 * (warps * stages * 2 * 16 * (v[0] + 8));
+        assert_true(tiles >= 16 * v[0] * 4); /* the merge's out_acc lives in the tiles */
+        return 4 * (scratch + 2 * warps * 16) + tiles;
     }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
@@ -389,19 +393,21 @@ static void test_cache_plan(void **state)
                     p.fwd.batch = 16;
                     p.fwd.seqlen_k = 65536;
                     facl_cache_plan plan;
-                    facl_plan_cache(&p, &dev, &plan);
+                    facl_plan_cache(&p, &dev, NULL, &plan);
                     assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
                     assert_true(plan.local_bytes <= dev.local_mem_usable);
                     assert_true(plan.group_size <= dev.max_work_group_size);
                     assert_int_equal(plan.group_size, (size_t)plan.chunks * plan.key_groups);
                     assert_int_equal(plan.rows, group < 8 ? group : 8);
-                    assert_true(plan.splits >= 2 && plan.splits <= 64); /* 128 units, 528 wanted */
+                    /* one wave of 528 groups over 16 x 8 x (row tiles) units */
+                    const int units = 128 * ((group + plan.rows - 1) / plan.rows);
+                    assert_int_equal(plan.splits, units >= 528 ? 1 : 528 / units);
                     p.num_splits = 7;
-                    facl_plan_cache(&p, &dev, &plan);
+                    facl_plan_cache(&p, &dev, NULL, &plan);
                     assert_int_equal(plan.splits, 7);
                     assert_non_null(strstr(plan.options, "-DSPLIT=1"));
                     p.num_splits = 1;
-                    facl_plan_cache(&p, &dev, &plan);
+                    facl_plan_cache(&p, &dev, NULL, &plan);
                     assert_int_equal(plan.splits, 1);
                     assert_non_null(strstr(plan.options, "-DSPLIT=0"));
                 }
@@ -425,13 +431,11 @@ static void test_cache_plan(void **state)
                 p.fwd.k.ss = p.fwd.v.ss = 8 * d;
                 p.fwd.k.sh = p.fwd.v.sh = d;
                 facl_cache_plan plan;
-                facl_plan_cache(&p, &dev, &plan);
-                /* the tile layout of attn_cache_mma.cl: it must fit (the emulation's
-                 * scratch pushes d = 128 past 47 KiB) */
+                facl_plan_cache(&p, &dev, NULL, &plan);
+                /* the smallest tile layout of attn_cache_mma.cl (one warp, one stage) must fit */
                 const int emulated = k_paths[pa] == FACL_PATH_MMA_EMULATED;
-                const uint64_t mma_bytes =
-                    4 * ((emulated ? 4 * (16 * 16 + 16 * 8) : 1) + 4 * 16 * 2 + 16 * (uint64_t)d) +
-                    2 * (4 * 2 * 16 * ((uint64_t)d + 8));
+                const uint64_t mma_bytes = 4 * ((emulated ? 16 * 16 + 16 * 8 : 1) + 2 * 16) +
+                                           2 * (2 * 16 * ((uint64_t)d + 8));
                 const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA || emulated) &&
                                 k_dtypes[t] != FACL_DTYPE_F32 && d % 16 == 0 && d <= 128 &&
                                 mma_bytes <= dev.local_mem_usable;
@@ -439,11 +443,22 @@ static void test_cache_plan(void **state)
                 assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
                 assert_true(plan.local_bytes <= dev.local_mem_usable);
                 if (mma) {
-                    assert_int_equal(plan.group_size, 128);
+                    assert_int_equal(plan.group_size, 32 * (size_t)plan.mma_warps);
                     assert_int_equal(plan.rows, 16);
+                    assert_true(plan.mma_stages >= 1 && plan.mma_stages <= 4);
+                    /* a requested shape is taken when it fits, else the planner's */
+                    const facl_cache_mma_shape four = {4, 2};
+                    facl_cache_plan forced;
+                    facl_plan_cache(&p, &dev, &four, &forced);
+                    assert_int_equal(forced.local_bytes, cache_kernel_local_bytes(&forced));
+                    assert_true(forced.local_bytes <= dev.local_mem_usable);
+                    if (forced.mma_warps == 4)
+                        assert_int_equal(forced.mma_stages, 2);
+                    else
+                        assert_int_equal(forced.mma_warps, plan.mma_warps);
                 }
                 p.fwd.k.ss = 8 * d + 1; /* unaligned rows: the CUDA-core kernel */
-                facl_plan_cache(&p, &dev, &plan);
+                facl_plan_cache(&p, &dev, NULL, &plan);
                 assert_string_equal(plan.program, "attn_cache");
             }
     facl_device_profile cpu = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
@@ -452,6 +467,27 @@ static void test_cache_plan(void **state)
     assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, &cpu), 1);
     assert_int_equal(facl_plan_cache_auto_splits(2, 65536, 16, &cpu), 8);
     assert_int_equal(facl_plan_cache_auto_splits(2, 100, 16, &cpu), 1); /* too few keys */
+    /* a GPU of 132 units: waves of 528 groups; decode of 16 x 8 kv heads = 128 units */
+    facl_device_profile gpu = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    gpu.compute_units = 132;
+    gpu.type = CL_DEVICE_TYPE_GPU;
+    assert_int_equal(facl_plan_cache_auto_splits(128, 1024, 16, &gpu), 4);   /* one wave */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 4096, 16, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(128, 16384, 16, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(8, 65536, 16, &gpu), 64);  /* 66, capped */
+    assert_int_equal(facl_plan_cache_auto_splits(100, 65536, 16, &gpu), 5); /* 528 / 100 */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 600, 16, &gpu), 2);    /* >= 256 keys */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 200, 16, &gpu), 1);
+    assert_int_equal(facl_plan_cache_auto_splits(528, 65536, 16, &gpu), 1);  /* a wave already */
+    assert_int_equal(facl_plan_cache_auto_splits(1, 1 << 20, 16, &gpu), 64); /* at most 64 */
+    facl_cache_mma_shape shape = {0, 0};
+    assert_int_equal(facl_parse_cache_mma_shape("2,3", &shape), 0);
+    assert_int_equal(shape.warps, 2);
+    assert_int_equal(shape.stages, 3);
+    const char *bad[] = {"", "3,2", "2", "2,0", "2,5", "2,3x", "a,b", "4,2,1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
+        assert_int_equal(facl_parse_cache_mma_shape(bad[i], &shape), -1);
 }
 
 /* Realistic devices: every kernel path, dtype and head dim gets a plan that fits, with

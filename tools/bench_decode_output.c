@@ -12,6 +12,10 @@
 #define DECODE_TIMING \
     "median of profiling-event spans (stamp kernel end to the call's last command end) " \
     "after a warm-up"
+#define DECODE_FLUSH \
+    "each timed run first fills flush_mib MiB on the device: the host's call overhead is " \
+    "hidden behind the fill and the caches are cold (triton's do_bench does the same for " \
+    "torch_sdpa.py); flush_mib 0: the span includes the host's overhead"
 #define DECODE_BYTES "GB/s = k+v cache bytes read (batch*kv_len*heads_kv*d*2*elem, 1 GB = 1e9 B) / median"
 #define LAYOUT_CONTIGUOUS "facl_fwd_kvcache, dense cache (batch, kv_len, heads_kv, d)"
 #define LAYOUT_PAGED \
@@ -42,6 +46,9 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "paged P:    %s\n", LAYOUT_PAGED);
     fprintf(f, "facl_fwd:   %s\n", LAYOUT_FWD);
     fprintf(f, "%s; %s\n", DECODE_BYTES, DECODE_TIMING);
+    fprintf(f, "flush before each run: %d MiB (%s)\n", s->timer.flush_bytes ? (int)(s->timer.flush_bytes >> 20) : 0,
+            s->timer.flush_bytes ? "device time; host overhead hidden, caches cold"
+                                 : "off: the span includes the host's call overhead");
     if (o->copy_gbps > 0)
         fprintf(f, "%%copy = GB/s as a share of the copy rate given, %.1f GB/s\n", o->copy_gbps);
     fprintf(f, "check: %s\n\n",
@@ -208,6 +215,8 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
         json_null(&w, "copy_gbps");
     json_bool(&w, "verified", o->verify);
     json_string(&w, "timing", DECODE_TIMING);
+    json_string(&w, "flush", DECODE_FLUSH);
+    json_int(&w, "flush_mib", (long long)(s->timer.flush_bytes >> 20));
     json_string(&w, "bytes", DECODE_BYTES);
     json_begin_object(&w, "layouts");
     json_string(&w, "contiguous", LAYOUT_CONTIGUOUS);

@@ -45,6 +45,12 @@ static void usage(FILE *f)
             "  --splits LIST           num_splits values, 0 = the library chooses (default 0)\n"
             "  --forward-row on|off    also time plain facl_fwd (seqlen_q 1) over the\n"
             "                          contiguous k/v, the pre-cache path (default on)\n"
+            "  --flush-mib N           fill N MiB before each timed run, so that the span is\n"
+            "                          the device's time for the call (the host's time to\n"
+            "                          enqueue it hidden behind the fill) and the caches are\n"
+            "                          cold, as triton's do_bench does for torch_sdpa.py\n"
+            "                          (default 512 on GPUs, 0 on CPUs; 0 = off: the span\n"
+            "                          then includes the host's call overhead)\n"
             "  --copy-gbps X           a copy rate in GB/s (e.g. the device's measured copy\n"
             "                          bandwidth) to report GB/s as a %% of\n",
             FACL_MAX_HEAD_DIM);
@@ -114,6 +120,7 @@ static void defaults(bench_options *o)
     memcpy(o->pages, pages, sizeof pages);
     o->n_pages = 3;
     o->n_splits = 1; /* splits[0] = 0: auto */
+    o->flush_mib = -1;  /* per device type */
     o->forward_row = 1;
 }
 
@@ -267,6 +274,13 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             if (r < 0) return -1;
             if ((o->forward_row = arg_on_off(v)) < 0) {
                 fprintf(stderr, "--forward-row: expected on or off, got '%s'\n", v);
+                return -1;
+            }
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--flush-mib", NULL, &v)) != 0) {
+            if (r < 0 || one_int(v, "--flush-mib", &o->flush_mib) != 0) return -1;
+            if (o->flush_mib < 0) {
+                fprintf(stderr, "--flush-mib: expected 0 or more, got %d\n", o->flush_mib);
                 return -1;
             }
             seen |= SEEN_DECODE_ONLY, decode_opt = name;

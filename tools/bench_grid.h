@@ -36,6 +36,7 @@ typedef struct bench_options {
     int splits[BENCH_MAX_LIST], n_splits; /* num_splits; 0 = the library chooses */
     int forward_row;                      /* the facl_fwd comparison row (default on) */
     double copy_gbps;                     /* reference copy rate for "% of copy"; 0 = none */
+    int flush_mib; /* MiB filled before each timed run (bench_timing.h); -1 = per device type */
 } bench_options;
 
 typedef struct bench_config {

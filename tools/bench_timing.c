@@ -37,8 +37,26 @@ int bench_timer_init(bench_timer *t, cl_context ctx, cl_device_id device, cl_com
     return 0;
 }
 
+int bench_timer_flush(bench_timer *t, cl_context ctx, size_t bytes, char *err, size_t err_size)
+{
+    if (t->flush) clReleaseMemObject(t->flush);
+    t->flush = NULL;
+    t->flush_bytes = 0;
+    if (bytes == 0) return 0;
+    cl_int e;
+    t->flush = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (e != CL_SUCCESS) {
+        t->flush = NULL;
+        snprintf(err, err_size, "flush buffer of %zu bytes: %s", bytes, tool_cl_error_name(e));
+        return -1;
+    }
+    t->flush_bytes = bytes;
+    return 0;
+}
+
 void bench_timer_free(bench_timer *t)
 {
+    if (t->flush) clReleaseMemObject(t->flush);
     if (t->stamp) clReleaseKernel(t->stamp);
     if (t->program) clReleaseProgram(t->program);
     memset(t, 0, sizeof *t);
@@ -55,7 +73,17 @@ static int timed_run(bench_timer *t, bench_work_fn work, void *arg, double *ms, 
 {
     const size_t one = 1;
     cl_event stamp = NULL, last = NULL;
-    cl_int e = clEnqueueNDRangeKernel(t->queue, t->stamp, 1, NULL, &one, &one, 0, NULL, &stamp);
+    cl_int e = CL_SUCCESS;
+    if (t->flush) {
+        const cl_int pattern = 0;
+        e = clEnqueueFillBuffer(t->queue, t->flush, &pattern, sizeof pattern, 0, t->flush_bytes,
+                                0, NULL, NULL);
+        if (e != CL_SUCCESS) {
+            snprintf(err, err_size, "enqueue of the flush fill: %s", tool_cl_error_name(e));
+            return -1;
+        }
+    }
+    e = clEnqueueNDRangeKernel(t->queue, t->stamp, 1, NULL, &one, &one, 0, NULL, &stamp);
     if (e != CL_SUCCESS) {
         snprintf(err, err_size, "enqueue of the timing stamp: %s", tool_cl_error_name(e));
         return -1;

@@ -8,6 +8,11 @@
  * count, also when it is several kernels (CLBlast's GEMM may pad, multiply and copy
  * back, and returns an event for its last kernel only), and treats every implementation
  * alike. All timestamps come from the same queue, so they share one device clock.
+ *
+ * With a flush buffer (bench_timer_flush), each run first fills it: the device is busy
+ * with the fill while the host makes the call, so the span is the device's time for the
+ * work (not the host's time to enqueue it), and the fill evicts the work's data from the
+ * caches, as triton's do_bench (torch_sdpa.py's timer) does before each run.
  */
 #ifndef FACL_TOOLS_BENCH_TIMING_H
 #define FACL_TOOLS_BENCH_TIMING_H
@@ -20,6 +25,8 @@ typedef struct bench_timer {
     cl_command_queue queue; /* must have CL_QUEUE_PROFILING_ENABLE */
     cl_program program;
     cl_kernel stamp;
+    cl_mem flush;       /* NULL: no fill before the stamp */
+    size_t flush_bytes;
 } bench_timer;
 
 /* Enqueues one run of the work on `queue` and returns the event of its last command in
@@ -43,6 +50,10 @@ typedef struct bench_reps {
 int bench_timer_init(bench_timer *t, cl_context ctx, cl_device_id device, cl_command_queue queue,
                      char *err, size_t err_size);
 void bench_timer_free(bench_timer *t);
+
+/* Fill `bytes` of a buffer before every timed run (0: stop). Returns 0, or non-zero with
+ * err set. */
+int bench_timer_flush(bench_timer *t, cl_context ctx, size_t bytes, char *err, size_t err_size);
 
 /* Warm-up, then timed runs per `policy`. Returns 0, or non-zero with err set. */
 int bench_time(bench_timer *t, bench_work_fn work, void *arg, const bench_reps *policy,
