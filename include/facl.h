@@ -520,6 +520,100 @@ FACL_API facl_status facl_fwd_kvcache(facl_context *ctx, cl_command_queue queue,
                                       cl_uint num_wait_events, const cl_event *wait_events,
                                       cl_event *event);
 
+/* --------------------------------------------------------------- backward */
+
+/* The backward of the forward calls (FlashAttention 2's _flash_attn_backward; see
+ * docs/CONTRACT.md, "Backward"): from dout, the forward's inputs q, k, v, its out and its
+ * lse, the gradients dq, dk, dv of a loss L with dout = dL/dout.
+ *   dout, dq  shaped like q (and out), dk like k, dv like v, all of q's dtype; any
+ *             strided views (last stride 1). With GQA/MQA, dk and dv of a kv head sum
+ *             over the query heads of its group. The gradients (and the workspace) must
+ *             not overlap the inputs or each other: dq is written before dk and dv are
+ *             computed from q (not checked).
+ *   lse       the forward's fp32 lse (required).
+ *   opts      the forward's options, unchanged: scale, causal and mask_align, windows,
+ *             softcap, alibi_slopes, dropout_p with the same dropout_seed and
+ *             dropout_offset (the same mask is regenerated), seqused_k, trust_cu_seqlens.
+ *             attn_probs and block_table are refused.
+ *   workspace an fp32 1-D view of at least facl_bwd_workspace_size() / 4 elements, or
+ *             NULL: the call then allocates it (released once its kernels end).
+ * Every gradient element of every sequence is written, 0 where nothing depends on it (a
+ * key no row sees, keys past seqused_k, a row that sees no key); varlen rows outside every
+ * sequence are not written. Deterministic: no atomics; every element is summed by one
+ * work-item in a fixed order, so reruns, and launches of other shapes on one device, give
+ * the same bits. Validation is the forward's, plus the gradients and the workspace;
+ * nothing is written when an argument is refused. Does not block (varlen calls and
+ * seqused_k read their index buffers back as the forward does, unless trusted). */
+FACL_API facl_status facl_bwd(facl_context *ctx, cl_command_queue queue, const facl_tensor *dout,
+                              const facl_tensor *q, const facl_tensor *k, const facl_tensor *v,
+                              const facl_tensor *out, const facl_tensor *lse,
+                              const facl_tensor *dq, const facl_tensor *dk, const facl_tensor *dv,
+                              const facl_attn_options *opts, const facl_tensor *workspace,
+                              cl_uint num_wait_events, const cl_event *wait_events,
+                              cl_event *event);
+
+/* Bytes of workspace a backward call needs, for rows_q query rows (batch * seqlen_q for
+ * the dense and packed calls, total_q for the varlen calls) and heads_q query heads. */
+FACL_API facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q,
+                                             int64_t heads_q, uint64_t *bytes);
+
+/* Backward of facl_fwd_qkvpacked: dqkv shaped like qkv (batch, seqlen, 3, heads, d). */
+FACL_API facl_status facl_bwd_qkvpacked(facl_context *ctx, cl_command_queue queue,
+                                        const facl_tensor *dout, const facl_tensor *qkv,
+                                        const facl_tensor *out, const facl_tensor *lse,
+                                        const facl_tensor *dqkv, const facl_attn_options *opts,
+                                        const facl_tensor *workspace, cl_uint num_wait_events,
+                                        const cl_event *wait_events, cl_event *event);
+
+/* Backward of facl_fwd_kvpacked: dkv shaped like kv (batch, seqlen_k, 2, heads_kv, d). */
+FACL_API facl_status facl_bwd_kvpacked(facl_context *ctx, cl_command_queue queue,
+                                       const facl_tensor *dout, const facl_tensor *q,
+                                       const facl_tensor *kv, const facl_tensor *out,
+                                       const facl_tensor *lse, const facl_tensor *dq,
+                                       const facl_tensor *dkv, const facl_attn_options *opts,
+                                       const facl_tensor *workspace, cl_uint num_wait_events,
+                                       const cl_event *wait_events, cl_event *event);
+
+/* Backward of facl_varlen_fwd: dout, dq (total_q, heads_q, d), dk, dv (total_k,
+ * heads_kv, d), lse (heads_q, total_q). Blocks for a moment unless
+ * opts->trust_cu_seqlens, like the forward. */
+FACL_API facl_status facl_varlen_bwd(facl_context *ctx, cl_command_queue queue,
+                                     const facl_tensor *dout, const facl_tensor *q,
+                                     const facl_tensor *k, const facl_tensor *v,
+                                     const facl_tensor *cu_seqlens_q,
+                                     const facl_tensor *cu_seqlens_k, int64_t max_seqlen_q,
+                                     int64_t max_seqlen_k, const facl_tensor *out,
+                                     const facl_tensor *lse, const facl_tensor *dq,
+                                     const facl_tensor *dk, const facl_tensor *dv,
+                                     const facl_attn_options *opts, const facl_tensor *workspace,
+                                     cl_uint num_wait_events, const cl_event *wait_events,
+                                     cl_event *event);
+
+/* Backward of facl_varlen_fwd_qkvpacked: dqkv shaped like qkv (total, 3, heads, d). */
+FACL_API facl_status facl_varlen_bwd_qkvpacked(facl_context *ctx, cl_command_queue queue,
+                                               const facl_tensor *dout, const facl_tensor *qkv,
+                                               const facl_tensor *cu_seqlens, int64_t max_seqlen,
+                                               const facl_tensor *out, const facl_tensor *lse,
+                                               const facl_tensor *dqkv,
+                                               const facl_attn_options *opts,
+                                               const facl_tensor *workspace,
+                                               cl_uint num_wait_events,
+                                               const cl_event *wait_events, cl_event *event);
+
+/* Backward of facl_varlen_fwd_kvpacked: dkv shaped like kv (total_k, 2, heads_kv, d). */
+FACL_API facl_status facl_varlen_bwd_kvpacked(facl_context *ctx, cl_command_queue queue,
+                                              const facl_tensor *dout, const facl_tensor *q,
+                                              const facl_tensor *kv,
+                                              const facl_tensor *cu_seqlens_q,
+                                              const facl_tensor *cu_seqlens_k,
+                                              int64_t max_seqlen_q, int64_t max_seqlen_k,
+                                              const facl_tensor *out, const facl_tensor *lse,
+                                              const facl_tensor *dq, const facl_tensor *dkv,
+                                              const facl_attn_options *opts,
+                                              const facl_tensor *workspace,
+                                              cl_uint num_wait_events,
+                                              const cl_event *wait_events, cl_event *event);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,28 +9,6 @@
 
 static const facl_fwd_names plain_names = {"q", "k", "v"};
 
-/* View `index` of the packed dimension `dim` of `packed`, with that dimension removed. */
-static facl_tensor unpack(const facl_tensor *packed, int dim, int64_t index)
-{
-    facl_tensor t = *packed;
-    t.offset = packed->offset + (size_t)(index * packed->stride[dim]);
-    t.ndim = packed->ndim - 1;
-    for (int d = dim; d < t.ndim; ++d) {
-        t.shape[d] = packed->shape[d + 1];
-        t.stride[d] = packed->stride[d + 1];
-    }
-    return t;
-}
-
-/* The packed tensor itself must be a valid view with `count` entries in dimension `dim`. */
-static facl_status check_packed(const facl_context *ctx, const char *name, const facl_tensor *t,
-                                int ndim, int dim, int64_t count)
-{
-    facl_status st = facl_check_tensor(ctx, name, t, ndim, FACL_FLOAT_DTYPES);
-    if (st == FACL_SUCCESS) st = facl_check_dim(name, t, dim, count, "the packing dimension");
-    return st;
-}
-
 /* opts->block_table as far as the caller's struct reaches (NULL for an older struct);
  * a struct that cannot be read fails here as it would in validation. */
 static facl_status block_table_of(const facl_attn_options *opts, const facl_tensor **table)
@@ -60,9 +38,10 @@ facl_status facl_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue, const 
 {
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    facl_status st = check_packed(ctx, "qkv", qkv, 5, 2, 3);
+    facl_status st = facl_check_packed(ctx, "qkv", qkv, 5, 2, 3);
     if (st != FACL_SUCCESS) return st;
-    const facl_tensor q = unpack(qkv, 2, 0), k = unpack(qkv, 2, 1), v = unpack(qkv, 2, 2);
+    const facl_tensor q = facl_tensor_unpack(qkv, 2, 0), k = facl_tensor_unpack(qkv, 2, 1),
+                      v = facl_tensor_unpack(qkv, 2, 2);
     const facl_fwd_names names = {"qkv[:, :, 0]", "qkv[:, :, 1]", "qkv[:, :, 2]"};
     facl_fwd_problem p;
     st = facl_validate_fwd_dense(ctx, queue, &q, &k, &v, out, lse, opts, &names, num_wait, wait,
@@ -77,9 +56,9 @@ facl_status facl_fwd_kvpacked(facl_context *ctx, cl_command_queue queue, const f
 {
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
-    facl_status st = check_packed(ctx, "kv", kv, 5, 2, 2);
+    facl_status st = facl_check_packed(ctx, "kv", kv, 5, 2, 2);
     if (st != FACL_SUCCESS) return st;
-    const facl_tensor k = unpack(kv, 2, 0), v = unpack(kv, 2, 1);
+    const facl_tensor k = facl_tensor_unpack(kv, 2, 0), v = facl_tensor_unpack(kv, 2, 1);
     const facl_fwd_names names = {"q", "kv[:, :, 0]", "kv[:, :, 1]"};
     facl_fwd_problem p;
     st = facl_validate_fwd_dense(ctx, queue, q, &k, &v, out, lse, opts, &names, num_wait, wait,
@@ -127,9 +106,10 @@ facl_status facl_varlen_fwd_qkvpacked(facl_context *ctx, cl_command_queue queue,
         return facl_fail(FACL_ERROR_INVALID_VALUE,
                          "opts->block_table: the qkv-packed varlen call cannot be paged (its keys "
                          "are rows of qkv); use facl_varlen_fwd or facl_varlen_fwd_kvpacked");
-    st = check_packed(ctx, "qkv", qkv, 4, 1, 3);
+    st = facl_check_packed(ctx, "qkv", qkv, 4, 1, 3);
     if (st != FACL_SUCCESS) return st;
-    const facl_tensor q = unpack(qkv, 1, 0), k = unpack(qkv, 1, 1), v = unpack(qkv, 1, 2);
+    const facl_tensor q = facl_tensor_unpack(qkv, 1, 0), k = facl_tensor_unpack(qkv, 1, 1),
+                      v = facl_tensor_unpack(qkv, 1, 2);
     const facl_fwd_names names = {"qkv[:, 0]", "qkv[:, 1]", "qkv[:, 2]"};
     facl_fwd_problem p;
     st = facl_validate_fwd_varlen(ctx, queue, &q, &k, &v, cu_seqlens, cu_seqlens, max_seqlen,
@@ -151,8 +131,8 @@ facl_status facl_varlen_fwd_kvpacked(facl_context *ctx, cl_command_queue queue,
     facl_status st = block_table_of(opts, &table);
     if (st != FACL_SUCCESS) return st;
     if (table) { /* kv (num_blocks, page_size, 2, heads_kv, d) */
-        if ((st = check_packed(ctx, "kv", kv, 5, 2, 2))) return st;
-        const facl_tensor k = unpack(kv, 2, 0), v = unpack(kv, 2, 1);
+        if ((st = facl_check_packed(ctx, "kv", kv, 5, 2, 2))) return st;
+        const facl_tensor k = facl_tensor_unpack(kv, 2, 0), v = facl_tensor_unpack(kv, 2, 1);
         const facl_fwd_names names = {"q", "kv[:, :, 0]", "kv[:, :, 1]"};
         facl_cache_problem cp;
         st = facl_validate_varlen_paged(ctx, queue, q, &k, &v, cu_seqlens_q, cu_seqlens_k,
@@ -160,9 +140,9 @@ facl_status facl_varlen_fwd_kvpacked(facl_context *ctx, cl_command_queue queue,
                                         num_wait, wait, &cp);
         return st != FACL_SUCCESS ? st : facl_launch_cache(ctx, queue, &cp, num_wait, wait, event);
     }
-    st = check_packed(ctx, "kv", kv, 4, 1, 2);
+    st = facl_check_packed(ctx, "kv", kv, 4, 1, 2);
     if (st != FACL_SUCCESS) return st;
-    const facl_tensor k = unpack(kv, 1, 0), v = unpack(kv, 1, 1);
+    const facl_tensor k = facl_tensor_unpack(kv, 1, 0), v = facl_tensor_unpack(kv, 1, 1);
     const facl_fwd_names names = {"q", "kv[:, 0]", "kv[:, 1]"};
     facl_fwd_problem p;
     st = facl_validate_fwd_varlen(ctx, queue, q, &k, &v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,

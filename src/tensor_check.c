@@ -129,3 +129,25 @@ facl_status facl_check_fits_int(const char *name, int64_t value)
     return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: %lld exceeds the supported 2^31 - 1", name,
                      (long long)value);
 }
+
+/* View `index` of the packed dimension `dim` of `packed`, with that dimension removed. */
+facl_tensor facl_tensor_unpack(const facl_tensor *packed, int dim, int64_t index)
+{
+    facl_tensor t = *packed;
+    t.offset = packed->offset + (size_t)(index * packed->stride[dim]);
+    t.ndim = packed->ndim - 1;
+    for (int d = dim; d < t.ndim; ++d) {
+        t.shape[d] = packed->shape[d + 1];
+        t.stride[d] = packed->stride[d + 1];
+    }
+    return t;
+}
+
+/* The packed tensor itself must be a valid view with `count` entries in dimension `dim`. */
+facl_status facl_check_packed(const facl_context *ctx, const char *name, const facl_tensor *t,
+                              int ndim, int dim, int64_t count)
+{
+    facl_status st = facl_check_tensor(ctx, name, t, ndim, FACL_FLOAT_DTYPES);
+    if (st == FACL_SUCCESS) st = facl_check_dim(name, t, dim, count, "the packing dimension");
+    return st;
+}

@@ -23,4 +23,13 @@ facl_status facl_check_queue(const facl_context *ctx, cl_command_queue queue);
 /* FACL_ERROR_INVALID_SHAPE naming `name` unless value fits a 32-bit int. */
 facl_status facl_check_fits_int(const char *name, int64_t value);
 
+/* View `index` of the packed dimension `dim` of `packed`, with that dimension removed
+ * (qkv and kv packed calls; no copy). */
+facl_tensor facl_tensor_unpack(const facl_tensor *packed, int dim, int64_t index);
+
+/* The packed tensor itself must be a valid float view of `ndim` dimensions with `count`
+ * entries in dimension `dim`. */
+facl_status facl_check_packed(const facl_context *ctx, const char *name, const facl_tensor *t,
+                              int ndim, int dim, int64_t count);
+
 #endif

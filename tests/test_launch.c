@@ -6,7 +6,9 @@
  *   to build, a forward call with attn_probs returns the build failure and launches
  *   nothing (before, the forward kernel was already enqueued when the probs build ran).
  * - No launch has a zero global size (an error on OpenCL 1.2 drivers): a call with
- *   seqlen_k 0 and attn_probs launches the forward kernel only. */
+ *   seqlen_k 0 and attn_probs launches the forward kernel only.
+ * - The backward: a failed build launches none of its three kernels and writes nothing;
+ *   with no keys it launches all three (dq = 0), none of zero size. */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -19,7 +21,7 @@
 
 #include "facl.h"
 
-static int g_launches, g_zero_sized, g_fail_probs_build;
+static int g_launches, g_zero_sized, g_fail_probs_build, g_fail_bwd_build;
 
 /* attn_probs is the one program built without a tile-size option (see src/plan.c). */
 static int is_probs_program(const char *options)
@@ -38,6 +40,8 @@ CL_API_ENTRY cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_d
     static real_fn real;
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clBuildProgram"); /* POSIX's idiom */
     if (g_fail_probs_build && is_probs_program(options)) return CL_BUILD_PROGRAM_FAILURE;
+    if (g_fail_bwd_build && options && strstr(options, "-DFACL_BWD_PARAMS_SIZE"))
+        return CL_BUILD_PROGRAM_FAILURE;
     return real(program, num_devices, devices, options, notify, user_data);
 }
 
@@ -160,11 +164,48 @@ static void test_no_zero_sized_launch(void **state)
     problem_free(&p);
 }
 
+/* facl_bwd over the problem: dout, out = q; dq in p->out (poisoned); dk, dv = k's view. */
+static facl_status bwd_run(problem *p)
+{
+    return facl_bwd(p->ctx, NULL, &p->tq, &p->tq, &p->tk, &p->tk, &p->tq, &p->tlse, &p->tout,
+                    &p->tk, &p->tk, NULL, NULL, 0, NULL, NULL);
+}
+
+static void test_backward_launches(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 0);
+    g_launches = g_zero_sized = 0;
+    g_fail_bwd_build = 1;
+    const facl_status st = bwd_run(&p);
+    g_fail_bwd_build = 0;
+    assert_int_equal(st, FACL_ERROR_BUILD_FAILED);
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    if (g_launches != 0) fail_msg("a failed backward launched %d kernel(s)", g_launches);
+    float dq[SQ * D];
+    cl_command_queue queue = facl_context_queue(p.ctx);
+    assert_int_equal(clEnqueueReadBuffer(queue, p.out, CL_TRUE, 0, sizeof dq, dq, 0, NULL, NULL),
+                     CL_SUCCESS);
+    const unsigned char *bytes = (const unsigned char *)dq;
+    for (size_t i = 0; i < sizeof dq; ++i)
+        if (bytes[i] != 0xFF) fail_msg("dq byte %zu was written by a failed call", i);
+    assert_int_equal(bwd_run(&p), FACL_SUCCESS);
+    assert_int_equal(clFinish(queue), CL_SUCCESS);
+    assert_int_equal(g_launches, 3); /* D, dq, dk/dv */
+    assert_int_equal(g_zero_sized, 0);
+    assert_int_equal(clEnqueueReadBuffer(queue, p.out, CL_TRUE, 0, sizeof dq, dq, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (int i = 0; i < SQ * D; ++i) assert_true(dq[i] == 0.0f); /* no key: dq = 0 */
+    problem_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_call_enqueues_nothing),
         cmocka_unit_test(test_no_zero_sized_launch),
+        cmocka_unit_test(test_backward_launches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

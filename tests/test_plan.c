@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "bwd_plan.h"
 #include "cache_plan.h"
 #include "context.h"
 #include "fwd_problem.h"
@@ -64,6 +65,39 @@ static void test_tiles_fit_local_memory(void **state)
             assert_non_null(strstr(plan.options, expect));
         }
     }
+}
+
+/* The backward's tiles (bwd_plan.c): both kernels' local memory, as attn_bwd.cl declares
+ * it, within the device's, and the options the kernel needs; work-groups within limits. */
+static void test_bwd_plan(void **state)
+{
+    (void)state;
+    const uint64_t sizes[4] = {4096, 16384, 48 * 1024, 4u << 20};
+    for (int s = 0; s < 4; ++s) {
+        facl_device_profile dev = device(sizes[s], 256);
+        for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 17) {
+            facl_fwd_problem p = problem(d, 128);
+            facl_bwd_plan plan;
+            facl_plan_bwd_program(&p, &dev, &plan);
+            assert_true(plan.block_m >= 1 && plan.block_n >= 1);
+            const uint64_t dq = 2u * (uint64_t)plan.block_n * (uint64_t)d * 4u;
+            const uint64_t dkdv = 2u * (uint64_t)plan.block_m * (uint64_t)d * 4u + 2u * plan.block_m * 4u;
+            assert_int_equal(plan.local_bytes, dq > dkdv ? dq : dkdv);
+            if (plan.block_m > 1) assert_true(plan.local_bytes <= sizes[s]);
+            char expect[64];
+            snprintf(expect, sizeof expect, "-DBLOCK_M=%d -DBLOCK_N=%d", plan.block_m, plan.block_n);
+            assert_non_null(strstr(plan.options, expect));
+            assert_non_null(strstr(plan.options, "-DFACL_BWD_PARAMS_SIZE=160"));
+        }
+    }
+    facl_device_profile dev = device(1 << 20, 16);
+    assert_int_equal(facl_plan_bwd_group_size(1000, &dev, 1024), 16);
+    dev = device(1 << 20, 1024);
+    assert_int_equal(facl_plan_bwd_group_size(1000, &dev, 1024), 64);
+    assert_int_equal(facl_plan_bwd_group_size(20, &dev, 1024), 32);
+    assert_int_equal(facl_plan_bwd_group_size(1, &dev, 1024), 8);
+    assert_int_equal(facl_plan_bwd_group_size(0, &dev, 1024), 8);
+    assert_int_equal(facl_plan_bwd_group_size(1000, &dev, 8), 8);
 }
 
 static void test_features_select_macros(void **state)
@@ -283,6 +317,12 @@ static void test_kernel_sources_match_count(void **state)
         {"dtype.cl", {NULL}, 0},
         {"philox.cl", {NULL}, 0},
         {"attn_probs.cl", {NULL}, 0},
+        /* counted by facl_bwd_dq_local_bytes and facl_bwd_dkdv_local_bytes (bwd_plan.c) */
+        {"attn_bwd.cl",
+         {"__local float k_tile[BLOCK_N * HEAD_DIM];", "__local float v_tile[BLOCK_N * HEAD_DIM];",
+          "__local float q_tile[BLOCK_M * HEAD_DIM];", "__local float do_tile[BLOCK_M * HEAD_DIM];",
+          "__local float lse_tile[BLOCK_M];", "__local float delta_tile[BLOCK_M];", NULL},
+         6},
         {"attn_merge.cl", {NULL}, 0},
         {"merge_row.cl", {NULL}, 0},
         {"attn_cache.cl",
@@ -615,6 +655,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cache_plan),
         cmocka_unit_test(test_local_memory_too_small),
         cmocka_unit_test(test_tiles_fit_local_memory),
+        cmocka_unit_test(test_bwd_plan),
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),

@@ -50,20 +50,19 @@ int64_t ref_visible_range(const ref_problem *p, int64_t sq, int64_t sk, int64_t 
     return hi >= lo ? hi - lo + 1 : 0;
 }
 
-static float slope_of(const ref_problem *p, int b, int h)
+float ref_alibi_slope(const ref_problem *p, int b, int h)
 {
     if (!p->alibi)
         return 0.0f;
     return p->alibi_per_batch ? p->alibi[(size_t)b * p->heads_q + h] : p->alibi[h];
 }
 
-/* Scores of one row in float64 (steps 1-3) for the visible keys j0 .. j0+n-1. */
-static void scores_f64(const ref_problem *p, int b, int h, int64_t off, int64_t i,
-                       const float *qi, const float *k, int64_t kbase, int64_t j0, int64_t n,
-                       double *s)
+void ref_row_scores_f64(const ref_problem *p, int b, int h, int64_t off, int64_t i,
+                        const float *qi, const float *k, int64_t kbase, int64_t j0, int64_t n,
+                        double *s, double *raw)
 {
     int d = p->head_dim, hk = h / (p->heads_q / p->heads_kv);
-    double slope = slope_of(p, b, h);
+    double slope = ref_alibi_slope(p, b, h);
     for (int64_t t = 0; t < n; t++) {
         int64_t j = j0 + t;
         const float *kj = k + ((size_t)(kbase + j) * p->heads_kv + hk) * d;
@@ -78,6 +77,8 @@ static void scores_f64(const ref_problem *p, int b, int h, int64_t off, int64_t 
         for (; e < d; e++)
             a0 += (double)qi[e] * (double)kj[e];
         x = (double)p->scale * ((a0 + a1) + (a2 + a3));
+        if (raw)
+            raw[t] = x;
         if (p->softcap > 0.0f)
             x = (double)p->softcap * tanh(x / (double)p->softcap);
         if (p->alibi)
@@ -233,7 +234,7 @@ static void f64_item(const ref_job *job, int b, int h, void *scratch)
                 job->lse[(size_t)h * total_q + q0 + i] = INFINITY;
             continue;
         }
-        scores_f64(p, b, h, off, i, qi, job->k, k0, j0, n, s);
+        ref_row_scores_f64(p, b, h, off, i, qi, job->k, k0, j0, n, s, NULL);
         for (int64_t t = 0; t < n; t++)
             if (s[t] > m)
                 m = s[t];
@@ -289,7 +290,7 @@ static void lowp_item(const ref_job *job, int b, int h, void *scratch)
     const int64_t off = p->align_top_left ? 0 : sk - sq;
     const uint32_t thr = testkit_dropout_threshold(p->dropout_p);
     const float dscale = testkit_dropout_scale(p->dropout_p);
-    const float slope = slope_of(p, b, h);
+    const float slope = ref_alibi_slope(p, b, h);
     float *acc = scratch, *s = acc + d;
 
     for (int64_t i = 0; i < sq; i++) {
@@ -384,7 +385,7 @@ static void probs_item(const ref_job *job, int b, int h, void *scratch)
         double m = -INFINITY, sum = 0.0, l;
         if (n == 0)
             continue;
-        scores_f64(p, b, h, off, i, qi, job->k, k0, j0, n, s);
+        ref_row_scores_f64(p, b, h, off, i, qi, job->k, k0, j0, n, s, NULL);
         for (int64_t t = 0; t < n; t++)
             if (s[t] > m)
                 m = s[t];

@@ -63,6 +63,17 @@ int64_t ref_seq_keys(const ref_problem *p, int b);
 int64_t ref_visible_range(const ref_problem *p, int64_t sq, int64_t sk, int64_t i,
                           int64_t *first);
 
+/* The ALiBi slope of query head h of sequence b (0 without ALiBi). */
+float ref_alibi_slope(const ref_problem *p, int b, int h);
+
+/* Logits of row i (steps 1-3, float64) of head h of sequence b for the keys j0 .. j0+n-1:
+ * qi is the row (head_dim floats), k the (total_k, heads_kv, d) keys, kbase the
+ * sequence's first key row and off its mask offset (sk - sq, or 0 top-left). raw, if not
+ * NULL, receives scale * q.k before softcap and ALiBi (the backward's chain rule). */
+void ref_row_scores_f64(const ref_problem *p, int b, int h, int64_t off, int64_t i,
+                        const float *qi, const float *k, int64_t kbase, int64_t j0, int64_t n,
+                        double *s, double *raw);
+
 #ifdef __cplusplus
 }
 #endif

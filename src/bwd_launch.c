@@ -1,0 +1,185 @@
+/* Enqueue the backward kernels of a validated problem: attn_bwd_dot (D into the
+ * workspace), then attn_bwd_dq and attn_bwd_dkdv, each waiting on the one before (so an
+ * out-of-order queue keeps the order too). As in fwd_launch.c, everything that can fail
+ * (the program, the three kernel objects, the workspace, the arguments) is obtained
+ * before the first enqueue, so a refused call leaves nothing on the queue. Kernel objects
+ * are made per call (clSetKernelArg on a shared kernel is not thread-safe). */
+#include "bwd_params.h"
+#include "bwd_plan.h"
+#include "bwd_problem.h"
+#include "context.h"
+#include "kernel_params.h"
+#include "status.h"
+
+#include <string.h>
+
+void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, facl_bwd_params *g)
+{
+    memset(g, 0, sizeof *g);
+    g->do_off = p->dout.offset, g->do_sb = p->dout.sb, g->do_ss = p->dout.ss, g->do_sh = p->dout.sh;
+    g->dq_off = p->dq.offset, g->dq_sb = p->dq.sb, g->dq_ss = p->dq.ss, g->dq_sh = p->dq.sh;
+    g->dk_off = p->dk.offset, g->dk_sb = p->dk.sb, g->dk_ss = p->dk.ss, g->dk_sh = p->dk.sh;
+    g->dv_off = p->dv.offset, g->dv_sb = p->dv.sb, g->dv_ss = p->dv.ss, g->dv_sh = p->dv.sh;
+    g->delta_off = delta->offset, g->delta_sb = delta->sb, g->delta_sh = delta->sh;
+    g->delta_ss = delta->ss;
+}
+
+static const char *const kernel_names[3] = {"attn_bwd_dot", "attn_bwd_dq", "attn_bwd_dkdv"};
+
+/* What one call enqueues, all obtained before the first enqueue. */
+typedef struct bwd_launch {
+    cl_kernel kernels[3]; /* dot, dq, dkdv */
+    size_t global[3][3], local[3][3];
+    facl_view delta;
+    cl_mem own_workspace; /* allocated here when the caller passed none */
+} bwd_launch;
+
+static void release_launch(bwd_launch *l)
+{
+    for (int i = 0; i < 3; ++i)
+        if (l->kernels[i]) clReleaseKernel(l->kernels[i]);
+    /* OpenCL keeps the buffer alive until the kernels that use it end. */
+    if (l->own_workspace) clReleaseMemObject(l->own_workspace);
+}
+
+static facl_status make_kernels(facl_context *ctx, const char *options, bwd_launch *l)
+{
+    cl_program program;
+    facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
+                                      "attn_bwd", options, &program);
+    if (st != FACL_SUCCESS) return st;
+    for (int i = 0; i < 3; ++i) {
+        cl_int err;
+        l->kernels[i] = clCreateKernel(program, kernel_names[i], &err);
+        if (err != CL_SUCCESS) {
+            l->kernels[i] = NULL;
+            return facl_fail_cl(err, kernel_names[i]);
+        }
+        cl_uint num_args = 0;
+        err = clGetKernelInfo(l->kernels[i], CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
+        if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
+        if (num_args != FACL_BWD_KERNEL_NUM_ARGS)
+            return facl_fail(FACL_ERROR_BUILD_FAILED,
+                             "kernel %s takes %u arguments, the host binds %d", kernel_names[i],
+                             (unsigned)num_args, FACL_BWD_KERNEL_NUM_ARGS);
+    }
+    return FACL_SUCCESS;
+}
+
+static cl_int bind(cl_kernel kernel, const facl_bwd_problem *bp, const cl_mem delta,
+                   const facl_kernel_params *params, const facl_bwd_params *bparams)
+{
+    const facl_fwd_problem *p = &bp->f;
+    const cl_mem buffers[] = {p->q.buffer,    p->k.buffer,     p->v.buffer,  p->out.buffer,
+                              p->lse.buffer,  bp->dout.buffer, bp->dq.buffer, bp->dk.buffer,
+                              bp->dv.buffer,  delta,           p->cu_q,      p->cu_k,
+                              p->seqused,     p->alibi.buffer};
+    const cl_uint n = sizeof buffers / sizeof buffers[0];
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; i < n && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(kernel, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, n, sizeof *params, params);
+    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, n + 1, sizeof *bparams, bparams);
+    return err;
+}
+
+static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp, bwd_launch *l)
+{
+    const facl_fwd_problem *p = &bp->f;
+    facl_bwd_plan plan;
+    facl_plan_bwd_program(p, &ctx->profile, &plan);
+    if (plan.local_bytes > ctx->profile.local_mem_usable)
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "attn_bwd for head_dim %d needs %llu bytes of local memory; %s has %llu "
+                         "usable",
+                         p->head_dim, (unsigned long long)plan.local_bytes,
+                         ctx->profile.device_name,
+                         (unsigned long long)ctx->profile.local_mem_usable);
+    facl_status st = make_kernels(ctx, plan.options, l);
+    if (st != FACL_SUCCESS) return st;
+
+    /* Launch shapes: dot and dq over query rows (and query heads), dkdv over keys (and kv
+     * heads). At least one block: trusted prefix sums may describe more rows than the
+     * maxima, and every kernel strides over them. */
+    const int64_t lengths[3] = {p->seqlen_q, p->seqlen_q, p->seqlen_k};
+    const size_t heads[3] = {(size_t)p->heads_q, (size_t)p->heads_q, (size_t)p->heads_kv};
+    for (int i = 0; i < 3; ++i) {
+        size_t kernel_wg = 0;
+        cl_int err = clGetKernelWorkGroupInfo(l->kernels[i], ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof kernel_wg, &kernel_wg, NULL);
+        if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
+        const size_t group = facl_plan_bwd_group_size(lengths[i], &ctx->profile, kernel_wg);
+        const size_t rows = lengths[i] > 0 ? (size_t)lengths[i] : 1;
+        l->global[i][0] = (rows + group - 1) / group * group;
+        l->global[i][1] = heads[i];
+        l->global[i][2] = (size_t)p->batch;
+        l->local[i][0] = group;
+        l->local[i][1] = l->local[i][2] = 1;
+    }
+
+    /* D lives in the workspace laid out like lse: (batch, heads_q, seqlen_q) dense,
+     * (heads_q, total_q) varlen. */
+    const size_t rows = p->varlen ? (size_t)p->total_q : (size_t)p->batch * (size_t)p->seqlen_q;
+    const size_t floats = (size_t)facl_bwd_workspace_floats((int64_t)rows, p->heads_q);
+    cl_mem workspace = bp->workspace;
+    l->delta.offset = bp->workspace_off;
+    if (!workspace) {
+        cl_int err;
+        l->own_workspace = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, floats * sizeof(float),
+                                          NULL, &err);
+        if (err != CL_SUCCESS) return facl_fail_cl(err, "allocating the backward's workspace");
+        workspace = l->own_workspace;
+        l->delta.offset = 0;
+    }
+    l->delta.buffer = workspace;
+    l->delta.ss = 1;
+    l->delta.sh = p->varlen ? (int64_t)p->total_q : (int64_t)p->seqlen_q;
+    l->delta.sb = p->varlen ? 0 : l->delta.sh * p->heads_q;
+
+    facl_kernel_params params;
+    facl_kernel_params_fill(p, &p->lse, &params);
+    facl_bwd_params bparams;
+    facl_bwd_params_fill(bp, &l->delta, &bparams);
+    cl_int err = CL_SUCCESS;
+    for (int i = 0; i < 3 && err == CL_SUCCESS; ++i)
+        err = bind(l->kernels[i], bp, workspace, &params, &bparams);
+    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
+}
+
+facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const facl_bwd_problem *bp,
+                            cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    if (!queue) queue = ctx->queue;
+    if (bp->f.batch == 0) { /* no sequence: nothing to write; honour the wait list */
+        facl_enqueue_lock(ctx);
+        cl_int err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, event);
+        facl_enqueue_unlock(ctx);
+        return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clEnqueueMarkerWithWaitList");
+    }
+    bwd_launch l;
+    memset(&l, 0, sizeof l);
+    facl_status st = prepare_launch(ctx, bp, &l);
+    if (st != FACL_SUCCESS) {
+        release_launch(&l);
+        return st;
+    }
+    /* Each kernel waits on the previous one's event: dq and dkdv read D. A failure of the
+     * second or third enqueue (a driver out of resources) leaves the earlier ones queued:
+     * then dq may be written and dk, dv not, as docs/CONTRACT.md says. */
+    cl_event done = NULL;
+    facl_enqueue_lock(ctx);
+    for (int i = 0; i < 3 && st == FACL_SUCCESS; ++i) {
+        cl_event next = NULL;
+        const cl_int err = clEnqueueNDRangeKernel(
+            queue, l.kernels[i], 3, NULL, l.global[i], l.local[i], i == 0 ? num_wait : 1,
+            i == 0 ? wait : &done, (i < 2 || event) ? &next : NULL);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, kernel_names[i]);
+        if (done) clReleaseEvent(done);
+        done = next;
+    }
+    facl_enqueue_unlock(ctx);
+    if (st == FACL_SUCCESS && event) *event = done;
+    else if (done) clReleaseEvent(done);
+    release_launch(&l);
+    return st;
+}
