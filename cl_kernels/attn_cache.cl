@@ -82,8 +82,8 @@ typedef struct {
     long vn_off, vn_sb, vn_ss, vn_sh;
     long cos_off, cos_ss, sin_off, sin_ss;
     /* split partials (fp32): out (split, batch, row, head) and lse (split, batch, head, row) */
-    long part_split, part_sb, part_ss, part_sh;
-    long plse_split, plse_sb, plse_sh, plse_ss;
+    long part_off, part_split, part_sb, part_ss, part_sh;
+    long plse_off, plse_split, plse_sb, plse_sh, plse_ss;
     int page_size, num_blocks, max_blocks, capacity;
     int batch_cache, seqlens_value, seqlen_new, total_new;
     int rotary_half, rotary_interleaved, seqlen_ro, q_rotary_per_row;
@@ -542,7 +542,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             if (i >= 0) {
                 const int h = kv_head * p.group + (tile * ROWS + r - i * p.group);
 #if SPLIT
-                const long o_row = view_index(split * c.part_split, c.part_sb, c.part_ss, c.part_sh,
+                const long o_row = view_index(c.part_off + split * c.part_split, c.part_sb, c.part_ss, c.part_sh,
                                               b, s.q_start + i, h);
 #else
                 const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h);
@@ -561,7 +561,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 if (lse && lid == 0) {
                     const float row_lse = row_l > 0.0f ? row_m + log(row_l) : INFINITY;
 #if SPLIT
-                    lse[view_index(split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b,
+                    lse[view_index(c.plse_off + split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b,
                                    s.q_start + i, h)] = row_lse;
 #else
                     lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] =
@@ -598,8 +598,8 @@ __kernel void cache_combine(__global const float *parts, __global const float *l
 #endif
     /* trusted prefix sums may describe more rows than the launch has: stride over them */
     for (int row = i; row < sq; row += launch_rows) {
-        const long part = view_index(0, c.part_sb, c.part_ss, c.part_sh, b, q_start + row, h);
-        const long plse = view_index(0, c.plse_sb, c.plse_ss, c.plse_sh, b, q_start + row, h);
+        const long part = view_index(c.part_off, c.part_sb, c.part_ss, c.part_sh, b, q_start + row, h);
+        const long plse = view_index(c.plse_off, c.plse_sb, c.plse_ss, c.plse_sh, b, q_start + row, h);
         const long out = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, q_start + row, h);
         const float row_lse = merged_lse(lse_parts, plse, c.plse_split, c.num_splits);
         store_value(o, out + d, merged_value(parts, part, c.part_split, lse_parts, plse,

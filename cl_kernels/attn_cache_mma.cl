@@ -391,14 +391,14 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
             const float value = row_l > 0.0f ? out_acc[idx] / row_l : 0.0f;
 #if SPLIT
-            o[view_index(split * c.part_split, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h) + d] = value;
+            o[view_index(c.part_off + split * c.part_split, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h) + d] = value;
 #else
             store_value(o, view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + d, value);
 #endif
             if (lse && d == 0) {
                 const float row_lse = row_l > 0.0f ? row_m + log(row_l) : INFINITY;
 #if SPLIT
-                lse[view_index(split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h)] = row_lse;
+                lse[view_index(c.plse_off + split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h)] = row_lse;
 #else
                 lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
 #endif

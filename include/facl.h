@@ -491,11 +491,16 @@ typedef struct facl_kvcache_args {
     int64_t max_seqlen_q;
     /* With cu_seqlens_q and k_new: int32 (batch + 1) prefix sums over k_new's rows. */
     const facl_tensor *cu_seqlens_k_new;
+    /* Scratch for the split partials: a contiguous fp32 1-D view of at least
+     * facl_fwd_kvcache_workspace_size() / 4 elements, which the call may overwrite
+     * (until its event completes, nothing else may use it). NULL: a call that splits
+     * allocates its own, an allocation per call that a decode loop pays on the host. */
+    const facl_tensor *workspace;
 } facl_kvcache_args;
 
 #define FACL_KVCACHE_ARGS_INIT \
     { (uint32_t)sizeof(facl_kvcache_args), 0, NULL, 0, 1, NULL, NULL, NULL, NULL, NULL, \
-      NULL, NULL, NULL, 0, NULL }
+      NULL, NULL, NULL, 0, NULL, NULL }
 
 /* flash_attn_with_kvcache: attention of q over the keys [leftpad[b], cache_seqlens[b] +
  * seqlen_new) of each sequence's cache, after appending k_new/v_new (docs/CONTRACT.md,
@@ -519,6 +524,14 @@ FACL_API facl_status facl_fwd_kvcache(facl_context *ctx, cl_command_queue queue,
                                       const facl_tensor *lse, const facl_attn_options *opts,
                                       cl_uint num_wait_events, const cl_event *wait_events,
                                       cl_event *event);
+
+/* Bytes of facl_kvcache_args.workspace that any facl_fwd_kvcache call with these shapes
+ * needs: rows_q query rows (batch * seqlen_q, or total_q with cu_seqlens_q), heads_q
+ * query heads, head_dim, and its num_splits (0 = automatic: room for the most the library
+ * chooses, 64). */
+FACL_API facl_status facl_fwd_kvcache_workspace_size(const facl_context *ctx, int64_t rows_q,
+                                                     int64_t heads_q, int64_t head_dim,
+                                                     int32_t num_splits, uint64_t *bytes);
 
 /* --------------------------------------------------------------- backward */
 

@@ -60,6 +60,9 @@ static void fill_cache_params(const facl_cache_problem *p, const facl_cache_plan
     c->part_split = batches * rows * c->part_ss;
     c->plse_ss = 1, c->plse_sh = rows, c->plse_sb = f->varlen ? 0 : f->heads_q * rows;
     c->plse_split = batches * f->heads_q * rows;
+    /* one fp32 scratch holds both: the partial outputs, then their lse */
+    c->part_off = p->workspace ? p->workspace_off : 0;
+    c->plse_off = c->part_off + (int64_t)plan->splits * c->part_split;
     c->page_size = p->page_size, c->num_blocks = p->num_blocks, c->max_blocks = p->max_blocks;
     c->page_shift = -1;
     for (int shift = 0; shift < 31; ++shift)
@@ -79,7 +82,8 @@ static void fill_cache_params(const facl_cache_problem *p, const facl_cache_plan
 /* What one call enqueues, all obtained before the first enqueue. */
 typedef struct cache_launch {
     cl_kernel append, attn, combine; /* append / combine NULL when not needed */
-    cl_mem parts, part_lse;          /* split partials, NULL without splits */
+    cl_mem parts;                    /* split partials and their lse, NULL without splits */
+    int parts_owned;                 /* allocated here (else the caller's workspace) */
     size_t append_global[3], attn_global[3], attn_local[3], combine_global[3];
 } cache_launch;
 
@@ -88,8 +92,7 @@ static void release_launch(cache_launch *l)
     if (l->append) clReleaseKernel(l->append);
     if (l->attn) clReleaseKernel(l->attn);
     if (l->combine) clReleaseKernel(l->combine);
-    if (l->parts) clReleaseMemObject(l->parts);
-    if (l->part_lse) clReleaseMemObject(l->part_lse);
+    if (l->parts && l->parts_owned) clReleaseMemObject(l->parts);
 }
 
 static facl_status scratch(facl_context *ctx, size_t bytes, const char *what, cl_mem *buffer)
@@ -136,14 +139,24 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
     fill_cache_params(p, &plan, &cparams);
     const size_t rows = (size_t)(f->varlen ? f->total_q : (int64_t)f->batch * f->seqlen_q);
     if (plan.splits > 1) {
-        const size_t n = (size_t)plan.splits * rows * (size_t)f->heads_q;
-        if ((st = scratch(ctx, n * (size_t)f->head_dim * sizeof(float), "split partials",
-                          &l->parts)) ||
-            (st = scratch(ctx, n * sizeof(float), "split partial lse", &l->part_lse)))
-            return st;
+        const uint64_t floats =
+            facl_cache_workspace_floats(rows, (uint64_t)f->heads_q, (uint64_t)f->head_dim, plan.splits);
+        if (p->workspace) {
+            if ((uint64_t)p->workspace_floats < floats)
+                return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL,
+                                 "cache->workspace: %lld floats, this call (%d splits) needs %llu "
+                                 "(facl_fwd_kvcache_workspace_size gives the bytes)",
+                                 (long long)p->workspace_floats, plan.splits,
+                                 (unsigned long long)floats);
+            l->parts = p->workspace;
+        } else {
+            if ((st = scratch(ctx, (size_t)floats * sizeof(float), "split partials", &l->parts)))
+                return st;
+            l->parts_owned = 1;
+        }
     }
     const cl_mem attn_out = plan.splits > 1 ? l->parts : f->out.buffer;
-    const cl_mem attn_lse = plan.splits > 1 ? l->part_lse : f->lse.buffer;
+    const cl_mem attn_lse = plan.splits > 1 ? l->parts : f->lse.buffer;
     const cl_mem attn_buffers[16] = {f->q.buffer,   f->k.buffer,     f->v.buffer,  attn_out,
                                      attn_lse,      f->cu_q,         f->cu_k,      f->seqused,
                                      f->alibi.buffer, p->seqlens,    p->batch_idx, p->leftpad,
@@ -156,7 +169,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
         err = bind_buffers(l->append, b, 10, &params, &cparams);
     }
     if (err == CL_SUCCESS && l->combine) {
-        const cl_mem b[5] = {l->parts, l->part_lse, f->out.buffer, f->lse.buffer, f->cu_q};
+        const cl_mem b[5] = {l->parts, l->parts, f->out.buffer, f->lse.buffer, f->cu_q};
         err = bind_buffers(l->combine, b, 5, &params, &cparams);
     }
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg (KV-cache kernels)");

@@ -12,16 +12,17 @@ typedef struct facl_cache_params {
     int64_t kn_off, kn_sb, kn_ss, kn_sh;   /* k_new view */
     int64_t vn_off, vn_sb, vn_ss, vn_sh;   /* v_new view */
     int64_t cos_off, cos_ss, sin_off, sin_ss;
-    /* split partials (fp32): out (split, batch, row, head), lse (split, batch, head, row) */
-    int64_t part_split, part_sb, part_ss, part_sh;
-    int64_t plse_split, plse_sb, plse_sh, plse_ss;
+    /* split partials (fp32): out (split, batch, row, head), lse (split, batch, head, row),
+     * from part_off / plse_off of their buffers (one workspace may hold both) */
+    int64_t part_off, part_split, part_sb, part_ss, part_sh;
+    int64_t plse_off, plse_split, plse_sb, plse_sh, plse_ss;
     int32_t page_size, num_blocks, max_blocks, capacity;
     int32_t batch_cache, seqlens_value, seqlen_new, total_new;
     int32_t rotary_half, rotary_interleaved, seqlen_ro, q_rotary_per_row;
     int32_t num_splits, batch, page_shift, reserved1; /* page_shift: log2(page_size) or -1 */
 } facl_cache_params;
 
-_Static_assert(sizeof(facl_cache_params) == 26 * 8 + 16 * 4, "facl_cache_params has padding");
+_Static_assert(sizeof(facl_cache_params) == 28 * 8 + 16 * 4, "facl_cache_params has padding");
 
 /* attn_cache's buffers: q, k_cache, v_cache, out, lse, cu_q, cu_k, seqused, alibi,
  * cache_seqlens, batch_idx, leftpad, block_table, cu_new, cos, sin; then attn_params and

@@ -19,7 +19,6 @@
 /* A split keeps at least this many keys, so that its fixed costs (its first copies'
  * latency, its share of the merge) stay small next to its reads. */
 #define MIN_KEYS_PER_SPLIT 256
-#define MAX_AUTO_SPLITS 64
 
 static uint64_t local_bytes(int rows, int key_groups, int kps, int chunks)
 {
@@ -50,8 +49,15 @@ int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
         if (min_keys < MIN_KEYS_PER_SPLIT) min_keys = MIN_KEYS_PER_SPLIT;
         if (splits > keys / min_keys) splits = keys / min_keys;
     }
-    if (splits > MAX_AUTO_SPLITS) splits = MAX_AUTO_SPLITS;
+    if (splits > FACL_CACHE_MAX_AUTO_SPLITS) splits = FACL_CACHE_MAX_AUTO_SPLITS;
     return splits < 1 ? 1 : (int)splits;
+}
+
+uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t head_dim,
+                                     int splits)
+{
+    const uint64_t n = (uint64_t)(splits > 0 ? splits : 0) * rows * heads * (head_dim + 1);
+    return n ? n : 1;
 }
 
 /* Aligned 16-byte loads need every row and every 8-dim chunk to start on a 16-byte

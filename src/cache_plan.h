@@ -36,6 +36,15 @@ typedef struct facl_cache_mma_shape {
 void facl_plan_cache(const facl_cache_problem *problem, const facl_device_profile *profile,
                      const facl_cache_mma_shape *shape, facl_cache_plan *plan);
 
+/* The most splits a call may ask for, and the most num_splits = 0 chooses. */
+#define FACL_CACHE_MAX_SPLITS 256
+#define FACL_CACHE_MAX_AUTO_SPLITS 64
+
+/* fp32 scratch for `splits` partials of rows x heads rows of head_dim values and their
+ * lse (at least 1). */
+uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t head_dim,
+                                     int splits);
+
 /* "W,S" (FACL_CACHE_MMA_SHAPE) into a shape; 0 on success, -1 if malformed. */
 int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape);
 

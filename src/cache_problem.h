@@ -48,6 +48,9 @@ typedef struct facl_cache_problem {
     facl_view cos, sin;
     int rotary_dim, seqlen_ro, rotary_interleaved;
     int num_splits;            /* as the caller gave it: 0 = choose, 1 = off, n */
+    /* the caller's fp32 scratch for split partials: buffer NULL = allocate per call */
+    cl_mem workspace;
+    int64_t workspace_off, workspace_floats;
 } facl_cache_problem;
 
 /* Validate facl_fwd_kvcache's arguments and fill `problem`. Unless

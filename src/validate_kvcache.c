@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_plan.h"
 #include "cache_problem.h"
 #include "context.h"
 #include "status.h"
@@ -13,16 +14,18 @@
 #include "validate_common.h"
 
 #define I32_ONLY (1u << FACL_DTYPE_I32)
-#define MAX_SPLITS 256
 
-/* The caller's facl_kvcache_args (NULL = the defaults). Only one version exists, so the
- * only sizes accepted are this one and newer ones (with a zero tail). */
+/* The caller's facl_kvcache_args (NULL = the defaults): this version, the one before
+ * `workspace` (0.2), or newer ones with a zero tail. */
 static facl_status read_cache_args(const facl_kvcache_args *given, facl_kvcache_args *out)
 {
     static const facl_kvcache_args defaults = FACL_KVCACHE_ARGS_INIT;
+    static const size_t ends[] = {FACL_FIELD_END(facl_kvcache_args, cu_seqlens_k_new),
+                                  FACL_FIELD_END(facl_kvcache_args, workspace)};
     *out = defaults;
     if (!given) return FACL_SUCCESS;
-    return facl_read_struct("cache", given, given->struct_size, out, sizeof *out, NULL, 0);
+    return facl_read_struct("cache", given, given->struct_size, out, sizeof *out, ends,
+                            sizeof ends / sizeof ends[0]);
 }
 
 /* The attention options a cache call cannot honour. */
@@ -39,10 +42,10 @@ static facl_status refuse_dropout_and_probs(const facl_attn_options *o, const ch
 /* The scalars of facl_kvcache_args and the combinations that make no sense. */
 static facl_status check_cache_scalars(const facl_kvcache_args *a)
 {
-    if (a->num_splits < 0 || a->num_splits > MAX_SPLITS)
+    if (a->num_splits < 0 || a->num_splits > FACL_CACHE_MAX_SPLITS)
         return facl_fail(FACL_ERROR_INVALID_VALUE,
                          "cache->num_splits: %d (must be 0 = choose, 1 = no split, or up to %d)",
-                         a->num_splits, MAX_SPLITS);
+                         a->num_splits, FACL_CACHE_MAX_SPLITS);
     if (a->rotary_interleaved != 0 && a->rotary_interleaved != 1)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "cache->rotary_interleaved: %d (must be 0 or 1)",
                          a->rotary_interleaved);
@@ -458,6 +461,13 @@ facl_status facl_validate_kvcache(const facl_context *ctx, cl_command_queue queu
         cp->seqlens_off = (int64_t)a.cache_seqlens->offset;
     } else {
         cp->seqlens_value = a.cache_seqlens_value;
+    }
+    if (a.workspace) { /* its size depends on the split count: checked by the launch */
+        if ((st = facl_check_tensor(ctx, "cache->workspace", a.workspace, 1, 1u << FACL_DTYPE_F32)))
+            return st;
+        cp->workspace = a.workspace->buffer;
+        cp->workspace_off = (int64_t)a.workspace->offset;
+        cp->workspace_floats = a.workspace->shape[0];
     }
     if (a.cache_batch_idx) {
         if ((st = check_index_vector(ctx, "cache->cache_batch_idx", a.cache_batch_idx, batch)))

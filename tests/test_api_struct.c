@@ -421,7 +421,12 @@ static void test_prepare_desc_sizes(void **state)
 
 /* ------------------------------------------------------------------ facl_kvcache_args */
 
-_Static_assert(sizeof(facl_kvcache_args) == 104, "facl_kvcache_args grew: test its older size");
+_Static_assert(sizeof(facl_kvcache_args) == 112, "facl_kvcache_args grew: test its older size");
+/* 0.2's facl_kvcache_args ended after cu_seqlens_k_new (104 bytes); 0.3 added workspace. */
+#define KVCACHE_ARGS_0_2_SIZE 104u
+_Static_assert(offsetof(facl_kvcache_args, cu_seqlens_k_new) + sizeof(const facl_tensor *) ==
+                   KVCACHE_ARGS_0_2_SIZE,
+               "0.2's layout moved");
 
 /* The tiny problem as a KV-cache call: k and v are the cache (batch_cache = batch,
  * seqlen_cache = T_SK), every sequence holding all T_SK keys, so it computes what
@@ -478,10 +483,14 @@ static void test_kvcache_args_sizes(void **state)
     }
 
     const tiny_expect e = TINY_EXPECT_DEFAULT;
-    const uint32_t sizes[3] = {(uint32_t)sizeof full, (uint32_t)sizeof full + 8,
-                               (uint32_t)sizeof full + 64};
-    for (int i = 0; i < 3; ++i) {
-        unsigned char *c = truncated(&full, sizeof full, sizes[i], sizes[i], 0);
+    /* 0.2's size, this one, and newer ones with a zero tail */
+    const uint32_t sizes[4] = {KVCACHE_ARGS_0_2_SIZE, (uint32_t)sizeof full,
+                               (uint32_t)sizeof full + 8, (uint32_t)sizeof full + 64};
+    for (int i = 0; i < 4; ++i) {
+        /* an older size gets garbage where the newer fields would be: never read */
+        unsigned char *c = sizes[i] < sizeof full
+                               ? truncated(&full, sizeof full, sizes[i], sizeof full, GARBAGE)
+                               : truncated(&full, sizeof full, sizes[i], sizes[i], 0);
         tiny_poison(&t, queue);
         expect_kvcache_success(tiny_kvcache(ctx, &t, c), "cache with a zero tail", sizes[i]);
         tiny_check(&t, queue, &e);
@@ -503,7 +512,7 @@ static void test_kvcache_args_sizes(void **state)
      * (older versions that never existed). */
     const uint32_t invalid[6] = {0, 4, 6, (uint32_t)offsetof(facl_kvcache_args, cache_seqlens) + 4,
                                  (uint32_t)offsetof(facl_kvcache_args, cache_seqlens),
-                                 (uint32_t)offsetof(facl_kvcache_args, cu_seqlens_k_new)};
+                                 (uint32_t)offsetof(facl_kvcache_args, cu_seqlens_k_new) + 4};
     for (int i = 0; i < 6; ++i) {
         void *c = truncated(&full, sizeof full, invalid[i], sizeof full + 8, 0);
         tiny_poison(&t, queue);

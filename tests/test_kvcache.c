@@ -409,6 +409,7 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
     kvc_ref kr;
     int have_ref = 0;
     char why[256];
+    cl_mem workspace = NULL; /* the caller workspace of some split runs */
     int32_t *cu_q = NULL, *cu_new = NULL, *cu_k = NULL, *cs = NULL, *bidx = NULL, *table = NULL;
     float *q = NULL, *k_new = NULL, *v_new = NULL, *cosv = NULL, *sinv = NULL, *slopes = NULL;
     unsigned char *k_img = NULL, *v_img = NULL;
@@ -785,6 +786,33 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
     o.softmax_scale = c->scale;
     o.trust_cu_seqlens = trust;
     args.num_splits = ns;
+    /* Forced 7 and automatic splits run with a caller workspace (NaN-filled, at an odd
+     * offset, the size facl_fwd_kvcache_workspace_size gives); 2 allocates its own. */
+    facl_tensor tws;
+    if (c->call == KC_CACHE && (ns == 7 || ns == 0)) {
+        uint64_t bytes = 0;
+        if (facl_fwd_kvcache_workspace_size(g_ctx, total_q, Hq, D, ns, &bytes) != FACL_SUCCESS) {
+            kc_fail(r, "facl_fwd_kvcache_workspace_size: %s", facl_last_error());
+            goto done;
+        }
+        const size_t floats = (size_t)(bytes / 4) + 3;
+        float *nan_fill = xcalloc(floats, sizeof *nan_fill);
+        for (size_t i = 0; i < floats; i++)
+            nan_fill[i] = NAN;
+        cl_int err;
+        workspace = clCreateBuffer(facl_context_cl_context(g_ctx),
+                                   CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, floats * sizeof(float),
+                                   nan_fill, &err);
+        free(nan_fill);
+        if (err != CL_SUCCESS) {
+            kc_fail(r, "workspace buffer: %d", (int)err);
+            goto done;
+        }
+        const int64_t n_ws[1] = {(int64_t)(bytes / 4)};
+        const kc_buf wb = {.mem = workspace};
+        tws = kc_view(&wb, FACL_DTYPE_F32, 1, n_ws, NULL, 3);
+        args.workspace = &tws;
+    }
 
     /* ---- the call */
     {
@@ -821,6 +849,9 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
         }
         err = clFinish(queue);
         r->seconds = now_seconds() - t0;
+        if (workspace)
+            clReleaseMemObject(workspace);
+        workspace = NULL;
         if (err != CL_SUCCESS) {
             kc_fail(r, "clFinish: %d", (int)err);
             goto done;
@@ -934,6 +965,8 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
     }
 
 done:
+    if (workspace)
+        clReleaseMemObject(workspace);
     if (have_ref)
         kvc_ref_free(&kr);
     kc_free_bufs(&bs);

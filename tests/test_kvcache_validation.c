@@ -1057,6 +1057,72 @@ static void test_num_splits(void **state)
     expect_refused(c, FACL_ERROR_INVALID_VALUE, "cache->num_splits:", NULL);
 }
 
+/* cache->workspace: an fp32 1-D view, big enough for the call's splits (checked before
+ * anything is enqueued); unused (so any size) when the call does not split. */
+static void test_workspace(void **state)
+{
+    (void)state;
+    cl_mem small = make_buffer(64);
+    static facl_tensor ws;
+    const int64_t n16[1] = {16}, n4x4[2] = {4, 4};
+    kcall *c = make(KVCACHE, 0);
+    c->cache.num_splits = 2;
+    ws = facl_tensor_contiguous(small, FACL_DTYPE_F32, 1, n16);
+    c->cache.workspace = &ws;
+    expect_refused(c, FACL_ERROR_BUFFER_TOO_SMALL, "cache->workspace:",
+                   "facl_fwd_kvcache_workspace_size");
+    c = make(KVCACHE, 0);
+    c->cache.num_splits = 2;
+    ws = facl_tensor_contiguous(small, FACL_DTYPE_F16, 1, n16);
+    c->cache.workspace = &ws;
+    expect_refused(c, FACL_ERROR_INVALID_DTYPE, "cache->workspace:", NULL);
+    c = make(KVCACHE, 0);
+    c->cache.num_splits = 2;
+    ws = facl_tensor_contiguous(small, FACL_DTYPE_F32, 2, n4x4);
+    c->cache.workspace = &ws;
+    expect_refused(c, FACL_ERROR_INVALID_SHAPE, "cache->workspace:", NULL);
+    /* no split: the workspace is not needed, whatever its size */
+    c = make(KVCACHE, 0);
+    c->cache.num_splits = 1;
+    ws = facl_tensor_contiguous(small, FACL_DTYPE_F32, 1, n16);
+    c->cache.workspace = &ws;
+    poison();
+    if (run(c) != FACL_SUCCESS) fail_msg("an unsplit call with a small workspace: %s", facl_last_error());
+    assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
+    clReleaseMemObject(small);
+
+    /* the size query: every argument checked and named */
+    uint64_t bytes = 0;
+    assert_int_equal(facl_fwd_kvcache_workspace_size(fx.ctx, 16, 32, 128, 4, &bytes), FACL_SUCCESS);
+    assert_int_equal(bytes, 4u * 4u * 16u * 32u * 129u);
+    assert_int_equal(facl_fwd_kvcache_workspace_size(fx.ctx, 16, 32, 128, 0, &bytes), FACL_SUCCESS);
+    assert_int_equal(bytes, 4u * 64u * 16u * 32u * 129u); /* room for the most auto chooses */
+    const struct {
+        const facl_context *ctx;
+        int64_t rows, heads, d;
+        int32_t splits;
+        uint64_t *out;
+        facl_status expected;
+        const char *prefix;
+    } bad[] = {
+        {NULL, 1, 1, 64, 0, &bytes, FACL_ERROR_NULL_ARGUMENT, "ctx:"},
+        {fx.ctx, 1, 1, 64, 0, NULL, FACL_ERROR_NULL_ARGUMENT, "bytes:"},
+        {fx.ctx, -1, 1, 64, 0, &bytes, FACL_ERROR_INVALID_SHAPE, "rows_q:"},
+        {fx.ctx, 1, 0, 64, 0, &bytes, FACL_ERROR_INVALID_SHAPE, "heads_q:"},
+        {fx.ctx, 1, 1, 0, 0, &bytes, FACL_ERROR_INVALID_HEAD_DIM, "head_dim:"},
+        {fx.ctx, 1, 1, FACL_MAX_HEAD_DIM + 1, 0, &bytes, FACL_ERROR_INVALID_HEAD_DIM, "head_dim:"},
+        {fx.ctx, 1, 1, 64, -1, &bytes, FACL_ERROR_INVALID_VALUE, "num_splits:"},
+        {fx.ctx, 1, 1, 64, 257, &bytes, FACL_ERROR_INVALID_VALUE, "num_splits:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        const facl_status st = facl_fwd_kvcache_workspace_size(bad[i].ctx, bad[i].rows, bad[i].heads,
+                                                               bad[i].d, bad[i].splits, bad[i].out);
+        if (st != bad[i].expected)
+            fail_msg("workspace size case %zu: %s (%s)", i, facl_status_string(st), facl_last_error());
+        expect_message(bad[i].prefix, NULL);
+    }
+}
+
 /* ------------------------------------------------------------------ read back */
 
 static void test_cu_seqlens_q_read_back(void **state)
@@ -1378,6 +1444,7 @@ int main(void)
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_foreign_queue),
         cmocka_unit_test(test_cache_struct_size),
+        cmocka_unit_test(test_workspace),
         cmocka_unit_test(test_opts_block_table_refused),
         cmocka_unit_test(test_opts_dropout_probs_seqused_unsupported),
         cmocka_unit_test(test_opts_scalars),

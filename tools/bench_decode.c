@@ -220,6 +220,8 @@ typedef struct decode_call {
     int32_t *host_table;
     int max_blocks, num_blocks;
     int trusted;      /* 1 in the timed runs: no read-back of the index buffers */
+    cl_mem workspace; /* the split partials' scratch, made once per point (NULL: fwd row) */
+    int64_t workspace_floats;
 } decode_call;
 
 static facl_status enqueue_call(const decode_call *w, cl_command_queue queue, cl_event *event)
@@ -248,6 +250,10 @@ static facl_status enqueue_call(const decode_call *w, cl_command_queue queue, cl
     a.num_splits = c->num_splits;
     a.cache_seqlens = &seqlens;
     if (c->layout == DECODE_PAGED) a.block_table = &table;
+    /* made once, as a decode loop would: no allocation in the timed call */
+    const int64_t wn[1] = {w->workspace_floats};
+    facl_tensor ws = facl_tensor_contiguous(w->workspace, FACL_DTYPE_F32, 1, wn);
+    if (w->workspace) a.workspace = &ws;
     return facl_fwd_kvcache(w->ctx, queue, &q, &k, &v, &a, &out, &lse, &opts, 0, NULL, event);
 }
 
@@ -519,6 +525,23 @@ static void measure(bench_session *s, decode_buffers *b, decode_row *row)
         }
         m->mem_bytes += (uint64_t)w.num_blocks * sizeof(int32_t);
     }
+    if (c->layout != DECODE_FWD) {
+        uint64_t bytes = 0;
+        cl_int e = CL_SUCCESS;
+        facl_status st = facl_fwd_kvcache_workspace_size(s->ctx, c->batch, c->heads, c->hdim,
+                                                         c->num_splits, &bytes);
+        if (st == FACL_SUCCESS)
+            w.workspace = clCreateBuffer(facl_context_cl_context(s->ctx), CL_MEM_READ_WRITE,
+                                         (size_t)bytes, NULL, &e);
+        if (st != FACL_SUCCESS || e != CL_SUCCESS) {
+            snprintf(m->note, sizeof m->note, "workspace: %s",
+                     st != FACL_SUCCESS ? facl_last_error() : tool_cl_error_name(e));
+            m->state = BENCH_ERROR;
+            goto done;
+        }
+        w.workspace_floats = (int64_t)(bytes / 4);
+        m->mem_bytes += bytes;
+    }
     if (s->opts->verify && verify_point(s, &w, row) != 0) goto done;
     bench_timing t;
     if (bench_time(&s->timer, work, &w, &s->reps, &t, m->note, sizeof m->note) != 0) {
@@ -533,6 +556,7 @@ static void measure(bench_session *s, decode_buffers *b, decode_row *row)
     row->gb_per_s = t.median_ms > 0 ? (double)decode_kv_bytes(c) / 1e9 / (t.median_ms * 1e-3) : 0;
 done:
     if (w.table) clReleaseMemObject(w.table);
+    if (w.workspace) clReleaseMemObject(w.workspace);
     free(w.host_table);
     m->wall_s = now_seconds() - t0;
 }

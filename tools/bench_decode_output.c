@@ -17,7 +17,9 @@
     "hidden behind the fill and the caches are cold (triton's do_bench does the same for " \
     "torch_sdpa.py); flush_mib 0: the span includes the host's overhead"
 #define DECODE_BYTES "GB/s = k+v cache bytes read (batch*kv_len*heads_kv*d*2*elem, 1 GB = 1e9 B) / median"
-#define LAYOUT_CONTIGUOUS "facl_fwd_kvcache, dense cache (batch, kv_len, heads_kv, d)"
+#define LAYOUT_CONTIGUOUS \
+    "facl_fwd_kvcache, dense cache (batch, kv_len, heads_kv, d); every facl_fwd_kvcache call " \
+    "gets a workspace made once per point (facl_fwd_kvcache_workspace_size)"
 #define LAYOUT_PAGED \
     "facl_fwd_kvcache, paged cache (num_blocks, page_size, heads_kv, d), block table a random " \
     "permutation of the pages"
