@@ -195,8 +195,9 @@ fi
 #     JSON rows carry torch_sdpa.py --decode's field names, and bench_table.py joins them
 #     with torch's rows.
 run "$bench" --decode --batch 2 --kv-lens 64 --hdims 64 --dtypes fp16 --reps 1 \
-    --copy-gbps 100 --json "$tmp/decode.json" --csv "$tmp/decode.csv"
+    --copy-gbps 100 --flush-mib 1 --json "$tmp/decode.json" --csv "$tmp/decode.csv"
 if [ "$rc" -eq 0 ] && grep -q '^dtype hdim  kv_len batch  heads layout' "$tmp/out" &&
+   grep -q '^flush before each run: 1 MiB (device time' "$tmp/out" &&
    grep -Eq '^fp16 +64 +64 +2 +32/8 contiguous +auto \| +[0-9.]+ +[0-9.]+ +[0-9.]+% \| [0-9.e+-]+/' "$tmp/out" &&
    grep -Eq '^fp16 +64 +64 +2 +32/8 paged 16 +auto \| +[0-9.]+ ' "$tmp/out" &&
    grep -Eq '^fp16 +64 +64 +2 +32/8 paged 256 +auto \| +[0-9.]+ ' "$tmp/out" &&
@@ -214,6 +215,7 @@ import csv, json, sys
 d = json.load(open(sys.argv[1]))
 rows = d["rows"]
 assert d["mode"] == "decode" and len(rows) == 4, rows
+assert d["flush_mib"] == 1 and "flush" in d, d
 for r in rows:
     for f in ("kind", "dtype", "hdim", "seqlen_k", "batch", "heads", "heads_kv", "page_size",
               "num_splits", "ms", "gb_per_s"):
@@ -246,6 +248,15 @@ if [ "$rc" -eq 0 ] && grep -q 'skip: a k/v cache buffer of .*(CL_DEVICE_MAX_MEM_
     pass "facl-bench --decode skips a cache larger than the device's largest buffer"
 else
     fail "facl-bench --decode oversized cache (exit $rc)"; show
+fi
+
+# 7e. --flush-mib 0 turns the fill off (the span then includes the host's call overhead).
+run "$bench" --decode --batch 1 --kv-lens 16 --hdims 64 --dtypes fp16 --pages 0 --forward-row off \
+    --reps 1 --flush-mib 0
+if [ "$rc" -eq 0 ] && grep -q '^flush before each run: 0 MiB (off' "$tmp/out"; then
+    pass "facl-bench --decode --flush-mib 0 measures with the host's overhead"
+else
+    fail "facl-bench --decode --flush-mib 0 (exit $rc)"; show
 fi
 
 # 8. The benchmark rejects bad options.

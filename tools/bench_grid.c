@@ -278,11 +278,7 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             }
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--flush-mib", NULL, &v)) != 0) {
-            if (r < 0 || one_int(v, "--flush-mib", &o->flush_mib) != 0) return -1;
-            if (o->flush_mib < 0) {
-                fprintf(stderr, "--flush-mib: expected 0 or more, got %d\n", o->flush_mib);
-                return -1;
-            }
+            if (r < 0 || arg_count_list(v, "--flush-mib", &o->flush_mib, 1) != 1) return -1;
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--copy-gbps", NULL, &v)) != 0) {
             if (r < 0 || arg_positive_double(v, "--copy-gbps", &o->copy_gbps) != 0) return -1;
