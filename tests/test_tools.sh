@@ -3,8 +3,9 @@
 #   sh tests/test_tools.sh path/to/facl-selftest path/to/facl-bench tools/bench_table.py tools/plot_bench.sh
 # They check that the tools run, parse their options, write valid JSON/CSV, that the
 # self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE), that
-# the self-test runs its KV-cache family, that facl-bench --decode measures every cache
-# layout (and skips what the device cannot hold), and that the table and chart scripts
+# the self-test runs its KV-cache and backward families, that facl-bench --decode measures
+# every cache layout (and skips what the device cannot hold), that facl-bench --bwd times
+# and checks the backward, and that the table and chart scripts
 # turn the benchmark's JSON into a table and a PNG.
 # Kept under a minute on a 2-core PoCL machine: quick sets, one tiny bench point.
 set -u
@@ -80,6 +81,29 @@ then
     pass "facl-selftest runs and passes the KV-cache family"
 else
     fail "facl-selftest KV-cache family"; grep -E 'kvcache|->' "$tmp/out"
+fi
+
+# 2c. The backward family (facl_bwd, facl_bwd_qkvpacked, facl_varlen_bwd: fp16 causal GQA,
+#     bf16 d=128 softcap, fp32 varlen dropout) is part of the checks: its rows print and
+#     pass with dq/dk/dv within SPEC.md's bound, and the backward has a speed figure.
+if grep -Eq '^[^ ]+ +pass .* bwd dense f16 d=64 h=6/2 .* causal' "$tmp/out" &&
+   grep -Eq '^[^ ]+ +pass .* bwd qkvpacked bf16 d=128 .* softcap=' "$tmp/out" &&
+   grep -Eq '^[^ ]+ +pass .* bwd varlen f32 d=40 .* dropout=' "$tmp/out" &&
+   grep -Eq '^[^ ]+ +bwd +[0-9.]+ +[0-9.]+ +[0-9]+ +facl_bwd ' "$tmp/out" &&
+   python3 - "$tmp/selftest.json" <<'PY'
+import json, sys
+dev = json.load(open(sys.argv[1]))["devices"][0]
+bwd = [c for c in dev["checks"] if c["family"] == "bwd"]
+assert len(bwd) >= 3 and all(c["pass"] for c in bwd), bwd
+assert all(c["worst_output"] in ("dq", "dk", "dv") for c in bwd), bwd
+assert all(c["error"] <= c["bound"] for c in bwd), bwd
+speed = [s for s in dev["speed"] if s["family"] == "bwd"]
+assert len(speed) == 1 and speed[0]["ok"] and speed[0]["tflops"] > 0, speed
+PY
+then
+    pass "facl-selftest runs and passes the backward family"
+else
+    fail "facl-selftest backward family"; grep -E ' bwd |->' "$tmp/out"
 fi
 
 # 3. --json - writes only JSON to stdout.
@@ -259,6 +283,40 @@ else
     fail "facl-bench --decode --flush-mib 0 (exit $rc)"; show
 fi
 
+# 7f. Backward: facl_bwd on a tiny forward grid (one head dim, two seqlens, causal off and
+#     on), each point checked (dq rows vs float64) before timing; JSON rows carry
+#     torch_sdpa.py --bwd's field names (bwd_ms, bwd_tflops) to join with its rows.
+run "$bench" --bwd --tokens 256 --seqlens 64,128 --hdims 64 --dtypes fp16 --reps 1 \
+    --json "$tmp/bwd.json" --csv "$tmp/bwd.csv"
+if [ "$rc" -eq 0 ] && grep -q '^backward: facl_bwd, 256 tokens' "$tmp/out" &&
+   grep -q '^dtype hdim causal  seqlen batch heads | *bwd ms bwd TFLOP/s' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +off +64 +4 +32 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +on +128 +2 +32 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out"; then
+    pass "facl-bench --bwd tiny grid runs and prints the backward table"
+else
+    fail "facl-bench --bwd tiny grid (exit $rc)"; show
+fi
+if python3 - "$tmp/bwd.json" "$tmp/bwd.csv" <<'PY'
+import csv, json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert d["mode"] == "bwd" and len(rows) == 4, rows
+for r in rows:
+    for f in ("dtype", "hdim", "seqlen", "batch", "heads", "causal", "bwd_ms", "bwd_tflops"):
+        assert f in r, (f, r)
+    assert r["kind"] == "bwd" and r["status"] == "ok" and r["bwd_tflops"] > 0, r
+    assert r["check_error"] is not None and r["check_error"] <= r["check_bound"], r
+assert sorted((r["seqlen"], r["causal"]) for r in rows) == \
+    [(64, False), (64, True), (128, False), (128, True)], rows
+c = list(csv.DictReader(open(sys.argv[2])))
+assert len(c) == 4 and all(float(x["bwd_tflops"]) > 0 for x in c), c
+PY
+then
+    pass "facl-bench --bwd --json and --csv are valid"
+else
+    fail "facl-bench --bwd output"; head -n 60 "$tmp/bwd.json" "$tmp/bwd.csv"
+fi
+
 # 8. The benchmark rejects bad options.
 run "$bench" --dtypes fp8
 if [ "$rc" -ne 0 ] && grep -q 'unknown dtype' "$tmp/err"; then
@@ -277,6 +335,25 @@ if [ "$rc" -eq 2 ] && grep -q 'not a multiple of --heads-kv' "$tmp/err"; then
     pass "facl-bench --decode rejects heads not a multiple of heads_kv (exit $rc)"
 else
     fail "facl-bench --decode --heads 6 --heads-kv 4 (exit $rc)"; show
+fi
+
+run "$bench" --bwd --kv-lens 64
+if [ "$rc" -eq 2 ] && grep -q -- '--kv-lens needs --decode' "$tmp/err"; then
+    pass "facl-bench --bwd rejects a decode option (exit $rc)"
+else
+    fail "facl-bench --bwd --kv-lens (exit $rc)"; show
+fi
+run "$bench" --bwd --baseline on
+if [ "$rc" -eq 2 ] && grep -q -- '--baseline does not apply to --bwd' "$tmp/err"; then
+    pass "facl-bench --bwd rejects --baseline (exit $rc)"
+else
+    fail "facl-bench --bwd --baseline on (exit $rc)"; show
+fi
+run "$bench" --bwd --decode
+if [ "$rc" -eq 2 ] && grep -q 'different modes' "$tmp/err"; then
+    pass "facl-bench rejects --bwd with --decode (exit $rc)"
+else
+    fail "facl-bench --bwd --decode (exit $rc)"; show
 fi
 
 if [ "$failures" -ne 0 ]; then

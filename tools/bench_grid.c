@@ -29,6 +29,13 @@ static void usage(FILE *f)
             "  --json FILE|-           write the results as JSON\n"
             "  --csv FILE|-            write the results as CSV\n"
             "  -h, --help              this text\n\n"
+            "Backward (--bwd): facl_bwd over the grid above (--hdims, --seqlens, --dtypes,\n"
+            "--causal, --tokens, --reps, --no-verify, --progress, --json, --csv apply; no\n"
+            "baseline), a workspace made once per point, the forward run once untimed for\n"
+            "out and lse; bwd TFLOP/s = 2.5x the forward's FLOPs / median (torch_sdpa.py\n"
+            "--bwd's convention and JSON names); before timing, dq of 6 rows is checked\n"
+            "against the float64 reference (--no-verify: off).\n"
+            "  --bwd                   backward mode\n\n"
             "Decode (--decode): facl_fwd_kvcache with seqlen_q = 1, torch_sdpa.py --decode's grid;\n"
             "GB/s = bytes of the k and v cache read (batch*kv_len*heads_kv*d*2*elem) / median.\n"
             "  --decode                decode mode (--device, --dtypes, --reps, --progress,\n"
@@ -128,7 +135,7 @@ static void defaults(bench_options *o)
  * other mode. */
 enum {
     SEEN_HDIMS = 1 << 0, SEEN_DTYPES = 1 << 1, SEEN_FORWARD_ONLY = 1 << 2,
-    SEEN_DECODE_ONLY = 1 << 3
+    SEEN_DECODE_ONLY = 1 << 3, SEEN_BASELINE = 1 << 4
 };
 
 /* Checks that need the whole command line: the mode's defaults and the options that
@@ -136,6 +143,15 @@ enum {
 static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
                        const char *decode_opt)
 {
+    if (o->bwd && o->decode) {
+        fprintf(stderr, "facl-bench: --bwd and --decode are different modes; pick one\n");
+        return -1;
+    }
+    if (o->bwd && (seen & SEEN_BASELINE)) {
+        fprintf(stderr, "facl-bench: --baseline does not apply to --bwd (no CLBlast backward)\n");
+        return -1;
+    }
+    if (o->bwd) o->baseline = 0;
     if (!o->decode) {
         if (seen & SEEN_DECODE_ONLY) {
             fprintf(stderr, "facl-bench: %s needs --decode\n", decode_opt);
@@ -202,6 +218,10 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             o->decode = 1;
             continue;
         }
+        if (arg_flag(argv, i, "--bwd", NULL)) {
+            o->bwd = 1;
+            continue;
+        }
         const char *name = argv[i];
         if ((r = arg_value(argc, argv, &i, "--device", "-d", &v)) != 0) {
             if (r < 0) return -1;
@@ -240,7 +260,7 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
                 fprintf(stderr, "--baseline: expected on or off, got '%s'\n", v);
                 return -1;
             }
-            seen |= SEEN_FORWARD_ONLY, forward_opt = name;
+            seen |= SEEN_FORWARD_ONLY | SEEN_BASELINE, forward_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--json", NULL, &v)) != 0) {
             if (r < 0) return -1;
             o->json_path = v;

@@ -4,6 +4,7 @@
  * head_dim 64/128/256, seqlen 512..16384, causal off and on, fp16/bf16/fp32.
  * With --decode the grid is torch_sdpa.py --decode's instead (bench_decode.h): seqlen_q 1
  * over a KV cache, batch 16, heads 32/8, head_dim 128, KV 1k..64k, fp16/bf16.
+ * With --bwd the forward's grid times the backward (facl_bwd) instead (bench_bwd.h).
  */
 #ifndef FACL_TOOLS_BENCH_GRID_H
 #define FACL_TOOLS_BENCH_GRID_H
@@ -37,6 +38,8 @@ typedef struct bench_options {
     int forward_row;                      /* the facl_fwd comparison row (default on) */
     double copy_gbps;                     /* reference copy rate for "% of copy"; 0 = none */
     int flush_mib; /* MiB filled before each timed run (bench_timing.h); -1 = per device type */
+    /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
+    int bwd;
 } bench_options;
 
 typedef struct bench_config {

@@ -2,7 +2,8 @@
  * facl-bench: forward attention throughput on FlashAttention's benchmark grid, next to
  * standard attention built from CLBlast GEMMs (the baseline an OpenCL user would write).
  * See bench_grid.c for the options (--help), bench_run.c for what is measured.
- * --decode measures facl_fwd_kvcache with seqlen_q 1 in GB/s instead (bench_decode.h).
+ * --decode measures facl_fwd_kvcache with seqlen_q 1 in GB/s instead (bench_decode.h);
+ * --bwd measures the backward, facl_bwd, over the same grid (bench_bwd.h).
  *
  * Exit status: 0 when every facl point ran (points that do not fit the device are n/a,
  * not failures) and the baseline agreed with facl; 1 otherwise; 2 on a usage error.
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_bwd.h"
 #include "bench_clblast.h"
 #include "bench_decode.h"
 #include "bench_devices.h"
@@ -62,6 +64,25 @@ static int run_decode(const bench_options *o, FILE *table)
     return rc;
 }
 
+static int run_bwd(const bench_options *o, FILE *table)
+{
+    for (int i = 0; i < o->n_seqlens; ++i)
+        if (o->seqlens[i] > o->tokens)
+            fprintf(stderr, "facl-bench: seqlen %d skipped: above --tokens %ld\n", o->seqlens[i],
+                    o->tokens);
+    bench_session s;
+    char err[512];
+    if (bench_session_open(&s, o, err, sizeof err) != 0) {
+        fprintf(stderr, "facl-bench: %s\n", err);
+        return 1;
+    }
+    char selector[32];
+    device_selector(&s, selector, sizeof selector);
+    int rc = bench_bwd_run(&s, selector, table);
+    bench_session_close(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     bench_options o;
@@ -73,6 +94,7 @@ int main(int argc, char **argv)
                        (o.csv_path && strcmp(o.csv_path, "-") == 0);
     FILE *table = stdout_taken ? stderr : stdout;
     if (o.decode) return run_decode(&o, table);
+    if (o.bwd) return run_bwd(&o, table);
 
     size_t max_points = (size_t)o.n_dtypes * o.n_hdims * o.n_causal * o.n_seqlens;
     bench_row *rows = calloc(max_points ? max_points : 1, sizeof *rows);

@@ -3,6 +3,8 @@
  *   selftest_main.c    options, the device loop, exit status
  *   selftest_cases.c   the correctness checks (every call family and feature)
  *   selftest_kvcache.c the KV-cache checks' runner (facl_fwd_kvcache)
+ *   selftest_bwd.c     the backward checks' runner (facl_bwd and its packed/varlen forms)
+ *                      and the backward's speed figure
  *   selftest_device.c  one device: context, checks, speed, cache counters
  *   selftest_speed.c   one speed figure per call family
  *   selftest_report.c  the table for people and the JSON for machines
@@ -40,7 +42,7 @@ typedef struct selftest_check_result {
     char detail[256];
 } selftest_check_result;
 
-#define SELFTEST_FAMILIES 6
+#define SELFTEST_FAMILIES 7 /* the six forward call families and the backward */
 
 typedef struct selftest_speed_result {
     const char *family;
@@ -102,6 +104,33 @@ size_t selftest_kv_checks(int quick, kv_case *out, size_t max);
 void kv_case_name(const kv_case *c, char *buf, size_t size);
 /* Runs the case and fills `out` (family "kvcache"); returns out->pass. */
 int selftest_run_kv_case(facl_context *ctx, const kv_case *c, selftest_check_result *out);
+
+/* A backward check (facl_bwd, facl_bwd_qkvpacked, facl_bwd_kvpacked, facl_varlen_bwd*):
+ * random q, k, v and dout, the forward's out and lse from the float64 reference (out
+ * rounded to the dtype, lse to fp32: what a device forward hands over), and dq, dk, dv
+ * judged by SPEC.md's rule against the test kit's float64 analytic gradients
+ * (bwd_ref.h). Contiguous tensors; the packed layouts pack q, k, v into one buffer. */
+typedef struct bwd_check {
+    case_layout layout;
+    facl_dtype dtype;
+    int batch, seqlen_q, seqlen_k, heads_q, heads_kv, head_dim;
+    const int32_t *seqlens_q, *seqlens_k; /* varlen layouts: per-sequence lengths */
+    int causal;
+    float softcap, dropout_p;
+    uint64_t seed;
+} bwd_check;
+
+#define SELFTEST_MAX_BWD_CHECKS 8
+size_t selftest_bwd_checks(int quick, bwd_check *out, size_t max);
+
+/* ---- selftest_bwd.c */
+void bwd_check_name(const bwd_check *c, char *buf, size_t size);
+/* Runs the case and fills `out` (family "bwd"; worst of "dq", "dk", "dv"); returns
+ * out->pass. */
+int selftest_run_bwd_case(facl_context *ctx, const bwd_check *c, selftest_check_result *out);
+/* The backward's speed figure: facl_bwd on the size selftest_speed uses for the dense
+ * forward, in TFLOP/s counted as 2.5x the forward's FLOPs (FlashAttention's convention). */
+void selftest_speed_bwd(facl_context *ctx, int quick, selftest_speed_result *out);
 
 /* ---- selftest_device.c */
 /* Runs everything on one device; prints as it goes when o->table. Returns 1 if every

@@ -275,3 +275,71 @@ size_t selftest_kv_checks(int quick, kv_case *out, size_t max)
     c->want_lse = 1;
     return n;
 }
+
+/* ---- backward (facl_bwd and its packed and varlen forms) */
+
+static const int32_t bwd_lq_a[] = {17, 64, 1, 100}, bwd_lk_a[] = {33, 64, 20, 100};
+static const int32_t bwd_lq_b[] = {10, 90}, bwd_lk_b[] = {90, 10};
+static const int32_t bwd_lens_c[] = {31, 1, 128};
+
+static bwd_check *add_bwd(bwd_check *out, size_t *n, size_t max, case_layout layout,
+                          facl_dtype dt, int batch, int sq, int sk, int hq, int hkv, int d)
+{
+    static bwd_check spare;
+    if (*n == max) return &spare;
+    bwd_check *c = &out[(*n)++];
+    memset(c, 0, sizeof *c);
+    c->layout = layout;
+    c->dtype = dt;
+    c->batch = batch;
+    c->seqlen_q = sq;
+    c->seqlen_k = sk;
+    c->heads_q = hq;
+    c->heads_kv = hkv;
+    c->head_dim = d;
+    c->seed = 7000u + (uint64_t)*n;
+    return c;
+}
+
+static void bwd_varlen(bwd_check *c, const int32_t *lq, const int32_t *lk)
+{
+    c->seqlens_q = lq;
+    c->seqlens_k = lk;
+    c->seqlen_q = c->seqlen_k = 0;
+    for (int i = 0; i < c->batch; ++i) {
+        if (lq[i] > c->seqlen_q) c->seqlen_q = lq[i];
+        if (lk[i] > c->seqlen_k) c->seqlen_k = lk[i];
+    }
+}
+
+size_t selftest_bwd_checks(int quick, bwd_check *out, size_t max)
+{
+    size_t n = 0;
+    bwd_check *c;
+    /* dense, bottom-right causal over more keys than queries, GQA 6/2 */
+    c = add_bwd(out, &n, max, CASE_DENSE, FACL_DTYPE_F16, 2, 113, 203, 6, 2, 64);
+    c->causal = 1;
+    /* qkv-packed with softcap (its tanh' term in dS) */
+    c = add_bwd(out, &n, max, CASE_QKVPACKED, FACL_DTYPE_BF16, 1, 77, 77, 3, 3, 128);
+    c->softcap = 20.0f;
+    /* varlen with dropout (the forward's mask regenerated), GQA 4/2, an odd head dim */
+    c = add_bwd(out, &n, max, CASE_VARLEN, FACL_DTYPE_F32, 4, 0, 0, 4, 2, 40);
+    bwd_varlen(c, bwd_lq_a, bwd_lk_a);
+    c->dropout_p = 0.17f;
+    if (quick) return n;
+    /* kv-packed, head dim 256, MQA, causal */
+    c = add_bwd(out, &n, max, CASE_KVPACKED, FACL_DTYPE_BF16, 1, 64, 150, 2, 1, 256);
+    c->causal = 1;
+    /* varlen kv-packed, causal with seqlen_q > seqlen_k: rows that see no key */
+    c = add_bwd(out, &n, max, CASE_VARLEN_KVPACKED, FACL_DTYPE_F16, 2, 0, 0, 6, 3, 80);
+    bwd_varlen(c, bwd_lq_b, bwd_lk_b);
+    c->causal = 1;
+    /* varlen qkv-packed with dropout and softcap, a head dim no tile divides */
+    c = add_bwd(out, &n, max, CASE_VARLEN_QKVPACKED, FACL_DTYPE_F16, 3, 0, 0, 2, 2, 59);
+    bwd_varlen(c, bwd_lens_c, bwd_lens_c);
+    c->dropout_p = 0.1f;
+    c->softcap = 15.0f;
+    /* dense fp32, head dim 1 */
+    c = add_bwd(out, &n, max, CASE_DENSE, FACL_DTYPE_F32, 3, 5, 239, 1, 1, 1);
+    return n;
+}

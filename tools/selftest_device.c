@@ -85,9 +85,12 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
 {
     fwd_case cases[SELFTEST_MAX_CHECKS];
     kv_case kv[SELFTEST_MAX_KV_CHECKS];
+    bwd_check bwd[SELFTEST_MAX_BWD_CHECKS];
     size_t n = selftest_checks(o->quick, cases, SELFTEST_MAX_CHECKS);
     size_t n_kv = selftest_kv_checks(o->quick, kv, SELFTEST_MAX_KV_CHECKS);
-    rep->checks = calloc(n + n_kv ? n + n_kv : 1, sizeof *rep->checks);
+    size_t n_bwd = selftest_bwd_checks(o->quick, bwd, SELFTEST_MAX_BWD_CHECKS);
+    const size_t total = n + n_kv + n_bwd;
+    rep->checks = calloc(total ? total : 1, sizeof *rep->checks);
     if (!rep->checks) {
         snprintf(rep->error, sizeof rep->error, "out of host memory");
         return;
@@ -96,7 +99,7 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
     for (size_t i = 0; i < n; ++i) {
         selftest_check_result *out = &rep->checks[rep->n_checks++];
         fwd_case_name(&cases[i], out->name, sizeof out->name);
-        progress(o, "check", &rep->dev, i, n + n_kv, out->name);
+        progress(o, "check", &rep->dev, i, total, out->name);
         case_result r;
         run_fwd_case(ctx, &cases[i], &r);
         out->family = case_layout_name(cases[i].layout);
@@ -114,9 +117,19 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
     for (size_t i = 0; i < n_kv; ++i) {
         selftest_check_result *out = &rep->checks[rep->n_checks++];
         kv_case_name(&kv[i], out->name, sizeof out->name);
-        progress(o, "check", &rep->dev, n + i, n + n_kv, out->name);
+        progress(o, "check", &rep->dev, n + i, total, out->name);
         selftest_run_kv_case(ctx, &kv[i], out);
         if (o->inject_failure && n == 0 && i == 0) inject_failure(out);
+        if (!out->pass) rep->n_failed++;
+        progress_clear(o);
+        if (f) selftest_print_check(f, rep, out);
+    }
+    /* the backward (facl_bwd and its packed/varlen forms): dq, dk, dv by the same rule */
+    for (size_t i = 0; i < n_bwd; ++i) {
+        selftest_check_result *out = &rep->checks[rep->n_checks++];
+        bwd_check_name(&bwd[i], out->name, sizeof out->name);
+        progress(o, "check", &rep->dev, n + n_kv + i, total, out->name);
+        selftest_run_bwd_case(ctx, &bwd[i], out);
         if (!out->pass) rep->n_failed++;
         progress_clear(o);
         if (f) selftest_print_check(f, rep, out);
@@ -126,13 +139,18 @@ static void run_checks(const selftest_options *o, facl_context *ctx,
 static void run_speed(const selftest_options *o, facl_context *ctx, selftest_device_report *rep,
                       FILE *f)
 {
-    static const case_layout families[SELFTEST_FAMILIES] = {
+    static const case_layout families[SELFTEST_FAMILIES - 1] = {
         CASE_DENSE,  CASE_QKVPACKED,        CASE_KVPACKED,
         CASE_VARLEN, CASE_VARLEN_QKVPACKED, CASE_VARLEN_KVPACKED};
     for (size_t i = 0; i < SELFTEST_FAMILIES; ++i) {
-        progress(o, "speed", &rep->dev, i, SELFTEST_FAMILIES, case_layout_name(families[i]));
+        const int bwd = i == SELFTEST_FAMILIES - 1; /* the backward comes last */
+        progress(o, "speed", &rep->dev, i, SELFTEST_FAMILIES,
+                 bwd ? "bwd" : case_layout_name(families[i]));
         selftest_speed_result *s = &rep->speed[rep->n_speed++];
-        selftest_speed(ctx, families[i], o->quick, s);
+        if (bwd)
+            selftest_speed_bwd(ctx, o->quick, s);
+        else
+            selftest_speed(ctx, families[i], o->quick, s);
         if (!s->ok) rep->n_speed_failed++;
         progress_clear(o);
         if (f) selftest_print_speed(f, rep, s);

@@ -6,8 +6,9 @@
  *   facl-selftest -d 0:1           check one device (or -d NAME, a name substring, or
  *                                  -d default: the one facl_context_create(NULL) picks,
  *                                  which honours FACL_DEVICE)
- *   facl-selftest --quick          12 checks (3 of them KV cache) and small speed
- *                                  cases instead of the default 39 checks (5 KV cache);
+ *   facl-selftest --quick          15 checks (3 of them KV cache, 3 backward) and small
+ *                                  speed cases instead of the default 46 checks (5 KV
+ *                                  cache, 7 backward);
  *                                  about 10 s on a 2-core CPU once the programs are
  *                                  in the disk cache
  *   facl-selftest --json FILE|-    also write the results as JSON ("-": stdout, and
