@@ -113,9 +113,29 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
                          "attn_cache for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
                          f->head_dim, (unsigned long long)plan.local_bytes,
                          ctx->profile.device_name, (unsigned long long)ctx->profile.local_mem_usable);
+    /* the split partials' scratch, checked and made before any compile */
+    facl_status st = FACL_SUCCESS;
+    const size_t rows = (size_t)(f->varlen ? f->total_q : (int64_t)f->batch * f->seqlen_q);
+    if (plan.splits > 1) {
+        const uint64_t floats =
+            facl_cache_workspace_floats(rows, (uint64_t)f->heads_q, (uint64_t)f->head_dim, plan.splits);
+        if (p->workspace) {
+            if ((uint64_t)p->workspace_floats < floats)
+                return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL,
+                                 "cache->workspace: %lld floats, this call (%d splits) needs %llu "
+                                 "(facl_fwd_kvcache_workspace_size gives the bytes)",
+                                 (long long)p->workspace_floats, plan.splits,
+                                 (unsigned long long)floats);
+            l->parts = p->workspace;
+        } else {
+            if ((st = scratch(ctx, (size_t)floats * sizeof(float), "split partials", &l->parts)))
+                return st;
+            l->parts_owned = 1;
+        }
+    }
     cl_program program;
-    facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
-                                      plan.program, plan.options, &program);
+    st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile, plan.program,
+                          plan.options, &program);
     if (st != FACL_SUCCESS) return st;
     if ((st = make_kernel(program, "attn_cache", FACL_CACHE_ATTN_NUM_ARGS, &l->attn))) return st;
     size_t kernel_wg = 0;
@@ -137,24 +157,6 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
     facl_kernel_params_fill(f, &f->lse, &params);
     facl_cache_params cparams;
     fill_cache_params(p, &plan, &cparams);
-    const size_t rows = (size_t)(f->varlen ? f->total_q : (int64_t)f->batch * f->seqlen_q);
-    if (plan.splits > 1) {
-        const uint64_t floats =
-            facl_cache_workspace_floats(rows, (uint64_t)f->heads_q, (uint64_t)f->head_dim, plan.splits);
-        if (p->workspace) {
-            if ((uint64_t)p->workspace_floats < floats)
-                return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL,
-                                 "cache->workspace: %lld floats, this call (%d splits) needs %llu "
-                                 "(facl_fwd_kvcache_workspace_size gives the bytes)",
-                                 (long long)p->workspace_floats, plan.splits,
-                                 (unsigned long long)floats);
-            l->parts = p->workspace;
-        } else {
-            if ((st = scratch(ctx, (size_t)floats * sizeof(float), "split partials", &l->parts)))
-                return st;
-            l->parts_owned = 1;
-        }
-    }
     const cl_mem attn_out = plan.splits > 1 ? l->parts : f->out.buffer;
     const cl_mem attn_lse = plan.splits > 1 ? l->parts : f->lse.buffer;
     const cl_mem attn_buffers[16] = {f->q.buffer,   f->k.buffer,     f->v.buffer,  attn_out,

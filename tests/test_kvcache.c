@@ -787,11 +787,13 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
     o.trust_cu_seqlens = trust;
     args.num_splits = ns;
     /* Forced 7 and automatic splits run with a caller workspace (NaN-filled, at an odd
-     * offset, the size facl_fwd_kvcache_workspace_size gives); 2 allocates its own. */
+     * offset, the size facl_fwd_kvcache_workspace_size gives); 2 allocates its own; 1
+     * gets a workspace of one float, which an unsplit call must not need. */
     facl_tensor tws;
-    if (c->call == KC_CACHE && (ns == 7 || ns == 0)) {
-        uint64_t bytes = 0;
-        if (facl_fwd_kvcache_workspace_size(g_ctx, total_q, Hq, D, ns, &bytes) != FACL_SUCCESS) {
+    if (c->call == KC_CACHE && (ns == 7 || ns == 0 || ns == 1)) {
+        uint64_t bytes = 4;
+        if (ns != 1 &&
+            facl_fwd_kvcache_workspace_size(g_ctx, total_q, Hq, D, ns, &bytes) != FACL_SUCCESS) {
             kc_fail(r, "facl_fwd_kvcache_workspace_size: %s", facl_last_error());
             goto done;
         }
