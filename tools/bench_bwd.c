@@ -15,18 +15,12 @@
 #include "compare.h"
 #include "numeric.h"
 #include "reference.h"
+#include "tool_util.h"
 
 #define BWD_TIMING \
     "median of profiling-event spans (stamp kernel end to the call's last command end) after a " \
     "warm-up; facl_bwd with a caller workspace made once per point (facl_bwd_workspace_size)"
 #define BWD_FLOPS "bwd_tflops = 2.5 * 4 * batch * seqlen^2 * heads * hdim (halved when causal) / bwd_ms"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *state_name(bench_state st)
 {
@@ -262,7 +256,7 @@ static void measure(bench_session *s, bwd_buffers *b, bwd_row *row)
 {
     const bench_config *c = &row->cfg;
     bench_measure *m = &row->m;
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     const size_t n = (size_t)c->batch * c->seqlen * c->heads * c->hdim;
     const uint64_t tensor_bytes = (uint64_t)n * facl_dtype_size(c->dtype);
     bwd_work w = {s, c, b, NULL, 0};
@@ -326,7 +320,7 @@ static void measure(bench_session *s, bwd_buffers *b, bwd_row *row)
     m->tflops = t.median_ms > 0 ? flops / (t.median_ms * 1e-3) / 1e12 : 0.0;
 done:
     if (w.ws) clReleaseMemObject(w.ws);
-    m->wall_s = now_seconds() - t0;
+    m->wall_s = tool_now_seconds() - t0;
 }
 
 /* ------------------------------------------------------------------ output */
@@ -363,24 +357,6 @@ static void print_row(FILE *f, const bwd_row *r)
             fputs("-\n", f);
     }
     fflush(f);
-}
-
-static FILE *open_output(const char *path)
-{
-    if (strcmp(path, "-") == 0) return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f) fprintf(stderr, "facl-bench: cannot write %s: %s\n", path, strerror(errno));
-    return f;
-}
-
-static int close_output(FILE *f, const char *path)
-{
-    if (f == stdout) return fflush(f) == 0 ? 0 : -1;
-    if (fclose(f) != 0) {
-        fprintf(stderr, "facl-bench: error writing %s\n", path);
-        return -1;
-    }
-    return 0;
 }
 
 static void json_row(json_writer *w, const bwd_row *r)
@@ -422,7 +398,7 @@ static void json_row(json_writer *w, const bwd_row *r)
 static int write_json(const char *path, const bench_session *s, const char *selector,
                       const bwd_row *rows, size_t n)
 {
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     json_writer w;
     json_init(&w, f);
@@ -449,12 +425,12 @@ static int write_json(const char *path, const bench_session *s, const char *sele
     json_end_array(&w);
     json_end_object(&w);
     json_finish(&w);
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }
 
 static int write_csv(const char *path, const bwd_row *rows, size_t n)
 {
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     fputs("kind,impl,dtype,hdim,seqlen,batch,heads,causal,status,bwd_ms,bwd_tflops,reps,"
           "check_error,check_bound,mem_bytes,note\n",
@@ -479,7 +455,7 @@ static int write_csv(const char *path, const bwd_row *rows, size_t n)
         }
         fputs("\"\n", f);
     }
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }
 
 /* ------------------------------------------------------------------ the mode */

@@ -11,13 +11,7 @@
 #include "bench_timing.h"
 #include "numeric.h"
 #include "reference.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "tool_util.h"
 
 uint64_t decode_kv_bytes(const decode_config *c)
 {
@@ -503,13 +497,13 @@ static void measure(bench_session *s, decode_buffers *b, decode_row *row)
     memset(m, 0, sizeof *m);
     row->gb_per_s = 0;
     row->checked = 0;
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     ensure_group(s, b, c);
     m->mem_bytes = b->resident_bytes;
     if (b->state != BENCH_OK) {
         m->state = b->state;
         snprintf(m->note, sizeof m->note, "%s", b->note);
-        m->wall_s = now_seconds() - t0;
+        m->wall_s = tool_now_seconds() - t0;
         return;
     }
     decode_call w;
@@ -558,7 +552,7 @@ done:
     if (w.table) clReleaseMemObject(w.table);
     if (w.workspace) clReleaseMemObject(w.workspace);
     free(w.host_table);
-    m->wall_s = now_seconds() - t0;
+    m->wall_s = tool_now_seconds() - t0;
 }
 
 int bench_decode_run(bench_session *s, const char *selector, FILE *table)

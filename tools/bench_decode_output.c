@@ -8,6 +8,7 @@
 #include "bench_decode.h"
 #include "bench_devices.h"
 #include "bench_json.h"
+#include "tool_util.h"
 
 #define DECODE_TIMING \
     "median of profiling-event spans (stamp kernel end to the call's last command end) " \
@@ -120,24 +121,6 @@ void decode_print_progress(FILE *f, size_t i, size_t n, const decode_row *r)
     fflush(f);
 }
 
-static FILE *open_output(const char *path)
-{
-    if (strcmp(path, "-") == 0) return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f) fprintf(stderr, "facl-bench: cannot write %s: %s\n", path, strerror(errno));
-    return f;
-}
-
-static int close_output(FILE *f, const char *path)
-{
-    if (f == stdout) return fflush(f) == 0 ? 0 : -1;
-    if (fclose(f) != 0) {
-        fprintf(stderr, "facl-bench: error writing %s\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 static void json_row(json_writer *w, const bench_options *o, const decode_row *r)
 {
     const decode_config *c = &r->cfg;
@@ -190,7 +173,7 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
                       const decode_row *rows, size_t n)
 {
     const bench_options *o = s->opts;
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     json_writer w;
     json_init(&w, f);
@@ -230,12 +213,12 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
     json_end_array(&w);
     json_end_object(&w);
     json_finish(&w);
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }
 
 int decode_write_csv(const char *path, const bench_options *o, const decode_row *rows, size_t n)
 {
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     fputs("kind,impl,api,layout,dtype,hdim,seqlen_q,seqlen_k,batch,heads,heads_kv,page_size,"
           "num_splits,status,ms,gb_per_s,pct_copy,reps,mem_bytes,note\n",
@@ -263,5 +246,5 @@ int decode_write_csv(const char *path, const bench_options *o, const decode_row 
         }
         fputs("\"\n", f);
     }
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }

@@ -7,6 +7,7 @@
 #include "bench_buffers.h"
 #include "bench_devices.h"
 #include "bench_json.h"
+#include "tool_util.h"
 
 #define LAYOUT_OURS "(batch, seqlen, heads, head_dim), lse written"
 #define LAYOUT_BASE \
@@ -87,24 +88,6 @@ void bench_print_progress(FILE *f, size_t i, size_t n, const bench_row *r)
     fflush(f);
 }
 
-static FILE *open_output(const char *path)
-{
-    if (strcmp(path, "-") == 0) return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f) fprintf(stderr, "facl-bench: cannot write %s: %s\n", path, strerror(errno));
-    return f;
-}
-
-static int close_output(FILE *f, const char *path)
-{
-    if (f == stdout) return fflush(f) == 0 ? 0 : -1;
-    if (fclose(f) != 0) {
-        fprintf(stderr, "facl-bench: error writing %s\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 static void json_measure(json_writer *w, const bench_row *r, const char *impl,
                          const bench_measure *m)
 {
@@ -137,7 +120,7 @@ static void json_measure(json_writer *w, const bench_row *r, const char *impl,
 int bench_write_json(const char *path, const bench_session *s, const char *selector,
                      const bench_row *rows, size_t n)
 {
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     json_writer w;
     json_init(&w, f);
@@ -170,7 +153,7 @@ int bench_write_json(const char *path, const bench_session *s, const char *selec
     json_end_array(&w);
     json_end_object(&w);
     json_finish(&w);
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }
 
 /* CSV fields are numbers and notes; notes may hold commas, so they are quoted. */
@@ -193,12 +176,12 @@ static void csv_measure(FILE *f, const bench_row *r, const char *impl, const ben
 
 int bench_write_csv(const char *path, const bench_row *rows, size_t n)
 {
-    FILE *f = open_output(path);
+    FILE *f = tool_open_output(path);
     if (!f) return -1;
     fputs("impl,dtype,hdim,seqlen,batch,heads,causal,status,tflops,ms,reps,mem_bytes,note\n", f);
     for (size_t i = 0; i < n; ++i) {
         csv_measure(f, &rows[i], "facl", &rows[i].ours);
         csv_measure(f, &rows[i], "clblast", &rows[i].base);
     }
-    return close_output(f, path);
+    return tool_close_output(f, path);
 }

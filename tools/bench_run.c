@@ -9,13 +9,7 @@
 #include "bench_buffers.h"
 #include "bench_devices.h"
 #include "bench_ours.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "tool_util.h"
 
 void bench_format_bytes(uint64_t bytes, char *buf, size_t size)
 {
@@ -199,7 +193,7 @@ void bench_session_measure(bench_session *s, bench_row *row)
     const bench_config *c = &row->cfg;
     memset(&row->ours, 0, sizeof row->ours);
     memset(&row->base, 0, sizeof row->base);
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     row->ours.mem_bytes = bench_ours_memory(c);
     uint64_t q_bytes = (uint64_t)s->opts->tokens * BENCH_HIDDEN * facl_dtype_size(c->dtype);
     if (fits(s, q_bytes, row->ours.mem_bytes, row->ours.mem_bytes, &row->ours)) {
@@ -208,7 +202,7 @@ void bench_session_measure(bench_session *s, bench_row *row)
         else
             time_it(s, c, NULL, &row->ours);
     }
-    double t1 = now_seconds();
+    double t1 = tool_now_seconds();
     row->ours.wall_s = t1 - t0;
     if (row->ours.state == BENCH_NA) {
         measure_baseline(s, c, 0, &row->base);
@@ -218,5 +212,5 @@ void bench_session_measure(bench_session *s, bench_row *row)
         row->base.state = BENCH_ERROR;
         snprintf(row->base.note, sizeof row->base.note, "not run (no input buffers)");
     }
-    row->base.wall_s = now_seconds() - t1;
+    row->base.wall_s = tool_now_seconds() - t1;
 }

@@ -24,23 +24,7 @@
 #include "numeric.h"
 #include "reference.h"
 #include "selftest.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void appendf(char *buf, size_t size, const char *fmt, ...)
-{
-    size_t len = strlen(buf);
-    if (len + 1 >= size) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + len, size - len, fmt, ap);
-    va_end(ap);
-}
+#include "tool_util.h"
 
 static int is_varlen(case_layout l)
 {
@@ -50,20 +34,20 @@ static int is_varlen(case_layout l)
 void bwd_check_name(const bwd_check *c, char *buf, size_t size)
 {
     buf[0] = '\0';
-    appendf(buf, size, "bwd %s %s d=%d h=%d/%d b=%d", case_layout_name(c->layout),
+    tool_appendf(buf, size, "bwd %s %s d=%d h=%d/%d b=%d", case_layout_name(c->layout),
             testkit_dtype_name(c->dtype), c->head_dim, c->heads_q, c->heads_kv, c->batch);
     if (c->seqlens_q) {
-        appendf(buf, size, " sq=[");
-        for (int i = 0; i < c->batch; ++i) appendf(buf, size, i ? ",%d" : "%d", (int)c->seqlens_q[i]);
-        appendf(buf, size, "] sk=[");
-        for (int i = 0; i < c->batch; ++i) appendf(buf, size, i ? ",%d" : "%d", (int)c->seqlens_k[i]);
-        appendf(buf, size, "]");
+        tool_appendf(buf, size, " sq=[");
+        for (int i = 0; i < c->batch; ++i) tool_appendf(buf, size, i ? ",%d" : "%d", (int)c->seqlens_q[i]);
+        tool_appendf(buf, size, "] sk=[");
+        for (int i = 0; i < c->batch; ++i) tool_appendf(buf, size, i ? ",%d" : "%d", (int)c->seqlens_k[i]);
+        tool_appendf(buf, size, "]");
     } else {
-        appendf(buf, size, " sq=%d sk=%d", c->seqlen_q, c->seqlen_k);
+        tool_appendf(buf, size, " sq=%d sk=%d", c->seqlen_q, c->seqlen_k);
     }
-    if (c->causal) appendf(buf, size, " causal");
-    if (c->softcap > 0) appendf(buf, size, " softcap=%g", (double)c->softcap);
-    if (c->dropout_p > 0) appendf(buf, size, " dropout=%g", (double)c->dropout_p);
+    if (c->causal) tool_appendf(buf, size, " causal");
+    if (c->softcap > 0) tool_appendf(buf, size, " softcap=%g", (double)c->softcap);
+    if (c->dropout_p > 0) tool_appendf(buf, size, " dropout=%g", (double)c->dropout_p);
 }
 
 /* Everything one run owns; freed in one place. */
@@ -317,7 +301,7 @@ int selftest_run_bwd_case(facl_context *ctx, const bwd_check *c, selftest_check_
     /* ---- the call (untrusted cu_seqlens: validated as a user's would be) */
     cl_event ev = NULL;
     facl_status st;
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     switch (c->layout) {
     case CASE_DENSE:
         st = facl_bwd(ctx, queue, &tdout, &tq, &tk, &tv, &tout, &tlse, &tdq, &tdk, &tdv, &o, NULL,
@@ -348,7 +332,7 @@ int selftest_run_bwd_case(facl_context *ctx, const bwd_check *c, selftest_check_
         e = ev ? clWaitForEvents(1, &ev) : CL_SUCCESS;
         if (e == CL_SUCCESS) e = clFinish(queue);
     }
-    out->ms = (now_seconds() - t0) * 1e3;
+    out->ms = (tool_now_seconds() - t0) * 1e3;
     if (ev) clReleaseEvent(ev);
     if (st != FACL_SUCCESS)
         return fail_with(out, &run, "%s: %s: %s", case_layout_name(c->layout),
@@ -413,7 +397,7 @@ int selftest_run_bwd_case(facl_context *ctx, const bwd_check *c, selftest_check_
             if (r[i].pass) continue;
             char line[128];
             cmp_format(&r[i], line, sizeof line);
-            appendf(out->detail, sizeof out->detail, "%s%s wrong: %s", out->detail[0] ? "; " : "",
+            tool_appendf(out->detail, sizeof out->detail, "%s%s wrong: %s", out->detail[0] ? "; " : "",
                     names[i], line);
         }
     }

@@ -9,13 +9,7 @@
 #include <time.h>
 
 #include "selftest.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "tool_util.h"
 
 /* One line on stderr, rewritten in place on a terminal, or a plain line with
  * --progress into a file. */
@@ -163,7 +157,7 @@ int selftest_run_device(const selftest_options *o, const tool_device *dev,
     FILE *f = o->table ? stdout : NULL;
     memset(rep, 0, sizeof *rep);
     rep->dev = *dev;
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     facl_context *ctx = NULL;
     facl_status st = facl_context_create(dev->selector, &ctx);
     if (st != FACL_SUCCESS) {
@@ -185,7 +179,7 @@ int selftest_run_device(const selftest_options *o, const tool_device *dev,
         rep->have_cache = facl_context_cache_stats(ctx, &rep->cache) == FACL_SUCCESS;
     }
     facl_context_free(ctx);
-    rep->seconds = now_seconds() - t0;
+    rep->seconds = tool_now_seconds() - t0;
     if (f) selftest_print_device_footer(f, rep);
     return !rep->error[0] && rep->n_failed == 0 && rep->n_speed_failed == 0;
 }

@@ -15,57 +15,41 @@
 #include "kvcache_ref.h"
 #include "numeric.h"
 #include "selftest.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void appendf(char *buf, size_t size, const char *fmt, ...)
-{
-    size_t len = strlen(buf);
-    if (len + 1 >= size) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + len, size - len, fmt, ap);
-    va_end(ap);
-}
+#include "tool_util.h"
 
 static void append_list(char *buf, size_t size, const char *what, const int32_t *v, int n)
 {
-    appendf(buf, size, " %s=[", what);
-    for (int i = 0; i < n; ++i) appendf(buf, size, i ? ",%d" : "%d", (int)v[i]);
-    appendf(buf, size, "]");
+    tool_appendf(buf, size, " %s=[", what);
+    for (int i = 0; i < n; ++i) tool_appendf(buf, size, i ? ",%d" : "%d", (int)v[i]);
+    tool_appendf(buf, size, "]");
 }
 
 void kv_case_name(const kv_case *c, char *buf, size_t size)
 {
     buf[0] = '\0';
-    appendf(buf, size, "kvcache %s d=%d h=%d/%d b=%d", testkit_dtype_name(c->dtype), c->head_dim,
+    tool_appendf(buf, size, "kvcache %s d=%d h=%d/%d b=%d", testkit_dtype_name(c->dtype), c->head_dim,
             c->heads_q, c->heads_kv, c->batch);
     if (c->seqlens_q)
         append_list(buf, size, "sq", c->seqlens_q, c->batch);
     else
-        appendf(buf, size, " sq=%d", c->seqlen_q);
+        tool_appendf(buf, size, " sq=%d", c->seqlen_q);
     if (c->page_size)
-        appendf(buf, size, " paged=%d cap=%d", c->page_size, c->capacity);
+        tool_appendf(buf, size, " paged=%d cap=%d", c->page_size, c->capacity);
     else
-        appendf(buf, size, " dense cap=%d", c->capacity);
+        tool_appendf(buf, size, " dense cap=%d", c->capacity);
     append_list(buf, size, "lens", c->cache_seqlens, c->batch);
     if (c->batch_idx) append_list(buf, size, "idx", c->batch_idx, c->batch);
     if (c->leftpad) append_list(buf, size, "pad", c->leftpad, c->batch);
-    if (c->seqlen_new) appendf(buf, size, c->seqlens_q ? " new=sq" : " new=%d", c->seqlen_new);
+    if (c->seqlen_new) tool_appendf(buf, size, c->seqlens_q ? " new=sq" : " new=%d", c->seqlen_new);
     if (c->rotary_dim)
-        appendf(buf, size, " rot=%d%s", c->rotary_dim, c->rotary_interleaved ? "i" : "");
-    if (c->causal) appendf(buf, size, " causal");
-    if (c->softcap > 0) appendf(buf, size, " softcap=%g", (double)c->softcap);
+        tool_appendf(buf, size, " rot=%d%s", c->rotary_dim, c->rotary_interleaved ? "i" : "");
+    if (c->causal) tool_appendf(buf, size, " causal");
+    if (c->softcap > 0) tool_appendf(buf, size, " softcap=%g", (double)c->softcap);
     if (c->num_splits)
-        appendf(buf, size, " splits=%d", c->num_splits);
+        tool_appendf(buf, size, " splits=%d", c->num_splits);
     else
-        appendf(buf, size, " splits=auto");
-    if (c->want_lse) appendf(buf, size, " lse");
+        tool_appendf(buf, size, " splits=auto");
+    if (c->want_lse) tool_appendf(buf, size, " lse");
 }
 
 /* Everything one run owns; freed in one place. */
@@ -352,11 +336,11 @@ int selftest_run_kv_case(facl_context *ctx, const kv_case *c, selftest_check_res
     o.causal = c->causal;
     o.softcap = c->softcap;
 
-    double t0 = now_seconds();
+    double t0 = tool_now_seconds();
     facl_status st = facl_fwd_kvcache(ctx, queue, &tq, &tk, &tv, &a, &tout,
                                       c->want_lse ? &tlse : NULL, &o, 0, NULL, NULL);
     if (st == FACL_SUCCESS) e = clFinish(queue);
-    out->ms = (now_seconds() - t0) * 1e3;
+    out->ms = (tool_now_seconds() - t0) * 1e3;
     if (st != FACL_SUCCESS || e != CL_SUCCESS) {
         if (st != FACL_SUCCESS)
             snprintf(out->detail, sizeof out->detail, "facl_fwd_kvcache: %s: %s",
@@ -428,7 +412,7 @@ int selftest_run_kv_case(facl_context *ctx, const kv_case *c, selftest_check_res
         const cmp_result *m = !r_out.pass ? &r_out : &r_lse;
         char line[128];
         cmp_format(m, line, sizeof line);
-        appendf(out->detail, sizeof out->detail, "%s wrong: %s", !r_out.pass ? "out" : "lse",
+        tool_appendf(out->detail, sizeof out->detail, "%s wrong: %s", !r_out.pass ? "out" : "lse",
                 line);
     }
     if (k_bad || v_bad) {
@@ -439,7 +423,7 @@ int selftest_run_kv_case(facl_context *ctx, const kv_case *c, selftest_check_res
         out->measure = "bad";
         out->error = (double)(k_bad + v_bad);
         out->bound = 0;
-        appendf(out->detail, sizeof out->detail,
+        tool_appendf(out->detail, sizeof out->detail,
                 "%scache after the append: %lld k and %lld v elements wrong, first: %s",
                 out->detail[0] ? "; " : "", (long long)k_bad, (long long)v_bad, where);
     }

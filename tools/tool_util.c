@@ -1,0 +1,42 @@
+/* See tool_util.h. */
+#include "tool_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+double tool_now_seconds(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tool_appendf(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    if (len + 1 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+FILE *tool_open_output(const char *path)
+{
+    if (strcmp(path, "-") == 0) return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f) fprintf(stderr, "facl-bench: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int tool_close_output(FILE *f, const char *path)
+{
+    if (f == stdout) return fflush(f) == 0 ? 0 : -1;
+    if (fclose(f) != 0) {
+        fprintf(stderr, "facl-bench: error writing %s\n", path);
+        return -1;
+    }
+    return 0;
+}
