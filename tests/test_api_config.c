@@ -214,6 +214,38 @@ static void test_config_kernel_path(void **state)
     }
 }
 
+/* The KV-cache kernel's benchmarking switches, read at context creation: a malformed
+ * value fails creation and names the variable; a valid one creates the context. */
+static void expect_env(const char *name, const char *value, facl_status expected)
+{
+    setenv(name, value, 1);
+    facl_context *ctx = (facl_context *)&ctx;
+    const facl_status st = facl_context_create(NULL, &ctx);
+    unsetenv(name);
+    if (st != expected)
+        fail_msg("%s=%s: %s (%s), expected %s", name, value, facl_status_string(st),
+                 facl_last_error(), facl_status_string(expected));
+    if (expected == FACL_SUCCESS) {
+        assert_non_null(ctx);
+        facl_context_free(ctx);
+    } else {
+        assert_error_names(name);
+        assert_error_names(value);
+        assert_null(ctx);
+    }
+}
+
+static void test_config_cache_kernel_env(void **state)
+{
+    (void)state;
+    expect_env("FACL_CACHE_MMA_SHAPE", "2,2", FACL_SUCCESS);
+    expect_env("FACL_CACHE_MMA_SHAPE", "3,2", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_CACHE_MMA_SHAPE", "2,2x", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "kernel", FACL_SUCCESS);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "combine", FACL_SUCCESS);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "both", FACL_ERROR_INVALID_VALUE);
+}
+
 /* ------------------------------------------------------------------ probe */
 
 /* Without a forced path the reason says why the context uses its path. */
@@ -278,6 +310,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_config_relative_cache_dir),
         cmocka_unit_test(test_config_cache_env_overrides),
         cmocka_unit_test(test_config_kernel_path),
+        cmocka_unit_test(test_config_cache_kernel_env),
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
     };

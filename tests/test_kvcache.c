@@ -395,6 +395,11 @@ static void fill_normal(testkit_rng *rng, facl_dtype dt, float *x, size_t n)
 }
 
 /* Runs case c once with num_splits ns and trust_cu_seqlens trust. */
+/* The queue the facl call runs on (NULL: the context's own). The split sweep also runs
+ * on other queues: the merge inside the tensor-core kernel keeps counters per in-order
+ * queue (src/queue_counters.h), an out-of-order queue merges with a second kernel. */
+static cl_command_queue g_call_queue;
+
 static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
 {
     const facl_dtype dt = c->dt;
@@ -823,8 +828,8 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
         cl_int err;
         switch (c->call) {
         case KC_CACHE:
-            r->status = facl_fwd_kvcache(g_ctx, NULL, &tq, &tk, &tv, &args, &tout, lse, &o, 0,
-                                         NULL, &ev);
+            r->status = facl_fwd_kvcache(g_ctx, g_call_queue, &tq, &tk, &tv, &args, &tout, lse,
+                                         &o, 0, NULL, &ev);
             break;
         case KC_PAGED_VARLEN:
             r->status = facl_varlen_fwd(g_ctx, NULL, &tq, &tk, &tv, &tcuq, &tcuk, max_sq,
@@ -849,7 +854,7 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
                 goto done;
             }
         }
-        err = clFinish(queue);
+        err = clFinish(g_call_queue ? g_call_queue : queue);
         r->seconds = now_seconds() - t0;
         if (workspace)
             clReleaseMemObject(workspace);
@@ -1029,6 +1034,52 @@ static void print_run(const char *label, const kc_run *r)
                   r->pass ? "PASS" : "FAIL", r->seconds, a, b);
 }
 
+/* num_splits = 7 on queues other than the context's: a second in-order queue, an
+ * out-of-order one where the device has them, and ten more in-order queues one after
+ * another (more than the context keeps counters for), each compared with the unsplit
+ * run `first` and the reference. */
+static int sweep_queues(const kc_case *c, const kc_run *first, char *failures, size_t cap,
+                        int verbose)
+{
+    cl_context clctx = facl_context_cl_context(g_ctx);
+    cl_device_id dev = facl_context_device(g_ctx);
+    cl_command_queue_properties supported = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_QUEUE_PROPERTIES, sizeof supported, &supported, NULL);
+    /* FACL_KVCACHE_QUEUES=n: n queues (the Oclgrind runs take 0: each is slow there) */
+    const char *queues_env = getenv("FACL_KVCACHE_QUEUES");
+    const int queues = queues_env && *queues_env ? atoi(queues_env) : 12;
+    int ok = 1;
+    for (int q = 0; q < queues; q++) {
+        const int ooo = q == 1;
+        if (ooo && !(supported & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
+            continue; /* the device has no out-of-order queues: nothing to check */
+        cl_int err;
+        g_call_queue = clCreateCommandQueue(clctx, dev, ooo ? CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE : 0,
+                                            &err);
+        char label[64];
+        snprintf(label, sizeof label, "num_splits=7 on %s queue %d", ooo ? "out-of-order" : "in-order", q);
+        if (err != CL_SUCCESS) {
+            appendf(failures, cap, "[%s] clCreateCommandQueue: %d\n", label, (int)err);
+            g_call_queue = NULL;
+            ok = 0;
+            continue;
+        }
+        kc_run other;
+        int one = kc_run_once(c, 7, c->trust, &other);
+        if (one && first->pass)
+            one = kc_agree(c, first, &other, label, &other);
+        if (verbose || !one)
+            print_run(label, &other);
+        if (!one)
+            appendf(failures, cap, "[%s] %s\n", label, other.detail);
+        ok = ok && one;
+        kc_run_free(&other);
+        clReleaseCommandQueue(g_call_queue);
+        g_call_queue = NULL;
+    }
+    return ok;
+}
+
 static void run_case_test(void **state)
 {
     const named_kc *nc = *state;
@@ -1060,6 +1111,7 @@ static void run_case_test(void **state)
             ok = ok && one;
             kc_run_free(&other);
         }
+        ok = sweep_queues(c, &first, failures, sizeof failures, verbose) && ok;
     } else if (c->trust_cmp) {
         ok = kc_run_once(c, c->num_splits, 0, &first);
         if (verbose || !ok)

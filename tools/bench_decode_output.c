@@ -52,6 +52,8 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "flush before each run: %d MiB (%s)\n", s->timer.flush_bytes ? (int)(s->timer.flush_bytes >> 20) : 0,
             s->timer.flush_bytes ? "device time; host overhead hidden, caches cold"
                                  : "off: the span includes the host's call overhead");
+    fprintf(f, "an empty kernel through the same timer: %.1f us (the launch floor of each kernel of a call)\n",
+            s->timer.empty_ms * 1e3);
     if (o->copy_gbps > 0)
         fprintf(f, "%%copy = GB/s as a share of the copy rate given, %.1f GB/s\n", o->copy_gbps);
     fprintf(f, "check: %s\n\n",
@@ -181,6 +183,7 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
     json_string(&w, "tool", "facl-bench");
     json_string(&w, "version", facl_version_string());
     json_string(&w, "mode", "decode");
+    json_number(&w, "empty_kernel_ms", s->timer.empty_ms);
     json_begin_object(&w, "device");
     json_string(&w, "selector", selector);
     json_string(&w, "platform", s->info.platform_name);

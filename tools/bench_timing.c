@@ -160,3 +160,22 @@ double bench_attention_flops(double batch, double seqlen_q, double seqlen_k, dou
     double f = 4.0 * batch * seqlen_q * seqlen_k * heads * head_dim;
     return causal ? f / 2 : f;
 }
+
+static int enqueue_empty(void *arg, cl_command_queue queue, cl_event *last, char *err,
+                         size_t err_size)
+{
+    const bench_timer *t = arg;
+    const size_t one = 1;
+    const cl_int e = clEnqueueNDRangeKernel(queue, t->stamp, 1, NULL, &one, &one, 0, NULL, last);
+    if (e == CL_SUCCESS) return 0;
+    snprintf(err, err_size, "enqueue of the empty kernel: %s", tool_cl_error_name(e));
+    return -1;
+}
+
+int bench_timer_measure_empty(bench_timer *t, const bench_reps *policy, char *err, size_t err_size)
+{
+    bench_timing timing;
+    if (bench_time(t, enqueue_empty, t, policy, &timing, err, err_size) != 0) return -1;
+    t->empty_ms = timing.median_ms;
+    return 0;
+}

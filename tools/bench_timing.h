@@ -27,6 +27,7 @@ typedef struct bench_timer {
     cl_kernel stamp;
     cl_mem flush;       /* NULL: no fill before the stamp */
     size_t flush_bytes;
+    double empty_ms;    /* bench_timer_measure_empty: an empty kernel's span, else 0 */
 } bench_timer;
 
 /* Enqueues one run of the work on `queue` and returns the event of its last command in
@@ -56,6 +57,11 @@ void bench_timer_free(bench_timer *t);
 int bench_timer_flush(bench_timer *t, cl_context ctx, size_t bytes, char *err, size_t err_size);
 
 /* Warm-up, then timed runs per `policy`. Returns 0, or non-zero with err set. */
+/* The span of an empty kernel (one work-item) timed like any work: what launching one
+ * kernel costs through this timer, the floor under every kernel of a call. Sets
+ * t->empty_ms. */
+int bench_timer_measure_empty(bench_timer *t, const bench_reps *policy, char *err, size_t err_size);
+
 int bench_time(bench_timer *t, bench_work_fn work, void *arg, const bench_reps *policy,
                bench_timing *out, char *err, size_t err_size);
 
