@@ -366,12 +366,8 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const int *seqlens, __global const int *batch_idx,
                 __global const int *leftpad, __global const int *block_table,
                 __global const int *cu_new, __global const storage_t *cos_t,
-                __global const storage_t *sin_t, __global storage_t *merged_o,
-                __global float *merged_lse_out, __global int *split_counters,
-                const attn_params p, const cache_params c)
+                __global const storage_t *sin_t, const attn_params p, const cache_params c)
 {
-    /* the merge inside the kernel is the tensor-core kernel's (attn_cache_mma.cl) */
-    (void)merged_o, (void)merged_lse_out, (void)split_counters;
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
     const int split = get_group_id(2) - b * c.num_splits;

@@ -157,56 +157,6 @@ inline void value_fragments(__local const ushort *v_tile, int db, uint2 *vb)
 #endif
 }
 
-#if MERGE_IN_KERNEL
-#if !SPLIT || IS_VARLEN
-#error "the merge inside the kernel is for split calls with dense queries"
-#endif
-/* The splits of one unit (a 16-row tile of a kv head of a sequence) are merged by the
- * last of their work-groups to finish, instead of by a second kernel (whose launch and
- * the gap before it cost about 8 us of a decode call on the H200). Each work-group
- * publishes its partials (fence), then counts itself in on the unit's counter; the one
- * that brings it to num_splits resets it to 0 for the next call and merges. The counters
- * are the host's, one buffer per in-order queue, zero before the first call and left
- * zero by every call (cache_launch.c), so no call needs to clear them. Dense queries
- * only: there a work-group has exactly one tile, so each unit counts exactly
- * num_splits arrivals. */
-inline void merge_unit_splits(__global const float *parts, __global const float *lse_parts,
-                              __global storage_t *out, __global float *lse,
-                              __global int *counters, __local int *merges_here,
-                              const attn_params p, const cache_params c, const cache_seq s,
-                              int b, int kv_head, int tile, int rows_total)
-{
-    global_fence(); /* this work-item's partials, before the count below */
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-    if (get_local_id(0) == 0) {
-        const int unit = (b * (int)get_num_groups(1) + kv_head) * (int)get_num_groups(0) + tile;
-        const int arrived = atomic_inc(counters + unit);
-        const int last = arrived == c.num_splits - 1;
-        if (last) {
-            atomic_xchg(counters + unit, 0);
-            global_fence(); /* the others' partials are read after their counts */
-        }
-        *merges_here = last;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (!*merges_here) return;
-    for (int idx = get_local_id(0); idx < 16 * HEAD_DIM; idx += 32 * CACHE_WARPS) {
-        const int row = idx / HEAD_DIM, d = idx - row * HEAD_DIM;
-        const int R = tile * 16 + row;
-        if (R >= rows_total) continue;
-        const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
-        const long part = view_index(c.part_off, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h);
-        const long plse = view_index(c.plse_off, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h);
-        const float row_lse = merged_lse(lse_parts, plse, c.plse_split, c.num_splits);
-        store_value(out, view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + d,
-                    merged_value(parts, part, c.part_split, lse_parts, plse, c.plse_split,
-                                 c.num_splits, row_lse, d));
-        if (lse && d == 0)
-            lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
-    }
-}
-#endif
-
 __kernel __attribute__((reqd_work_group_size(32 * CACHE_WARPS, 1, 1)))
 void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const storage_t *v,
@@ -220,12 +170,9 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const int *seqlens, __global const int *batch_idx,
                 __global const int *leftpad, __global const int *block_table,
                 __global const int *cu_new, __global const storage_t *cos_t,
-                __global const storage_t *sin_t, __global storage_t *merged_o,
-                __global float *merged_lse_out, __global int *split_counters,
-                const attn_params p, const cache_params c)
+                __global const storage_t *sin_t, const attn_params p, const cache_params c)
 {
     __local float scratch[MMA_SCRATCH_FLOATS];
-    __local int merges_here; /* MERGE_IN_KERNEL: this work-group was a unit's last split */
     __local float warp_m[CACHE_WARPS * 16];
     __local float warp_l[CACHE_WARPS * 16];
     __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
@@ -457,12 +404,6 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
 #endif
             }
         }
-#if MERGE_IN_KERNEL
-        merge_unit_splits(o, lse, merged_o, merged_lse_out, split_counters, &merges_here, p, c, s,
-                          b, kv_head, tile, rows_total);
-#else
-        (void)merged_o, (void)merged_lse_out, (void)split_counters, (void)merges_here;
-#endif
         barrier(CLK_LOCAL_MEM_FENCE); /* warp_m, warp_l and the tiles are reused by the next tile */
     }
 }

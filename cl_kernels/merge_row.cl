@@ -10,36 +10,21 @@
 #error "HEAD_DIM must be defined by the host"
 #endif
 
-/* Partials written by other work-groups of the same kernel (MERGE_IN_KERNEL: the last
- * split of a unit merges) are read through volatile pointers: past the L1 cache, which
- * is not coherent between compute units and may hold a neighbouring unit's line. */
-#ifndef MERGE_IN_KERNEL
-#define MERGE_IN_KERNEL 0
-#endif
-#if MERGE_IN_KERNEL && PART_DTYPE != 0
-#error "a merge inside the attention kernel reads fp32 partials"
-#endif
-#if MERGE_IN_KERNEL
-#define PARTS_READ volatile __global const
-#else
-#define PARTS_READ __global const
-#endif
-
 #if PART_DTYPE == 0
-inline float load_part(PARTS_READ void *p, long i) { return ((PARTS_READ float *)p)[i]; }
+inline float load_part(__global const void *p, long i) { return ((__global const float *)p)[i]; }
 #elif PART_DTYPE == 1
-inline float load_part(PARTS_READ void *p, long i) { return vload_half(0, (__global const half *)p + i); }
+inline float load_part(__global const void *p, long i) { return vload_half(0, (__global const half *)p + i); }
 #elif PART_DTYPE == 2
-inline float load_part(PARTS_READ void *p, long i)
+inline float load_part(__global const void *p, long i)
 {
-    return as_float((uint)((PARTS_READ ushort *)p)[i] << 16);
+    return as_float((uint)((__global const ushort *)p)[i] << 16);
 }
 #else
 #error "unknown PART_DTYPE"
 #endif
 
 /* The merged lse of one (row, head): part s's lse is lse_parts[plse + s * plse_ss]. */
-inline float merged_lse(PARTS_READ float *lse_parts, long plse, long plse_ss, int splits)
+inline float merged_lse(__global const float *lse_parts, long plse, long plse_ss, int splits)
 {
     /* The largest finite lse, so that every weight is exp(<= 0). */
     float m = -INFINITY;
@@ -60,8 +45,8 @@ inline float merged_lse(PARTS_READ float *lse_parts, long plse, long plse_ss, in
  * neighbouring work-items read neighbouring addresses and a row's splits are read in
  * parallel (a work-item per row walking d left a decode launch of a few hundred
  * work-items, each with thousands of strided loads). */
-inline float merged_value(PARTS_READ void *parts, long part, long part_ss,
-                          PARTS_READ float *lse_parts, long plse, long plse_ss, int splits,
+inline float merged_value(__global const void *parts, long part, long part_ss,
+                          __global const float *lse_parts, long plse, long plse_ss, int splits,
                           float lse, int d)
 {
     float acc = 0.0f;

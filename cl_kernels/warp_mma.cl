@@ -129,11 +129,6 @@ inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memo
 /* Wait until at most n (a literal) committed groups are still in flight. */
 #define ASYNC_WAIT(n) asm volatile("cp.async.wait_group " #n ";" ::: "memory")
 
-/* This thread's global writes before its later ones, for every thread of the device
- * (membar.gl): what a work-group publishes before counting itself in with an atomic, and
- * what the last one to count in does before it reads the others' results. */
-inline void global_fence(void) { asm volatile("membar.gl;" ::: "memory"); }
-
 #else /* MMA_EMULATE */
 
 inline uint pack_pair(float lo, float hi)
@@ -194,8 +189,6 @@ inline void copy_async16(__local void *dst, __global const void *src, int src_by
 inline void async_commit(void) {}
 
 #define ASYNC_WAIT(n) ((void)0)
-
-inline void global_fence(void) { mem_fence(CLK_GLOBAL_MEM_FENCE); }
 
 #endif /* MMA_EMULATE */
 

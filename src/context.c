@@ -37,15 +37,6 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
         return facl_fail(FACL_ERROR_INVALID_VALUE,
                          "FACL_CACHE_MMA_SHAPE: expected \"warps,stages\" with warps 1, 2 or 4 "
                          "and stages 1 to 4, got \"%s\"", shape);
-    /* "combine": split results merged by the second kernel even where the attention
-     * kernel could merge them (benchmarks compare the two; Oclgrind's race check, which
-     * cannot see the ordering that atomics give across work-groups, runs on it) */
-    const char *merge = facl_getenv("FACL_CACHE_SPLIT_MERGE");
-    if (merge && *merge && strcmp(merge, "kernel") != 0 && strcmp(merge, "combine") != 0)
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_CACHE_SPLIT_MERGE: expected \"kernel\" or \"combine\", got \"%s\"",
-                         merge);
-    ctx->cache_merge_by_combine = merge && strcmp(merge, "combine") == 0;
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
     cl_int err;
@@ -73,15 +64,8 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device,
         free(ctx);
         return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "cannot create the enqueue mutex");
     }
-    facl_status st = facl_queue_counters_init(&ctx->split_counters);
+    facl_status st = finish_context(ctx, config);
     if (st != FACL_SUCCESS) {
-        pthread_mutex_destroy(&ctx->enqueue_lock);
-        free(ctx);
-        return st;
-    }
-    st = finish_context(ctx, config);
-    if (st != FACL_SUCCESS) {
-        facl_queue_counters_release(&ctx->split_counters);
         pthread_mutex_destroy(&ctx->enqueue_lock);
         if (ctx->programs_ready) facl_program_cache_release(&ctx->programs);
         if (ctx->queue) clReleaseCommandQueue(ctx->queue);
@@ -164,7 +148,6 @@ void facl_context_free(facl_context *ctx)
 {
     if (!ctx) return;
     facl_program_cache_release(&ctx->programs);
-    facl_queue_counters_release(&ctx->split_counters);
     clReleaseCommandQueue(ctx->queue);
     clReleaseDevice(ctx->device);
     clReleaseContext(ctx->cl_ctx);

@@ -7,7 +7,6 @@
 #include "facl.h"
 #include "log.h"
 #include "programs.h"
-#include "queue_counters.h"
 
 struct facl_context {
     cl_context cl_ctx;
@@ -22,10 +21,6 @@ struct facl_context {
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
     /* FACL_CACHE_MMA_SHAPE at creation (benchmarking the KV-cache kernel), else zeros */
     facl_cache_mma_shape cache_mma_shape;
-    /* FACL_CACHE_SPLIT_MERGE=combine at creation: splits always merged by cache_combine */
-    int cache_merge_by_combine;
-    /* the KV-cache kernel's split counters, one buffer per in-order queue */
-    facl_queue_counters split_counters;
 };
 
 /* NVIDIA's OpenCL driver (580.159.04, H200) has a use-after-free when several threads

@@ -214,7 +214,7 @@ static void test_config_kernel_path(void **state)
     }
 }
 
-/* The KV-cache kernel's benchmarking switches, read at context creation: a malformed
+/* The KV-cache kernel's benchmarking switch, read at context creation: a malformed
  * value fails creation and names the variable; a valid one creates the context. */
 static void expect_env(const char *name, const char *value, facl_status expected)
 {
@@ -241,9 +241,6 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2", FACL_SUCCESS);
     expect_env("FACL_CACHE_MMA_SHAPE", "3,2", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2x", FACL_ERROR_INVALID_VALUE);
-    expect_env("FACL_CACHE_SPLIT_MERGE", "kernel", FACL_SUCCESS);
-    expect_env("FACL_CACHE_SPLIT_MERGE", "combine", FACL_SUCCESS);
-    expect_env("FACL_CACHE_SPLIT_MERGE", "both", FACL_ERROR_INVALID_VALUE);
 }
 
 /* ------------------------------------------------------------------ probe */
