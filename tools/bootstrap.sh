@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 mode=${1:-selftest}
 
-packages="meson ninja-build pkg-config gcc libc6-dev ocl-icd-opencl-dev opencl-c-headers \
+packages="meson ninja-build pkg-config cmake gcc libc6-dev ocl-icd-opencl-dev opencl-c-headers \
 pocl-opencl-icd libcmocka-dev libclblast-dev gnuplot-nox python3 oclgrind"
 missing=""
 for p in $packages; do
