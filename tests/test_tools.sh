@@ -316,6 +316,21 @@ then
 else
     fail "facl-bench --bwd output"; head -n 60 "$tmp/bwd.json" "$tmp/bwd.csv"
 fi
+#     bench_table.py joins the backward rows with torch_sdpa.py --bwd's (one made-up torch
+#     row: its point gets torch's figure and a ratio, the others "-").
+cat >"$tmp/torch_bwd.json" <<'JSON'
+{"torch": "test", "device": "none", "rows": [{"kind": "fwd", "dtype": "float16", "hdim": 64,
+ "seqlen": 64, "batch": 4, "heads": 32, "causal": false, "ms": 0.01, "tflops": 1.0,
+ "bwd_ms": 0.02, "bwd_tflops": 2.0}]}
+JSON
+run python3 "$table" "$tmp/bwd.json" --torch "$tmp/torch_bwd.json"
+if [ "$rc" -eq 0 ] && grep -q '^| dtype | d | seqlen | causal | facl bwd TFLOP/s | torch bwd TFLOP/s | facl/torch |$' "$tmp/out" &&
+   grep -Eq '^\| fp16 \| 64 \| 64 \| off \| [0-9.]+ \| 2.000 \| [0-9.]+ \|$' "$tmp/out" &&
+   grep -Eq '^\| fp16 \| 64 \| 128 \| on \| [0-9.]+ \| - \| - \|$' "$tmp/out"; then
+    pass "bench_table.py prints the backward table joined with torch's rows"
+else
+    fail "bench_table.py backward table (exit $rc)"; show
+fi
 
 # 8. The benchmark rejects bad options.
 run "$bench" --dtypes fp8

@@ -5,6 +5,7 @@ TFLOP/s, the peers' TFLOP/s and the ratios ours/peer.
 
   tools/bench_table.py BENCH.json [--torch TORCH.json]
   tools/bench_table.py DECODE.json [--torch TORCH_DECODE.json] [--copy-gbps 4270]
+  tools/bench_table.py BWD.json [--torch TORCH_BWD.json]
 
 Standard library only. Points a peer did not measure read "-", and an unavailable or n/a
 baseline shows the reason facl-bench gave; when no point has a baseline at all (CLBlast
@@ -19,6 +20,10 @@ facl-bench was given). Each layout shows its num_splits = auto (0) row, or its b
 --splits when auto was not measured; with several splits values a second table lists
 GB/s per num_splits. Points that failed or were skipped show their status, and their
 notes follow the table.
+
+facl-bench --bwd output (rows of kind "bwd") gives the backward table: facl's backward
+TFLOP/s per dtype, head dim, seqlen and causal, torch's (the bwd_tflops of torch_sdpa.py
+--bwd --json rows, joined on dtype, hdim, seqlen and causal) and the ratio.
 """
 import argparse
 import json
@@ -158,6 +163,31 @@ def decode_tables(bench, torch_path, copy):
                 print("| " + " | ".join(cells) + " |")
 
 
+def bwd_table(bench, torch_path):
+    torch = {}
+    if torch_path:
+        for r in load(torch_path).get("rows", []):
+            if r.get("bwd_tflops") is not None:
+                dt = TORCH_DTYPES.get(r["dtype"], r["dtype"])
+                torch[key(dt, r["hdim"], r["seqlen"], r["causal"])] = r["bwd_tflops"]
+    cols = ["dtype", "d", "seqlen", "causal", "facl bwd TFLOP/s"]
+    if torch_path:
+        cols += ["torch bwd TFLOP/s", "facl/torch"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in bench["rows"]:
+        if r.get("kind") != "bwd":
+            continue
+        k = key(r["dtype"], r["hdim"], r["seqlen"], r["causal"])
+        ours = r.get("bwd_tflops") if r.get("status") == "ok" else None
+        cells = [k[0], str(k[1]), str(k[2]), "on" if k[3] else "off",
+                 f"{ours:.3f}" if ours else r.get("note", r.get("status", "?"))]
+        if torch_path:
+            t = torch.get(k)
+            cells += [f"{t:.3f}" if t else "-", ratio(ours, t)]
+        print("| " + " | ".join(cells) + " |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench")
@@ -171,6 +201,9 @@ def main():
         sys.exit(f"bench_table: {args.bench} is not facl-bench --json output")
     if bench.get("mode") == "decode" or any(r.get("kind") == "decode" for r in bench["rows"]):
         decode_tables(bench, args.torch, args.copy_gbps)
+        return
+    if bench.get("mode") == "bwd" or any(r.get("kind") == "bwd" for r in bench["rows"]):
+        bwd_table(bench, args.torch)
         return
     facl, clblast, order = {}, {}, []
     for r in bench["rows"]:
