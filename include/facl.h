@@ -113,6 +113,10 @@ typedef enum facl_dtype {
 /* Size in bytes of one element (0 for an unknown dtype). */
 FACL_API size_t facl_dtype_size(facl_dtype dtype);
 
+/* The dtype's name as error messages print it: "fp32", "fp16", "bf16" or "int32"; NULL
+ * for an unknown dtype. */
+FACL_API const char *facl_dtype_name(facl_dtype dtype);
+
 #define FACL_MAX_DIMS 5
 #define FACL_MAX_HEAD_DIM 256
 
@@ -626,6 +630,27 @@ FACL_API facl_status facl_varlen_bwd_kvpacked(facl_context *ctx, cl_command_queu
                                               const facl_tensor *workspace,
                                               cl_uint num_wait_events,
                                               const cl_event *wait_events, cl_event *event);
+
+/* ----------------------------------------------------------- struct layout */
+
+/* For bindings that mirror the public structs in another language (ctypes, cffi,
+ * hand-written FFI): the layout this library was compiled with, so that a mirror is
+ * checked when the binding loads instead of trusted (docs/ABI.md, "Checking a binding's
+ * layout").
+ *   struct_name  any struct of this header, as spelled here: "facl_tensor",
+ *                "facl_attn_options", "facl_kvcache_args", ...
+ *   field_name   a field as spelled here ("shape", "alibi_slopes"), or NULL for the
+ *                struct itself (offset 0, size = its sizeof)
+ *   offset, size in bytes; an array field's size is the whole array's.
+ * An unknown struct or field is FACL_ERROR_INVALID_VALUE naming it (a binding newer than
+ * the library asks for a field the library does not have). */
+FACL_API facl_status facl_struct_layout(const char *struct_name, const char *field_name,
+                                        uint64_t *offset, uint64_t *size);
+
+/* Field `index` (0-based, declaration order) of a struct, or with struct_name NULL the
+ * name of struct `index`; NULL past the last one or for an unknown struct. Lists what
+ * facl_struct_layout knows, so a binding can also see fields it does not mirror. */
+FACL_API const char *facl_struct_field_name(const char *struct_name, uint32_t index);
 
 #ifdef __cplusplus
 }

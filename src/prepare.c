@@ -7,6 +7,7 @@
 #include "plan.h"
 #include "status.h"
 #include "struct_size.h"
+#include "tensor_check.h"
 
 /* A problem with the described features and placeholder buffers: only what selects the
  * program matters (dtype, head dim, varlen, the feature switches, row alignment). */
@@ -17,9 +18,11 @@ static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd
     snprintf(name, sizeof name, "descs[%zu].opts", index);
     facl_status st = facl_read_attn_options(name, d->opts, &o);
     if (st != FACL_SUCCESS) return st;
-    if (d->dtype != FACL_DTYPE_F32 && d->dtype != FACL_DTYPE_F16 && d->dtype != FACL_DTYPE_BF16)
-        return facl_fail(FACL_ERROR_INVALID_DTYPE, "descs[%zu].dtype: %d is not F32, F16 or BF16",
-                         index, (int)d->dtype);
+    if (d->dtype != FACL_DTYPE_F32 && d->dtype != FACL_DTYPE_F16 && d->dtype != FACL_DTYPE_BF16) {
+        char given[24];
+        return facl_fail(FACL_ERROR_INVALID_DTYPE, "descs[%zu].dtype: %s is not fp32, fp16 or bf16",
+                         index, facl_dtype_text(d->dtype, given, sizeof given));
+    }
     if (d->head_dim < 1 || d->head_dim > FACL_MAX_HEAD_DIM)
         return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "descs[%zu].head_dim: %d is outside 1..%d",
                          index, (int)d->head_dim, FACL_MAX_HEAD_DIM);

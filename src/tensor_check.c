@@ -2,6 +2,8 @@
 #include "tensor_check.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "context.h"
 #include "status.h"
@@ -15,6 +17,41 @@ size_t facl_dtype_size(facl_dtype dtype)
     case FACL_DTYPE_I32: return 4;
     }
     return 0;
+}
+
+const char *facl_dtype_name(facl_dtype dtype)
+{
+    switch (dtype) {
+    case FACL_DTYPE_F32: return "fp32";
+    case FACL_DTYPE_F16: return "fp16";
+    case FACL_DTYPE_BF16: return "bf16";
+    case FACL_DTYPE_I32: return "int32";
+    }
+    return NULL;
+}
+
+const char *facl_dtype_text(int32_t dtype, char *buf, size_t cap)
+{
+    const char *name = facl_dtype_name((facl_dtype)dtype);
+    if (name) return name;
+    snprintf(buf, cap, "%d (unknown)", (int)dtype);
+    return buf;
+}
+
+/* "fp32, fp16 or bf16": the dtypes of a mask, for messages. */
+static void mask_text(unsigned mask, char *buf, size_t cap)
+{
+    const int32_t all[] = {FACL_DTYPE_F32, FACL_DTYPE_F16, FACL_DTYPE_BF16, FACL_DTYPE_I32};
+    int left = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) left += (mask >> all[i]) & 1u;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i) {
+        if (!((mask >> all[i]) & 1u)) continue;
+        size_t used = strlen(buf);
+        --left;
+        snprintf(buf + used, cap - used, "%s%s", facl_dtype_name((facl_dtype)all[i]),
+                 left > 1 ? ", " : left == 1 ? " or " : "");
+    }
 }
 
 facl_tensor facl_tensor_contiguous(cl_mem buffer, facl_dtype dtype, int ndim, const int64_t *shape)
@@ -60,9 +97,12 @@ facl_status facl_check_tensor(const facl_context *ctx, const char *name, const f
 {
     if (!t) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "%s: NULL tensor", name);
     if (!t->buffer) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "%s: NULL buffer", name);
-    if ((unsigned)t->dtype > FACL_DTYPE_I32 || !(dtype_mask & (1u << t->dtype)))
-        return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %d is not accepted here", name,
-                         (int)t->dtype);
+    if ((unsigned)t->dtype > FACL_DTYPE_I32 || !(dtype_mask & (1u << t->dtype))) {
+        char given[24], accepted[48];
+        mask_text(dtype_mask, accepted, sizeof accepted);
+        return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %s is not accepted here (%s)", name,
+                         facl_dtype_text(t->dtype, given, sizeof given), accepted);
+    }
     if (t->ndim != ndim)
         return facl_fail(FACL_ERROR_INVALID_SHAPE, "%s: expected %d dimensions, got %d", name, ndim,
                          t->ndim);

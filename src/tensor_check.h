@@ -2,10 +2,17 @@
 #ifndef FACL_TENSOR_CHECK_H
 #define FACL_TENSOR_CHECK_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "facl.h"
 
 /* dtype_mask: bit (1 << dtype) set for each accepted dtype. */
 #define FACL_FLOAT_DTYPES ((1u << FACL_DTYPE_F32) | (1u << FACL_DTYPE_F16) | (1u << FACL_DTYPE_BF16))
+
+/* A dtype as messages print it: its name ("fp16"), or "<n> (unknown)" written into buf
+ * (24 bytes are enough). */
+const char *facl_dtype_text(int32_t dtype, char *buf, size_t cap);
 
 /* Null handle, dtype, rank, negative sizes, strides (last 1, others >= 0), byte extent
  * (overflow-checked) within the buffer's CL_MEM_SIZE, and the buffer's context. */

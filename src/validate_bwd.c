@@ -44,8 +44,9 @@ static facl_status check_like(const facl_context *ctx, const char *name, const f
     facl_status st = facl_check_tensor(ctx, name, t, like->ndim, FACL_FLOAT_DTYPES);
     if (st != FACL_SUCCESS) return st;
     if (t->dtype != like->dtype)
-        return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %d differs from %s's dtype %d", name,
-                         (int)t->dtype, like_name, (int)like->dtype);
+        return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %s differs from %s's dtype %s", name,
+                         facl_dtype_name((facl_dtype)t->dtype), like_name,
+                         facl_dtype_name((facl_dtype)like->dtype));
     char what[64];
     snprintf(what, sizeof what, "%s must be shaped like %s", name, like_name);
     for (int d = 0; d < like->ndim; ++d)

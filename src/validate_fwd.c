@@ -167,8 +167,9 @@ facl_status facl_check_qkvo(const facl_context *ctx, const facl_tensor *q, const
     const int other_ranks[3] = {rank_k, rank_k, rank_q};
     for (int i = 0; i < 3; ++i)
         if (others[i]->dtype != q->dtype)
-            return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %d differs from %s's dtype %d",
-                             other_names[i], (int)others[i]->dtype, n->q, (int)q->dtype);
+            return facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %s differs from %s's dtype %s",
+                             other_names[i], facl_dtype_name((facl_dtype)others[i]->dtype), n->q,
+                             facl_dtype_name((facl_dtype)q->dtype));
     const int64_t d = q->shape[rank_q - 1];
     if (d < 1 || d > FACL_MAX_HEAD_DIM)
         return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "%s: head_dim %lld is outside 1..%d", n->q,

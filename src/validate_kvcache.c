@@ -101,8 +101,8 @@ static facl_status check_like_q(const facl_context *ctx, const char *name, const
 {
     facl_status st = facl_check_tensor(ctx, name, t, rank, FACL_FLOAT_DTYPES);
     if (st == FACL_SUCCESS && t->dtype != q->dtype)
-        st = facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %d differs from q's dtype %d", name,
-                       (int)t->dtype, (int)q->dtype);
+        st = facl_fail(FACL_ERROR_INVALID_DTYPE, "%s: dtype %s differs from q's dtype %s", name,
+                       facl_dtype_name((facl_dtype)t->dtype), facl_dtype_name((facl_dtype)q->dtype));
     return st;
 }
 

@@ -255,16 +255,18 @@ static void test_dtypes(void **state)
     (void)state;
     call c = valid_call(DENSE);
     c.k.dtype = FACL_DTYPE_F16;
-    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "k: dtype", "q's dtype");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "k: dtype fp16", "q's dtype fp32");
     c = valid_call(DENSE);
     c.out.dtype = FACL_DTYPE_BF16;
-    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "out: dtype", "q's dtype");
+    expect_rejected_naming(&c, FACL_ERROR_INVALID_DTYPE, "out: dtype bf16", "q's dtype fp32");
     c = valid_call(DENSE);
     c.q.dtype = (facl_dtype)42;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q: dtype 42");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE,
+                    "q: dtype 42 (unknown) is not accepted here (fp32, fp16 or bf16)");
     c = valid_call(DENSE);
     c.q.dtype = FACL_DTYPE_I32;
-    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "q: dtype 3");
+    expect_rejected(&c, FACL_ERROR_INVALID_DTYPE,
+                    "q: dtype int32 is not accepted here (fp32, fp16 or bf16)");
     c = valid_call(DENSE);
     c.lse.dtype = FACL_DTYPE_F16;
     expect_rejected(&c, FACL_ERROR_INVALID_DTYPE, "lse:");

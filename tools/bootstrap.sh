@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-selftest}
 
 packages="meson ninja-build pkg-config cmake gcc libc6-dev ocl-icd-opencl-dev opencl-c-headers \
-pocl-opencl-icd libcmocka-dev libclblast-dev gnuplot-nox python3 oclgrind"
+pocl-opencl-icd libcmocka-dev libclblast-dev gnuplot-nox python3 oclgrind \
+python3-pyopencl python3-numpy python3-pytest python3-venv python3-pip"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
