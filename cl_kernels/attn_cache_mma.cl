@@ -21,8 +21,8 @@
  *
  * Needs 16-bit storage, HEAD_DIM a multiple of 16 (<= 128, for the accumulators'
  * registers) and aligned rows (ALIGNED_KV); the host plans attn_cache.cl's kernel otherwise.
- * Fragments are read from the tiles with ldmatrix (.trans for values). Fragment layouts
- * and the copy and ldmatrix primitives: warp_mma.cl.
+ * Fragments are read from the tiles with ldmatrix (.trans for values). Fragment layouts,
+ * the fragment readers and the copy and ldmatrix primitives: warp_mma.cl.
  */
 #if CACHE_MMA
 
@@ -112,49 +112,6 @@ inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, l
                          slots[it].x >= 0 ? 16 : 0);
         }
     }
-}
-
-/* The B fragments (b.x: dims 2t, 2t+1; b.y: dims 2t+8, 2t+9; of key g) of keys
- * 8nb .. 8nb+7 for k-steps ks and ks + 1 (kb[0], kb[1]), or ks alone (`two` = 0). */
-inline void key_fragments(__local const ushort *k_tile, int nb, int ks, bool two, uint2 *kb)
-{
-#if MMA_EMULATE
-    const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    __local const ushort *krow = k_tile + (8 * nb + g) * TILE_PITCH + 16 * ks + 2 * t;
-    kb[0] = (uint2)(*(__local const uint *)krow, *(__local const uint *)(krow + 8));
-    if (two) kb[1] = (uint2)(*(__local const uint *)(krow + 16), *(__local const uint *)(krow + 24));
-#else
-    /* matrix i = dims 16ks + 8i .. + 7 of the 8 keys (rows) */
-    const int lane = warp_lane();
-    if (two) {
-        const uint4 r = ldmatrix_x4(k_tile + (8 * nb + (lane & 7)) * TILE_PITCH + 16 * ks + 8 * (lane >> 3));
-        kb[0] = r.xy;
-        kb[1] = r.zw;
-    } else {
-        kb[0] = ldmatrix_x2(k_tile + (8 * nb + (lane & 7)) * TILE_PITCH + 16 * ks + 8 * ((lane >> 3) & 1));
-    }
-#endif
-}
-
-/* The B fragments (b.x: keys 2t, 2t+1; b.y: keys 2t+8, 2t+9; of dim g) of the 16 keys'
- * value dims 8db .. 8db+7 (vb[0]) and 8(db+1) .. (vb[1]). */
-inline void value_fragments(__local const ushort *v_tile, int db, uint2 *vb)
-{
-#if MMA_EMULATE
-    const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    for (int h = 0; h < 2; ++h) {
-        __local const ushort *vcol = v_tile + 2 * t * TILE_PITCH + 8 * (db + h) + g;
-        uint e[4];
-        for (int i = 0; i < 4; ++i) e[i] = vcol[((i & 1) + (i >> 1) * 8) * TILE_PITCH];
-        vb[h] = (uint2)(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
-    }
-#else
-    /* matrix i = keys 8(i & 1) .. + 7 (rows) x dims 8(db + i / 2) .. + 7, transposed */
-    const int lane = warp_lane(), i = lane >> 3;
-    const uint4 r = ldmatrix_x4_trans(v_tile + ((lane & 7) + 8 * (i & 1)) * TILE_PITCH + 8 * (db + (i >> 1)));
-    vb[0] = r.xy;
-    vb[1] = r.zw;
-#endif
 }
 
 __kernel __attribute__((reqd_work_group_size(32 * CACHE_WARPS, 1, 1)))
@@ -286,7 +243,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 MMA_UNROLL
                 for (int ks = 0; ks < K_STEPS; ks += 2) {
                     uint2 kb[2];
-                    key_fragments(k_tile, nb, ks, ks + 1 < K_STEPS, kb);
+                    mma_key_fragments(k_tile, TILE_PITCH, nb, ks, ks + 1 < K_STEPS, kb);
                     sc[nb] = warp_mma(sc[nb], qa[ks], kb[0], scratch);
                     if (ks + 1 < K_STEPS) sc[nb] = warp_mma(sc[nb], qa[ks + 1], kb[1], scratch);
                 }
@@ -330,7 +287,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
             MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; db += 2) { /* D_BLOCKS is even: d % 16 == 0 */
                 uint2 vb[2];
-                value_fragments(v_tile, db, vb);
+                mma_value_fragments(v_tile, TILE_PITCH, db, vb);
                 MMA_UNROLL
                 for (int h = 0; h < 2; ++h) {
                     acc[db + h].xy *= alpha[0];

@@ -2,15 +2,19 @@
  *
  * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 * M_TILES query rows of
  * one (sequence, head); each warp owns M_TILES tiles of 16 rows and keeps their q as mma
- * A operands in registers for the whole call. For each tile of BLOCK_N = 64 keys the group stages k
- * (row major) and v (transposed, so that its mma B operands are contiguous pairs) in
- * local memory as raw 16-bit values; each warp then computes its 16 x 64 scores with
- * m16n8k16 products, applies scale, softcap, ALiBi and the masks, keeps an online softmax
- * in fp32 (each row is spread over the 4 lanes of a quad, reduced with shuffles), and
- * feeds the probabilities, rounded to the storage type as FlashAttention does, straight
- * from the score registers into the p.v products. Only fp16 and bf16 storage, head_dim up
- * to 128 (padded to a multiple of 16 with zeros); the host falls back to attn_fwd.cl
- * otherwise.
+ * A operands in registers for the whole call. For each tile of BLOCK_N = 64 keys the
+ * group stages k and v, both row major as raw 16-bit values, in local memory; each warp
+ * then computes its 16 x 64 scores with m16n8k16 products, applies scale, softcap, ALiBi
+ * and the masks, keeps an online softmax in fp32 (each row is spread over the 4 lanes of
+ * a quad, reduced with shuffles), and feeds the probabilities, rounded to the storage
+ * type as FlashAttention does, straight from the score registers into the p.v products.
+ * Operands come out of the tiles through ldmatrix (.trans for v: no transposing store).
+ *
+ * Copies overlap the arithmetic as in FlashAttention 2: with 16-byte aligned rows
+ * (VEC_LOADS) the tiles are filled by asynchronous copies (cp.async), v of a tile while
+ * its scores are computed and k of the next tile while p.v runs; otherwise through
+ * registers. Only fp16 and bf16 storage, head_dim up to 128 (padded to a multiple of 16
+ * with zeros); the host falls back to attn_fwd.cl otherwise.
  *
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, VEC_LOADS (1 when every
  * k and v row starts on a 16-byte boundary, so tiles load 8 values per access),
@@ -38,10 +42,11 @@
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
 #define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
 #define N_BLOCKS (BLOCK_N / 8) /* 8-wide key blocks of the scores */
-/* Row pitches in 16-bit elements. The +8 keeps rows 16-byte aligned and spreads the
- * eight rows read by one B-operand load over all 32 local-memory banks. */
+/* The row pitch of both tiles in 16-bit elements. The +8 keeps rows 16-byte aligned (as
+ * ldmatrix and cp.async need) and puts the eight rows one ldmatrix reads on all 32
+ * local-memory banks. */
 #define K_PITCH (D_PAD + 8)
-#define VT_PITCH (BLOCK_N + 8)
+#define TILE_ELEMS (BLOCK_N * K_PITCH)
 #if MMA_EMULATE
 #define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)
 #else
@@ -61,6 +66,28 @@ inline uint4 load_row8(__global const ushort *row, int c)
                    (uint)x[4] | ((uint)x[5] << 16), (uint)x[6] | ((uint)x[7] << 16));
 }
 
+/* Rows tile0 .. tile0 + BLOCK_N - 1 of x (k or v of the sequence) into a row-major tile;
+ * rows at or past `end` and columns at or past HEAD_DIM are zeros (a zero v row keeps
+ * 0 * p finite). With VEC_LOADS as asynchronous copies, which the caller commits and
+ * waits for; else through registers. */
+inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int end,
+                       __local ushort *tile)
+{
+    for (int idx = get_local_id(0); idx < BLOCK_N * (D_PAD / 8); idx += 128) {
+        const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+        const bool row_in = tile0 + n < end;
+#if VEC_LOADS
+        /* HEAD_DIM % 8 == 0 here, so a piece is all inside the row or all past it */
+        const bool in = row_in && c < HEAD_DIM;
+        copy_async16(tile + n * K_PITCH + c, in ? x_seq + (long)(tile0 + n) * x_ss + c : x_seq,
+                     in ? 16 : 0);
+#else
+        *(__local uint4 *)(tile + n * K_PITCH + c) =
+            row_in ? load_row8(x_seq + (long)(tile0 + n) * x_ss, c) : (uint4)(0u);
+#endif
+    }
+}
+
 /* Two adjacent 16-bit values of q as one operand register (zeros outside the matrix). */
 inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq, int c)
 {
@@ -77,8 +104,8 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
     __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
     const attn_params p)
 {
-    __local ushort k_tile[BLOCK_N * K_PITCH] __attribute__((aligned(16)));
-    __local ushort vt_tile[D_PAD * VT_PITCH] __attribute__((aligned(16)));
+    __local ushort k_tile[TILE_ELEMS] __attribute__((aligned(16)));
+    __local ushort v_tile[TILE_ELEMS] __attribute__((aligned(16)));
     __local float scratch[SCRATCH_FLOATS];
 
     const int h = get_group_id(1);
@@ -138,39 +165,40 @@ MMA_UNROLL
             l_a[mt] = l_b[mt] = 0.0f;
         }
 
+        /* k of the first tile in flight; each step then fetches its own v and the next
+         * step's k while it computes (one tile of each: local memory holds no more). The
+         * copy groups are committed in the same order by every work-item, also when
+         * empty, so "all but the newest group" is always the tile about to be read. */
+        if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, k_tile);
+        async_commit();
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
-            barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's readers are done */
-            for (int idx = lid; idx < BLOCK_N * (D_PAD / 8); idx += 128) {
-                const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
-                const bool in_range = tile0 + n < block_end;
-                const uint4 kv = in_range ? load_row8(k_seq + (long)(tile0 + n) * p.k_ss, c) : (uint4)(0u);
-                *(__local uint4 *)(k_tile + n * K_PITCH + c) = kv;
-                const uint4 vv = in_range ? load_row8(v_seq + (long)(tile0 + n) * p.v_ss, c) : (uint4)(0u);
-                const uint vw[4] = {vv.x, vv.y, vv.z, vv.w};
-                for (int w = 0; w < 4; ++w) {
-                    vt_tile[(c + 2 * w) * VT_PITCH + n] = (ushort)(vw[w] & 0xFFFFu);
-                    vt_tile[(c + 2 * w + 1) * VT_PITCH + n] = (ushort)(vw[w] >> 16);
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
+            stage_rows(v_seq, p.v_ss, tile0, block_end, v_tile);
+            async_commit();
+            ASYNC_WAIT(1);                /* this work-item's copies of k have landed */
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
 
             /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
-             * Each k operand loaded from local memory feeds the M_TILES row tiles. */
+             * Each k operand read from local memory feeds the M_TILES row tiles. */
             float4 s[M_TILES][N_BLOCKS];
 MMA_UNROLL
             for (int nb = 0; nb < N_BLOCKS; ++nb) {
 MMA_UNROLL
                 for (int mt = 0; mt < M_TILES; ++mt) s[mt][nb] = (float4)(0.0f);
-                __local const ushort *krow = k_tile + (nb * 8 + g) * K_PITCH + 2 * t;
 MMA_UNROLL
-                for (int ks = 0; ks < K_STEPS; ++ks) {
-                    const uint2 kb = (uint2)(*(__local const uint *)(krow + ks * 16),
-                                             *(__local const uint *)(krow + ks * 16 + 8));
+                for (int ks = 0; ks < K_STEPS; ks += 2) {
+                    uint2 kb[2];
+                    mma_key_fragments(k_tile, K_PITCH, nb, ks, ks + 1 < K_STEPS, kb);
 MMA_UNROLL
-                    for (int mt = 0; mt < M_TILES; ++mt)
-                        s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb, scratch);
+                    for (int mt = 0; mt < M_TILES; ++mt) {
+                        s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb[0], scratch);
+                        if (ks + 1 < K_STEPS) s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks + 1], kb[1], scratch);
+                    }
                 }
             }
+            barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with k_tile: refill it */
+            if (tile0 + BLOCK_N < block_end)
+                stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, k_tile);
+            async_commit();
 
 MMA_UNROLL
             for (int mt = 0; mt < M_TILES; ++mt) {
@@ -224,6 +252,8 @@ MMA_UNROLL
                 }
             }
 
+            ASYNC_WAIT(1);                /* this work-item's copies of v have landed */
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
             /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
              * 16-key step; each v operand feeds the M_TILES row tiles. */
 MMA_UNROLL
@@ -236,13 +266,17 @@ MMA_UNROLL
                                      pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
                 }
 MMA_UNROLL
-                for (int db = 0; db < D_BLOCKS; ++db) {
-                    __local const ushort *vrow = vt_tile + (db * 8 + g) * VT_PITCH + kk * 16 + 2 * t;
-                    const uint2 vb = (uint2)(*(__local const uint *)vrow, *(__local const uint *)(vrow + 8));
+                for (int db = 0; db < D_BLOCKS; db += 2) { /* D_BLOCKS is even: D_PAD % 16 == 0 */
+                    uint2 vb[2];
+                    mma_value_fragments(v_tile + kk * 16 * K_PITCH, K_PITCH, db, vb);
 MMA_UNROLL
-                    for (int mt = 0; mt < M_TILES; ++mt) acc[mt][db] = warp_mma(acc[mt][db], pa[mt], vb, scratch);
+                    for (int h2 = 0; h2 < 2; ++h2)
+MMA_UNROLL
+                        for (int mt = 0; mt < M_TILES; ++mt)
+                            acc[mt][db + h2] = warp_mma(acc[mt][db + h2], pa[mt], vb[h2], scratch);
                 }
             }
+            barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with v_tile: the next step refills it */
         }
 
 MMA_UNROLL

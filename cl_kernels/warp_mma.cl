@@ -1,6 +1,8 @@
-/* Warp-level matrix operations for attn_fwd_mma.cl: the m16n8k16 tensor-core product with
- * fp32 accumulation, a butterfly shuffle and the packing of two fp32 values into one
- * 32-bit operand register of the 16-bit storage type.
+/* Warp-level matrix operations for the tensor-core kernels (attn_fwd_mma.cl,
+ * attn_cache_mma.cl): the m16n8k16 tensor-core product with fp32 accumulation, a
+ * butterfly shuffle, the packing of two fp32 values into one 32-bit operand register of
+ * the 16-bit storage type, asynchronous copies into local memory, and the readers of
+ * key and value fragments from row-major local tiles (ldmatrix).
  *
  * On NVIDIA (sm_80 and newer) each is one inline-PTX instruction. With MMA_EMULATE=1 the
  * same operations are computed through local memory and barriers, with the same register
@@ -205,3 +207,52 @@ inline float quad_sum(float x, __local float *scratch)
     return x + warp_shuffle_xor(x, 2, scratch);
 }
 
+
+/* ---------------------------------------------------------------- fragment readers */
+
+/* The B fragments (b.x: dims 2t, 2t+1; b.y: dims 2t+8, 2t+9; of key g) of keys
+ * 8nb .. 8nb+7 of a row-major key tile (`pitch` 16-bit elements per key row) for k-steps
+ * ks and ks + 1 (kb[0], kb[1]), or ks alone (`two` = 0): one ldmatrix on NVIDIA. */
+inline void mma_key_fragments(__local const ushort *k_tile, int pitch, int nb, int ks, bool two,
+                              uint2 *kb)
+{
+#if MMA_EMULATE
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    __local const ushort *krow = k_tile + (8 * nb + g) * pitch + 16 * ks + 2 * t;
+    kb[0] = (uint2)(*(__local const uint *)krow, *(__local const uint *)(krow + 8));
+    if (two) kb[1] = (uint2)(*(__local const uint *)(krow + 16), *(__local const uint *)(krow + 24));
+#else
+    /* matrix i = dims 16ks + 8i .. + 7 of the 8 keys (rows) */
+    const int lane = warp_lane();
+    if (two) {
+        const uint4 r = ldmatrix_x4(k_tile + (8 * nb + (lane & 7)) * pitch + 16 * ks + 8 * (lane >> 3));
+        kb[0] = r.xy;
+        kb[1] = r.zw;
+    } else {
+        kb[0] = ldmatrix_x2(k_tile + (8 * nb + (lane & 7)) * pitch + 16 * ks + 8 * ((lane >> 3) & 1));
+    }
+#endif
+}
+
+/* The B fragments (b.x: keys 2t, 2t+1; b.y: keys 2t+8, 2t+9; of dim g) of 16 keys' value
+ * dims 8db .. 8db+7 (vb[0]) and 8(db+1) .. (vb[1]), from a row-major value tile whose
+ * first row is the first of the 16 keys: one ldmatrix.trans on NVIDIA, so the values
+ * need no transposing store. */
+inline void mma_value_fragments(__local const ushort *v_tile, int pitch, int db, uint2 *vb)
+{
+#if MMA_EMULATE
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    for (int h = 0; h < 2; ++h) {
+        __local const ushort *vcol = v_tile + 2 * t * pitch + 8 * (db + h) + g;
+        uint e[4];
+        for (int i = 0; i < 4; ++i) e[i] = vcol[((i & 1) + (i >> 1) * 8) * pitch];
+        vb[h] = (uint2)(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+    }
+#else
+    /* matrix i = keys 8(i & 1) .. + 7 (rows) x dims 8(db + i / 2) .. + 7, transposed */
+    const int lane = warp_lane(), i = lane >> 3;
+    const uint4 r = ldmatrix_x4_trans(v_tile + ((lane & 7) + 8 * (i & 1)) * pitch + 8 * (db + (i >> 1)));
+    vb[0] = r.xy;
+    vb[1] = r.zw;
+#endif
+}

@@ -39,14 +39,14 @@ static int choose_block_n(int head_dim, int lanes, uint64_t local_mem_usable)
     return block_n;
 }
 
-/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, VT_PITCH and
- * SCRATCH_FLOATS): the k tile, the transposed v tile and the emulation scratch. */
+/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS and
+ * SCRATCH_FLOATS): the k and v tiles and the emulation scratch. */
 static uint64_t mma_local_bytes(int head_dim, int emulated)
 {
     const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16, block_n = 64;
-    const uint64_t k_tile = block_n * (d_pad + 8) * 2, vt_tile = d_pad * (block_n + 8) * 2;
+    const uint64_t tile = block_n * (d_pad + 8) * 2;
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
-    return k_tile + vt_tile + scratch;
+    return 2 * tile + scratch;
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
