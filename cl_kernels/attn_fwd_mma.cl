@@ -2,7 +2,8 @@
  *
  * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 * M_TILES query rows of
  * one (sequence, head); each warp owns M_TILES tiles of 16 rows and keeps their q as mma
- * A operands in registers for the whole call. For each tile of BLOCK_N = 64 keys the
+ * A operands in registers for the whole call. For each tile of BLOCK_N keys (64; 32 for
+ * head dims above 128, whose tiles would not fit local memory otherwise) the
  * group stages k and v, both row major as raw 16-bit values, in local memory; each warp
  * then computes its 16 x 64 scores with m16n8k16 products, applies scale, softcap, ALiBi
  * and the masks, keeps an online softmax in fp32 (each row is spread over the 4 lanes of
@@ -13,7 +14,7 @@
  * Copies overlap the arithmetic as in FlashAttention 2: with 16-byte aligned rows
  * (VEC_LOADS) the tiles are filled by asynchronous copies (cp.async), v of a tile while
  * its scores are computed and k of the next tile while p.v runs; otherwise through
- * registers. Only fp16 and bf16 storage, head_dim up to 128 (padded to a multiple of 16
+ * registers. Only fp16 and bf16 storage, head_dim up to 256 (padded to a multiple of 16
  * with zeros); the host falls back to attn_fwd.cl otherwise.
  *
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, VEC_LOADS (1 when every
@@ -24,8 +25,8 @@
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
 #endif
-#if HEAD_DIM > 128
-#error "attn_fwd_mma covers head_dim up to 128"
+#if HEAD_DIM > 256
+#error "attn_fwd_mma covers head_dim up to 256"
 #endif
 #ifndef VEC_LOADS
 #define VEC_LOADS 0
@@ -37,7 +38,12 @@
 #define M_TILES 1
 #endif
 #define BLOCK_M (64 * M_TILES)
-#define BLOCK_N 64
+#ifndef BLOCK_N
+#define BLOCK_N 64 /* keys per tile: 64, or 32 (the host's choice for head dims above 128) */
+#endif
+#if BLOCK_N % 16 != 0
+#error "BLOCK_N must be a multiple of 16"
+#endif
 #define D_PAD (((HEAD_DIM + 15) / 16) * 16)
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
 #define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
@@ -86,6 +92,41 @@ inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int e
             row_in ? load_row8(x_seq + (long)(tile0 + n) * x_ss, c) : (uint4)(0u);
 #endif
     }
+}
+
+/* Scores in base 2: exp(x - m) = 2^(x * log2(e) - m * log2(e)), so one multiply (the
+ * scale with log2(e) folded in) and ex2 give what scale, subtract, multiply and ex2 gave;
+ * the running maxima are kept in the same units and lse converted back. */
+#define LOG2E 1.44269504088896340736f
+#define LN2 0.69314718055994530942f
+
+/* Key block 8nb of a score tile as base-2 logits: scale, softcap, ALiBi and, where
+ * `masked`, the visibility of keys j0, j0 + 1 for rows a (x, y) and b (z, w). The kernel
+ * calls it with a literal `masked`, so the tiles that every row of a warp sees whole run
+ * without the comparisons (FlashAttention applies masks on boundary tiles only). */
+inline float4 base2_logits(float4 s, const attn_params p, float scale_log2, float slope, int j0,
+                           int rel_a, int rel_b, int lo_a, int end_a, int lo_b, int end_b,
+                           bool masked)
+{
+    float4 x;
+#if HAS_SOFTCAP || HAS_ALIBI
+    (void)scale_log2;
+    x = s * p.scale;
+    x = (float4)(adjust_score(x.x, p.softcap, slope, rel_a), adjust_score(x.y, p.softcap, slope, rel_a - 1),
+                 adjust_score(x.z, p.softcap, slope, rel_b), adjust_score(x.w, p.softcap, slope, rel_b - 1)) *
+        LOG2E;
+#else
+    (void)p, (void)slope, (void)rel_a, (void)rel_b;
+    x = s * scale_log2;
+#endif
+    if (masked) {
+        const int j1 = j0 + 1;
+        x.x = j0 >= lo_a && j0 < end_a ? x.x : -INFINITY;
+        x.y = j1 >= lo_a && j1 < end_a ? x.y : -INFINITY;
+        x.z = j0 >= lo_b && j0 < end_b ? x.z : -INFINITY;
+        x.w = j1 >= lo_b && j1 < end_b ? x.w : -INFINITY;
+    }
+    return x;
 }
 
 /* Two adjacent 16-bit values of q as one operand register (zeros outside the matrix). */
@@ -138,6 +179,17 @@ MMA_UNROLL
             end_a[mt] = visible_end(row_a[mt] + off, p.window_right, e.sk);
             end_b[mt] = visible_end(row_b[mt] + off, p.window_right, e.sk);
         }
+        /* The keys every row of each of this warp's 16-row tiles sees: from the last
+         * row's first visible key to the first row's last (both bounds grow with the
+         * row). A key tile inside them needs no mask. */
+        int whole_lo[M_TILES], whole_end[M_TILES];
+MMA_UNROLL
+        for (int mt = 0; mt < M_TILES; ++mt) {
+            const int first = row0 + (warp_index() * M_TILES + mt) * 16;
+            whole_lo[mt] = visible_lo(first + 15 + off, p.window_left, e.sk);
+            whole_end[mt] = visible_end(first + off, p.window_right, e.sk);
+        }
+        const float scale_log2 = p.scale * LOG2E;
 
         /* Keys some row of the group can see; the same for all work-items, so every
          * barrier and warp operation below is reached by the whole group. */
@@ -147,7 +199,7 @@ MMA_UNROLL
 
         uint4 qa[M_TILES][K_STEPS];
         float4 acc[M_TILES][D_BLOCKS];
-        float m_a[M_TILES], m_b[M_TILES]; /* running maxima (the same in all 4 lanes of a quad) */
+        float m_a[M_TILES], m_b[M_TILES]; /* running maxima, base-2 logits (the same in all 4 lanes of a quad) */
         float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
@@ -203,29 +255,40 @@ MMA_UNROLL
 MMA_UNROLL
             for (int mt = 0; mt < M_TILES; ++mt) {
                 const int ra = row_a[mt], rb = row_b[mt];
-                /* Scale, softcap, ALiBi and masks, then the tile maxima of both rows. */
+                /* Scale, softcap, ALiBi and (on boundary tiles) masks, then the tile maxima
+                 * of both rows. */
                 float tmax_a = -INFINITY, tmax_b = -INFINITY;
+                const bool whole = tile0 >= whole_lo[mt] && tile0 + BLOCK_N <= whole_end[mt];
+                if (whole) {
+MMA_UNROLL
+                    for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                        const int j0 = tile0 + nb * 8 + 2 * t;
+                        s[mt][nb] = base2_logits(s[mt][nb], p, scale_log2, slope, j0, ra + off - j0,
+                                                 rb + off - j0, 0, 0, 0, 0, false);
+                    }
+                } else {
+MMA_UNROLL
+                    for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                        const int j0 = tile0 + nb * 8 + 2 * t;
+                        s[mt][nb] = base2_logits(s[mt][nb], p, scale_log2, slope, j0, ra + off - j0,
+                                                 rb + off - j0, lo_a[mt], end_a[mt], lo_b[mt],
+                                                 end_b[mt], true);
+                    }
+                }
 MMA_UNROLL
                 for (int nb = 0; nb < N_BLOCKS; ++nb) {
-                    const int j0 = tile0 + nb * 8 + 2 * t, j1 = j0 + 1;
-                    float4 x = s[mt][nb] * p.scale;
-                    x.x = (j0 >= lo_a[mt] && j0 < end_a[mt]) ? adjust_score(x.x, p.softcap, slope, ra + off - j0) : -INFINITY;
-                    x.y = (j1 >= lo_a[mt] && j1 < end_a[mt]) ? adjust_score(x.y, p.softcap, slope, ra + off - j1) : -INFINITY;
-                    x.z = (j0 >= lo_b[mt] && j0 < end_b[mt]) ? adjust_score(x.z, p.softcap, slope, rb + off - j0) : -INFINITY;
-                    x.w = (j1 >= lo_b[mt] && j1 < end_b[mt]) ? adjust_score(x.w, p.softcap, slope, rb + off - j1) : -INFINITY;
-                    s[mt][nb] = x;
-                    tmax_a = fmax(tmax_a, fmax(x.x, x.y));
-                    tmax_b = fmax(tmax_b, fmax(x.z, x.w));
+                    tmax_a = fmax(tmax_a, fmax(s[mt][nb].x, s[mt][nb].y));
+                    tmax_b = fmax(tmax_b, fmax(s[mt][nb].z, s[mt][nb].w));
                 }
                 const float mnew_a = fmax(m_a[mt], quad_max(tmax_a, scratch));
                 const float mnew_b = fmax(m_b[mt], quad_max(tmax_b, scratch));
                 /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
-                 * exp(-inf) = 0 everywhere and no inf - inf appears. native_exp: one
+                 * 2^-inf = 0 everywhere and no inf - inf appears. native_exp2: one
                  * special-function instruction on NVIDIA (ex2.approx, relative error near
                  * 2^-22), far inside the tolerance of fp16/bf16 results. */
                 const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
                 const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
-                const float alpha_a = native_exp(m_a[mt] - base_a), alpha_b = native_exp(m_b[mt] - base_b);
+                const float alpha_a = native_exp2(m_a[mt] - base_a), alpha_b = native_exp2(m_b[mt] - base_b);
                 m_a[mt] = mnew_a;
                 m_b[mt] = mnew_b;
                 l_a[mt] *= alpha_a;
@@ -237,8 +300,8 @@ MMA_UNROLL
                 /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */
 MMA_UNROLL
                 for (int nb = 0; nb < N_BLOCKS; ++nb) {
-                    float4 pr = (float4)(native_exp(s[mt][nb].x - base_a), native_exp(s[mt][nb].y - base_a),
-                                        native_exp(s[mt][nb].z - base_b), native_exp(s[mt][nb].w - base_b));
+                    float4 pr = (float4)(native_exp2(s[mt][nb].x - base_a), native_exp2(s[mt][nb].y - base_a),
+                                        native_exp2(s[mt][nb].z - base_b), native_exp2(s[mt][nb].w - base_b));
                     l_a[mt] += pr.x + pr.y;
                     l_b[mt] += pr.z + pr.w;
     #if HAS_DROPOUT
@@ -301,10 +364,11 @@ MMA_UNROLL
             }
             if (lse && t == 0) {
                 const long l0 = p.lse_off + b * p.lse_sb + h * p.lse_sh;
+                /* the maxima are base-2 logits: back to natural units */
                 if (ra < e.sq)
-                    lse[l0 + (long)(e.q_start + ra) * p.lse_ss] = sum_a > 0.0f ? m_a[mt] + log(sum_a) : INFINITY;
+                    lse[l0 + (long)(e.q_start + ra) * p.lse_ss] = sum_a > 0.0f ? m_a[mt] * LN2 + log(sum_a) : INFINITY;
                 if (rb < e.sq)
-                    lse[l0 + (long)(e.q_start + rb) * p.lse_ss] = sum_b > 0.0f ? m_b[mt] + log(sum_b) : INFINITY;
+                    lse[l0 + (long)(e.q_start + rb) * p.lse_ss] = sum_b > 0.0f ? m_b[mt] * LN2 + log(sum_b) : INFINITY;
             }
         }
     }

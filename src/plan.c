@@ -39,11 +39,16 @@ static int choose_block_n(int head_dim, int lanes, uint64_t local_mem_usable)
     return block_n;
 }
 
+/* attn_fwd_mma's keys per tile: 64, or 32 above head dim 128, where two 64-key tiles
+ * would not fit the 48 KiB of local memory NVIDIA's OpenCL gives a work-group. */
+static int mma_block_n(int head_dim) { return head_dim > 128 ? 32 : 64; }
+
 /* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS and
  * SCRATCH_FLOATS): the k and v tiles and the emulation scratch. */
 static uint64_t mma_local_bytes(int head_dim, int emulated)
 {
-    const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16, block_n = 64;
+    const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16;
+    const uint64_t block_n = (uint64_t)mma_block_n(head_dim);
     const uint64_t tile = block_n * (d_pad + 8) * 2;
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
     return 2 * tile + scratch;
@@ -58,10 +63,10 @@ void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t 
              p->alibi.buffer != NULL, p->dropout_p > 0.0f, p->seqused != NULL);
 }
 
-/* attn_fwd_mma: fp16 or bf16 operands, head_dim up to 128 (register budget). */
+/* attn_fwd_mma: fp16 or bf16 operands, any head_dim (up to 256). */
 static int mma_applies(const facl_fwd_problem *p)
 {
-    return (p->dtype == FACL_DTYPE_F16 || p->dtype == FACL_DTYPE_BF16) && p->head_dim <= 128;
+    return (p->dtype == FACL_DTYPE_F16 || p->dtype == FACL_DTYPE_BF16) && p->head_dim <= 256;
 }
 
 /* 16-byte loads of k and v rows: every row start a multiple of 8 elements. */
@@ -81,7 +86,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
         mma_local_bytes(p->head_dim, emulated) <= profile->local_mem_usable) {
         plan->kernel = "attn_fwd_mma";
-        plan->block_n = 64;
+        plan->block_n = mma_block_n(p->head_dim);
         plan->rows_per_item = 1;
         /* 4 warps of 16 * m_tiles rows: two 16-row tiles per warp where the output
          * accumulators leave registers for them (head_dim <= 64). */
@@ -90,7 +95,8 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->fixed_group = 128;
         plan->local_bytes = mma_local_bytes(p->head_dim, emulated);
         snprintf(plan->options, sizeof plan->options,
-                 "%s -DM_TILES=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features, m_tiles,
+                 "%s -DM_TILES=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features,
+                 m_tiles, plan->block_n,
                  rows_16_byte_aligned(&p->k, p->head_dim) &&
                      rows_16_byte_aligned(&p->v, p->head_dim),
                  profile->path == FACL_PATH_MMA_EMULATED);

@@ -214,9 +214,18 @@ static void test_mma_path(void **state)
     assert_string_equal(plan.kernel, "attn_fwd");
     assert_int_equal(plan.fixed_group, 0);
     p.dtype = FACL_DTYPE_F16;
+    p.head_dim = 128; /* 64-key tiles up to d = 128, 32-key tiles above */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_non_null(strstr(plan.options, "-DBLOCK_N=64"));
     p.head_dim = 160;
     facl_plan_fwd_program(&p, &dev, &plan);
-    assert_string_equal(plan.kernel, "attn_fwd");
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_non_null(strstr(plan.options, "-DBLOCK_N=32"));
+    assert_int_equal(plan.block_n, 32);
+    p.head_dim = 256;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
 }
 
 
@@ -236,10 +245,10 @@ static long option_value(const facl_fwd_plan *plan, const char *name)
  * the plan compiles it with:
  *   attn_fwd.cl:      __local float k_tile[BLOCK_N * HEAD_DIM], v_tile[BLOCK_N * HEAD_DIM];
  *                     #if LANES > 1: __local float partial[BLOCK_N * MAX_GROUP]
- *   attn_fwd_mma.cl:  __local ushort k_tile[BLOCK_N * K_PITCH], vt_tile[D_PAD * VT_PITCH];
- *                     __local float scratch[SCRATCH_FLOATS], with BLOCK_N 64,
+ *   attn_fwd_mma.cl:  __local ushort k_tile[TILE_ELEMS], v_tile[TILE_ELEMS];
+ *                     __local float scratch[SCRATCH_FLOATS], with BLOCK_N from the options,
  *                     D_PAD = round_up(HEAD_DIM, 16), K_PITCH = D_PAD + 8,
- *                     VT_PITCH = BLOCK_N + 8, SCRATCH_FLOATS = MMA_EMULATE ?
+ *                     TILE_ELEMS = BLOCK_N * K_PITCH, SCRATCH_FLOATS = MMA_EMULATE ?
  *                     4 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8) : 1
  *   attn_fwd_rows.cl: none. */
 static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
@@ -252,11 +261,11 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
         return 2 * block_n * d * sizeof(float) + (lanes > 1 ? block_n * max_group * sizeof(float) : 0);
     }
     if (strcmp(plan->kernel, "attn_fwd_mma") == 0) {
-        const uint64_t block_n = 64, d_pad = (d + 15) / 16 * 16;
-        const uint64_t k_pitch = d_pad + 8, vt_pitch = block_n + 8;
+        const uint64_t block_n = (uint64_t)option_value(plan, "BLOCK_N");
+        const uint64_t d_pad = (d + 15) / 16 * 16, k_pitch = d_pad + 8;
         const uint64_t scratch_floats =
             option_value(plan, "MMA_EMULATE") ? 4 * (16 * 16 + 16 * 8) : 1;
-        return block_n * k_pitch * 2 + d_pad * vt_pitch * 2 + scratch_floats * sizeof(float);
+        return 2 * block_n * k_pitch * 2 + scratch_floats * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_rows") == 0) return 0;
     fail_msg("unknown kernel %s", plan->kernel);
@@ -305,10 +314,10 @@ static void test_kernel_sources_match_count(void **state)
           "#if LANES > 1", "__local float partial[BLOCK_N * MAX_GROUP];", NULL},
          3},
         {"attn_fwd_mma.cl",
-         {"__local ushort k_tile[BLOCK_N * K_PITCH]", "__local ushort vt_tile[D_PAD * VT_PITCH]",
-          "__local float scratch[SCRATCH_FLOATS];", "#define BLOCK_N 64",
+         {"__local ushort k_tile[TILE_ELEMS]", "__local ushort v_tile[TILE_ELEMS]",
+          "__local float scratch[SCRATCH_FLOATS];", "#define TILE_ELEMS (BLOCK_N * K_PITCH)",
           "#define D_PAD (((HEAD_DIM + 15) / 16) * 16)", "#define K_PITCH (D_PAD + 8)",
-          "#define VT_PITCH (BLOCK_N + 8)", "#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)"},
+          "#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)", NULL},
          3},
         {"warp_mma.cl", {"#define MMA_SCRATCH_PER_WARP (16 * 16 + 16 * 8)", NULL}, 0},
         {"attn_fwd_rows.cl", {NULL}, 0},
@@ -574,7 +583,7 @@ static void test_local_memory_every_path(void **state)
     assert_true(mma_plans > 0);
     assert_true(lane_plans > 0);
 
-    /* The case Oclgrind found: the emulated mma kernel at d=128 needs 41,984 bytes, more
+    /* The case Oclgrind found: the emulated mma kernel at d=128 needs 40,960 bytes, more
      * than a 32 KiB device has; it falls back to attn_fwd there, and runs on 48 KiB. */
     facl_fwd_problem p = problem(128, 1000);
     facl_fwd_plan plan;
@@ -584,7 +593,7 @@ static void test_local_memory_every_path(void **state)
     facl_device_profile nvidia = device_reporting(48 * 1024, FACL_PATH_MMA_EMULATED);
     facl_plan_fwd_program(&p, &nvidia, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
-    assert_int_equal(plan.local_bytes, 41984);
+    assert_int_equal(plan.local_bytes, 40960);
     nvidia.path = FACL_PATH_NVIDIA_MMA;
     facl_plan_fwd_program(&p, &nvidia, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
