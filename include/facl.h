@@ -647,6 +647,13 @@ FACL_API facl_status facl_varlen_bwd_kvpacked(facl_context *ctx, cl_command_queu
 FACL_API facl_status facl_struct_layout(const char *struct_name, const char *field_name,
                                         uint64_t *offset, uint64_t *size);
 
+/* The defaults of a growable struct (what its FACL_..._INIT initialiser gives), for
+ * bindings that cannot expand the macros: writes out_size bytes at `out` (the binding's
+ * sizeof of its mirror): the defaults of the fields this library knows, zeros past them,
+ * and struct_size = out_size. Structs without an initialiser (facl_tensor) and
+ * out_size < 4 are FACL_ERROR_INVALID_VALUE. */
+FACL_API facl_status facl_struct_defaults(const char *struct_name, void *out, uint64_t out_size);
+
 /* Field `index` (0-based, declaration order) of a struct, or with struct_name NULL the
  * name of struct `index`; NULL past the last one or for an unknown struct. Lists what
  * facl_struct_layout knows, so a binding can also see fields it does not mirror. */

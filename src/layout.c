@@ -2,6 +2,7 @@
  * mirror the structs in another language (Python's ctypes, hand-written FFI): they
  * check their mirror against it at load time instead of trusting it. */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "facl.h"
@@ -142,4 +143,53 @@ const char *facl_struct_field_name(const char *struct_name, uint32_t index)
     if (!struct_name) return index < N_STRUCTS ? structs[index].name : NULL;
     const layout_struct *s = find_struct(struct_name);
     return s && index < s->n_fields ? s->fields[index].name : NULL;
+}
+
+/* The initialisers' values, for bindings that cannot use the FACL_..._INIT macros: a
+ * hand-made copy of a default drifts (a zeroed facl_kvcache_args would mean GPT-NeoX
+ * rotary: rotary_interleaved's default is 1). */
+facl_status facl_struct_defaults(const char *struct_name, void *out, uint64_t out_size)
+{
+    facl_error_clear();
+    if (!struct_name) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "struct_name: NULL");
+    if (!out) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "out: NULL");
+    const facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    const facl_device_info info = FACL_DEVICE_INFO_INIT;
+    const facl_cache_stats stats = FACL_CACHE_STATS_INIT;
+    const facl_attn_options options = FACL_ATTN_OPTIONS_INIT;
+    const facl_prepare_desc prepare = FACL_PREPARE_DESC_INIT;
+    const facl_kvcache_args kvcache = FACL_KVCACHE_ARGS_INIT;
+    const struct {
+        const char *name;
+        const void *value;
+        size_t size;
+    } defaults[] = {
+        {"facl_context_config", &config, sizeof config},
+        {"facl_device_info", &info, sizeof info},
+        {"facl_cache_stats", &stats, sizeof stats},
+        {"facl_attn_options", &options, sizeof options},
+        {"facl_prepare_desc", &prepare, sizeof prepare},
+        {"facl_kvcache_args", &kvcache, sizeof kvcache},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; ++i) {
+        if (strcmp(defaults[i].name, struct_name) != 0) continue;
+        if (out_size < sizeof(uint32_t) || out_size > UINT32_MAX)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "out_size: %llu bytes cannot hold %s's struct_size (4 to 2^32 - 1)",
+                             (unsigned long long)out_size, struct_name);
+        /* the known part, then zeros for fields a newer header has and this library
+         * does not know (the library refuses them unless they are zero) */
+        const size_t known = out_size < defaults[i].size ? (size_t)out_size : defaults[i].size;
+        memcpy(out, defaults[i].value, known);
+        if (out_size > known) memset((char *)out + known, 0, (size_t)out_size - known);
+        const uint32_t size32 = (uint32_t)out_size; /* every growable struct starts with it */
+        memcpy(out, &size32, sizeof size32);
+        return FACL_SUCCESS;
+    }
+    if (find_struct(struct_name))
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "struct_name: %s has no defaults (it does not grow; facl_tensor_contiguous "
+                         "makes a facl_tensor)", struct_name);
+    return facl_fail(FACL_ERROR_INVALID_VALUE, "struct_name: \"%s\" is not a struct of facl %s",
+                     struct_name, FACL_VERSION_STRING);
 }

@@ -1,5 +1,6 @@
 /* facl_struct_layout and facl_struct_field_name, the layout query that bindings check
- * their struct mirrors against, and facl_dtype_name. No device needed.
+ * their struct mirrors against, facl_struct_defaults, and facl_dtype_name. No device
+ * needed.
  * The expected layouts come from offsetof/sizeof of this test's own compile of facl.h,
  * so the test checks the library's table against the header, field by field, and that
  * the table lists every field (the fields tile each struct, no gap a field could hide
@@ -191,6 +192,60 @@ static void test_refusals(void **state)
     assert_string_equal(facl_last_error(), "");
 }
 
+/* facl_struct_defaults gives each initialiser's bytes (compared with this test's own
+ * expansion of the macro), struct_size = the size asked for, zeros past the library's
+ * struct for a larger (newer) mirror, the known prefix for a smaller (older) one. */
+#define CHECK_DEFAULTS(type, init)                                                        \
+    do {                                                                                  \
+        const type want = init;                                                           \
+        unsigned char got[sizeof(type) + 16];                                             \
+        memset(got, 0xAB, sizeof got);                                                    \
+        assert_int_equal(facl_struct_defaults(#type, got, sizeof(type)), FACL_SUCCESS);    \
+        assert_memory_equal(got, &want, sizeof(type));                                    \
+        assert_int_equal(got[sizeof(type)], 0xAB); /* nothing past out_size */            \
+        memset(got, 0xAB, sizeof got);                                                    \
+        assert_int_equal(facl_struct_defaults(#type, got, sizeof(type) + 8), FACL_SUCCESS);\
+        uint32_t size32;                                                                  \
+        memcpy(&size32, got, sizeof size32);                                              \
+        assert_int_equal(size32, sizeof(type) + 8);                                       \
+        assert_memory_equal(got + 4, (const unsigned char *)&want + 4, sizeof(type) - 4); \
+        for (size_t i = sizeof(type); i < sizeof(type) + 8; ++i) assert_int_equal(got[i], 0); \
+        assert_int_equal(got[sizeof(type) + 8], 0xAB);                                    \
+        memset(got, 0xAB, sizeof got);                                                    \
+        assert_int_equal(facl_struct_defaults(#type, got, 8), FACL_SUCCESS);               \
+        memcpy(&size32, got, sizeof size32);                                              \
+        assert_int_equal(size32, 8);                                                      \
+        assert_memory_equal(got + 4, (const unsigned char *)&want + 4, 4);                \
+        assert_int_equal(got[8], 0xAB);                                                   \
+    } while (0)
+
+static void test_struct_defaults(void **state)
+{
+    (void)state;
+    CHECK_DEFAULTS(facl_context_config, FACL_CONTEXT_CONFIG_INIT);
+    CHECK_DEFAULTS(facl_device_info, FACL_DEVICE_INFO_INIT);
+    CHECK_DEFAULTS(facl_cache_stats, FACL_CACHE_STATS_INIT);
+    CHECK_DEFAULTS(facl_attn_options, FACL_ATTN_OPTIONS_INIT);
+    CHECK_DEFAULTS(facl_prepare_desc, FACL_PREPARE_DESC_INIT);
+    CHECK_DEFAULTS(facl_kvcache_args, FACL_KVCACHE_ARGS_INIT);
+    /* the trap this exists for: rotary_interleaved defaults to 1, not 0 */
+    facl_kvcache_args args;
+    memset(&args, 0, sizeof args);
+    assert_int_equal(facl_struct_defaults("facl_kvcache_args", &args, sizeof args), FACL_SUCCESS);
+    assert_int_equal(args.rotary_interleaved, 1);
+
+    unsigned char buf[64];
+    assert_int_equal(facl_struct_defaults("facl_tensor", buf, sizeof(facl_tensor)),
+                     FACL_ERROR_INVALID_VALUE);
+    assert_non_null(strstr(facl_last_error(), "facl_tensor has no defaults"));
+    assert_int_equal(facl_struct_defaults("facl_nothing", buf, 8), FACL_ERROR_INVALID_VALUE);
+    assert_non_null(strstr(facl_last_error(), "\"facl_nothing\""));
+    assert_int_equal(facl_struct_defaults("facl_attn_options", buf, 3), FACL_ERROR_INVALID_VALUE);
+    assert_non_null(strstr(facl_last_error(), "out_size"));
+    assert_int_equal(facl_struct_defaults(NULL, buf, 8), FACL_ERROR_NULL_ARGUMENT);
+    assert_int_equal(facl_struct_defaults("facl_attn_options", NULL, 8), FACL_ERROR_NULL_ARGUMENT);
+}
+
 /* The names that messages print, and NULL for a value that is no dtype. */
 static void test_dtype_names(void **state)
 {
@@ -211,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_fields_tile_each_struct),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_dtype_names),
+        cmocka_unit_test(test_struct_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

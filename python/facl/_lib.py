@@ -63,6 +63,7 @@ def _declare(lib):
         "facl_struct_layout": (_STATUS, [_c.c_char_p, _c.c_char_p, _c.POINTER(_U64),
                                          _c.POINTER(_U64)]),
         "facl_struct_field_name": (_c.c_char_p, [_c.c_char_p, _U32]),
+        "facl_struct_defaults": (_STATUS, [_c.c_char_p, _P, _U64]),
         "facl_select_device": (_STATUS, [_c.c_char_p, _c.POINTER(_P)]),
         "facl_context_wrap": (_STATUS, [_P, _P, _c.POINTER(_P)]),
         "facl_context_free": (None, [_P]),

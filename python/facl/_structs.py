@@ -9,6 +9,13 @@ import ctypes as c
 MAX_DIMS = 5
 
 
+def _library_defaults(mirror, c_name):
+    """Fill a growable struct's mirror with the library's defaults (facl_struct_defaults):
+    the initialiser macros cannot be expanded from Python, and a hand-made copy drifts."""
+    from ._lib import lib, check  # at call time: _lib imports this module first
+    check(lib.facl_struct_defaults(c_name.encode(), c.addressof(mirror), c.sizeof(mirror)))
+
+
 class FaclTensor(c.Structure):
     _fields_ = [
         ("buffer", c.c_void_p),
@@ -44,12 +51,10 @@ class AttnOptions(c.Structure):
     ]
 
     def __init__(self):
-        # FACL_ATTN_OPTIONS_INIT: struct_size is this mirror's size, as an application
-        # compiled against this header would send it.
+        # FACL_ATTN_OPTIONS_INIT, from the library itself (struct_size is this mirror's
+        # size, as an application compiled against this header would send it).
         super().__init__()
-        self.struct_size = c.sizeof(AttnOptions)
-        self.window_left = -1
-        self.window_right = -1
+        _library_defaults(self, "facl_attn_options")
 
 
 class KvcacheArgs(c.Structure):
@@ -73,9 +78,8 @@ class KvcacheArgs(c.Structure):
     ]
 
     def __init__(self):
-        super().__init__()  # FACL_KVCACHE_ARGS_INIT
-        self.struct_size = c.sizeof(KvcacheArgs)
-        self.rotary_interleaved = 1
+        super().__init__()
+        _library_defaults(self, "facl_kvcache_args")  # FACL_KVCACHE_ARGS_INIT
 
 
 class DeviceInfo(c.Structure):
@@ -102,8 +106,8 @@ class DeviceInfo(c.Structure):
     ]
 
     def __init__(self):
-        super().__init__()  # FACL_DEVICE_INFO_INIT
-        self.struct_size = c.sizeof(DeviceInfo)
+        super().__init__()
+        _library_defaults(self, "facl_device_info")  # FACL_DEVICE_INFO_INIT
 
 
 # The C name of each mirror. facl_tensor has no struct_size: its size must be equal.
