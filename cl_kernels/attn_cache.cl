@@ -17,13 +17,18 @@
  * num_splits chunks (the third grid dimension), each writing an fp32 partial result and
  * its lse; cache_combine merges them (merge_row.cl).
  *
+ * On CPU devices (the portable-cpu path) the plan builds attn_cache with CACHE_CPU=1
+ * instead: one work-item per tile of rows and split, 16 keys per step, whole rows as
+ * 16-wide vectors, no local memory or barriers (see the kernel below); same arguments,
+ * grid (with work-groups of 1), masks and partials.
+ *
  * Keys live at cache positions; sequence b uses positions [kv_begin, kv_end) (kv_begin
  * = cache_leftpad[b]); key index j (masks, ALiBi) counts from kv_begin. Position pos is
  * in row pos of cache row cache_batch_idx[b] (dense) or in page block_table[b, pos /
  * page_size] at row pos % page_size (paged). Every index read from a buffer is clamped
  * into range, so wrong (trusted) indices never reach outside the tensors.
  *
- * Specialised with -D: FACL_DTYPE, HEAD_DIM, ROWS, KEY_GROUPS, KPS and the switches
+ * Specialised with -D: FACL_DTYPE, HEAD_DIM, ROWS, KEY_GROUPS, KPS, CACHE_CPU and the switches
  * below; numbers that only change values are in attn_params / cache_params.
  */
 #ifndef ROWS
@@ -70,6 +75,9 @@
 #endif
 #ifndef CACHE_MMA
 #define CACHE_MMA 0
+#endif
+#ifndef CACHE_CPU
+#define CACHE_CPU 0
 #endif
 
 #define CHUNKS ((HEAD_DIM + 7) / 8)
@@ -353,6 +361,254 @@ inline float dot8(float8 a, float8 b)
 
 /* With CACHE_MMA=1 the tensor-core kernel of attn_cache_mma.cl replaces this one. */
 #if !CACHE_MMA
+#if CACHE_CPU
+/* The CPU variant (CACHE_CPU=1, the portable-cpu path). A CPU runs a work-group as a
+ * loop over its work-items, and the GPU kernel's barriers cut that loop into pieces
+ * between which every work-item's state is stored and reloaded. Here one work-item
+ * (work-group size 1) owns the tile's ROWS rows over its split of the keys, like
+ * attn_fwd_rows.cl: it walks CPU_TILE keys per step, reading each key and value row once
+ * for all ROWS rows as 16-wide vectors of the whole head dim; the scores of the step,
+ * their masks, maximum and exp are 16-wide vectors, and the online softmax lives in
+ * registers. Splits (one work-group per core when the rows alone do not fill the cores)
+ * are merged by cache_combine as for the GPU kernel. */
+#define CPU_TILE 16
+#define CPU_CHUNKS ((HEAD_DIM + 15) / 16)
+
+/* Dims [16c, 16c + 16) of the row at x[i ..] as fp32; dims past HEAD_DIM read as 0. */
+inline float16 cpu_load16(__global const storage_t *x, long i, int c)
+{
+    if ((c + 1) * 16 <= HEAD_DIM) {
+#if FACL_DTYPE == 0
+        return vload16(0, x + i + c * 16);
+#elif FACL_DTYPE == 1
+        return vload_half16(0, x + i + c * 16);
+#else
+        return as_float16(convert_uint16(vload16(0, x + i + c * 16)) << 16);
+#endif
+    }
+    float e[16];
+    for (int u = 0; u < 16; ++u)
+        e[u] = c * 16 + u < HEAD_DIM ? load_value(x, i + c * 16 + u) : 0.0f;
+    return vload16(0, e);
+}
+
+/* Software prefetch of a key or value row, a hint, through clang's builtin (OpenCL's
+ * prefetch() does nothing on PoCL 3.1: 2.3 GB/s instead of 4.0 in the decode bench);
+ * nothing where the compiler has no such builtin, or with CACHE_PREFETCH=0 (the host's
+ * choice on Oclgrind, which cannot run llvm.prefetch). Rows of one kv head are a head
+ * stride apart (4 KiB at 8 kv heads of 128 fp32 dims), each in its own page, where the
+ * hardware prefetchers do not follow. */
+#ifndef CACHE_PREFETCH
+#define CACHE_PREFETCH 1
+#endif
+#if CACHE_PREFETCH && defined(__clang__) && defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+#define CPU_PREFETCH 1
+#endif
+#endif
+inline void cpu_prefetch_row(__global const storage_t *x, long i)
+{
+#ifdef CPU_PREFETCH
+    __global const char *at = (__global const char *)(x + i);
+    for (int u = 0; u < HEAD_DIM * (int)sizeof(storage_t); u += 64) __builtin_prefetch(at + u);
+#else
+    (void)x; (void)i;
+#endif
+}
+
+/* Reductions with single-element extracts (see attn_fwd_rows.cl: Oclgrind 21.10 and
+ * multi-element swizzles). */
+inline float cpu_max16(float16 v)
+{
+    const float a0 = fmax(fmax(v.s0, v.s4), fmax(v.s8, v.sc));
+    const float a1 = fmax(fmax(v.s1, v.s5), fmax(v.s9, v.sd));
+    const float a2 = fmax(fmax(v.s2, v.s6), fmax(v.sa, v.se));
+    const float a3 = fmax(fmax(v.s3, v.s7), fmax(v.sb, v.sf));
+    return fmax(fmax(a0, a1), fmax(a2, a3));
+}
+
+inline float cpu_sum16(float16 v)
+{
+    const float a0 = (v.s0 + v.s4) + (v.s8 + v.sc);
+    const float a1 = (v.s1 + v.s5) + (v.s9 + v.sd);
+    const float a2 = (v.s2 + v.s6) + (v.sa + v.se);
+    const float a3 = (v.s3 + v.s7) + (v.sb + v.sf);
+    return (a0 + a1) + (a2 + a3);
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void attn_cache(__global const storage_t *q, __global const storage_t *k,
+                __global const storage_t *v,
+#if SPLIT
+                __global float *o,
+#else
+                __global storage_t *o,
+#endif
+                __global float *lse, __global const int *cu_q, __global const int *cu_k,
+                __global const int *seqused, __global const float *alibi,
+                __global const int *seqlens, __global const int *batch_idx,
+                __global const int *leftpad, __global const int *block_table,
+                __global const int *cu_new, __global const storage_t *cos_t,
+                __global const storage_t *sin_t, const attn_params p, const cache_params c)
+{
+    const int kv_head = get_group_id(1);
+    const int b = get_group_id(2) / c.num_splits;
+    const int split = get_group_id(2) - b * c.num_splits;
+    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, seqlens, batch_idx, leftpad, cu_new,
+                                       p, c, b);
+    const int off = p.align_top_left ? 0 : s.sk - s.sq;
+    const int rows_total = s.sq * p.group; /* row R = query i * group + head in group */
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+    float16 qv[ROWS][CPU_CHUNKS], acc[ROWS][CPU_CHUNKS];
+    float sc[ROWS][CPU_TILE];
+    long v_rows[CPU_TILE];
+
+    for (int tile = get_group_id(0); tile * ROWS < rows_total; tile += get_num_groups(0)) {
+        /* this tile's rows: their query index, head, q (rotated, rounded, scaled) */
+        int row_i[ROWS], row_lo[ROWS], row_end[ROWS];
+        float m[ROWS], l[ROWS], slope[ROWS];
+        for (int r = 0; r < ROWS; ++r) {
+            const int R = tile * ROWS + r;
+            const bool active = R < rows_total;
+            const int i = active ? R / p.group : 0;
+            const int h = kv_head * p.group + (active ? R - i * p.group : 0);
+            row_i[r] = active ? i : -1;
+            row_lo[r] = visible_lo(i + off, p.window_left, s.sk);
+            row_end[r] = active ? visible_end(i + off, p.window_right, s.sk) : 0;
+            slope[r] = alibi_slope(alibi, p, b, h);
+            const long q_row = view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, s.q_start + i, h);
+            const int q_pos = s.before + (c.q_rotary_per_row ? i : 0);
+            for (int ch = 0; ch < CPU_CHUNKS; ++ch) {
+                float e[16];
+                for (int u = 0; u < 16; ++u) {
+                    const int d = ch * 16 + u;
+                    e[u] = active && d < HEAD_DIM
+                               ? round_to_storage(rotary_value(q, q_row, d, q_pos, cos_t, sin_t, c)) * p.scale
+                               : 0.0f;
+                }
+                qv[r][ch] = vload16(0, e);
+                acc[r][ch] = (float16)(0.0f);
+            }
+            m[r] = -INFINITY;
+            l[r] = 0.0f;
+        }
+        /* the keys some row of the tile sees, and this split's share of them */
+        int tile_lo = s.sk, tile_end = 0;
+        for (int r = 0; r < ROWS; ++r)
+            if (row_i[r] >= 0 && row_lo[r] < row_end[r]) {
+                tile_lo = min(tile_lo, row_lo[r]);
+                tile_end = max(tile_end, row_end[r]);
+            }
+        const int span = max(tile_end - tile_lo, 0);
+        const int chunk = (span + c.num_splits - 1) / c.num_splits;
+        const int key_lo = tile_lo + min(split * chunk, span);
+        const int key_end = tile_lo + min((split + 1) * chunk, span);
+
+        for (int base = key_lo; base < key_end; base += CPU_TILE) {
+            const int n_keys = min(CPU_TILE, key_end - base);
+            /* raw scores: each key row read once, as 16-wide vectors, for every row */
+            for (int n = 0; n < n_keys; ++n) {
+                const int2 slot = cache_slot(block_table, c, b, s.cache_row, s.kv_begin + base + n);
+                const long k_row = slot_index(slot, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head);
+                v_rows[n] = slot_index(slot, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head);
+                /* this key's value row (read after the scores) and the next step's key */
+                cpu_prefetch_row(v, v_rows[n]);
+                if (base + CPU_TILE + n < key_end) {
+                    const int2 next = cache_slot(block_table, c, b, s.cache_row,
+                                                 s.kv_begin + base + CPU_TILE + n);
+                    cpu_prefetch_row(k, slot_index(next, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head));
+                }
+                float16 dot[ROWS];
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) dot[r] = (float16)(0.0f);
+                #pragma unroll
+                for (int ch = 0; ch < CPU_CHUNKS; ++ch) {
+                    const float16 kc = cpu_load16(k, k_row, ch);
+                    #pragma unroll
+                    for (int r = 0; r < ROWS; ++r) dot[r] = fma(qv[r][ch], kc, dot[r]);
+                }
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) sc[r][n] = cpu_sum16(dot[r]);
+            }
+            for (int n = n_keys; n < CPU_TILE; ++n)
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) sc[r][n] = 0.0f;
+
+            /* softmax step per row: sc[r] becomes the row's p for these keys and alpha[r]
+             * the rescale of its accumulator (1 and zeros for a row that sees none) */
+            float alpha[ROWS];
+            const int16 j = base + lane;
+            #pragma unroll
+            for (int r = 0; r < ROWS; ++r) {
+                float16 x = adjust_scores16(vload16(0, sc[r]), p.softcap, slope[r], (row_i[r] + off) - j);
+                x = select((float16)(-INFINITY), x, (j < key_end) & (j >= row_lo[r]) & (j < row_end[r]));
+                const float step_max = cpu_max16(x);
+                if (step_max == -INFINITY) {
+                    alpha[r] = 1.0f;
+                    vstore16((float16)(0.0f), 0, sc[r]);
+                    continue;
+                }
+                const float m_new = fmax(m[r], step_max);
+                alpha[r] = exp(m[r] - m_new); /* 0 on the first visible key */
+                const float16 pr = exp(x - m_new); /* masked keys: exp(-inf) = 0 */
+                l[r] = l[r] * alpha[r] + cpu_sum16(pr);
+                m[r] = m_new;
+                vstore16(pr, 0, sc[r]);
+            }
+
+            /* acc = alpha * acc + p.v: each 16-wide chunk of the step's value rows read
+             * once for every row's accumulator */
+            for (int ch = 0; ch < CPU_CHUNKS; ++ch) {
+                float16 a[ROWS];
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) a[r] = acc[r][ch] * alpha[r];
+                for (int n = 0; n < n_keys; ++n) {
+                    const float16 vc = cpu_load16(v, v_rows[n], ch);
+                    #pragma unroll
+                    for (int r = 0; r < ROWS; ++r) a[r] = fma((float16)(sc[r][n]), vc, a[r]);
+                }
+                #pragma unroll
+                for (int r = 0; r < ROWS; ++r) acc[r][ch] = a[r];
+            }
+        }
+
+        for (int r = 0; r < ROWS; ++r) {
+            const int i = row_i[r];
+            if (i < 0) continue;
+            const int h = kv_head * p.group + (tile * ROWS + r - i * p.group);
+#if SPLIT
+            const long o_row = view_index(c.part_off + split * c.part_split, c.part_sb, c.part_ss, c.part_sh,
+                                          b, s.q_start + i, h);
+#else
+            const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h);
+#endif
+            /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
+            const float inv_l = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+            for (int ch = 0; ch < CPU_CHUNKS; ++ch) {
+                float e[16];
+                vstore16(acc[r][ch] * inv_l, 0, e);
+                for (int u = 0; u < 16 && ch * 16 + u < HEAD_DIM; ++u)
+#if SPLIT
+                    o[o_row + ch * 16 + u] = e[u];
+#else
+                    store_value(o, o_row + ch * 16 + u, e[u]);
+#endif
+            }
+            if (lse) {
+                const float row_lse = l[r] > 0.0f ? m[r] + log(l[r]) : INFINITY;
+#if SPLIT
+                lse[view_index(c.plse_off + split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b,
+                               s.q_start + i, h)] = row_lse;
+#else
+                lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
+#endif
+            }
+        }
+    }
+}
+
+#else /* !CACHE_CPU */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void attn_cache(__global const storage_t *q, __global const storage_t *k,
                 __global const storage_t *v,
@@ -574,6 +830,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
     }
 }
 
+#endif /* !CACHE_CPU */
 #endif /* !CACHE_MMA */
 
 /* ------------------------------------------------------------------------ combine */

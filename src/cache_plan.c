@@ -2,6 +2,7 @@
 #include "cache_plan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cache_params.h"
 #include "kernel_params.h"
@@ -158,6 +159,18 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
     plan->group_size = (size_t)plan->chunks * (size_t)plan->key_groups;
     plan->local_bytes = local_bytes(plan->rows, plan->key_groups, plan->keys_per_step, plan->chunks);
     plan->mma_warps = plan->mma_stages = 0;
+    /* CPUs (portable-cpu path): attn_cache.cl's CACHE_CPU variant, where one work-item
+     * takes the tile's rows over its split of the keys, CPU_TILE (16) keys per step, with
+     * 16-wide vectors and no local memory or barriers (PoCL runs a 128-item work-group
+     * with barriers as a loop per barrier interval, storing each item's state between). */
+    plan->cpu = !mma && profile->path == FACL_PATH_PORTABLE_CPU;
+    if (plan->cpu) {
+        plan->key_groups = 1;
+        plan->keys_per_step = 16;
+        plan->warp_shuffle = 0;
+        plan->group_size = 1;
+        plan->local_bytes = 0;
+    }
     if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
         const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
         facl_cache_mma_shape chosen =
@@ -190,12 +203,14 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
              "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
-             "-DCACHE_STAGES=%d",
+             "-DCACHE_STAGES=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), (int)f->dtype, f->head_dim,
              f->varlen, f->softcap > 0.0f, f->alibi.buffer != NULL, f->seqused != NULL, p->paged,
              p->seqlens != NULL, p->batch_idx != NULL, p->leftpad != NULL,
              p->k_new.buffer != NULL, p->cu_new != NULL, p->cos.buffer != NULL,
              p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->warp_shuffle, plan->rows,
              plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
-             mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1);
+             mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->cpu,
+             /* the CPU variant's software prefetch: not on Oclgrind (no llvm.prefetch) */
+             plan->cpu && !strstr(profile->platform_name, "Oclgrind"));
 }

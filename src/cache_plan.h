@@ -11,6 +11,8 @@
 
 typedef struct facl_cache_plan {
     const char *program; /* "attn_cache", or "attn_cache_mma" (tensor cores) */
+    int cpu;             /* attn_cache's CPU variant (CACHE_CPU=1, portable-cpu path): one
+                          * work-item per tile of rows, no local memory */
     char options[768];
     int rows;            /* query rows per work-group (ROWS; 16 with tensor cores) */
     int key_groups;      /* KEY_GROUPS (tensor cores: the 4 warps) reading keys side by side */

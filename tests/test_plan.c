@@ -407,6 +407,7 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
         v[i] = (uint64_t)strtol(at + strlen(key), NULL, 10);
     }
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
+    if (strstr(o, "-DCACHE_CPU=1")) return 0; /* the CPU variant: private arrays only */
     if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl: scratch, warp_m, warp_l, kv_tiles */
         const uint64_t warps = v[4], stages = v[5];
         const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? warps * (16 * 16 + 16 * 8) : 1;
@@ -506,10 +507,38 @@ static void test_cache_plan(void **state)
                     else
                         assert_int_equal(forced.mma_warps, plan.mma_warps);
                 }
+                /* the CPU variant exactly on portable-cpu: one work-item, no local memory */
+                const int cpu = k_paths[pa] == FACL_PATH_PORTABLE_CPU;
+                assert_int_equal(plan.cpu, cpu);
+                assert_non_null(strstr(plan.options, cpu ? "-DCACHE_CPU=1" : "-DCACHE_CPU=0"));
+                if (cpu) {
+                    assert_int_equal(plan.group_size, 1);
+                    assert_int_equal(plan.local_bytes, 0);
+                    assert_int_equal(plan.rows, 4); /* a GQA group of 4 */
+                    assert_non_null(strstr(plan.options, "-DCACHE_PREFETCH=1"));
+                }
                 p.fwd.k.ss = 8 * d + 1; /* unaligned rows: the CUDA-core kernel */
                 facl_plan_cache(&p, &dev, NULL, &plan);
                 assert_string_equal(plan.program, "attn_cache");
+                assert_int_equal(plan.cpu, cpu);
             }
+    {
+        /* no software prefetch on Oclgrind (it cannot run llvm.prefetch) */
+        facl_device_profile og = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
+        og.type = CL_DEVICE_TYPE_CPU;
+        snprintf(og.platform_name, sizeof og.platform_name, "Oclgrind");
+        facl_cache_problem p;
+        memset(&p, 0, sizeof p);
+        p.fwd = problem(128, 1);
+        p.fwd.heads_q = 32;
+        p.fwd.heads_kv = 8;
+        p.fwd.batch = 16;
+        p.fwd.seqlen_k = 4096;
+        facl_cache_plan plan;
+        facl_plan_cache(&p, &og, NULL, &plan);
+        assert_int_equal(plan.cpu, 1);
+        assert_non_null(strstr(plan.options, "-DCACHE_PREFETCH=0"));
+    }
     facl_device_profile cpu = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
     cpu.compute_units = 16;
     cpu.type = CL_DEVICE_TYPE_CPU;
