@@ -791,9 +791,12 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
     o.softmax_scale = c->scale;
     o.trust_cu_seqlens = trust;
     args.num_splits = ns;
-    /* Forced 7 and automatic splits run with a caller workspace (NaN-filled, at an odd
+    /* Forced 7 and automatic splits run with a caller workspace (poisoned, at an odd
      * offset, the size facl_fwd_kvcache_workspace_size gives); 2 allocates its own; 1
-     * gets a workspace of one float, which an unsplit call must not need. */
+     * gets a workspace of one float, which an unsplit call must not need. The poison is
+     * a large finite value, not NaN: the merge gives a NaN or infinite lse no weight, so
+     * a partial the attention kernel failed to write would pass unseen under NaN, while
+     * a finite 1000 dominates the merge and fails the comparison. */
     facl_tensor tws;
     if (c->call == KC_CACHE && (ns == 7 || ns == 0 || ns == 1)) {
         uint64_t bytes = 4;
@@ -803,14 +806,14 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
             goto done;
         }
         const size_t floats = (size_t)(bytes / 4) + 3;
-        float *nan_fill = xcalloc(floats, sizeof *nan_fill);
+        float *poison = xcalloc(floats, sizeof *poison);
         for (size_t i = 0; i < floats; i++)
-            nan_fill[i] = NAN;
+            poison[i] = 1000.0f;
         cl_int err;
         workspace = clCreateBuffer(facl_context_cl_context(g_ctx),
                                    CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, floats * sizeof(float),
-                                   nan_fill, &err);
-        free(nan_fill);
+                                   poison, &err);
+        free(poison);
         if (err != CL_SUCCESS) {
             kc_fail(r, "workspace buffer: %d", (int)err);
             goto done;
