@@ -1046,11 +1046,17 @@ static int sweep_queues(const kc_case *c, const kc_run *first, char *failures, s
     cl_context clctx = facl_context_cl_context(g_ctx);
     cl_device_id dev = facl_context_device(g_ctx);
     cl_command_queue_properties supported = 0;
-    clGetDeviceInfo(dev, CL_DEVICE_QUEUE_PROPERTIES, sizeof supported, &supported, NULL);
+    const cl_int info_err =
+        clGetDeviceInfo(dev, CL_DEVICE_QUEUE_PROPERTIES, sizeof supported, &supported, NULL);
     /* FACL_KVCACHE_QUEUES=n: n queues (the Oclgrind runs take 0: each is slow there) */
     const char *queues_env = getenv("FACL_KVCACHE_QUEUES");
     const int queues = queues_env && *queues_env ? atoi(queues_env) : 3;
     int ok = 1;
+    if (info_err != CL_SUCCESS) { /* else the out-of-order queue would be left out unseen */
+        appendf(failures, cap, "[queues] clGetDeviceInfo(CL_DEVICE_QUEUE_PROPERTIES): %d\n",
+                (int)info_err);
+        ok = 0;
+    }
     for (int q = 0; q < queues; q++) {
         const int ooo = q == 1;
         if (ooo && !(supported & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
