@@ -1,7 +1,8 @@
 /* Portable backward attention (FlashAttention 2's backward, docs/CONTRACT.md "Backward").
  *
  * Given dout, q, k, v, out and the forward's lse, three kernels compute dq, dk and dv:
- *   attn_bwd_dot   D_i = sum_d dout_i[d] * out_i[d], fp32, into the workspace (delta);
+ *   attn_bwd_dot   D_i = sum_d dout_i[d] * out_i[d], fp32, into the workspace (delta;
+ *                  in bwd_common.cl, shared with the tensor-core backward);
  *   attn_bwd_dq    one work-group per (query block, query head, sequence); each
  *                  work-item owns one query row and walks the key tiles its block can
  *                  see: dq_i = scale * sum_j dS_ij k_j;
@@ -32,84 +33,6 @@
 #ifndef BLOCK_N
 #error "BLOCK_N must be defined by the host"
 #endif
-
-/* The backward's second argument block, mirrored by src/bwd_params.h (same fields, same
- * order): (offset, batch stride, row stride, head stride) of dout, dq, dk and dv, in
- * elements; delta is the workspace's fp32 D, (offset, batch, head, row) strides like lse. */
-typedef struct {
-    long do_off, do_sb, do_ss, do_sh;
-    long dq_off, dq_sb, dq_ss, dq_sh;
-    long dk_off, dk_sb, dk_ss, dk_sh;
-    long dv_off, dv_sb, dv_ss, dv_sh;
-    long delta_off, delta_sb, delta_sh, delta_ss;
-} bwd_params;
-
-#ifndef FACL_BWD_PARAMS_SIZE
-#error "FACL_BWD_PARAMS_SIZE must be defined by the host (sizeof its facl_bwd_params)"
-#endif
-typedef char bwd_params_size_matches_host[sizeof(bwd_params) == FACL_BWD_PARAMS_SIZE ? 1 : -1];
-
-/* The sixteen arguments all three kernels take (the host binds them the same way). */
-#define BWD_ARGS                                                                              \
-    __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,    \
-        __global const storage_t *o, __global const float *lse, __global const storage_t *dout, \
-        __global storage_t *dq, __global storage_t *dk, __global storage_t *dv,               \
-        __global float *delta, __global const int *cu_q, __global const int *cu_k,            \
-        __global const int *seqused, __global const float *alibi, const attn_params p,        \
-        const bwd_params g
-
-/* One entry (i, j) of the backward. `score` is scale * dot(q_i, k_j) and `dpv`
- * dot(dout_i, v_j). Returns (P~_ij, dS_ij): the dropout-scaled probability that
- * multiplied v_j in the forward, and the gradient of the loss with respect to `score`. */
-inline float2 bwd_entry(float score, float dpv, float lse_i, float delta_i, float slope,
-                        int rel, float softcap, float zscale)
-{
-    /* The forward's logit, through the same helper (softcap, then ALiBi). */
-    const float x = adjust_score(score, softcap, slope, rel);
-    const float prob = exp(x - lse_i);
-#if HAS_SOFTCAP
-    /* d(c * tanh(s / c)) / ds = 1 - tanh^2(s / c) */
-    const float t = tanh(score / softcap);
-    const float dlogit = 1.0f - t * t;
-#else
-    const float dlogit = 1.0f;
-#endif
-    /* zscale is Z_ij: keep / (1 - p_drop), or 1 without dropout. D_i = sum_j P~ dP~ =
-     * sum_j P dP, so the softmax gradient takes dP = Z * dot(dout, v). */
-    return (float2)(prob * zscale, prob * (dpv * zscale - delta_i) * dlogit);
-}
-
-/* Z_ij of row i and key j of query head h of sequence b (1 without dropout). */
-inline float dropout_factor(const attn_params p, int b, int h, int i, int j)
-{
-#if HAS_DROPOUT
-    return dropout_keep(p.seed_lo, p.seed_hi, p.drop_offset, b, p.heads_q, h, i, j,
-                        p.drop_threshold)
-               ? p.drop_scale
-               : 0.0f;
-#else
-    (void)p; (void)b; (void)h; (void)i; (void)j;
-    return 1.0f;
-#endif
-}
-
-/* D_i, one work-item per (row, head, sequence); rows strided so that every row of a
- * sequence longer than the launch (trusted varlen) is still covered. */
-__kernel void attn_bwd_dot(BWD_ARGS)
-{
-    const int h = get_group_id(1);
-    const int b = get_group_id(2);
-    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
-    (void)q; (void)k; (void)v; (void)lse; (void)dq; (void)dk; (void)dv; (void)alibi;
-    for (int i = get_global_id(0); i < e.sq; i += get_global_size(0)) {
-        const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + i, h);
-        const long do_row = view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start + i, h);
-        float acc = 0.0f;
-        for (int d = 0; d < HEAD_DIM; ++d)
-            acc = fma(load_value(dout, do_row + d), load_value(o, o_row + d), acc);
-        delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + i, h)] = acc;
-    }
-}
 
 /* dq: the work-group's rows share k and v tiles staged in local memory as fp32. */
 __kernel void attn_bwd_dq(BWD_ARGS)
@@ -201,15 +124,7 @@ __kernel void attn_bwd_dkdv(BWD_ARGS)
     const int off = p.align_top_left ? 0 : e.sk - e.sq;
     (void)o;
     (void)dq;
-    /* The key rows the tensors hold for this sequence; with seqused_k only the first
-     * e.sk of them take part, and the rest get dk = dv = 0. */
-#if HAS_SEQUSED && IS_VARLEN
-    const int key_rows = clamp(cu_k[p.cu_k_off + b + 1], e.k_start, p.total_k) - e.k_start;
-#elif HAS_SEQUSED
-    const int key_rows = p.seqlen_k;
-#else
-    const int key_rows = e.sk;
-#endif
+    const int key_rows = bwd_key_rows(cu_k, e, b, p);
 
     __global const storage_t *k_seq = k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head);
     __global const storage_t *v_seq = v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head);
@@ -230,14 +145,8 @@ __kernel void attn_bwd_dkdv(BWD_ARGS)
             dk_acc[d] = dv_acc[d] = 0.0f;
         }
         if (key0 < e.sk) {
-            /* Rows that see some key of [key0, last_key]: key j is visible to row i iff
-             * i + off - window_left <= j <= i + off + window_right (64-bit: windows may
-             * be near INT_MAX). */
-            const long last_key = min(key0 + group_size, e.sk) - 1;
-            const long i_lo = p.window_right < 0 ? 0L
-                              : clamp((long)key0 - off - p.window_right, 0L, (long)e.sq);
-            const long i_end = p.window_left < 0 ? (long)e.sq
-                               : clamp(last_key - off + p.window_left + 1, 0L, (long)e.sq);
+            const int2 rows = bwd_rows_seeing(key0, min(key0 + group_size, e.sk) - 1, off, e.sq, p);
+            const long i_lo = rows.x, i_end = rows.y;
             for (int h = kv_head * p.group; h < (kv_head + 1) * p.group; ++h) {
                 const float slope = alibi_slope(alibi, p, b, h);
                 for (long row0 = i_lo; row0 < i_end; row0 += BLOCK_M) {

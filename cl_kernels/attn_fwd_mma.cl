@@ -59,19 +59,6 @@
 #define SCRATCH_FLOATS 1
 #endif
 
-/* Eight consecutive 16-bit values of one row starting at column c; columns at or past
- * HEAD_DIM read as zero. */
-inline uint4 load_row8(__global const ushort *row, int c)
-{
-#if VEC_LOADS
-    if (c + 8 <= HEAD_DIM) return *(__global const uint4 *)(row + c);
-#endif
-    ushort x[8];
-    for (int e = 0; e < 8; ++e) x[e] = c + e < HEAD_DIM ? row[c + e] : (ushort)0;
-    return (uint4)((uint)x[0] | ((uint)x[1] << 16), (uint)x[2] | ((uint)x[3] << 16),
-                   (uint)x[4] | ((uint)x[5] << 16), (uint)x[6] | ((uint)x[7] << 16));
-}
-
 /* Rows tile0 .. tile0 + BLOCK_N - 1 of x (k or v of the sequence) into a row-major tile;
  * rows at or past `end` and columns at or past HEAD_DIM are zeros (a zero v row keeps
  * 0 * p finite). With VEC_LOADS as asynchronous copies, which the caller commits and

@@ -208,6 +208,20 @@ inline float quad_sum(float x, __local float *scratch)
 }
 
 
+/* Eight consecutive 16-bit values of one row starting at column c; columns at or past
+ * HEAD_DIM read as zero. VEC_LOADS (the kernel's -D, 0 when absent): every row starts
+ * on a 16-byte boundary, so one 16-byte load serves. */
+inline uint4 load_row8(__global const ushort *row, int c)
+{
+#if VEC_LOADS
+    if (c + 8 <= HEAD_DIM) return *(__global const uint4 *)(row + c);
+#endif
+    ushort x[8];
+    for (int e = 0; e < 8; ++e) x[e] = c + e < HEAD_DIM ? row[c + e] : (ushort)0;
+    return (uint4)((uint)x[0] | ((uint)x[1] << 16), (uint)x[2] | ((uint)x[3] << 16),
+                   (uint)x[4] | ((uint)x[5] << 16), (uint)x[6] | ((uint)x[7] << 16));
+}
+
 /* ---------------------------------------------------------------- fragment readers */
 
 /* The B fragments (b.x: dims 2t, 2t+1; b.y: dims 2t+8, 2t+9; of key g) of keys
@@ -254,5 +268,24 @@ inline void mma_value_fragments(__local const ushort *v_tile, int pitch, int db,
     const uint4 r = ldmatrix_x4_trans(v_tile + ((lane & 7) + 8 * (i & 1)) * pitch + 8 * (db + (i >> 1)));
     vb[0] = r.xy;
     vb[1] = r.zw;
+#endif
+}
+
+/* The A operand (a 16 x 16 block, rows m, columns k) made of rows 0 .. 15 and columns
+ * 16ks .. 16ks + 15 of a row-major tile (`pitch` 16-bit elements per row): one ldmatrix
+ * on NVIDIA. The backward kernels read k, v, q, dout and the transposed probabilities
+ * this way, so that no operand has to stay in registers for a whole call. */
+inline uint4 mma_a_fragment(__local const ushort *tile, int pitch, int ks)
+{
+#if MMA_EMULATE
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    __local const ushort *row_a = tile + g * pitch + 16 * ks + 2 * t;
+    __local const ushort *row_b = row_a + 8 * pitch;
+    return (uint4)(*(__local const uint *)row_a, *(__local const uint *)row_b,
+                   *(__local const uint *)(row_a + 8), *(__local const uint *)(row_b + 8));
+#else
+    /* matrix i = rows 8(i & 1) .. + 7 x columns 16ks + 8(i / 2) .. + 7 */
+    const int lane = warp_lane(), i = lane >> 3;
+    return ldmatrix_x4(tile + ((lane & 7) + 8 * (i & 1)) * pitch + 16 * ks + 8 * (i >> 1));
 #endif
 }

@@ -1,5 +1,6 @@
 /* Enqueue the backward kernels of a validated problem: attn_bwd_dot (D into the
- * workspace), then attn_bwd_dq and attn_bwd_dkdv, each waiting on the one before (so an
+ * workspace), then the dq and the dk/dv kernels of the plan (attn_bwd.cl's or
+ * attn_bwd_mma.cl's), each waiting on the one before (so an
  * out-of-order queue keeps the order too). As in fwd_launch.c, everything that can fail
  * (the program, the three kernel objects, the workspace, the arguments) is obtained
  * before the first enqueue, so a refused call leaves nothing on the queue. Kernel objects
@@ -8,9 +9,12 @@
 #include "bwd_plan.h"
 #include "bwd_problem.h"
 #include "context.h"
+#include "env.h"
+#include "kernel_path.h"
 #include "kernel_params.h"
 #include "status.h"
 
+#include <pthread.h>
 #include <string.h>
 
 void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, facl_bwd_params *g)
@@ -24,10 +28,9 @@ void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, fac
     g->delta_ss = delta->ss;
 }
 
-static const char *const kernel_names[3] = {"attn_bwd_dot", "attn_bwd_dq", "attn_bwd_dkdv"};
-
 /* What one call enqueues, all obtained before the first enqueue. */
 typedef struct bwd_launch {
+    const char *names[3];
     cl_kernel kernels[3]; /* dot, dq, dkdv */
     size_t global[3][3], local[3][3];
     facl_view delta;
@@ -42,25 +45,26 @@ static void release_launch(bwd_launch *l)
     if (l->own_workspace) clReleaseMemObject(l->own_workspace);
 }
 
-static facl_status make_kernels(facl_context *ctx, const char *options, bwd_launch *l)
+static facl_status make_kernels(facl_context *ctx, const facl_bwd_plan *plan, bwd_launch *l)
 {
     cl_program program;
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
-                                      "attn_bwd", options, &program);
+                                      plan->program, plan->options, &program);
     if (st != FACL_SUCCESS) return st;
     for (int i = 0; i < 3; ++i) {
         cl_int err;
-        l->kernels[i] = clCreateKernel(program, kernel_names[i], &err);
+        l->names[i] = plan->kernels[i];
+        l->kernels[i] = clCreateKernel(program, l->names[i], &err);
         if (err != CL_SUCCESS) {
             l->kernels[i] = NULL;
-            return facl_fail_cl(err, kernel_names[i]);
+            return facl_fail_cl(err, l->names[i]);
         }
         cl_uint num_args = 0;
         err = clGetKernelInfo(l->kernels[i], CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
         if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
         if (num_args != FACL_BWD_KERNEL_NUM_ARGS)
             return facl_fail(FACL_ERROR_BUILD_FAILED,
-                             "kernel %s takes %u arguments, the host binds %d", kernel_names[i],
+                             "kernel %s takes %u arguments, the host binds %d", l->names[i],
                              (unsigned)num_args, FACL_BWD_KERNEL_NUM_ARGS);
     }
     return FACL_SUCCESS;
@@ -83,24 +87,25 @@ static cl_int bind(cl_kernel kernel, const facl_bwd_problem *bp, const cl_mem de
     return err;
 }
 
-static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp, bwd_launch *l)
+static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
+                                  const facl_bwd_plan *planned, bwd_launch *l)
 {
     const facl_fwd_problem *p = &bp->f;
-    facl_bwd_plan plan;
-    facl_plan_bwd_program(p, &ctx->profile, &plan);
-    if (plan.local_bytes > ctx->profile.local_mem_usable)
+    const facl_bwd_plan plan = *planned;
+    if (plan.local_bytes > ctx->profile.local_mem_usable && !plan.requested_shape)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
-                         "attn_bwd for head_dim %d needs %llu bytes of local memory; %s has %llu "
+                         "%s for head_dim %d needs %llu bytes of local memory; %s has %llu "
                          "usable",
-                         p->head_dim, (unsigned long long)plan.local_bytes,
+                         plan.program, p->head_dim, (unsigned long long)plan.local_bytes,
                          ctx->profile.device_name,
                          (unsigned long long)ctx->profile.local_mem_usable);
-    facl_status st = make_kernels(ctx, plan.options, l);
+    facl_status st = make_kernels(ctx, &plan, l);
     if (st != FACL_SUCCESS) return st;
 
     /* Launch shapes: dot and dq over query rows (and query heads), dkdv over keys (and kv
-     * heads). At least one block: trusted prefix sums may describe more rows than the
-     * maxima, and every kernel strides over them. */
+     * heads); a group covers one row or key per work-item, or the plan's rows or keys
+     * (attn_bwd_mma). At least one block: trusted prefix sums may describe more rows
+     * than the maxima, and every kernel strides over them. */
     const int64_t lengths[3] = {p->seqlen_q, p->seqlen_q, p->seqlen_k};
     const size_t heads[3] = {(size_t)p->heads_q, (size_t)p->heads_q, (size_t)p->heads_kv};
     for (int i = 0; i < 3; ++i) {
@@ -108,9 +113,16 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
         cl_int err = clGetKernelWorkGroupInfo(l->kernels[i], ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                               sizeof kernel_wg, &kernel_wg, NULL);
         if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
-        const size_t group = facl_plan_bwd_group_size(lengths[i], &ctx->profile, kernel_wg);
+        const size_t group = plan.fixed_group[i]
+                                 ? plan.fixed_group[i]
+                                 : facl_plan_bwd_group_size(lengths[i], &ctx->profile, kernel_wg);
+        if (group > kernel_wg)
+            return facl_fail(FACL_ERROR_UNSUPPORTED,
+                             "%s needs work-groups of %zu; %s allows %zu for it", l->names[i],
+                             group, ctx->profile.device_name, kernel_wg);
+        const size_t per_group = plan.items_per_group[i] ? (size_t)plan.items_per_group[i] : group;
         const size_t rows = lengths[i] > 0 ? (size_t)lengths[i] : 1;
-        l->global[i][0] = (rows + group - 1) / group * group;
+        l->global[i][0] = (rows + per_group - 1) / per_group * group;
         l->global[i][1] = heads[i];
         l->global[i][2] = (size_t)p->batch;
         l->local[i][0] = group;
@@ -146,8 +158,9 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
     return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
 }
 
-facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const facl_bwd_problem *bp,
-                            cl_uint num_wait, const cl_event *wait, cl_event *event)
+facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
+                                    const facl_bwd_problem *bp, const facl_bwd_plan *plan,
+                                    cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
     if (!queue) queue = ctx->queue;
     if (bp->f.batch == 0) { /* no sequence: nothing to write; honour the wait list */
@@ -158,7 +171,7 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
     }
     bwd_launch l;
     memset(&l, 0, sizeof l);
-    facl_status st = prepare_launch(ctx, bp, &l);
+    facl_status st = prepare_launch(ctx, bp, plan, &l);
     if (st != FACL_SUCCESS) {
         release_launch(&l);
         return st;
@@ -173,7 +186,7 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
         const cl_int err = clEnqueueNDRangeKernel(
             queue, l.kernels[i], 3, NULL, l.global[i], l.local[i], i == 0 ? num_wait : 1,
             i == 0 ? wait : &done, (i < 2 || event) ? &next : NULL);
-        if (err != CL_SUCCESS) st = facl_fail_cl(err, kernel_names[i]);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, l.names[i]);
         if (done) clReleaseEvent(done);
         done = next;
     }
@@ -182,4 +195,54 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
     else if (done) clReleaseEvent(done);
     release_launch(&l);
     return st;
+}
+
+/* One probe of the tensor-core backward at a time, over all contexts (it is rare: once
+ * per context that uses it). */
+static pthread_mutex_t g_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* On a context whose nvidia-mma path was chosen by its probe, the first backward call
+ * that would run attn_bwd_mma probes it (kernel_path.h); a failure sends this and every
+ * later call to attn_bwd. Returns whether attn_bwd_mma may run. */
+static int bwd_mma_allowed(facl_context *ctx)
+{
+    pthread_mutex_lock(&g_probe_lock);
+    if (!ctx->profile.bwd_mma_probed) {
+        char why[200];
+        if (facl_probe_bwd_mma(ctx, ctx->profile.path, why, sizeof why) != FACL_SUCCESS) {
+            ctx->profile.bwd_mma_off = 1;
+            facl_log(&ctx->logger, FACL_LOG_PROBE,
+                     "the tensor-core backward's probe failed, the backward uses attn_bwd: %s",
+                     why);
+        } else {
+            facl_log(&ctx->logger, FACL_LOG_PROBE, "the tensor-core backward's probe passed");
+        }
+        facl_error_clear(); /* a failed probe is not a failure of this call */
+        ctx->profile.bwd_mma_probed = 1;
+    }
+    const int allowed = !ctx->profile.bwd_mma_off;
+    pthread_mutex_unlock(&g_probe_lock);
+    return allowed;
+}
+
+facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const facl_bwd_problem *bp,
+                            cl_uint num_wait, const cl_event *wait, cl_event *event)
+{
+    /* FACL_BWD_MMA_SHAPE: a shape for attn_bwd_mma (benchmarking; docs/PERFORMANCE.md) */
+    facl_bwd_mma_shape requested;
+    const char *shape = facl_getenv("FACL_BWD_MMA_SHAPE");
+    if (shape && *shape && facl_parse_bwd_mma_shape(shape, &requested) != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_BWD_MMA_SHAPE: expected \"kv_warps,kv_keys,kv_rows,dq_warps,dq_keys\" "
+                         "that attn_bwd_mma can take, got \"%s\"", shape);
+    const facl_bwd_mma_shape *req = shape && *shape ? &requested : NULL;
+    /* Planned on a copy of the profile: bwd_mma_off may change under the probe's lock. */
+    facl_device_profile profile = ctx->profile;
+    facl_bwd_plan plan;
+    facl_plan_bwd_program(bp, &profile, req, &plan);
+    if (strcmp(plan.program, "attn_bwd_mma") == 0 && !bwd_mma_allowed(ctx)) {
+        profile.bwd_mma_off = 1;
+        facl_plan_bwd_program(bp, &profile, req, &plan);
+    }
+    return facl_launch_bwd_planned(ctx, queue, bp, &plan, num_wait, wait, event);
 }

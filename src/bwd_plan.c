@@ -1,7 +1,8 @@
-/* Tile sizes, build options and work-group sizes of the portable backward kernels. */
+/* Which backward kernels run, their tile sizes, build options and work-group sizes. */
 #include "bwd_plan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "bwd_params.h"
 #include "plan.h"
@@ -22,11 +23,147 @@ uint64_t facl_bwd_dkdv_local_bytes(int block_m, int head_dim)
     return (uint64_t)2 * (uint64_t)block_m * (uint64_t)head_dim * 4u + (uint64_t)2 * block_m * 4u;
 }
 
-void facl_plan_bwd_program(const facl_fwd_problem *p, const facl_device_profile *profile,
-                           facl_bwd_plan *plan)
+/* attn_bwd_mma.cl's D_PAD and PITCH: the head dim padded so that each of the dk/dv
+ * kernel's warps along the dims gets whole 16-dim steps, plus 8 (bank spread). */
+static uint64_t mma_pitch(const facl_bwd_mma_shape *s, int head_dim)
 {
+    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
+    const int align = 16 * dim_warps;
+    return (uint64_t)((head_dim + align - 1) / align * align + 8);
+}
+
+static uint64_t mma_scratch_bytes(int warps, int emulated)
+{
+    /* MMA_SCRATCH_PER_WARP floats per warp (warp_mma.cl) when emulated, else 1 float */
+    return emulated ? (uint64_t)warps * (16 * 16 + 16 * 8) * 4u : 4u;
+}
+
+uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *s, int head_dim, int emulated)
+{
+    /* k_tile, v_tile: KV_KEYS x PITCH; q_tile, do_tile: KV_ROWS x PITCH (16-bit);
+     * pt_tile, dst_tile: KV_KEYS x (KV_ROWS + 8) (16-bit); lse2_tile, delta_tile: KV_ROWS floats */
+    const uint64_t pitch = mma_pitch(s, head_dim);
+    return 2u * (uint64_t)s->kv_keys * pitch * 2u + 2u * (uint64_t)s->kv_rows * pitch * 2u +
+           2u * (uint64_t)s->kv_keys * (uint64_t)(s->kv_rows + 8) * 2u +
+           2u * (uint64_t)s->kv_rows * 4u + mma_scratch_bytes(s->kv_warps, emulated);
+}
+
+uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *s, int head_dim, int emulated)
+{
+    /* q_tile, do_tile: 16 * DQ_WARPS x PITCH; k_tile, v_tile: DQ_KEYS x PITCH (16-bit) */
+    const uint64_t pitch = mma_pitch(s, head_dim);
+    return 2u * 16u * (uint64_t)s->dq_warps * pitch * 2u + 2u * (uint64_t)s->dq_keys * pitch * 2u +
+           mma_scratch_bytes(s->dq_warps, emulated);
+}
+
+/* Candidate shapes, largest work first: more keys per dk/dv group (each staged q and
+ * dout row then serves more keys) and more rows per dq group. */
+static const struct { int warps, keys, rows; } kv_candidates[] = {
+    {4, 64, 64}, {4, 64, 32}, {4, 32, 64}, {4, 32, 32}, {2, 32, 32},
+    {2, 16, 32}, {2, 16, 16}, {1, 16, 16},
+};
+static const struct { int warps, keys; } dq_candidates[] = {
+    {4, 64}, {4, 32}, {2, 32}, {4, 16}, {2, 16}, {1, 32}, {1, 16},
+};
+
+/* The kernel's #error conditions (attn_bwd_mma.cl). */
+static int valid_mma_shape(const facl_bwd_mma_shape *s)
+{
+    const int ok_warps = (s->kv_warps == 1 || s->kv_warps == 2 || s->kv_warps == 4 ||
+                          s->kv_warps == 8) &&
+                         (s->dq_warps == 1 || s->dq_warps == 2 || s->dq_warps == 4 || s->dq_warps == 8);
+    if (!ok_warps || s->kv_keys < 16 || s->kv_keys % 16 != 0 || s->kv_rows < 16 ||
+        s->kv_rows % 16 != 0 || s->dq_keys < 16 || s->dq_keys % 16 != 0 ||
+        s->kv_keys > 256 || s->kv_rows > 256 || s->dq_keys > 256)
+        return 0;
+    const int key_warps = s->kv_keys / 16;
+    if (s->kv_warps % key_warps != 0) return 0;
+    const int dim_warps = s->kv_warps / key_warps;
+    return s->kv_rows % dim_warps == 0 && (s->kv_rows / dim_warps) % 8 == 0;
+}
+
+int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape)
+{
+    facl_bwd_mma_shape s;
+    int used = 0;
+    if (!text || sscanf(text, "%d,%d,%d,%d,%d%n", &s.kv_warps, &s.kv_keys, &s.kv_rows,
+                        &s.dq_warps, &s.dq_keys, &used) != 5 || text[used] != '\0' ||
+        !valid_mma_shape(&s))
+        return -1;
+    *shape = s;
+    return 0;
+}
+
+/* The first dk/dv shape, then the first dq shape (with that dk/dv shape's padding), that
+ * fit `usable`; 0 if none does. */
+static int choose_mma_shape(int head_dim, int emulated, uint64_t usable, facl_bwd_mma_shape *out)
+{
+    const size_t n_kv = sizeof kv_candidates / sizeof kv_candidates[0];
+    const size_t n_dq = sizeof dq_candidates / sizeof dq_candidates[0];
+    for (size_t i = 0; i < n_kv; ++i) {
+        facl_bwd_mma_shape s = {kv_candidates[i].warps, kv_candidates[i].keys,
+                                kv_candidates[i].rows, 0, 0};
+        if (facl_bwd_mma_dkdv_local_bytes(&s, head_dim, emulated) > usable) continue;
+        for (size_t j = 0; j < n_dq; ++j) {
+            s.dq_warps = dq_candidates[j].warps;
+            s.dq_keys = dq_candidates[j].keys;
+            if (facl_bwd_mma_dq_local_bytes(&s, head_dim, emulated) <= usable) {
+                *out = s;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profile,
+                    const facl_bwd_mma_shape *requested, const char *features,
+                    facl_bwd_plan *plan)
+{
+    const facl_fwd_problem *p = &bp->f;
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    if (!(profile->path == FACL_PATH_NVIDIA_MMA || emulated) || profile->bwd_mma_off ||
+        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) || p->head_dim > 256)
+        return 0;
+    facl_bwd_mma_shape s;
+    if (requested && valid_mma_shape(requested)) s = *requested, plan->requested_shape = 1;
+    else if (!choose_mma_shape(p->head_dim, emulated, profile->local_mem_usable, &s)) return 0;
+    const uint64_t dkdv = facl_bwd_mma_dkdv_local_bytes(&s, p->head_dim, emulated);
+    const uint64_t dq = facl_bwd_mma_dq_local_bytes(&s, p->head_dim, emulated);
+    const int vec_loads = facl_view_rows_16_byte_aligned(&p->q, p->head_dim) &&
+                          facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
+                          facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
+                          facl_view_rows_16_byte_aligned(&bp->dout, p->head_dim);
+    plan->program = "attn_bwd_mma";
+    plan->kernels[0] = "attn_bwd_dot";
+    plan->kernels[1] = "attn_bwd_mma_dq";
+    plan->kernels[2] = "attn_bwd_mma_dkdv";
+    plan->mma = s;
+    plan->fixed_group[1] = 32u * (size_t)s.dq_warps;
+    plan->items_per_group[1] = 16 * s.dq_warps;
+    plan->fixed_group[2] = 32u * (size_t)s.kv_warps;
+    plan->items_per_group[2] = s.kv_keys;
+    plan->local_bytes = dkdv > dq ? dkdv : dq;
+    snprintf(plan->options, sizeof plan->options,
+             "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
+             "-DDQ_WARPS=%d -DDQ_KEYS=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d",
+             features, sizeof(facl_bwd_params), s.kv_warps, s.kv_keys, s.kv_rows, s.dq_warps,
+             s.dq_keys, vec_loads, emulated);
+    return 1;
+}
+
+void facl_plan_bwd_program(const facl_bwd_problem *bp, const facl_device_profile *profile,
+                           const facl_bwd_mma_shape *requested, facl_bwd_plan *plan)
+{
+    const facl_fwd_problem *p = &bp->f;
+    memset(plan, 0, sizeof *plan);
     char features[320];
     facl_plan_fwd_feature_options(p, features, sizeof features);
+    if (plan_mma(bp, profile, requested, features, plan)) return;
+    plan->program = "attn_bwd";
+    plan->kernels[0] = "attn_bwd_dot";
+    plan->kernels[1] = "attn_bwd_dq";
+    plan->kernels[2] = "attn_bwd_dkdv";
     int block = 32;
     while (block > 1 && (facl_bwd_dq_local_bytes(block, p->head_dim) > profile->local_mem_usable ||
                          facl_bwd_dkdv_local_bytes(block, p->head_dim) > profile->local_mem_usable))

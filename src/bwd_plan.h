@@ -1,5 +1,6 @@
-/* Planning of the portable backward kernels (cl_kernels/attn_bwd.cl): build options,
- * tile sizes that fit the device's local memory, work-group sizes. Pure functions. */
+/* Planning of the backward kernels: the portable ones (cl_kernels/attn_bwd.cl) or, on
+ * the tensor-core paths for fp16/bf16, attn_bwd_mma.cl; build options, tile sizes that
+ * fit the device's local memory, work-group sizes. Pure functions. */
 #ifndef FACL_BWD_PLAN_H
 #define FACL_BWD_PLAN_H
 
@@ -7,13 +8,27 @@
 #include <stdint.h>
 
 #include "device_profile.h"
-#include "fwd_problem.h"
+#include "bwd_problem.h"
+
+/* The shape of attn_bwd_mma.cl's kernels (its -D of the same names). */
+typedef struct facl_bwd_mma_shape {
+    int kv_warps, kv_keys, kv_rows; /* attn_bwd_mma_dkdv: warps, keys per group, rows per tile */
+    int dq_warps, dq_keys;          /* attn_bwd_mma_dq: warps (16 rows each), keys per tile */
+} facl_bwd_mma_shape;
 
 typedef struct facl_bwd_plan {
-    char options[512];        /* OpenCL build options of the attn_bwd program */
-    int block_m;              /* query rows per tile of attn_bwd_dkdv */
-    int block_n;              /* keys per tile of attn_bwd_dq */
-    uint64_t local_bytes;     /* the larger static local memory of the two kernels */
+    const char *program;      /* "attn_bwd" or "attn_bwd_mma" */
+    const char *kernels[3];   /* the D, dq and dk/dv kernels, launched in that order */
+    char options[512];        /* OpenCL build options of the program */
+    int block_m;              /* attn_bwd: query rows per tile of attn_bwd_dkdv */
+    int block_n;              /* attn_bwd: keys per tile of attn_bwd_dq */
+    facl_bwd_mma_shape mma;   /* attn_bwd_mma: its shape (zeros for attn_bwd) */
+    /* Per kernel: the work-group size it requires (0: facl_plan_bwd_group_size chooses)
+     * and the rows (dq) or keys (dk/dv) a group covers (0: one per work-item). */
+    size_t fixed_group[3];
+    int items_per_group[3];
+    uint64_t local_bytes;     /* the largest static local memory of the kernels */
+    int requested_shape;      /* attn_bwd_mma in a requested shape (no local-memory check) */
 } facl_bwd_plan;
 
 /* Static local memory of attn_bwd_dq (k and v tiles) and attn_bwd_dkdv (q and dout
@@ -21,10 +36,33 @@ typedef struct facl_bwd_plan {
 uint64_t facl_bwd_dq_local_bytes(int block_n, int head_dim);
 uint64_t facl_bwd_dkdv_local_bytes(int block_m, int head_dim);
 
-/* Tiles of 32 rows / keys, halved until both kernels fit local_mem_usable; the launch
- * refuses a plan whose local_bytes still exceeds it. */
-void facl_plan_bwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
-                           facl_bwd_plan *plan);
+/* Static local memory of attn_bwd_mma's dk/dv and dq kernels for a shape, as the kernel
+ * source declares it (emulated: with the warp emulation's scratch). */
+uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
+uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
+
+/* attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
+ * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, in the largest
+ * shape that fits local_mem_usable, or in `requested` (non-NULL: a valid shape, taken
+ * whatever its local memory; the driver may then refuse it at the launch). Otherwise
+ * attn_bwd, with tiles of 32 rows / keys halved until both kernels fit; the launch
+ * refuses a plan of the chosen shapes whose local_bytes still exceeds the device's. */
+void facl_plan_bwd_program(const facl_bwd_problem *problem, const facl_device_profile *profile,
+                           const facl_bwd_mma_shape *requested, facl_bwd_plan *plan);
+
+/* "kv_warps,kv_keys,kv_rows,dq_warps,dq_keys" (FACL_BWD_MMA_SHAPE, for benchmarking
+ * shapes): 0 and the shape, or -1 when the text is malformed or the kernel cannot take
+ * the shape (warps 1, 2, 4 or 8; keys and rows multiples of 16 up to 256; the dk/dv
+ * kernel's warps a multiple of its 16-key slices, each dim share of rows whole 8-row
+ * blocks). */
+int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape);
+
+/* Enqueue a validated problem's backward with a given plan (the probe runs both plans
+ * on one problem); facl_launch_bwd plans, and probes attn_bwd_mma where it must. */
+facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
+                                    const facl_bwd_problem *problem, const facl_bwd_plan *plan,
+                                    cl_uint num_wait_events, const cl_event *wait_events,
+                                    cl_event *event);
 
 /* Work-items per group for a kernel whose work-items own one row (or key) each: 64,
  * fewer for short sequences (down to 8), within the device's and the kernel's limits. */

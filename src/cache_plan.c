@@ -61,14 +61,6 @@ uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t hea
     return n ? n : 1;
 }
 
-/* Aligned 16-byte loads need every row and every 8-dim chunk to start on a 16-byte
- * boundary (buffers themselves are aligned by OpenCL). */
-static int aligned_view(const facl_view *v, int head_dim)
-{
-    return head_dim % 8 == 0 && v->offset % 8 == 0 && v->sb % 8 == 0 && v->ss % 8 == 0 &&
-           v->sh % 8 == 0;
-}
-
 /* attn_cache_mma.cl's local arrays: the emulation scratch (a warp's
  * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the warps' row maxima and
  * normalisers, and each warp's ring of `stages` key and value tiles (16 rows of
@@ -135,7 +127,8 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
     const facl_fwd_problem *f = &p->fwd;
     const int group = f->heads_q / f->heads_kv;
     const int64_t rows_needed = (int64_t)group * (f->seqlen_q > 0 ? f->seqlen_q : 1);
-    const int aligned = aligned_view(&f->k, f->head_dim) && aligned_view(&f->v, f->head_dim);
+    const int aligned = facl_view_rows_16_byte_aligned(&f->k, f->head_dim) &&
+                        facl_view_rows_16_byte_aligned(&f->v, f->head_dim);
     const int mma = use_mma(p, profile, aligned);
     plan->program = mma ? "attn_cache_mma" : "attn_cache";
     plan->rows = 1;

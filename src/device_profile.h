@@ -43,6 +43,12 @@ typedef struct facl_device_profile {
     /* 1 when the nvidia-mma path's KV-cache kernel (attn_cache_mma.cl, which also uses
      * cp.async and warp barriers) failed its probe: attn_cache.cl serves the cache then */
     int cache_mma_off;
+    /* 1 when the backward's tensor-core kernels (attn_bwd_mma.cl) failed their probe:
+     * attn_bwd.cl serves the backward then */
+    int bwd_mma_off;
+    /* 1 once that probe has run, or where none is to run (a forced path; see
+     * bwd_launch.c: the probe runs at the first backward call that needs it) */
+    int bwd_mma_probed;
 } facl_device_profile;
 
 /* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated". */

@@ -12,6 +12,15 @@ typedef struct facl_view {
     int64_t offset, sb, ss, sh;
 } facl_view;
 
+/* Whether every row of the view, and every 8-element piece of it, starts on a 16-byte
+ * boundary for 16-bit elements (buffers themselves are aligned by OpenCL): the kernels'
+ * 16-byte loads and asynchronous copies need it. */
+static inline int facl_view_rows_16_byte_aligned(const facl_view *v, int head_dim)
+{
+    return head_dim % 8 == 0 && v->offset % 8 == 0 && v->sb % 8 == 0 && v->ss % 8 == 0 &&
+           v->sh % 8 == 0;
+}
+
 typedef struct facl_fwd_problem {
     facl_dtype dtype;
     int head_dim, batch, heads_q, heads_kv;

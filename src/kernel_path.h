@@ -19,4 +19,10 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
  * merge runs too) on `path`; the context's path is left as it was. */
 facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);
 
+/* The backward's tensor-core kernels (attn_bwd_mma.cl, as planned for `path`) against
+ * attn_bwd.cl on the same device and inputs: dq, dk and dv of a few tiny problems
+ * (forward through the context's path). FACL_SUCCESS if they agree within the rounding
+ * of 16-bit gradients; otherwise why. Neither the context's path nor its profile changes. */
+facl_status facl_probe_bwd_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);
+
 #endif

@@ -69,13 +69,6 @@ static int mma_applies(const facl_fwd_problem *p)
     return (p->dtype == FACL_DTYPE_F16 || p->dtype == FACL_DTYPE_BF16) && p->head_dim <= 256;
 }
 
-/* 16-byte loads of k and v rows: every row start a multiple of 8 elements. */
-static int rows_16_byte_aligned(const facl_view *v, int head_dim)
-{
-    return head_dim % 8 == 0 && v->offset % 8 == 0 && v->sb % 8 == 0 && v->ss % 8 == 0 &&
-           v->sh % 8 == 0;
-}
-
 void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile *profile,
                            facl_fwd_plan *plan)
 {
@@ -97,8 +90,8 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         snprintf(plan->options, sizeof plan->options,
                  "%s -DM_TILES=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features,
                  m_tiles, plan->block_n,
-                 rows_16_byte_aligned(&p->k, p->head_dim) &&
-                     rows_16_byte_aligned(&p->v, p->head_dim),
+                 facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
+                     facl_view_rows_16_byte_aligned(&p->v, p->head_dim),
                  profile->path == FACL_PATH_MMA_EMULATED);
         return;
     }

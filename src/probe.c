@@ -12,6 +12,7 @@
 #include "fwd_problem.h"
 #include "kernel_path.h"
 #include "plan.h"
+#include "probe_data.h"
 #include "status.h"
 
 /* Shapes that reach the parts a layout mistake would break: two key tiles (the second
@@ -28,40 +29,6 @@ enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
  * fragment layout or mask gives (order 0.1 to 1). */
 #define OUT_TOLERANCE 0.03
 #define LSE_TOLERANCE 0.01
-
-/* Random values of magnitude [0.25, 1) as raw 16-bit patterns (normal numbers only, so
- * the host side needs no rounding code), with their exact value. */
-static uint16_t random_bits(facl_dtype dtype, uint32_t *state, double *value)
-{
-    *state = *state * 1664525u + 1013904223u;
-    const uint32_t r = *state >> 8;
-    const int negative = r & 1, exponent = -1 - (int)((r >> 1) & 1);
-    if (dtype == FACL_DTYPE_F16) {
-        const uint32_t mantissa = (r >> 2) & 0x3FFu;
-        *value = (negative ? -1.0 : 1.0) * ldexp(1.0 + mantissa / 1024.0, exponent);
-        return (uint16_t)(negative << 15 | (uint32_t)(exponent + 15) << 10 | mantissa);
-    }
-    const uint32_t mantissa = (r >> 2) & 0x7Fu;
-    *value = (negative ? -1.0 : 1.0) * ldexp(1.0 + mantissa / 128.0, exponent);
-    return (uint16_t)(negative << 15 | (uint32_t)(exponent + 127) << 7 | mantissa);
-}
-
-/* Any 16-bit pattern of the output back to a double (NaN for NaN and poison). */
-static double decode(facl_dtype dtype, uint16_t bits)
-{
-    const int negative = bits >> 15;
-    double x;
-    if (dtype == FACL_DTYPE_BF16) {
-        uint32_t word = (uint32_t)bits << 16;
-        float f;
-        memcpy(&f, &word, sizeof f);
-        return f;
-    }
-    const int exponent = (bits >> 10) & 0x1F, mantissa = bits & 0x3FF;
-    if (exponent == 31) return mantissa ? NAN : INFINITY * (negative ? -1 : 1);
-    x = exponent ? ldexp(1.0 + mantissa / 1024.0, exponent - 15) : ldexp(mantissa, -24);
-    return negative ? -x : x;
-}
 
 typedef struct probe_buffers {
     cl_mem q, k, v, out, lse;
@@ -94,12 +61,6 @@ static void reference_row(const double *q, const double *k, const double *v, int
     }
     for (int c = 0; c < d; ++c) out[c] /= l;
     *lse = m + log(l);
-}
-
-static cl_mem upload(facl_context *ctx, const void *data, size_t bytes, cl_int *err)
-{
-    return clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes,
-                          (void *)data, err);
 }
 
 /* The forward through the path's kernel. */
@@ -154,15 +115,15 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, 
         goto done;
     }
     uint32_t state = 0x9E3779B9u ^ (uint32_t)d;
-    for (size_t i = 0; i < nq + 2 * nk; ++i) bits[i] = random_bits(pc->dtype, &state, &values[i]);
+    for (size_t i = 0; i < nq + 2 * nk; ++i) bits[i] = facl_probe_random_bits(pc->dtype, &state, &values[i]);
     memset(bits + nq + 2 * nk, 0xFF, nq * sizeof *bits); /* poison: NaN in both dtypes */
     memset(lse, 0xFF, sizeof *lse * HQ * SQ);
     cl_int err = CL_SUCCESS, e2 = CL_SUCCESS, e3 = CL_SUCCESS, e4 = CL_SUCCESS, e5 = CL_SUCCESS;
-    buf.q = upload(ctx, bits, nq * 2, &err);
-    buf.k = upload(ctx, bits + nq, nk * 2, &e2);
-    buf.v = upload(ctx, bits + nq + nk, nk * 2, &e3);
-    buf.out = upload(ctx, bits + nq + 2 * nk, nq * 2, &e4);
-    buf.lse = upload(ctx, lse, sizeof *lse * HQ * SQ, &e5);
+    buf.q = facl_probe_upload(ctx, bits, nq * 2, &err);
+    buf.k = facl_probe_upload(ctx, bits + nq, nk * 2, &e2);
+    buf.v = facl_probe_upload(ctx, bits + nq + nk, nk * 2, &e3);
+    buf.out = facl_probe_upload(ctx, bits + nq + 2 * nk, nq * 2, &e4);
+    buf.lse = facl_probe_upload(ctx, lse, sizeof *lse * HQ * SQ, &e5);
     if (err == CL_SUCCESS) err = e2 ? e2 : e3 ? e3 : e4 ? e4 : e5;
     if (err != CL_SUCCESS) {
         st = facl_fail_cl(err, "probe buffers");
@@ -198,7 +159,7 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, 
                 st = facl_fail(FACL_ERROR_UNSUPPORTED, "lse of row %d head %d off by %g", i, h,
                                lse_err);
             for (int c = 0; c < d && st == FACL_SUCCESS; ++c) {
-                const double got = decode(pc->dtype, out_bits[(i * HQ + h) * d + c]);
+                const double got = facl_probe_decode(pc->dtype, out_bits[(i * HQ + h) * d + c]);
                 if (!(fabs(got - ref[c]) <= OUT_TOLERANCE))
                     st = facl_fail(FACL_ERROR_UNSUPPORTED,
                                    "out[%d, %d, %d] is %g, float64 gives %g", i, h, c, got, ref[c]);

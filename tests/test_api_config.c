@@ -261,7 +261,7 @@ static void test_default_path_reason(void **state)
     }
 }
 
-/* The nvidia-mma probes (forward and KV cache) fail where the inline PTX cannot compile,
+/* The nvidia-mma probes (forward, KV cache and backward) fail where the inline PTX cannot compile,
  * with a reason; the probes of the emulated kernels pass (so the probes can pass), and
  * none changes the context's path. */
 static void test_probe(void **state)
@@ -284,6 +284,12 @@ static void test_probe(void **state)
         if (!strstr(why, "KV cache"))
             fail_msg("the failed KV-cache probe gave the reason '%s'", why);
         assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+        memset(why, 0, sizeof why);
+        if (facl_probe_bwd_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS)
+            fail_msg("the nvidia-mma backward probe passed on %s", before.device_name);
+        if (!strstr(why, "backward"))
+            fail_msg("the failed backward probe gave the reason '%s'", why);
+        assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
     }
     memset(why, 0, sizeof why);
     const facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why);
@@ -293,6 +299,11 @@ static void test_probe(void **state)
     memset(why, 0, sizeof why);
     if (facl_probe_cache_mma(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why) != FACL_SUCCESS)
         fail_msg("the mma-emulated KV-cache probe failed: %s", why);
+    assert_string_equal(why, "passed");
+    assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
+    memset(why, 0, sizeof why);
+    if (facl_probe_bwd_mma(ctx, FACL_PATH_MMA_EMULATED, why, sizeof why) != FACL_SUCCESS)
+        fail_msg("the mma-emulated backward probe failed: %s", why);
     assert_string_equal(why, "passed");
     assert_string_equal(api_info(ctx).kernel_path, before.kernel_path);
     /* The context still computes correctly on its own path afterwards. */

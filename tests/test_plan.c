@@ -76,9 +76,12 @@ static void test_bwd_plan(void **state)
     for (int s = 0; s < 4; ++s) {
         facl_device_profile dev = device(sizes[s], 256);
         for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 17) {
-            facl_fwd_problem p = problem(d, 128);
+            facl_bwd_problem bp;
+            memset(&bp, 0, sizeof bp);
+            bp.f = problem(d, 128);
             facl_bwd_plan plan;
-            facl_plan_bwd_program(&p, &dev, &plan);
+            facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+            assert_string_equal(plan.program, "attn_bwd");
             assert_true(plan.block_m >= 1 && plan.block_n >= 1);
             const uint64_t dq = 2u * (uint64_t)plan.block_n * (uint64_t)d * 4u;
             const uint64_t dkdv = 2u * (uint64_t)plan.block_m * (uint64_t)d * 4u + 2u * plan.block_m * 4u;
@@ -231,14 +234,19 @@ static void test_mma_path(void **state)
 
 /* ------------------------------------------------------------------ local memory */
 
-/* The value of -DNAME=value in a plan's options; fails the test when absent. */
-static long option_value(const facl_fwd_plan *plan, const char *name)
+/* The value of -DNAME=value in build options; fails the test when absent. */
+static long options_value(const char *options, const char *name)
 {
     char key[64];
     snprintf(key, sizeof key, "-D%s=", name);
-    const char *at = strstr(plan->options, key);
-    if (!at) fail_msg("%s: no %s in '%s'", plan->kernel, key, plan->options);
+    const char *at = strstr(options, key);
+    if (!at) fail_msg("no %s in '%s'", key, options);
     return strtol(at + strlen(key), NULL, 10);
+}
+
+static long option_value(const facl_fwd_plan *plan, const char *name)
+{
+    return options_value(plan->options, name);
 }
 
 /* The static local memory of a plan's kernel as its source declares it, from the macros
@@ -332,6 +340,16 @@ static void test_kernel_sources_match_count(void **state)
           "__local float q_tile[BLOCK_M * HEAD_DIM];", "__local float do_tile[BLOCK_M * HEAD_DIM];",
           "__local float lse_tile[BLOCK_M];", "__local float delta_tile[BLOCK_M];", NULL},
          6},
+        {"bwd_common.cl", {NULL}, 0},
+        /* counted by facl_bwd_mma_dkdv_local_bytes and facl_bwd_mma_dq_local_bytes, and by
+         * bwd_mma_local_bytes below */
+        {"attn_bwd_mma.cl",
+         {"__local ushort k_tile[KV_KEYS * PITCH]", "__local ushort q_tile[KV_ROWS * PITCH]",
+          "__local ushort pt_tile[KV_KEYS * P_PITCH]", "__local float lse2_tile[KV_ROWS];",
+          "__local ushort q_tile[DQ_ROWS * PITCH]", "__local ushort k_tile[DQ_KEYS * PITCH]",
+          "#define D_PAD (((HEAD_DIM + 16 * KV_WD - 1) / (16 * KV_WD)) * (16 * KV_WD))",
+          "#define PITCH (D_PAD + 8)"},
+         14},
         {"attn_merge.cl", {NULL}, 0},
         {"merge_row.cl", {NULL}, 0},
         {"attn_cache.cl",
@@ -417,6 +435,107 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
     }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
+}
+
+/* attn_bwd_mma.cl's local arrays (see k_files) from its options, for both kernels. */
+static uint64_t bwd_mma_local_bytes(const char *o, int head_dim, int kernel_dq)
+{
+    const uint64_t kv_warps = options_value(o, "KV_WARPS"), keys = options_value(o, "KV_KEYS");
+    const uint64_t rows = options_value(o, "KV_ROWS"), dq_warps = options_value(o, "DQ_WARPS");
+    const uint64_t dq_keys = options_value(o, "DQ_KEYS");
+    const uint64_t wd = kv_warps / (keys / 16);
+    const uint64_t pitch = ((uint64_t)head_dim + 16 * wd - 1) / (16 * wd) * (16 * wd) + 8;
+    const int emulated = options_value(o, "MMA_EMULATE");
+    const uint64_t warps = kernel_dq ? dq_warps : kv_warps;
+    const uint64_t scratch = emulated ? warps * (16 * 16 + 16 * 8) : 1;
+    if (kernel_dq) return 2 * (16 * dq_warps * pitch * 2) + 2 * (dq_keys * pitch * 2) + 4 * scratch;
+    return 2 * (keys * pitch * 2) + 2 * (rows * pitch * 2) + 2 * (keys * (rows + 8) * 2) +
+           4 * (2 * rows) + 4 * scratch;
+}
+
+/* The backward's tensor-core kernels on the tensor-core paths for 16-bit storage and
+ * every head dim up to 256 within NVIDIA's 48 KiB, their local memory as declared, a
+ * shape the kernel accepts, groups as the kernels require; attn_bwd for fp32, for a
+ * device whose probe of them failed and for the portable paths. */
+static void test_bwd_mma_plan(void **state)
+{
+    (void)state;
+    for (int pa = 0; pa < 4; ++pa)
+        for (int t = 0; t < 3; ++t)
+            for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+                facl_device_profile dev = device_reporting(48 * 1024, k_paths[pa]);
+                facl_bwd_problem bp;
+                memset(&bp, 0, sizeof bp);
+                bp.f = problem(d, 128);
+                bp.f.dtype = k_dtypes[t];
+                facl_bwd_plan plan;
+                facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA || k_paths[pa] == FACL_PATH_MMA_EMULATED) &&
+                                k_dtypes[t] != FACL_DTYPE_F32;
+                if (!mma) {
+                    assert_string_equal(plan.program, "attn_bwd");
+                    assert_string_equal(plan.kernels[2], "attn_bwd_dkdv");
+                    continue;
+                }
+                assert_string_equal(plan.program, "attn_bwd_mma");
+                assert_string_equal(plan.kernels[0], "attn_bwd_dot");
+                assert_string_equal(plan.kernels[1], "attn_bwd_mma_dq");
+                assert_string_equal(plan.kernels[2], "attn_bwd_mma_dkdv");
+                const char *o = plan.options;
+                const uint64_t dq = bwd_mma_local_bytes(o, d, 1), dkdv = bwd_mma_local_bytes(o, d, 0);
+                assert_int_equal(plan.local_bytes, dq > dkdv ? dq : dkdv);
+                assert_true(plan.local_bytes <= dev.local_mem_usable);
+                const int kv_warps = options_value(o, "KV_WARPS"), keys = options_value(o, "KV_KEYS");
+                const int rows = options_value(o, "KV_ROWS"), dq_warps = options_value(o, "DQ_WARPS");
+                /* the kernel's #error conditions */
+                assert_true(keys % 16 == 0 && kv_warps % (keys / 16) == 0 && rows % 16 == 0);
+                const int wd = kv_warps / (keys / 16);
+                assert_true(rows % wd == 0 && (rows / wd) % 8 == 0);
+                assert_true(options_value(o, "DQ_KEYS") % 16 == 0);
+                assert_int_equal(plan.fixed_group[1], 32 * dq_warps);
+                assert_int_equal(plan.items_per_group[1], 16 * dq_warps);
+                assert_int_equal(plan.fixed_group[2], 32 * kv_warps);
+                assert_int_equal(plan.items_per_group[2], keys);
+                assert_int_equal(plan.fixed_group[0], 0);
+                assert_int_equal(options_value(o, "MMA_EMULATE"), k_paths[pa] == FACL_PATH_MMA_EMULATED);
+                assert_int_equal(options_value(o, "VEC_LOADS"), d % 8 == 0);
+                assert_int_equal(options_value(o, "FACL_BWD_PARAMS_SIZE"), 160);
+                /* a failed probe sends the backward to attn_bwd */
+                dev.bwd_mma_off = 1;
+                facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                assert_string_equal(plan.program, "attn_bwd");
+            }
+}
+
+/* FACL_BWD_MMA_SHAPE's parser takes exactly the shapes attn_bwd_mma compiles, and a
+ * requested shape is planned as given, whatever its local memory. */
+static void test_bwd_mma_requested_shape(void **state)
+{
+    (void)state;
+    facl_bwd_mma_shape s;
+    assert_int_equal(facl_parse_bwd_mma_shape("4,64,64,4,64", &s), 0);
+    assert_true(s.kv_warps == 4 && s.kv_keys == 64 && s.kv_rows == 64 && s.dq_warps == 4 &&
+                s.dq_keys == 64);
+    assert_int_equal(facl_parse_bwd_mma_shape("4,32,16,1,16", &s), 0); /* 2 dim warps x 8 rows */
+    static const char *const bad[] = {"", "4,64,64,4", "4,64,64,4,64x", "3,64,64,4,64",
+                                      "4,48,64,4,64", "2,16,8,1,16", "4,16,16,1,16",
+                                      "4,64,64,4,24", "8,512,64,4,64", "4,64,64,0,64"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
+        if (facl_parse_bwd_mma_shape(bad[i], &s) == 0) fail_msg("'%s' was accepted", bad[i]);
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    facl_bwd_problem bp;
+    memset(&bp, 0, sizeof bp);
+    bp.f = problem(128, 128);
+    const facl_bwd_mma_shape big = {4, 64, 64, 4, 64};
+    facl_bwd_plan plan;
+    facl_plan_bwd_program(&bp, &dev, &big, &plan);
+    assert_string_equal(plan.program, "attn_bwd_mma");
+    assert_int_equal(plan.requested_shape, 1);
+    assert_non_null(strstr(plan.options, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=64"));
+    assert_true(plan.local_bytes > dev.local_mem_usable);
+    assert_int_equal(plan.local_bytes, bwd_mma_local_bytes(plan.options, 128, 0));
+    facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+    assert_int_equal(plan.requested_shape, 0);
 }
 
 /* The KV-cache plan: local memory as declared and within budget, work-groups within the
@@ -694,6 +813,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_local_memory_too_small),
         cmocka_unit_test(test_tiles_fit_local_memory),
         cmocka_unit_test(test_bwd_plan),
+        cmocka_unit_test(test_bwd_mma_plan),
+        cmocka_unit_test(test_bwd_mma_requested_shape),
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),

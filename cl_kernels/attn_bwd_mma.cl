@@ -1,0 +1,388 @@
+/* Backward attention on tensor cores (FlashAttention 2's backward with warp-level mma;
+ * the math and the deterministic order are those of attn_bwd.cl, docs/CONTRACT.md
+ * "Backward").
+ *
+ * attn_bwd_dot (bwd_common.cl) writes D first; then two kernels, each the only writer of
+ * what it computes, so the gradients need no atomics and are the same on every run:
+ *
+ *   attn_bwd_mma_dkdv  one work-group per (block of KV_KEYS keys, kv head, sequence).
+ *       k and v of the block sit in local memory for the whole call; for each query head
+ *       of the GQA group and each tile of KV_ROWS query rows that can see the block, the
+ *       group stages q and dout, and
+ *         1. each warp computes a 16-key slice of S^T = K Q^T and dP^T = V dO^T, turns
+ *            them into P~^T and dS^T (rounded to the storage type, as FlashAttention
+ *            does before its second products) and stores both in local memory;
+ *         2. each warp adds P~^T dO to dv and dS^T Q to dk for its 16 keys and its share
+ *            of the head dims (KV_WARPS / (KV_KEYS / 16) warps split the dims; in step 1
+ *            they split the query rows).
+ *       Sums run over query heads, then row tiles, in ascending order.
+ *   attn_bwd_mma_dq  one work-group per (block of 16 * DQ_WARPS query rows, query head,
+ *       sequence), a warp per 16 rows; for each tile of DQ_KEYS keys the group stages k
+ *       and v, and each warp computes S = Q K^T and dP = dO V^T, dS in registers, and
+ *       adds dS K to dq (the C layout of two score blocks is the A layout of one k-step,
+ *       as in the forward). Sums run over key tiles in ascending order.
+ *
+ * Every operand comes out of row-major local tiles through ldmatrix (warp_mma.cl:
+ * mma_a_fragment, mma_key_fragments, and mma_value_fragments, whose .trans reads the
+ * transposed operands of the second products). Probabilities use base 2 (the scale with
+ * log2(e) folded in and lse converted once per row); masks, dropout, softcap and ALiBi
+ * are applied per entry exactly as attn_bwd.cl applies them.
+ *
+ * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM (up to 256), attn_common.cl's
+ * switches, FACL_BWD_PARAMS_SIZE, MMA_EMULATE and VEC_LOADS (warp_mma.cl), KV_WARPS,
+ * KV_KEYS, KV_ROWS, DQ_WARPS, DQ_KEYS (src/bwd_plan.c picks them to fit local memory).
+ */
+#ifndef HEAD_DIM
+#error "HEAD_DIM must be defined by the host"
+#endif
+#if HEAD_DIM > 256
+#error "attn_bwd_mma covers head_dim up to 256"
+#endif
+#if !defined(KV_WARPS) || !defined(KV_KEYS) || !defined(KV_ROWS) || !defined(DQ_WARPS) || !defined(DQ_KEYS)
+#error "KV_WARPS, KV_KEYS, KV_ROWS, DQ_WARPS and DQ_KEYS must be defined by the host"
+#endif
+
+#define KV_WK (KV_KEYS / 16)     /* warps along the keys of a block */
+#define KV_WD (KV_WARPS / KV_WK) /* warps along the query rows (step 1) and dims (step 2) */
+#if KV_KEYS % 16 != 0 || KV_WARPS % KV_WK != 0 || KV_ROWS % 16 != 0 || KV_ROWS % KV_WD != 0 || \
+    (KV_ROWS / KV_WD) % 8 != 0 || DQ_KEYS % 16 != 0
+#error "unsupported attn_bwd_mma shape"
+#endif
+/* Head dims padded with zeros so that every warp's share of them is whole 16-dim steps. */
+#define D_PAD (((HEAD_DIM + 16 * KV_WD - 1) / (16 * KV_WD)) * (16 * KV_WD))
+#define K_STEPS (D_PAD / 16)
+#define D_BLOCKS (D_PAD / 8)
+/* Row pitch of the k, v, q and dout tiles in 16-bit elements: rows 16-byte aligned (as
+ * ldmatrix needs) and the eight rows one ldmatrix reads on all 32 banks. */
+#define PITCH (D_PAD + 8)
+#define KV_ROWS_W (KV_ROWS / KV_WD)   /* query rows per warp in step 1 */
+#define KV_NB (KV_ROWS_W / 8)         /* their 8-row blocks */
+#define KV_DB (D_PAD / KV_WD / 8)     /* 8-dim blocks of dk and dv per warp in step 2 */
+#define P_PITCH (KV_ROWS + 8)         /* row pitch of the P~^T and dS^T tiles */
+#define DQ_ROWS (16 * DQ_WARPS)
+#define DQ_NB (DQ_KEYS / 8)
+#if MMA_EMULATE
+#define KV_SCRATCH (KV_WARPS * MMA_SCRATCH_PER_WARP)
+#define DQ_SCRATCH (DQ_WARPS * MMA_SCRATCH_PER_WARP)
+#else
+#define KV_SCRATCH 1
+#define DQ_SCRATCH 1
+#endif
+
+#define LOG2E 1.44269504088896340736f
+
+/* Rows row0 .. row0 + n - 1 of x (16-bit, row stride x_ss) into a row-major tile; rows at
+ * or past `end` and dims at or past HEAD_DIM are zeros, so that padding contributes
+ * nothing to any product. The whole work-group (`group` work-items) takes part. */
+inline void stage_tile(__global const ushort *x, long x_ss, int row0, int n, int end,
+                       __local ushort *tile, int group)
+{
+    for (int idx = get_local_id(0); idx < n * (D_PAD / 8); idx += group) {
+        const int r = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+        *(__local uint4 *)(tile + r * PITCH + c) =
+            row0 + r < end ? load_row8(x + (long)(row0 + r) * x_ss, c) : (uint4)(0u);
+    }
+}
+
+/* Whether row i sees key j (both within the sequence's rows and keys). */
+inline bool sees(int i, int j, int off, int sk, const attn_params p)
+{
+    return j >= visible_lo(i + off, p.window_left, sk) && j < visible_end(i + off, p.window_right, sk);
+}
+
+/* bwd_entry (bwd_common.cl) in base 2, for an entry with raw score `raw` = q . k (before
+ * the scale): (P~, dS). lse2 is the row's lse times log2(e) (+inf for a row that sees
+ * no key and for padding rows: P = 0 there); invisible entries give (0, 0). One
+ * multiply and one ex2 instead of exp's longer sequence, as in the forward. */
+inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float slope, int rel,
+                            float zscale, bool visible, const attn_params p)
+{
+    const float score = raw * p.scale;
+#if HAS_SOFTCAP || HAS_ALIBI
+    const float x2 = adjust_score(score, p.softcap, slope, rel) * LOG2E;
+#else
+    (void)slope, (void)rel;
+    const float x2 = score * LOG2E;
+#endif
+    const float prob = visible ? native_exp2(x2 - lse2) : 0.0f;
+#if HAS_SOFTCAP
+    const float th = tanh(score / p.softcap);
+    const float dlogit = 1.0f - th * th;
+#else
+    const float dlogit = 1.0f;
+#endif
+    return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
+}
+
+__kernel __attribute__((reqd_work_group_size(32 * KV_WARPS, 1, 1))) void attn_bwd_mma_dkdv(BWD_ARGS)
+{
+    __local ushort k_tile[KV_KEYS * PITCH] __attribute__((aligned(16)));
+    __local ushort v_tile[KV_KEYS * PITCH] __attribute__((aligned(16)));
+    __local ushort q_tile[KV_ROWS * PITCH] __attribute__((aligned(16)));
+    __local ushort do_tile[KV_ROWS * PITCH] __attribute__((aligned(16)));
+    __local ushort pt_tile[KV_KEYS * P_PITCH] __attribute__((aligned(16)));  /* P~^T */
+    __local ushort dst_tile[KV_KEYS * P_PITCH] __attribute__((aligned(16))); /* dS^T */
+    __local float lse2_tile[KV_ROWS];
+    __local float delta_tile[KV_ROWS];
+    __local float scratch[KV_SCRATCH];
+
+    const int kv_head = get_group_id(1);
+    const int b = get_group_id(2);
+    const int group_size = 32 * KV_WARPS;
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
+    const int off = p.align_top_left ? 0 : e.sk - e.sq;
+    const int key_rows = bwd_key_rows(cu_k, e, b, p);
+    (void)o; (void)dq;
+    const int wk = warp_index() % KV_WK, wd = warp_index() / KV_WK;
+    const int lg = warp_lane() >> 2, lt = warp_lane() & 3; /* C rows lg, lg + 8; columns 2lt, 2lt + 1 */
+    __global const ushort *k_seq = (__global const ushort *)(k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head));
+    __global const ushort *v_seq = (__global const ushort *)(v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head));
+
+    /* Key blocks stride by the grid (trusted varlen sums may describe more keys than
+     * the launch planned for); the bounds are the group's, so every barrier and warp
+     * operation is reached by all of its work-items. */
+    for (int key0 = get_group_id(0) * KV_KEYS; key0 < key_rows; key0 += get_num_groups(0) * KV_KEYS) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous block's tiles are no longer read */
+        stage_tile(k_seq, p.k_ss, key0, KV_KEYS, e.sk, k_tile, group_size);
+        stage_tile(v_seq, p.v_ss, key0, KV_KEYS, e.sk, v_tile, group_size);
+        /* This lane's keys: rows g and g + 8 of its warp's 16 (the C operand's rows). */
+        const int ja = key0 + 16 * wk + lg, jb = ja + 8;
+        float4 dk_acc[KV_DB], dv_acc[KV_DB];
+MMA_UNROLL
+        for (int db = 0; db < KV_DB; ++db) dk_acc[db] = dv_acc[db] = (float4)(0.0f);
+
+        if (key0 < e.sk) {
+            const int2 rows = bwd_rows_seeing(key0, min(key0 + KV_KEYS, e.sk) - 1, off, e.sq, p);
+            for (int h = kv_head * p.group; h < (kv_head + 1) * p.group; ++h) {
+                const float slope = alibi_slope(alibi, p, b, h);
+                __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
+                __global const ushort *do_seq = (__global const ushort *)(dout + view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start, h));
+                for (int row0 = rows.x; row0 < rows.y; row0 += KV_ROWS) {
+                    barrier(CLK_LOCAL_MEM_FENCE); /* the previous tiles are no longer read */
+                    stage_tile(q_seq, p.q_ss, row0, KV_ROWS, rows.y, q_tile, group_size);
+                    stage_tile(do_seq, g.do_ss, row0, KV_ROWS, rows.y, do_tile, group_size);
+                    for (int r = get_local_id(0); r < KV_ROWS; r += group_size) {
+                        const int row = e.q_start + row0 + r;
+                        const bool in = row0 + r < rows.y;
+                        lse2_tile[r] = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E : INFINITY;
+                        delta_tile[r] = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)] : 0.0f;
+                    }
+                    barrier(CLK_LOCAL_MEM_FENCE);
+
+                    /* Step 1: s = S^T and dp = dP^T for the warp's 16 keys (rows of C) and
+                     * its KV_ROWS_W query rows (columns of C). */
+                    __local const ushort *kt = k_tile + 16 * wk * PITCH, *vt = v_tile + 16 * wk * PITCH;
+                    __local const ushort *qt = q_tile + wd * KV_ROWS_W * PITCH;
+                    __local const ushort *ot = do_tile + wd * KV_ROWS_W * PITCH;
+                    float4 s[KV_NB], dp[KV_NB];
+MMA_UNROLL
+                    for (int nb = 0; nb < KV_NB; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
+MMA_UNROLL
+                    for (int ks = 0; ks < K_STEPS; ks += 2) {
+                        const bool two = ks + 1 < K_STEPS;
+                        uint4 ka[2], va[2];
+                        ka[0] = mma_a_fragment(kt, PITCH, ks);
+                        va[0] = mma_a_fragment(vt, PITCH, ks);
+                        if (two) {
+                            ka[1] = mma_a_fragment(kt, PITCH, ks + 1);
+                            va[1] = mma_a_fragment(vt, PITCH, ks + 1);
+                        }
+MMA_UNROLL
+                        for (int nb = 0; nb < KV_NB; ++nb) {
+                            uint2 qb[2], ob[2];
+                            mma_key_fragments(qt, PITCH, nb, ks, two, qb);
+                            mma_key_fragments(ot, PITCH, nb, ks, two, ob);
+                            s[nb] = warp_mma(s[nb], ka[0], qb[0], scratch);
+                            dp[nb] = warp_mma(dp[nb], va[0], ob[0], scratch);
+                            if (two) {
+                                s[nb] = warp_mma(s[nb], ka[1], qb[1], scratch);
+                                dp[nb] = warp_mma(dp[nb], va[1], ob[1], scratch);
+                            }
+                        }
+                    }
+                    /* Entries (key ja or jb, row i0 or i0 + 1) to P~^T and dS^T in local memory. */
+MMA_UNROLL
+                    for (int nb = 0; nb < KV_NB; ++nb) {
+                        const int r0 = wd * KV_ROWS_W + 8 * nb + 2 * lt, i0 = row0 + r0, i1 = i0 + 1;
+                        const float l0 = lse2_tile[r0], l1 = lse2_tile[r0 + 1];
+                        const float d0 = delta_tile[r0], d1 = delta_tile[r0 + 1];
+                        const float2 a0 = mma_bwd_entry(s[nb].x, dp[nb].x, l0, d0, slope, i0 + off - ja,
+                                                        dropout_factor(p, b, h, i0, ja), sees(i0, ja, off, e.sk, p), p);
+                        const float2 a1 = mma_bwd_entry(s[nb].y, dp[nb].y, l1, d1, slope, i1 + off - ja,
+                                                        dropout_factor(p, b, h, i1, ja), sees(i1, ja, off, e.sk, p), p);
+                        const float2 b0 = mma_bwd_entry(s[nb].z, dp[nb].z, l0, d0, slope, i0 + off - jb,
+                                                        dropout_factor(p, b, h, i0, jb), sees(i0, jb, off, e.sk, p), p);
+                        const float2 b1 = mma_bwd_entry(s[nb].w, dp[nb].w, l1, d1, slope, i1 + off - jb,
+                                                        dropout_factor(p, b, h, i1, jb), sees(i1, jb, off, e.sk, p), p);
+                        __local ushort *pa = pt_tile + (16 * wk + lg) * P_PITCH + r0;
+                        __local ushort *da = dst_tile + (16 * wk + lg) * P_PITCH + r0;
+                        *(__local uint *)pa = pack_pair(a0.x, a1.x);
+                        *(__local uint *)(pa + 8 * P_PITCH) = pack_pair(b0.x, b1.x);
+                        *(__local uint *)da = pack_pair(a0.y, a1.y);
+                        *(__local uint *)(da + 8 * P_PITCH) = pack_pair(b0.y, b1.y);
+                    }
+                    barrier(CLK_LOCAL_MEM_FENCE); /* every warp's P~^T and dS^T are in place */
+
+                    /* Step 2: dv += P~^T dO and dk += dS^T Q over the tile's rows, for the
+                     * warp's 16 keys and dims 8 * (wd * KV_DB) onwards. */
+                    __local const ushort *pt = pt_tile + 16 * wk * P_PITCH, *dst = dst_tile + 16 * wk * P_PITCH;
+MMA_UNROLL
+                    for (int kk = 0; kk < KV_ROWS / 16; ++kk) {
+                        const uint4 pa = mma_a_fragment(pt, P_PITCH, kk);
+                        const uint4 da = mma_a_fragment(dst, P_PITCH, kk);
+MMA_UNROLL
+                        for (int db = 0; db < KV_DB; db += 2) { /* KV_DB is even */
+                            uint2 ob[2], qb[2];
+                            mma_value_fragments(do_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, ob);
+                            mma_value_fragments(q_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, qb);
+                            dv_acc[db] = warp_mma(dv_acc[db], pa, ob[0], scratch);
+                            dv_acc[db + 1] = warp_mma(dv_acc[db + 1], pa, ob[1], scratch);
+                            dk_acc[db] = warp_mma(dk_acc[db], da, qb[0], scratch);
+                            dk_acc[db + 1] = warp_mma(dk_acc[db + 1], da, qb[1], scratch);
+                        }
+                    }
+                }
+            }
+        }
+        /* Keys no row sees (and keys past seqused_k) get dk = dv = 0. */
+        const long dk_a = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + ja, kv_head);
+        const long dk_b = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + jb, kv_head);
+        const long dv_a = view_index(g.dv_off, g.dv_sb, g.dv_ss, g.dv_sh, b, e.k_start + ja, kv_head);
+        const long dv_b = view_index(g.dv_off, g.dv_sb, g.dv_ss, g.dv_sh, b, e.k_start + jb, kv_head);
+MMA_UNROLL
+        for (int db = 0; db < KV_DB; ++db) {
+            const int c = 8 * (wd * KV_DB + db) + 2 * lt;
+            if (ja < key_rows) {
+                if (c < HEAD_DIM) store_value(dk, dk_a + c, dk_acc[db].x * p.scale), store_value(dv, dv_a + c, dv_acc[db].x);
+                if (c + 1 < HEAD_DIM) store_value(dk, dk_a + c + 1, dk_acc[db].y * p.scale), store_value(dv, dv_a + c + 1, dv_acc[db].y);
+            }
+            if (jb < key_rows) {
+                if (c < HEAD_DIM) store_value(dk, dk_b + c, dk_acc[db].z * p.scale), store_value(dv, dv_b + c, dv_acc[db].z);
+                if (c + 1 < HEAD_DIM) store_value(dk, dk_b + c + 1, dk_acc[db].w * p.scale), store_value(dv, dv_b + c + 1, dv_acc[db].w);
+            }
+        }
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bwd_mma_dq(BWD_ARGS)
+{
+    __local ushort q_tile[DQ_ROWS * PITCH] __attribute__((aligned(16)));
+    __local ushort do_tile[DQ_ROWS * PITCH] __attribute__((aligned(16)));
+    __local ushort k_tile[DQ_KEYS * PITCH] __attribute__((aligned(16)));
+    __local ushort v_tile[DQ_KEYS * PITCH] __attribute__((aligned(16)));
+    __local float scratch[DQ_SCRATCH];
+
+    const int h = get_group_id(1);
+    const int b = get_group_id(2);
+    const int group_size = 32 * DQ_WARPS;
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
+    const int off = p.align_top_left ? 0 : e.sk - e.sq;
+    const int kv_head = h / p.group;
+    (void)o; (void)dk; (void)dv;
+    const int lg = warp_lane() >> 2, lt = warp_lane() & 3; /* C rows lg, lg + 8; columns 2lt, 2lt + 1 */
+    const float slope = alibi_slope(alibi, p, b, h);
+    __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
+    __global const ushort *do_seq = (__global const ushort *)(dout + view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start, h));
+    __global const ushort *k_seq = (__global const ushort *)(k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head));
+    __global const ushort *v_seq = (__global const ushort *)(v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head));
+    __local const ushort *qt = q_tile + 16 * warp_index() * PITCH;
+    __local const ushort *ot = do_tile + 16 * warp_index() * PITCH;
+
+    for (int row0 = get_group_id(0) * DQ_ROWS; row0 < e.sq; row0 += get_num_groups(0) * DQ_ROWS) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous rows' tiles are no longer read */
+        stage_tile(q_seq, p.q_ss, row0, DQ_ROWS, e.sq, q_tile, group_size);
+        stage_tile(do_seq, g.do_ss, row0, DQ_ROWS, e.sq, do_tile, group_size);
+        /* This lane's rows: g and g + 8 of its warp's 16 (a: x, y; b: z, w). */
+        const int ra = row0 + 16 * warp_index() + lg, rb = ra + 8;
+        const float lse2_a = ra < e.sq ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + ra, h)] * LOG2E : INFINITY;
+        const float lse2_b = rb < e.sq ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + rb, h)] * LOG2E : INFINITY;
+        const float delta_a = ra < e.sq ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + ra, h)] : 0.0f;
+        const float delta_b = rb < e.sq ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + rb, h)] : 0.0f;
+        const int lo_a = visible_lo(ra + off, p.window_left, e.sk), end_a = visible_end(ra + off, p.window_right, e.sk);
+        const int lo_b = visible_lo(rb + off, p.window_left, e.sk), end_b = visible_end(rb + off, p.window_right, e.sk);
+        /* Keys some row of the group sees: the same for all work-items. */
+        const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
+        const int block_end = visible_end(min(row0 + DQ_ROWS, e.sq) - 1 + off, p.window_right, e.sk);
+
+        float4 acc[D_BLOCKS];
+MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
+        for (int tile0 = block_lo; tile0 < block_end; tile0 += DQ_KEYS) {
+            barrier(CLK_LOCAL_MEM_FENCE); /* the previous k and v tiles are no longer read */
+            stage_tile(k_seq, p.k_ss, tile0, DQ_KEYS, block_end, k_tile, group_size);
+            stage_tile(v_seq, p.v_ss, tile0, DQ_KEYS, block_end, v_tile, group_size);
+            barrier(CLK_LOCAL_MEM_FENCE);
+
+            /* s = S and dp = dP for the warp's 16 rows and the tile's keys. */
+            float4 s[DQ_NB], dp[DQ_NB];
+MMA_UNROLL
+            for (int nb = 0; nb < DQ_NB; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
+MMA_UNROLL
+            for (int ks = 0; ks < K_STEPS; ks += 2) {
+                const bool two = ks + 1 < K_STEPS;
+                uint4 qa[2], oa[2];
+                qa[0] = mma_a_fragment(qt, PITCH, ks);
+                oa[0] = mma_a_fragment(ot, PITCH, ks);
+                if (two) {
+                    qa[1] = mma_a_fragment(qt, PITCH, ks + 1);
+                    oa[1] = mma_a_fragment(ot, PITCH, ks + 1);
+                }
+MMA_UNROLL
+                for (int nb = 0; nb < DQ_NB; ++nb) {
+                    uint2 kb[2], vb[2];
+                    mma_key_fragments(k_tile, PITCH, nb, ks, two, kb);
+                    mma_key_fragments(v_tile, PITCH, nb, ks, two, vb);
+                    s[nb] = warp_mma(s[nb], qa[0], kb[0], scratch);
+                    dp[nb] = warp_mma(dp[nb], oa[0], vb[0], scratch);
+                    if (two) {
+                        s[nb] = warp_mma(s[nb], qa[1], kb[1], scratch);
+                        dp[nb] = warp_mma(dp[nb], oa[1], vb[1], scratch);
+                    }
+                }
+            }
+            /* dS in place of s (rows a, b; keys j0, j0 + 1). */
+MMA_UNROLL
+            for (int nb = 0; nb < DQ_NB; ++nb) {
+                const int j0 = tile0 + 8 * nb + 2 * lt, j1 = j0 + 1;
+                s[nb] = (float4)(
+                    mma_bwd_entry(s[nb].x, dp[nb].x, lse2_a, delta_a, slope, ra + off - j0,
+                                  dropout_factor(p, b, h, ra, j0), j0 >= lo_a && j0 < end_a, p).y,
+                    mma_bwd_entry(s[nb].y, dp[nb].y, lse2_a, delta_a, slope, ra + off - j1,
+                                  dropout_factor(p, b, h, ra, j1), j1 >= lo_a && j1 < end_a, p).y,
+                    mma_bwd_entry(s[nb].z, dp[nb].z, lse2_b, delta_b, slope, rb + off - j0,
+                                  dropout_factor(p, b, h, rb, j0), j0 >= lo_b && j0 < end_b, p).y,
+                    mma_bwd_entry(s[nb].w, dp[nb].w, lse2_b, delta_b, slope, rb + off - j1,
+                                  dropout_factor(p, b, h, rb, j1), j1 >= lo_b && j1 < end_b, p).y);
+            }
+            /* dq += dS K: two adjacent key blocks of dS form one A operand (16 keys). */
+MMA_UNROLL
+            for (int kk = 0; kk < DQ_KEYS / 16; ++kk) {
+                const float4 s0 = s[2 * kk], s1 = s[2 * kk + 1];
+                const uint4 a = (uint4)(pack_pair(s0.x, s0.y), pack_pair(s0.z, s0.w),
+                                        pack_pair(s1.x, s1.y), pack_pair(s1.z, s1.w));
+MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; db += 2) { /* D_BLOCKS is even */
+                    uint2 kb[2];
+                    mma_value_fragments(k_tile + kk * 16 * PITCH, PITCH, db, kb);
+                    acc[db] = warp_mma(acc[db], a, kb[0], scratch);
+                    acc[db + 1] = warp_mma(acc[db + 1], a, kb[1], scratch);
+                }
+            }
+        }
+        /* A row that sees no key gets dq = 0. */
+        const long dq_a = view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, e.q_start + ra, h);
+        const long dq_b = view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, e.q_start + rb, h);
+MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) {
+            const int c = 8 * db + 2 * lt;
+            if (ra < e.sq) {
+                if (c < HEAD_DIM) store_value(dq, dq_a + c, acc[db].x * p.scale);
+                if (c + 1 < HEAD_DIM) store_value(dq, dq_a + c + 1, acc[db].y * p.scale);
+            }
+            if (rb < e.sq) {
+                if (c < HEAD_DIM) store_value(dq, dq_b + c, acc[db].z * p.scale);
+                if (c + 1 < HEAD_DIM) store_value(dq, dq_b + c + 1, acc[db].w * p.scale);
+            }
+        }
+    }
+}
