@@ -114,6 +114,49 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
     return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
 }
 
+/* Step 1's entries of one 8-row block: keys ja, jb (C rows) by rows i0, i0 + 1 (C
+ * columns; their lse2 l0, l1 and D d0, d1), as (P~^T, dS^T) pairs packed for the local
+ * tiles. `masked` is a literal at each call: blocks that every row sees whole skip the
+ * visibility test (FlashAttention masks boundary tiles only). */
+inline void dkdv_entries(float4 s, float4 dp, float l0, float l1, float d0, float d1, int i0,
+                         int ja, int jb, int off, int sk, float slope, int b, int h,
+                         const attn_params p, bool masked, uint *p_a, uint *p_b, uint *ds_a,
+                         uint *ds_b)
+{
+    const int i1 = i0 + 1;
+    const float2 a0 = mma_bwd_entry(s.x, dp.x, l0, d0, slope, i0 + off - ja, dropout_factor(p, b, h, i0, ja),
+                                    !masked || sees(i0, ja, off, sk, p), p);
+    const float2 a1 = mma_bwd_entry(s.y, dp.y, l1, d1, slope, i1 + off - ja, dropout_factor(p, b, h, i1, ja),
+                                    !masked || sees(i1, ja, off, sk, p), p);
+    const float2 b0 = mma_bwd_entry(s.z, dp.z, l0, d0, slope, i0 + off - jb, dropout_factor(p, b, h, i0, jb),
+                                    !masked || sees(i0, jb, off, sk, p), p);
+    const float2 b1 = mma_bwd_entry(s.w, dp.w, l1, d1, slope, i1 + off - jb, dropout_factor(p, b, h, i1, jb),
+                                    !masked || sees(i1, jb, off, sk, p), p);
+    *p_a = pack_pair(a0.x, a1.x);
+    *p_b = pack_pair(b0.x, b1.x);
+    *ds_a = pack_pair(a0.y, a1.y);
+    *ds_b = pack_pair(b0.y, b1.y);
+}
+
+/* dS of one score block of the dq kernel: rows a (x, y) and b (z, w) by keys j0, j0 + 1;
+ * `masked` as for dkdv_entries (lo/end: the rows' visible keys). */
+inline float4 dq_entries(float4 s, float4 dp, float lse2_a, float lse2_b, float delta_a,
+                         float delta_b, int ra, int rb, int j0, int lo_a, int end_a, int lo_b,
+                         int end_b, int off, float slope, int b, int h, const attn_params p,
+                         bool masked)
+{
+    const int j1 = j0 + 1;
+    return (float4)(
+        mma_bwd_entry(s.x, dp.x, lse2_a, delta_a, slope, ra + off - j0, dropout_factor(p, b, h, ra, j0),
+                      !masked || (j0 >= lo_a && j0 < end_a), p).y,
+        mma_bwd_entry(s.y, dp.y, lse2_a, delta_a, slope, ra + off - j1, dropout_factor(p, b, h, ra, j1),
+                      !masked || (j1 >= lo_a && j1 < end_a), p).y,
+        mma_bwd_entry(s.z, dp.z, lse2_b, delta_b, slope, rb + off - j0, dropout_factor(p, b, h, rb, j0),
+                      !masked || (j0 >= lo_b && j0 < end_b), p).y,
+        mma_bwd_entry(s.w, dp.w, lse2_b, delta_b, slope, rb + off - j1, dropout_factor(p, b, h, rb, j1),
+                      !masked || (j1 >= lo_b && j1 < end_b), p).y);
+}
+
 __kernel __attribute__((reqd_work_group_size(32 * KV_WARPS, 1, 1))) void attn_bwd_mma_dkdv(BWD_ARGS)
 {
     __local ushort k_tile[KV_KEYS * PITCH] __attribute__((aligned(16)));
@@ -200,26 +243,30 @@ MMA_UNROLL
                             }
                         }
                     }
-                    /* Entries (key ja or jb, row i0 or i0 + 1) to P~^T and dS^T in local memory. */
+                    /* Entries (key ja or jb, row i0 or i0 + 1) to P~^T and dS^T in local
+                     * memory. The tile is whole when every row sees every key of the block
+                     * (the visible range grows with the row; padding rows have P = 0). */
+                    const bool whole = key0 + KV_KEYS <= e.sk &&
+                                       visible_lo(row0 + KV_ROWS - 1 + off, p.window_left, e.sk) <= key0 &&
+                                       visible_end(row0 + off, p.window_right, e.sk) >= key0 + KV_KEYS;
 MMA_UNROLL
                     for (int nb = 0; nb < KV_NB; ++nb) {
-                        const int r0 = wd * KV_ROWS_W + 8 * nb + 2 * lt, i0 = row0 + r0, i1 = i0 + 1;
+                        const int r0 = wd * KV_ROWS_W + 8 * nb + 2 * lt;
                         const float l0 = lse2_tile[r0], l1 = lse2_tile[r0 + 1];
                         const float d0 = delta_tile[r0], d1 = delta_tile[r0 + 1];
-                        const float2 a0 = mma_bwd_entry(s[nb].x, dp[nb].x, l0, d0, slope, i0 + off - ja,
-                                                        dropout_factor(p, b, h, i0, ja), sees(i0, ja, off, e.sk, p), p);
-                        const float2 a1 = mma_bwd_entry(s[nb].y, dp[nb].y, l1, d1, slope, i1 + off - ja,
-                                                        dropout_factor(p, b, h, i1, ja), sees(i1, ja, off, e.sk, p), p);
-                        const float2 b0 = mma_bwd_entry(s[nb].z, dp[nb].z, l0, d0, slope, i0 + off - jb,
-                                                        dropout_factor(p, b, h, i0, jb), sees(i0, jb, off, e.sk, p), p);
-                        const float2 b1 = mma_bwd_entry(s[nb].w, dp[nb].w, l1, d1, slope, i1 + off - jb,
-                                                        dropout_factor(p, b, h, i1, jb), sees(i1, jb, off, e.sk, p), p);
-                        __local ushort *pa = pt_tile + (16 * wk + lg) * P_PITCH + r0;
-                        __local ushort *da = dst_tile + (16 * wk + lg) * P_PITCH + r0;
-                        *(__local uint *)pa = pack_pair(a0.x, a1.x);
-                        *(__local uint *)(pa + 8 * P_PITCH) = pack_pair(b0.x, b1.x);
-                        *(__local uint *)da = pack_pair(a0.y, a1.y);
-                        *(__local uint *)(da + 8 * P_PITCH) = pack_pair(b0.y, b1.y);
+                        uint pa, pb, da, db2;
+                        if (whole)
+                            dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
+                                         slope, b, h, p, false, &pa, &pb, &da, &db2);
+                        else
+                            dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
+                                         slope, b, h, p, true, &pa, &pb, &da, &db2);
+                        __local ushort *pt_row = pt_tile + (16 * wk + lg) * P_PITCH + r0;
+                        __local ushort *ds_row = dst_tile + (16 * wk + lg) * P_PITCH + r0;
+                        *(__local uint *)pt_row = pa;
+                        *(__local uint *)(pt_row + 8 * P_PITCH) = pb;
+                        *(__local uint *)ds_row = da;
+                        *(__local uint *)(ds_row + 8 * P_PITCH) = db2;
                     }
                     barrier(CLK_LOCAL_MEM_FENCE); /* every warp's P~^T and dS^T are in place */
 
@@ -300,6 +347,11 @@ __kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bw
         const float delta_b = rb < e.sq ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + rb, h)] : 0.0f;
         const int lo_a = visible_lo(ra + off, p.window_left, e.sk), end_a = visible_end(ra + off, p.window_right, e.sk);
         const int lo_b = visible_lo(rb + off, p.window_left, e.sk), end_b = visible_end(rb + off, p.window_right, e.sk);
+        /* The keys every row of this warp sees (from its last row's first to its first
+         * row's last; rows past the end have P = 0 anyway). */
+        const int warp_row0 = row0 + 16 * warp_index();
+        const int whole_lo = visible_lo(warp_row0 + 15 + off, p.window_left, e.sk);
+        const int whole_end = visible_end(warp_row0 + off, p.window_right, e.sk);
         /* Keys some row of the group sees: the same for all work-items. */
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(min(row0 + DQ_ROWS, e.sq) - 1 + off, p.window_right, e.sk);
@@ -340,19 +392,18 @@ MMA_UNROLL
                     }
                 }
             }
-            /* dS in place of s (rows a, b; keys j0, j0 + 1). */
+            /* dS in place of s (rows a, b; keys j0, j0 + 1); no visibility test where
+             * every row of the warp sees every key of the tile. */
+            const bool whole = tile0 >= whole_lo && tile0 + DQ_KEYS <= whole_end;
 MMA_UNROLL
             for (int nb = 0; nb < DQ_NB; ++nb) {
-                const int j0 = tile0 + 8 * nb + 2 * lt, j1 = j0 + 1;
-                s[nb] = (float4)(
-                    mma_bwd_entry(s[nb].x, dp[nb].x, lse2_a, delta_a, slope, ra + off - j0,
-                                  dropout_factor(p, b, h, ra, j0), j0 >= lo_a && j0 < end_a, p).y,
-                    mma_bwd_entry(s[nb].y, dp[nb].y, lse2_a, delta_a, slope, ra + off - j1,
-                                  dropout_factor(p, b, h, ra, j1), j1 >= lo_a && j1 < end_a, p).y,
-                    mma_bwd_entry(s[nb].z, dp[nb].z, lse2_b, delta_b, slope, rb + off - j0,
-                                  dropout_factor(p, b, h, rb, j0), j0 >= lo_b && j0 < end_b, p).y,
-                    mma_bwd_entry(s[nb].w, dp[nb].w, lse2_b, delta_b, slope, rb + off - j1,
-                                  dropout_factor(p, b, h, rb, j1), j1 >= lo_b && j1 < end_b, p).y);
+                const int j0 = tile0 + 8 * nb + 2 * lt;
+                if (whole)
+                    s[nb] = dq_entries(s[nb], dp[nb], lse2_a, lse2_b, delta_a, delta_b, ra, rb, j0, lo_a,
+                                       end_a, lo_b, end_b, off, slope, b, h, p, false);
+                else
+                    s[nb] = dq_entries(s[nb], dp[nb], lse2_a, lse2_b, delta_a, delta_b, ra, rb, j0, lo_a,
+                                       end_a, lo_b, end_b, off, slope, b, h, p, true);
             }
             /* dq += dS K: two adjacent key blocks of dS form one A operand (16 keys). */
 MMA_UNROLL

@@ -92,13 +92,13 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
 {
     const facl_fwd_problem *p = &bp->f;
     const facl_bwd_plan plan = *planned;
-    if (plan.local_bytes > ctx->profile.local_mem_usable && !plan.requested_shape)
+    if (plan.local_bytes > plan.local_budget && !plan.requested_shape)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu "
                          "usable",
                          plan.program, p->head_dim, (unsigned long long)plan.local_bytes,
                          ctx->profile.device_name,
-                         (unsigned long long)ctx->profile.local_mem_usable);
+                         (unsigned long long)plan.local_budget);
     facl_status st = make_kernels(ctx, &plan, l);
     if (st != FACL_SUCCESS) return st;
 

@@ -56,7 +56,7 @@ uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *s, int head_dim, 
            mma_scratch_bytes(s->dq_warps, emulated);
 }
 
-/* Candidate shapes, largest work first: more keys per dk/dv group (each staged q and
+/* Candidate shapes in order of preference: more keys per dk/dv group (each staged q and
  * dout row then serves more keys) and more rows per dq group. */
 static const struct { int warps, keys, rows; } kv_candidates[] = {
     {4, 64, 64}, {4, 64, 32}, {4, 32, 64}, {4, 32, 32}, {2, 32, 32},
@@ -65,6 +65,43 @@ static const struct { int warps, keys, rows; } kv_candidates[] = {
 static const struct { int warps, keys; } dq_candidates[] = {
     {4, 64}, {4, 32}, {2, 32}, {4, 16}, {2, 16}, {1, 32}, {1, 16},
 };
+
+/* fp32 values a lane keeps across the inner loops: its dk and dv accumulators and its
+ * S^T and dP^T blocks (dk/dv kernel), or its dq accumulator and S and dP blocks (dq
+ * kernel). Shapes above MAX_LANE_FLOATS spilled on the H200 (run 20: 4,64,64 at d = 128,
+ * 192 floats, 144 bytes of spills), so the planner stays at or below it. */
+#define MAX_LANE_FLOATS 160
+
+static int kv_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
+{
+    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
+    const int align = 16 * dim_warps;
+    const int d_pad = (head_dim + align - 1) / align * align;
+    return (d_pad + s->kv_rows) / dim_warps;
+}
+
+static int dq_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
+{
+    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
+    const int align = 16 * dim_warps;
+    const int d_pad = (head_dim + align - 1) / align * align;
+    return d_pad / 2 + s->dq_keys;
+}
+
+uint64_t facl_bwd_mma_local_budget(const facl_device_profile *p)
+{
+    if (p->path != FACL_PATH_NVIDIA_MMA) return p->local_mem_usable;
+    /* NVIDIA's OpenCL takes static local arrays beyond the 48 KiB it reports, up to the
+     * shared memory a block may have on the chip (README of the GPU machine: 227 KiB ran
+     * on the H200; CUDA's figures for the others), less 1 KiB as for local_mem_usable.
+     * The probe runs the shapes this allows before any call uses them. */
+    uint64_t kib = 48;
+    if (p->nv_compute_major == 9 || p->nv_compute_major == 10) kib = 227;
+    else if (p->nv_compute_major == 8 && (p->nv_compute_minor == 0 || p->nv_compute_minor == 7)) kib = 163;
+    else if (p->nv_compute_major >= 8) kib = 99;
+    const uint64_t budget = (kib - 1) * 1024;
+    return budget > p->local_mem_usable ? budget : p->local_mem_usable;
+}
 
 /* The kernel's #error conditions (attn_bwd_mma.cl). */
 static int valid_mma_shape(const facl_bwd_mma_shape *s)
@@ -95,7 +132,7 @@ int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape)
 }
 
 /* The first dk/dv shape, then the first dq shape (with that dk/dv shape's padding), that
- * fit `usable`; 0 if none does. */
+ * fit `usable` and MAX_LANE_FLOATS; 0 if none does. */
 static int choose_mma_shape(int head_dim, int emulated, uint64_t usable, facl_bwd_mma_shape *out)
 {
     const size_t n_kv = sizeof kv_candidates / sizeof kv_candidates[0];
@@ -103,11 +140,14 @@ static int choose_mma_shape(int head_dim, int emulated, uint64_t usable, facl_bw
     for (size_t i = 0; i < n_kv; ++i) {
         facl_bwd_mma_shape s = {kv_candidates[i].warps, kv_candidates[i].keys,
                                 kv_candidates[i].rows, 0, 0};
-        if (facl_bwd_mma_dkdv_local_bytes(&s, head_dim, emulated) > usable) continue;
+        if (facl_bwd_mma_dkdv_local_bytes(&s, head_dim, emulated) > usable ||
+            kv_lane_floats(&s, head_dim) > MAX_LANE_FLOATS)
+            continue;
         for (size_t j = 0; j < n_dq; ++j) {
             s.dq_warps = dq_candidates[j].warps;
             s.dq_keys = dq_candidates[j].keys;
-            if (facl_bwd_mma_dq_local_bytes(&s, head_dim, emulated) <= usable) {
+            if (facl_bwd_mma_dq_local_bytes(&s, head_dim, emulated) <= usable &&
+                dq_lane_floats(&s, head_dim) <= MAX_LANE_FLOATS) {
                 *out = s;
                 return 1;
             }
@@ -127,7 +167,8 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
         return 0;
     facl_bwd_mma_shape s;
     if (requested && valid_mma_shape(requested)) s = *requested, plan->requested_shape = 1;
-    else if (!choose_mma_shape(p->head_dim, emulated, profile->local_mem_usable, &s)) return 0;
+    else if (!choose_mma_shape(p->head_dim, emulated, facl_bwd_mma_local_budget(profile), &s))
+        return 0;
     const uint64_t dkdv = facl_bwd_mma_dkdv_local_bytes(&s, p->head_dim, emulated);
     const uint64_t dq = facl_bwd_mma_dq_local_bytes(&s, p->head_dim, emulated);
     const int vec_loads = facl_view_rows_16_byte_aligned(&p->q, p->head_dim) &&
@@ -144,6 +185,7 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
     plan->fixed_group[2] = 32u * (size_t)s.kv_warps;
     plan->items_per_group[2] = s.kv_keys;
     plan->local_bytes = dkdv > dq ? dkdv : dq;
+    plan->local_budget = facl_bwd_mma_local_budget(profile);
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
              "-DDQ_WARPS=%d -DDQ_KEYS=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d",
@@ -172,6 +214,7 @@ void facl_plan_bwd_program(const facl_bwd_problem *bp, const facl_device_profile
     const uint64_t dq = facl_bwd_dq_local_bytes(block, p->head_dim);
     const uint64_t dkdv = facl_bwd_dkdv_local_bytes(block, p->head_dim);
     plan->local_bytes = dq > dkdv ? dq : dkdv;
+    plan->local_budget = profile->local_mem_usable;
     /* -w on CPUs: PoCL on AVX2 machines warns, on its own stderr, that attn_common.cl's
      * 16-wide softcap helper (unused here) changes the call ABI (as plan.c does for
      * attn_fwd_rows). */

@@ -16,14 +16,16 @@
 #include "status.h"
 
 /* Two key blocks and several row tiles per block in every shape the planner picks, a
- * partial tile at both ends, GQA, a causal diagonal inside tiles; one case per 16-bit
- * dtype, one with a head dim that is not a multiple of 16. */
+ * partial tile at both ends, GQA, a causal diagonal inside tiles; both 16-bit dtypes, a
+ * head dim padded to a multiple of 16, and one case per head-dim class whose shape (and
+ * local memory, beyond the 48 KiB NVIDIA reports) differs. */
 typedef struct bwd_probe_case {
     facl_dtype dtype;
     int head_dim;
 } bwd_probe_case;
 
-static const bwd_probe_case k_cases[] = {{FACL_DTYPE_F16, 64}, {FACL_DTYPE_BF16, 80}};
+static const bwd_probe_case k_cases[] = {
+    {FACL_DTYPE_F16, 72}, {FACL_DTYPE_BF16, 128}, {FACL_DTYPE_F16, 256}};
 enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
 /* Of the largest portable gradient: far above the rounding of P and dS to 16 bits
  * (below 1% here), far below what a wrong fragment layout or mask gives (order 1). */

@@ -453,58 +453,102 @@ static uint64_t bwd_mma_local_bytes(const char *o, int head_dim, int kernel_dq)
            4 * (2 * rows) + 4 * scratch;
 }
 
+/* A lane's fp32 values in attn_bwd_mma's loops, from its options (bwd_plan.c keeps both
+ * kernels at or below 160: more spilled on the H200). */
+static int bwd_mma_lane_floats(const char *o, int head_dim, int kernel_dq)
+{
+    const int kv_warps = (int)options_value(o, "KV_WARPS"), keys = (int)options_value(o, "KV_KEYS");
+    const int wd = kv_warps / (keys / 16);
+    const int d_pad = (head_dim + 16 * wd - 1) / (16 * wd) * (16 * wd);
+    if (kernel_dq) return d_pad / 2 + (int)options_value(o, "DQ_KEYS");
+    return (d_pad + (int)options_value(o, "KV_ROWS")) / wd;
+}
+
 /* The backward's tensor-core kernels on the tensor-core paths for 16-bit storage and
- * every head dim up to 256 within NVIDIA's 48 KiB, their local memory as declared, a
- * shape the kernel accepts, groups as the kernels require; attn_bwd for fp32, for a
+ * every head dim up to 256, their local memory as declared and within the budget (on
+ * NVIDIA the shared memory a block may have: 227 KiB on sm_90, 163 on sm_80, 99 on
+ * sm_86; elsewhere local_mem_usable), a lane's values within what ran without spills,
+ * a shape the kernel accepts, groups as the kernels require; attn_bwd for fp32, for a
  * device whose probe of them failed and for the portable paths. */
 static void test_bwd_mma_plan(void **state)
 {
     (void)state;
+    static const int caps[4][3] = {{9, 0, 227}, {8, 0, 163}, {8, 6, 99}, {0, 0, 0}};
     for (int pa = 0; pa < 4; ++pa)
-        for (int t = 0; t < 3; ++t)
-            for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
-                facl_device_profile dev = device_reporting(48 * 1024, k_paths[pa]);
-                facl_bwd_problem bp;
-                memset(&bp, 0, sizeof bp);
-                bp.f = problem(d, 128);
-                bp.f.dtype = k_dtypes[t];
-                facl_bwd_plan plan;
-                facl_plan_bwd_program(&bp, &dev, NULL, &plan);
-                const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA || k_paths[pa] == FACL_PATH_MMA_EMULATED) &&
-                                k_dtypes[t] != FACL_DTYPE_F32;
-                if (!mma) {
+        for (int cap = 0; cap < 4; ++cap)
+            for (int t = 0; t < 3; ++t)
+                for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+                    facl_device_profile dev = device_reporting(48 * 1024, k_paths[pa]);
+                    dev.nv_compute_major = caps[cap][0];
+                    dev.nv_compute_minor = caps[cap][1];
+                    const uint64_t budget = k_paths[pa] == FACL_PATH_NVIDIA_MMA && caps[cap][2]
+                                                ? (uint64_t)(caps[cap][2] - 1) * 1024
+                                                : dev.local_mem_usable;
+                    assert_int_equal(facl_bwd_mma_local_budget(&dev), budget);
+                    facl_bwd_problem bp;
+                    memset(&bp, 0, sizeof bp);
+                    bp.f = problem(d, 128);
+                    bp.f.dtype = k_dtypes[t];
+                    facl_bwd_plan plan;
+                    facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                    const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA ||
+                                     k_paths[pa] == FACL_PATH_MMA_EMULATED) &&
+                                    k_dtypes[t] != FACL_DTYPE_F32;
+                    if (!mma) {
+                        assert_string_equal(plan.program, "attn_bwd");
+                        assert_string_equal(plan.kernels[2], "attn_bwd_dkdv");
+                        continue;
+                    }
+                    assert_string_equal(plan.program, "attn_bwd_mma");
+                    assert_string_equal(plan.kernels[0], "attn_bwd_dot");
+                    assert_string_equal(plan.kernels[1], "attn_bwd_mma_dq");
+                    assert_string_equal(plan.kernels[2], "attn_bwd_mma_dkdv");
+                    const char *o = plan.options;
+                    const uint64_t dq = bwd_mma_local_bytes(o, d, 1), dkdv = bwd_mma_local_bytes(o, d, 0);
+                    assert_int_equal(plan.local_bytes, dq > dkdv ? dq : dkdv);
+                    assert_int_equal(plan.local_budget, budget);
+                    assert_true(plan.local_bytes <= budget);
+                    assert_true(bwd_mma_lane_floats(o, d, 0) <= 160);
+                    assert_true(bwd_mma_lane_floats(o, d, 1) <= 160);
+                    const int kv_warps = (int)options_value(o, "KV_WARPS");
+                    const int keys = (int)options_value(o, "KV_KEYS");
+                    const int rows = (int)options_value(o, "KV_ROWS");
+                    const int dq_warps = (int)options_value(o, "DQ_WARPS");
+                    /* the kernel's #error conditions */
+                    assert_true(keys % 16 == 0 && kv_warps % (keys / 16) == 0 && rows % 16 == 0);
+                    const int wd = kv_warps / (keys / 16);
+                    assert_true(rows % wd == 0 && (rows / wd) % 8 == 0);
+                    assert_true(options_value(o, "DQ_KEYS") % 16 == 0);
+                    assert_int_equal(plan.fixed_group[1], 32 * dq_warps);
+                    assert_int_equal(plan.items_per_group[1], 16 * dq_warps);
+                    assert_int_equal(plan.fixed_group[2], 32 * kv_warps);
+                    assert_int_equal(plan.items_per_group[2], keys);
+                    assert_int_equal(plan.fixed_group[0], 0);
+                    assert_int_equal(options_value(o, "MMA_EMULATE"), k_paths[pa] == FACL_PATH_MMA_EMULATED);
+                    assert_int_equal(options_value(o, "VEC_LOADS"), d % 8 == 0);
+                    assert_int_equal(options_value(o, "FACL_BWD_PARAMS_SIZE"), 160);
+                    /* a failed probe sends the backward to attn_bwd */
+                    dev.bwd_mma_off = 1;
+                    facl_plan_bwd_program(&bp, &dev, NULL, &plan);
                     assert_string_equal(plan.program, "attn_bwd");
-                    assert_string_equal(plan.kernels[2], "attn_bwd_dkdv");
-                    continue;
                 }
-                assert_string_equal(plan.program, "attn_bwd_mma");
-                assert_string_equal(plan.kernels[0], "attn_bwd_dot");
-                assert_string_equal(plan.kernels[1], "attn_bwd_mma_dq");
-                assert_string_equal(plan.kernels[2], "attn_bwd_mma_dkdv");
-                const char *o = plan.options;
-                const uint64_t dq = bwd_mma_local_bytes(o, d, 1), dkdv = bwd_mma_local_bytes(o, d, 0);
-                assert_int_equal(plan.local_bytes, dq > dkdv ? dq : dkdv);
-                assert_true(plan.local_bytes <= dev.local_mem_usable);
-                const int kv_warps = options_value(o, "KV_WARPS"), keys = options_value(o, "KV_KEYS");
-                const int rows = options_value(o, "KV_ROWS"), dq_warps = options_value(o, "DQ_WARPS");
-                /* the kernel's #error conditions */
-                assert_true(keys % 16 == 0 && kv_warps % (keys / 16) == 0 && rows % 16 == 0);
-                const int wd = kv_warps / (keys / 16);
-                assert_true(rows % wd == 0 && (rows / wd) % 8 == 0);
-                assert_true(options_value(o, "DQ_KEYS") % 16 == 0);
-                assert_int_equal(plan.fixed_group[1], 32 * dq_warps);
-                assert_int_equal(plan.items_per_group[1], 16 * dq_warps);
-                assert_int_equal(plan.fixed_group[2], 32 * kv_warps);
-                assert_int_equal(plan.items_per_group[2], keys);
-                assert_int_equal(plan.fixed_group[0], 0);
-                assert_int_equal(options_value(o, "MMA_EMULATE"), k_paths[pa] == FACL_PATH_MMA_EMULATED);
-                assert_int_equal(options_value(o, "VEC_LOADS"), d % 8 == 0);
-                assert_int_equal(options_value(o, "FACL_BWD_PARAMS_SIZE"), 160);
-                /* a failed probe sends the backward to attn_bwd */
-                dev.bwd_mma_off = 1;
-                facl_plan_bwd_program(&bp, &dev, NULL, &plan);
-                assert_string_equal(plan.program, "attn_bwd");
-            }
+    /* the H200's shapes (sm_90: 227 KiB) per head-dim class */
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    static const struct { int d; const char *shape; } h200[] = {
+        {64, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=64"},
+        {128, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=32 -DDQ_WARPS=4 -DDQ_KEYS=64"},
+        {256, "-DKV_WARPS=4 -DKV_KEYS=32 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=32"},
+    };
+    for (int i = 0; i < 3; ++i) {
+        facl_bwd_problem bp;
+        memset(&bp, 0, sizeof bp);
+        bp.f = problem(h200[i].d, 128);
+        facl_bwd_plan plan;
+        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+        if (!strstr(plan.options, h200[i].shape))
+            fail_msg("d=%d: '%s' lacks '%s'", h200[i].d, plan.options, h200[i].shape);
+    }
 }
 
 /* FACL_BWD_MMA_SHAPE's parser takes exactly the shapes attn_bwd_mma compiles, and a
