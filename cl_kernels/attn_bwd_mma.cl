@@ -30,7 +30,10 @@
  *
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM (up to 256), attn_common.cl's
  * switches, FACL_BWD_PARAMS_SIZE, MMA_EMULATE and VEC_LOADS (warp_mma.cl), KV_WARPS,
- * KV_KEYS, KV_ROWS, DQ_WARPS, DQ_KEYS (src/bwd_plan.c picks them to fit local memory).
+ * KV_KEYS, KV_ROWS, DQ_WARPS, DQ_KEYS (src/bwd_plan.c picks them to fit local memory),
+ * and KV_STAGES, DQ_STAGES: 2 where local memory holds two of the tiles that change
+ * from step to step (q and dout; k and v), so that the next step's copies (cp.async)
+ * overlap this step's products, else 1.
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -38,8 +41,12 @@
 #if HEAD_DIM > 256
 #error "attn_bwd_mma covers head_dim up to 256"
 #endif
-#if !defined(KV_WARPS) || !defined(KV_KEYS) || !defined(KV_ROWS) || !defined(DQ_WARPS) || !defined(DQ_KEYS)
-#error "KV_WARPS, KV_KEYS, KV_ROWS, DQ_WARPS and DQ_KEYS must be defined by the host"
+#if !defined(KV_WARPS) || !defined(KV_KEYS) || !defined(KV_ROWS) || !defined(KV_STAGES) || \
+    !defined(DQ_WARPS) || !defined(DQ_KEYS) || !defined(DQ_STAGES)
+#error "KV_WARPS, KV_KEYS, KV_ROWS, KV_STAGES, DQ_WARPS, DQ_KEYS and DQ_STAGES must be defined by the host"
+#endif
+#if (KV_STAGES != 1 && KV_STAGES != 2) || (DQ_STAGES != 1 && DQ_STAGES != 2)
+#error "KV_STAGES and DQ_STAGES are 1 or 2"
 #endif
 
 #define KV_WK (KV_KEYS / 16)     /* warps along the keys of a block */
@@ -73,14 +80,22 @@
 
 /* Rows row0 .. row0 + n - 1 of x (16-bit, row stride x_ss) into a row-major tile; rows at
  * or past `end` and dims at or past HEAD_DIM are zeros, so that padding contributes
- * nothing to any product. The whole work-group (`group` work-items) takes part. */
+ * nothing to any product. The whole work-group (`group` work-items) takes part. With
+ * VEC_LOADS as asynchronous copies (cp.async), which the caller commits and waits for;
+ * else through registers. */
 inline void stage_tile(__global const ushort *x, long x_ss, int row0, int n, int end,
                        __local ushort *tile, int group)
 {
     for (int idx = get_local_id(0); idx < n * (D_PAD / 8); idx += group) {
         const int r = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+#if VEC_LOADS
+        /* HEAD_DIM % 8 == 0 here, so a piece is all inside the row or all past it */
+        const bool in = row0 + r < end && c < HEAD_DIM;
+        copy_async16(tile + r * PITCH + c, in ? x + (long)(row0 + r) * x_ss + c : x, in ? 16 : 0);
+#else
         *(__local uint4 *)(tile + r * PITCH + c) =
             row0 + r < end ? load_row8(x + (long)(row0 + r) * x_ss, c) : (uint4)(0u);
+#endif
     }
 }
 
@@ -112,6 +127,28 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
     const float dlogit = 1.0f;
 #endif
     return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
+}
+
+/* Row tile row0 .. row0 + KV_ROWS - 1 (rows at or past `end` padded) of query head h:
+ * q and dout into their tiles (asynchronous copies where rows are 16-byte aligned, which
+ * the caller commits), lse * log2(e) (+inf for padding: P = 0 there) and D. */
+inline void stage_row_tile(__global const storage_t *q, __global const storage_t *dout,
+                           __global const float *lse, __global const float *delta,
+                           const attn_params p, const bwd_params g, int b, const seq_extent e,
+                           int h, int row0, int end, __local ushort *q_tile,
+                           __local ushort *do_tile, __local float *lse2_tile,
+                           __local float *delta_tile, int group)
+{
+    __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
+    __global const ushort *do_seq = (__global const ushort *)(dout + view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start, h));
+    stage_tile(q_seq, p.q_ss, row0, KV_ROWS, end, q_tile, group);
+    stage_tile(do_seq, g.do_ss, row0, KV_ROWS, end, do_tile, group);
+    for (int r = get_local_id(0); r < KV_ROWS; r += group) {
+        const int row = e.q_start + row0 + r;
+        const bool in = row0 + r < end;
+        lse2_tile[r] = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E : INFINITY;
+        delta_tile[r] = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)] : 0.0f;
+    }
 }
 
 /* Step 1's entries of one 8-row block: keys ja, jb (C rows) by rows i0, i0 + 1 (C
@@ -161,12 +198,14 @@ __kernel __attribute__((reqd_work_group_size(32 * KV_WARPS, 1, 1))) void attn_bw
 {
     __local ushort k_tile[KV_KEYS * PITCH] __attribute__((aligned(16)));
     __local ushort v_tile[KV_KEYS * PITCH] __attribute__((aligned(16)));
-    __local ushort q_tile[KV_ROWS * PITCH] __attribute__((aligned(16)));
-    __local ushort do_tile[KV_ROWS * PITCH] __attribute__((aligned(16)));
+    /* q, dout, lse2 and D of a row tile, once per stage: with two, one step computes
+     * with one while the next step's copies fill the other */
+    __local ushort q_tiles[KV_STAGES * KV_ROWS * PITCH] __attribute__((aligned(16)));
+    __local ushort do_tiles[KV_STAGES * KV_ROWS * PITCH] __attribute__((aligned(16)));
     __local ushort pt_tile[KV_KEYS * P_PITCH] __attribute__((aligned(16)));  /* P~^T */
     __local ushort dst_tile[KV_KEYS * P_PITCH] __attribute__((aligned(16))); /* dS^T */
-    __local float lse2_tile[KV_ROWS];
-    __local float delta_tile[KV_ROWS];
+    __local float lse2_tiles[KV_STAGES * KV_ROWS];
+    __local float delta_tiles[KV_STAGES * KV_ROWS];
     __local float scratch[KV_SCRATCH];
 
     const int kv_head = get_group_id(1);
@@ -194,103 +233,125 @@ __kernel __attribute__((reqd_work_group_size(32 * KV_WARPS, 1, 1))) void attn_bw
 MMA_UNROLL
         for (int db = 0; db < KV_DB; ++db) dk_acc[db] = dv_acc[db] = (float4)(0.0f);
 
-        if (key0 < e.sk) {
-            const int2 rows = bwd_rows_seeing(key0, min(key0 + KV_KEYS, e.sk) - 1, off, e.sq, p);
-            for (int h = kv_head * p.group; h < (kv_head + 1) * p.group; ++h) {
-                const float slope = alibi_slope(alibi, p, b, h);
-                __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
-                __global const ushort *do_seq = (__global const ushort *)(dout + view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start, h));
-                for (int row0 = rows.x; row0 < rows.y; row0 += KV_ROWS) {
-                    barrier(CLK_LOCAL_MEM_FENCE); /* the previous tiles are no longer read */
-                    stage_tile(q_seq, p.q_ss, row0, KV_ROWS, rows.y, q_tile, group_size);
-                    stage_tile(do_seq, g.do_ss, row0, KV_ROWS, rows.y, do_tile, group_size);
-                    for (int r = get_local_id(0); r < KV_ROWS; r += group_size) {
-                        const int row = e.q_start + row0 + r;
-                        const bool in = row0 + r < rows.y;
-                        lse2_tile[r] = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E : INFINITY;
-                        delta_tile[r] = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)] : 0.0f;
-                    }
-                    barrier(CLK_LOCAL_MEM_FENCE);
-
-                    /* Step 1: s = S^T and dp = dP^T for the warp's 16 keys (rows of C) and
-                     * its KV_ROWS_W query rows (columns of C). */
-                    __local const ushort *kt = k_tile + 16 * wk * PITCH, *vt = v_tile + 16 * wk * PITCH;
-                    __local const ushort *qt = q_tile + wd * KV_ROWS_W * PITCH;
-                    __local const ushort *ot = do_tile + wd * KV_ROWS_W * PITCH;
-                    float4 s[KV_NB], dp[KV_NB];
+        /* The steps: every row tile that can see the block, of every query head of the
+         * GQA group (head-major); step n + 1's q and dout are copied while step n computes. */
+        const int2 rows = key0 < e.sk ? bwd_rows_seeing(key0, min(key0 + KV_KEYS, e.sk) - 1, off, e.sq, p)
+                                      : (int2)(0, 0);
+        const int row_tiles = (rows.y - rows.x + KV_ROWS - 1) / KV_ROWS;
+        const int steps = row_tiles * p.group;
+        if (steps > 0)
+            stage_row_tile(q, dout, lse, delta, p, g, b, e, kv_head * p.group, rows.x, rows.y,
+                           q_tiles, do_tiles, lse2_tiles, delta_tiles, group_size);
+        async_commit(); /* with k and v: the first step waits for both */
+        for (int step = 0; step < steps; ++step) {
+            const int h = kv_head * p.group + step / row_tiles;
+            const int row0 = rows.x + (step % row_tiles) * KV_ROWS;
+#if KV_STAGES == 2
+            const int buf = step & 1;
+            if (step + 1 < steps) {
+                const int next = step + 1;
+                stage_row_tile(q, dout, lse, delta, p, g, b, e, kv_head * p.group + next / row_tiles,
+                               rows.x + (next % row_tiles) * KV_ROWS, rows.y,
+                               q_tiles + (buf ^ 1) * KV_ROWS * PITCH, do_tiles + (buf ^ 1) * KV_ROWS * PITCH,
+                               lse2_tiles + (buf ^ 1) * KV_ROWS, delta_tiles + (buf ^ 1) * KV_ROWS, group_size);
+            }
+            async_commit();
+            ASYNC_WAIT(1);                /* this work-item's copies of this step have landed */
+#else
+            const int buf = 0;
+            if (step > 0) /* step 0 is in flight already; the others follow the previous step */
+                stage_row_tile(q, dout, lse, delta, p, g, b, e, h, row0, rows.y, q_tiles, do_tiles,
+                               lse2_tiles, delta_tiles, group_size);
+            async_commit();
+            ASYNC_WAIT(0);
+#endif
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
+            const float slope = alibi_slope(alibi, p, b, h);
+            __local const ushort *q_tile = q_tiles + buf * KV_ROWS * PITCH;
+            __local const ushort *do_tile = do_tiles + buf * KV_ROWS * PITCH;
+            __local const float *lse2_tile = lse2_tiles + buf * KV_ROWS;
+            __local const float *delta_tile = delta_tiles + buf * KV_ROWS;
+            /* Step 1: s = S^T and dp = dP^T for the warp's 16 keys (rows of C) and
+             * its KV_ROWS_W query rows (columns of C). */
+            __local const ushort *kt = k_tile + 16 * wk * PITCH, *vt = v_tile + 16 * wk * PITCH;
+            __local const ushort *qt = q_tile + wd * KV_ROWS_W * PITCH;
+            __local const ushort *ot = do_tile + wd * KV_ROWS_W * PITCH;
+            float4 s[KV_NB], dp[KV_NB];
 MMA_UNROLL
-                    for (int nb = 0; nb < KV_NB; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
+            for (int nb = 0; nb < KV_NB; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
 MMA_UNROLL
-                    for (int ks = 0; ks < K_STEPS; ks += 2) {
-                        const bool two = ks + 1 < K_STEPS;
-                        uint4 ka[2], va[2];
-                        ka[0] = mma_a_fragment(kt, PITCH, ks);
-                        va[0] = mma_a_fragment(vt, PITCH, ks);
-                        if (two) {
-                            ka[1] = mma_a_fragment(kt, PITCH, ks + 1);
-                            va[1] = mma_a_fragment(vt, PITCH, ks + 1);
-                        }
+            for (int ks = 0; ks < K_STEPS; ks += 2) {
+                const bool two = ks + 1 < K_STEPS;
+                uint4 ka[2], va[2];
+                ka[0] = mma_a_fragment(kt, PITCH, ks);
+                va[0] = mma_a_fragment(vt, PITCH, ks);
+                if (two) {
+                    ka[1] = mma_a_fragment(kt, PITCH, ks + 1);
+                    va[1] = mma_a_fragment(vt, PITCH, ks + 1);
+                }
 MMA_UNROLL
-                        for (int nb = 0; nb < KV_NB; ++nb) {
-                            uint2 qb[2], ob[2];
-                            mma_key_fragments(qt, PITCH, nb, ks, two, qb);
-                            mma_key_fragments(ot, PITCH, nb, ks, two, ob);
-                            s[nb] = warp_mma(s[nb], ka[0], qb[0], scratch);
-                            dp[nb] = warp_mma(dp[nb], va[0], ob[0], scratch);
-                            if (two) {
-                                s[nb] = warp_mma(s[nb], ka[1], qb[1], scratch);
-                                dp[nb] = warp_mma(dp[nb], va[1], ob[1], scratch);
-                            }
-                        }
-                    }
-                    /* Entries (key ja or jb, row i0 or i0 + 1) to P~^T and dS^T in local
-                     * memory. The tile is whole when every row sees every key of the block
-                     * (the visible range grows with the row; padding rows have P = 0). */
-                    const bool whole = key0 + KV_KEYS <= e.sk &&
-                                       visible_lo(row0 + KV_ROWS - 1 + off, p.window_left, e.sk) <= key0 &&
-                                       visible_end(row0 + off, p.window_right, e.sk) >= key0 + KV_KEYS;
-MMA_UNROLL
-                    for (int nb = 0; nb < KV_NB; ++nb) {
-                        const int r0 = wd * KV_ROWS_W + 8 * nb + 2 * lt;
-                        const float l0 = lse2_tile[r0], l1 = lse2_tile[r0 + 1];
-                        const float d0 = delta_tile[r0], d1 = delta_tile[r0 + 1];
-                        uint pa, pb, da, db2;
-                        if (whole)
-                            dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
-                                         slope, b, h, p, false, &pa, &pb, &da, &db2);
-                        else
-                            dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
-                                         slope, b, h, p, true, &pa, &pb, &da, &db2);
-                        __local ushort *pt_row = pt_tile + (16 * wk + lg) * P_PITCH + r0;
-                        __local ushort *ds_row = dst_tile + (16 * wk + lg) * P_PITCH + r0;
-                        *(__local uint *)pt_row = pa;
-                        *(__local uint *)(pt_row + 8 * P_PITCH) = pb;
-                        *(__local uint *)ds_row = da;
-                        *(__local uint *)(ds_row + 8 * P_PITCH) = db2;
-                    }
-                    barrier(CLK_LOCAL_MEM_FENCE); /* every warp's P~^T and dS^T are in place */
-
-                    /* Step 2: dv += P~^T dO and dk += dS^T Q over the tile's rows, for the
-                     * warp's 16 keys and dims 8 * (wd * KV_DB) onwards. */
-                    __local const ushort *pt = pt_tile + 16 * wk * P_PITCH, *dst = dst_tile + 16 * wk * P_PITCH;
-MMA_UNROLL
-                    for (int kk = 0; kk < KV_ROWS / 16; ++kk) {
-                        const uint4 pa = mma_a_fragment(pt, P_PITCH, kk);
-                        const uint4 da = mma_a_fragment(dst, P_PITCH, kk);
-MMA_UNROLL
-                        for (int db = 0; db < KV_DB; db += 2) { /* KV_DB is even */
-                            uint2 ob[2], qb[2];
-                            mma_value_fragments(do_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, ob);
-                            mma_value_fragments(q_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, qb);
-                            dv_acc[db] = warp_mma(dv_acc[db], pa, ob[0], scratch);
-                            dv_acc[db + 1] = warp_mma(dv_acc[db + 1], pa, ob[1], scratch);
-                            dk_acc[db] = warp_mma(dk_acc[db], da, qb[0], scratch);
-                            dk_acc[db + 1] = warp_mma(dk_acc[db + 1], da, qb[1], scratch);
-                        }
+                for (int nb = 0; nb < KV_NB; ++nb) {
+                    uint2 qb[2], ob[2];
+                    mma_key_fragments(qt, PITCH, nb, ks, two, qb);
+                    mma_key_fragments(ot, PITCH, nb, ks, two, ob);
+                    s[nb] = warp_mma(s[nb], ka[0], qb[0], scratch);
+                    dp[nb] = warp_mma(dp[nb], va[0], ob[0], scratch);
+                    if (two) {
+                        s[nb] = warp_mma(s[nb], ka[1], qb[1], scratch);
+                        dp[nb] = warp_mma(dp[nb], va[1], ob[1], scratch);
                     }
                 }
             }
+            /* Entries (key ja or jb, row i0 or i0 + 1) to P~^T and dS^T in local
+             * memory. The tile is whole when every row sees every key of the block
+             * (the visible range grows with the row; padding rows have P = 0). */
+            const bool whole = key0 + KV_KEYS <= e.sk &&
+                               visible_lo(row0 + KV_ROWS - 1 + off, p.window_left, e.sk) <= key0 &&
+                               visible_end(row0 + off, p.window_right, e.sk) >= key0 + KV_KEYS;
+MMA_UNROLL
+            for (int nb = 0; nb < KV_NB; ++nb) {
+                const int r0 = wd * KV_ROWS_W + 8 * nb + 2 * lt;
+                const float l0 = lse2_tile[r0], l1 = lse2_tile[r0 + 1];
+                const float d0 = delta_tile[r0], d1 = delta_tile[r0 + 1];
+                uint pa, pb, da, db2;
+                if (whole)
+                    dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
+                                 slope, b, h, p, false, &pa, &pb, &da, &db2);
+                else
+                    dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk,
+                                 slope, b, h, p, true, &pa, &pb, &da, &db2);
+                __local ushort *pt_row = pt_tile + (16 * wk + lg) * P_PITCH + r0;
+                __local ushort *ds_row = dst_tile + (16 * wk + lg) * P_PITCH + r0;
+                *(__local uint *)pt_row = pa;
+                *(__local uint *)(pt_row + 8 * P_PITCH) = pb;
+                *(__local uint *)ds_row = da;
+                *(__local uint *)(ds_row + 8 * P_PITCH) = db2;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE); /* every warp's P~^T and dS^T are in place */
+
+            /* Step 2: dv += P~^T dO and dk += dS^T Q over the tile's rows, for the
+             * warp's 16 keys and dims 8 * (wd * KV_DB) onwards. */
+            __local const ushort *pt = pt_tile + 16 * wk * P_PITCH, *dst = dst_tile + 16 * wk * P_PITCH;
+MMA_UNROLL
+            for (int kk = 0; kk < KV_ROWS / 16; ++kk) {
+                const uint4 pa = mma_a_fragment(pt, P_PITCH, kk);
+                const uint4 da = mma_a_fragment(dst, P_PITCH, kk);
+MMA_UNROLL
+                for (int db = 0; db < KV_DB; db += 2) { /* KV_DB is even */
+                    uint2 ob[2], qb[2];
+                    mma_value_fragments(do_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, ob);
+                    mma_value_fragments(q_tile + kk * 16 * PITCH, PITCH, wd * KV_DB + db, qb);
+                    dv_acc[db] = warp_mma(dv_acc[db], pa, ob[0], scratch);
+                    dv_acc[db + 1] = warp_mma(dv_acc[db + 1], pa, ob[1], scratch);
+                    dk_acc[db] = warp_mma(dk_acc[db], da, qb[0], scratch);
+                    dk_acc[db + 1] = warp_mma(dk_acc[db + 1], da, qb[1], scratch);
+                }
+            }
+            /* every warp is done with this step's tiles and with P~^T and dS^T: the next
+             * step refills them */
+            barrier(CLK_LOCAL_MEM_FENCE);
         }
+        ASYNC_WAIT(0); /* no copy still lands in k_tile or v_tile when the next block stages them */
         /* Keys no row sees (and keys past seqused_k) get dk = dv = 0. */
         const long dk_a = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + ja, kv_head);
         const long dk_b = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + jb, kv_head);
@@ -315,8 +376,10 @@ __kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bw
 {
     __local ushort q_tile[DQ_ROWS * PITCH] __attribute__((aligned(16)));
     __local ushort do_tile[DQ_ROWS * PITCH] __attribute__((aligned(16)));
-    __local ushort k_tile[DQ_KEYS * PITCH] __attribute__((aligned(16)));
-    __local ushort v_tile[DQ_KEYS * PITCH] __attribute__((aligned(16)));
+    /* k and v of a key tile, once per stage: with two, one tile is computed with while
+     * the next is copied */
+    __local ushort k_tiles[DQ_STAGES * DQ_KEYS * PITCH] __attribute__((aligned(16)));
+    __local ushort v_tiles[DQ_STAGES * DQ_KEYS * PITCH] __attribute__((aligned(16)));
     __local float scratch[DQ_SCRATCH];
 
     const int h = get_group_id(1);
@@ -359,11 +422,36 @@ __kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bw
         float4 acc[D_BLOCKS];
 MMA_UNROLL
         for (int db = 0; db < D_BLOCKS; ++db) acc[db] = (float4)(0.0f);
-        for (int tile0 = block_lo; tile0 < block_end; tile0 += DQ_KEYS) {
-            barrier(CLK_LOCAL_MEM_FENCE); /* the previous k and v tiles are no longer read */
-            stage_tile(k_seq, p.k_ss, tile0, DQ_KEYS, block_end, k_tile, group_size);
-            stage_tile(v_seq, p.v_ss, tile0, DQ_KEYS, block_end, v_tile, group_size);
-            barrier(CLK_LOCAL_MEM_FENCE);
+        const int key_tiles = block_end > block_lo ? (block_end - block_lo + DQ_KEYS - 1) / DQ_KEYS : 0;
+        if (key_tiles > 0) {
+            stage_tile(k_seq, p.k_ss, block_lo, DQ_KEYS, block_end, k_tiles, group_size);
+            stage_tile(v_seq, p.v_ss, block_lo, DQ_KEYS, block_end, v_tiles, group_size);
+        }
+        async_commit(); /* with q and dout: the first tile waits for all four */
+        for (int kt = 0; kt < key_tiles; ++kt) {
+            const int tile0 = block_lo + kt * DQ_KEYS;
+#if DQ_STAGES == 2
+            const int buf = kt & 1;
+            if (kt + 1 < key_tiles) { /* the next tile's copies fly while this one computes */
+                stage_tile(k_seq, p.k_ss, tile0 + DQ_KEYS, DQ_KEYS, block_end,
+                           k_tiles + (buf ^ 1) * DQ_KEYS * PITCH, group_size);
+                stage_tile(v_seq, p.v_ss, tile0 + DQ_KEYS, DQ_KEYS, block_end,
+                           v_tiles + (buf ^ 1) * DQ_KEYS * PITCH, group_size);
+            }
+            async_commit();
+            ASYNC_WAIT(1);                /* this work-item's copies of this tile have landed */
+#else
+            const int buf = 0;
+            if (kt > 0) { /* tile 0 is in flight already; the others follow the previous tile */
+                stage_tile(k_seq, p.k_ss, tile0, DQ_KEYS, block_end, k_tiles, group_size);
+                stage_tile(v_seq, p.v_ss, tile0, DQ_KEYS, block_end, v_tiles, group_size);
+            }
+            async_commit();
+            ASYNC_WAIT(0);
+#endif
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
+            __local const ushort *k_tile = k_tiles + buf * DQ_KEYS * PITCH;
+            __local const ushort *v_tile = v_tiles + buf * DQ_KEYS * PITCH;
 
             /* s = S and dp = dP for the warp's 16 rows and the tile's keys. */
             float4 s[DQ_NB], dp[DQ_NB];
@@ -419,7 +507,9 @@ MMA_UNROLL
                     acc[db + 1] = warp_mma(acc[db + 1], a, kb[1], scratch);
                 }
             }
+            barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with this tile's buffer */
         }
+        ASYNC_WAIT(0); /* no copy still lands in the tiles when the next row block stages them */
         /* A row that sees no key gets dq = 0. */
         const long dq_a = view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, e.q_start + ra, h);
         const long dq_b = view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, e.q_start + rb, h);

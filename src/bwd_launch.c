@@ -233,7 +233,8 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
     const char *shape = facl_getenv("FACL_BWD_MMA_SHAPE");
     if (shape && *shape && facl_parse_bwd_mma_shape(shape, &requested) != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_BWD_MMA_SHAPE: expected \"kv_warps,kv_keys,kv_rows,dq_warps,dq_keys\" "
+                         "FACL_BWD_MMA_SHAPE: expected "
+                         "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
                          "that attn_bwd_mma can take, got \"%s\"", shape);
     const facl_bwd_mma_shape *req = shape && *shape ? &requested : NULL;
     /* Planned on a copy of the profile: bwd_mma_off may change under the probe's lock. */

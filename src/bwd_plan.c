@@ -40,19 +40,22 @@ static uint64_t mma_scratch_bytes(int warps, int emulated)
 
 uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *s, int head_dim, int emulated)
 {
-    /* k_tile, v_tile: KV_KEYS x PITCH; q_tile, do_tile: KV_ROWS x PITCH (16-bit);
-     * pt_tile, dst_tile: KV_KEYS x (KV_ROWS + 8) (16-bit); lse2_tile, delta_tile: KV_ROWS floats */
-    const uint64_t pitch = mma_pitch(s, head_dim);
-    return 2u * (uint64_t)s->kv_keys * pitch * 2u + 2u * (uint64_t)s->kv_rows * pitch * 2u +
+    /* k_tile, v_tile: KV_KEYS x PITCH; q_tiles, do_tiles: KV_STAGES x KV_ROWS x PITCH
+     * (16-bit); pt_tile, dst_tile: KV_KEYS x (KV_ROWS + 8) (16-bit); lse2_tiles,
+     * delta_tiles: KV_STAGES x KV_ROWS floats */
+    const uint64_t pitch = mma_pitch(s, head_dim), stages = (uint64_t)s->kv_stages;
+    return 2u * (uint64_t)s->kv_keys * pitch * 2u + 2u * stages * (uint64_t)s->kv_rows * pitch * 2u +
            2u * (uint64_t)s->kv_keys * (uint64_t)(s->kv_rows + 8) * 2u +
-           2u * (uint64_t)s->kv_rows * 4u + mma_scratch_bytes(s->kv_warps, emulated);
+           2u * stages * (uint64_t)s->kv_rows * 4u + mma_scratch_bytes(s->kv_warps, emulated);
 }
 
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *s, int head_dim, int emulated)
 {
-    /* q_tile, do_tile: 16 * DQ_WARPS x PITCH; k_tile, v_tile: DQ_KEYS x PITCH (16-bit) */
+    /* q_tile, do_tile: 16 * DQ_WARPS x PITCH; k_tiles, v_tiles: DQ_STAGES x DQ_KEYS x
+     * PITCH (16-bit) */
     const uint64_t pitch = mma_pitch(s, head_dim);
-    return 2u * 16u * (uint64_t)s->dq_warps * pitch * 2u + 2u * (uint64_t)s->dq_keys * pitch * 2u +
+    return 2u * 16u * (uint64_t)s->dq_warps * pitch * 2u +
+           2u * (uint64_t)s->dq_stages * (uint64_t)s->dq_keys * pitch * 2u +
            mma_scratch_bytes(s->dq_warps, emulated);
 }
 
@@ -109,7 +112,8 @@ static int valid_mma_shape(const facl_bwd_mma_shape *s)
     const int ok_warps = (s->kv_warps == 1 || s->kv_warps == 2 || s->kv_warps == 4 ||
                           s->kv_warps == 8) &&
                          (s->dq_warps == 1 || s->dq_warps == 2 || s->dq_warps == 4 || s->dq_warps == 8);
-    if (!ok_warps || s->kv_keys < 16 || s->kv_keys % 16 != 0 || s->kv_rows < 16 ||
+    if (!ok_warps || s->kv_stages < 1 || s->kv_stages > 2 || s->dq_stages < 1 ||
+        s->dq_stages > 2 || s->kv_keys < 16 || s->kv_keys % 16 != 0 || s->kv_rows < 16 ||
         s->kv_rows % 16 != 0 || s->dq_keys < 16 || s->dq_keys % 16 != 0 ||
         s->kv_keys > 256 || s->kv_rows > 256 || s->dq_keys > 256)
         return 0;
@@ -123,8 +127,9 @@ int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape)
 {
     facl_bwd_mma_shape s;
     int used = 0;
-    if (!text || sscanf(text, "%d,%d,%d,%d,%d%n", &s.kv_warps, &s.kv_keys, &s.kv_rows,
-                        &s.dq_warps, &s.dq_keys, &used) != 5 || text[used] != '\0' ||
+    if (!text || sscanf(text, "%d,%d,%d,%d,%d,%d,%d%n", &s.kv_warps, &s.kv_keys, &s.kv_rows,
+                        &s.kv_stages, &s.dq_warps, &s.dq_keys, &s.dq_stages, &used) != 7 ||
+        text[used] != '\0' ||
         !valid_mma_shape(&s))
         return -1;
     *shape = s;
@@ -132,20 +137,22 @@ int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape)
 }
 
 /* The first dk/dv shape, then the first dq shape (with that dk/dv shape's padding), that
- * fit `usable` and MAX_LANE_FLOATS; 0 if none does. */
+ * fit `usable` and MAX_LANE_FLOATS, each with two stages where they fit, else one; 0 if
+ * none does. */
 static int choose_mma_shape(int head_dim, int emulated, uint64_t usable, facl_bwd_mma_shape *out)
 {
     const size_t n_kv = sizeof kv_candidates / sizeof kv_candidates[0];
     const size_t n_dq = sizeof dq_candidates / sizeof dq_candidates[0];
-    for (size_t i = 0; i < n_kv; ++i) {
-        facl_bwd_mma_shape s = {kv_candidates[i].warps, kv_candidates[i].keys,
-                                kv_candidates[i].rows, 0, 0};
+    for (size_t i = 0; i < 2 * n_kv; ++i) {
+        facl_bwd_mma_shape s = {kv_candidates[i / 2].warps, kv_candidates[i / 2].keys,
+                                kv_candidates[i / 2].rows, 2 - (int)(i % 2), 0, 0, 0};
         if (facl_bwd_mma_dkdv_local_bytes(&s, head_dim, emulated) > usable ||
             kv_lane_floats(&s, head_dim) > MAX_LANE_FLOATS)
             continue;
-        for (size_t j = 0; j < n_dq; ++j) {
-            s.dq_warps = dq_candidates[j].warps;
-            s.dq_keys = dq_candidates[j].keys;
+        for (size_t j = 0; j < 2 * n_dq; ++j) {
+            s.dq_warps = dq_candidates[j / 2].warps;
+            s.dq_keys = dq_candidates[j / 2].keys;
+            s.dq_stages = 2 - (int)(j % 2);
             if (facl_bwd_mma_dq_local_bytes(&s, head_dim, emulated) <= usable &&
                 dq_lane_floats(&s, head_dim) <= MAX_LANE_FLOATS) {
                 *out = s;
@@ -188,9 +195,10 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
     plan->local_budget = facl_bwd_mma_local_budget(profile);
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
-             "-DDQ_WARPS=%d -DDQ_KEYS=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d",
-             features, sizeof(facl_bwd_params), s.kv_warps, s.kv_keys, s.kv_rows, s.dq_warps,
-             s.dq_keys, vec_loads, emulated);
+             "-DKV_STAGES=%d -DDQ_WARPS=%d -DDQ_KEYS=%d -DDQ_STAGES=%d -DVEC_LOADS=%d "
+             "-DMMA_EMULATE=%d",
+             features, sizeof(facl_bwd_params), s.kv_warps, s.kv_keys, s.kv_rows, s.kv_stages,
+             s.dq_warps, s.dq_keys, s.dq_stages, vec_loads, emulated);
     return 1;
 }
 

@@ -12,8 +12,10 @@
 
 /* The shape of attn_bwd_mma.cl's kernels (its -D of the same names). */
 typedef struct facl_bwd_mma_shape {
-    int kv_warps, kv_keys, kv_rows; /* attn_bwd_mma_dkdv: warps, keys per group, rows per tile */
-    int dq_warps, dq_keys;          /* attn_bwd_mma_dq: warps (16 rows each), keys per tile */
+    /* attn_bwd_mma_dkdv: warps, keys per group, rows per tile, buffers of q and dout */
+    int kv_warps, kv_keys, kv_rows, kv_stages;
+    /* attn_bwd_mma_dq: warps (16 rows each), keys per tile, buffers of k and v */
+    int dq_warps, dq_keys, dq_stages;
 } facl_bwd_mma_shape;
 
 typedef struct facl_bwd_plan {
@@ -57,11 +59,11 @@ uint64_t facl_bwd_mma_local_budget(const facl_device_profile *profile);
 void facl_plan_bwd_program(const facl_bwd_problem *problem, const facl_device_profile *profile,
                            const facl_bwd_mma_shape *requested, facl_bwd_plan *plan);
 
-/* "kv_warps,kv_keys,kv_rows,dq_warps,dq_keys" (FACL_BWD_MMA_SHAPE, for benchmarking
- * shapes): 0 and the shape, or -1 when the text is malformed or the kernel cannot take
- * the shape (warps 1, 2, 4 or 8; keys and rows multiples of 16 up to 256; the dk/dv
- * kernel's warps a multiple of its 16-key slices, each dim share of rows whole 8-row
- * blocks). */
+/* "kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages" (FACL_BWD_MMA_SHAPE,
+ * for benchmarking shapes): 0 and the shape, or -1 when the text is malformed or the
+ * kernel cannot take the shape (warps 1, 2, 4 or 8; keys and rows multiples of 16 up to
+ * 256; stages 1 or 2; the dk/dv kernel's warps a multiple of its 16-key slices, each dim
+ * share of rows whole 8-row blocks). */
 int facl_parse_bwd_mma_shape(const char *text, facl_bwd_mma_shape *shape);
 
 /* Enqueue a validated problem's backward with a given plan (the probe runs both plans

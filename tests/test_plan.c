@@ -344,9 +344,9 @@ static void test_kernel_sources_match_count(void **state)
         /* counted by facl_bwd_mma_dkdv_local_bytes and facl_bwd_mma_dq_local_bytes, and by
          * bwd_mma_local_bytes below */
         {"attn_bwd_mma.cl",
-         {"__local ushort k_tile[KV_KEYS * PITCH]", "__local ushort q_tile[KV_ROWS * PITCH]",
-          "__local ushort pt_tile[KV_KEYS * P_PITCH]", "__local float lse2_tile[KV_ROWS];",
-          "__local ushort q_tile[DQ_ROWS * PITCH]", "__local ushort k_tile[DQ_KEYS * PITCH]",
+         {"__local ushort k_tile[KV_KEYS * PITCH]", "__local ushort q_tiles[KV_STAGES * KV_ROWS * PITCH]",
+          "__local ushort pt_tile[KV_KEYS * P_PITCH]", "__local float lse2_tiles[KV_STAGES * KV_ROWS];",
+          "__local ushort q_tile[DQ_ROWS * PITCH]", "__local ushort k_tiles[DQ_STAGES * DQ_KEYS * PITCH]",
           "#define D_PAD (((HEAD_DIM + 16 * KV_WD - 1) / (16 * KV_WD)) * (16 * KV_WD))",
           "#define PITCH (D_PAD + 8)"},
          14},
@@ -448,9 +448,11 @@ static uint64_t bwd_mma_local_bytes(const char *o, int head_dim, int kernel_dq)
     const int emulated = options_value(o, "MMA_EMULATE");
     const uint64_t warps = kernel_dq ? dq_warps : kv_warps;
     const uint64_t scratch = emulated ? warps * (16 * 16 + 16 * 8) : 1;
-    if (kernel_dq) return 2 * (16 * dq_warps * pitch * 2) + 2 * (dq_keys * pitch * 2) + 4 * scratch;
-    return 2 * (keys * pitch * 2) + 2 * (rows * pitch * 2) + 2 * (keys * (rows + 8) * 2) +
-           4 * (2 * rows) + 4 * scratch;
+    const uint64_t kv_stages = options_value(o, "KV_STAGES"), dq_stages = options_value(o, "DQ_STAGES");
+    if (kernel_dq)
+        return 2 * (16 * dq_warps * pitch * 2) + 2 * (dq_stages * dq_keys * pitch * 2) + 4 * scratch;
+    return 2 * (keys * pitch * 2) + 2 * (kv_stages * rows * pitch * 2) + 2 * (keys * (rows + 8) * 2) +
+           4 * (2 * kv_stages * rows) + 4 * scratch;
 }
 
 /* A lane's fp32 values in attn_bwd_mma's loops, from its options (bwd_plan.c keeps both
@@ -496,6 +498,7 @@ static void test_bwd_mma_plan(void **state)
                                     k_dtypes[t] != FACL_DTYPE_F32;
                     if (!mma) {
                         assert_string_equal(plan.program, "attn_bwd");
+                        assert_int_equal(plan.requested_shape, 0);
                         assert_string_equal(plan.kernels[2], "attn_bwd_dkdv");
                         continue;
                     }
@@ -536,9 +539,9 @@ static void test_bwd_mma_plan(void **state)
     facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     dev.nv_compute_major = 9;
     static const struct { int d; const char *shape; } h200[] = {
-        {64, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=64"},
-        {128, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=32 -DDQ_WARPS=4 -DDQ_KEYS=64"},
-        {256, "-DKV_WARPS=4 -DKV_KEYS=32 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=32"},
+        {64, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DKV_STAGES=2 -DDQ_WARPS=4 -DDQ_KEYS=64 -DDQ_STAGES=2"},
+        {128, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=32 -DKV_STAGES=2 -DDQ_WARPS=4 -DDQ_KEYS=64 -DDQ_STAGES=2"},
+        {256, "-DKV_WARPS=4 -DKV_KEYS=32 -DKV_ROWS=64 -DKV_STAGES=2 -DDQ_WARPS=4 -DDQ_KEYS=32 -DDQ_STAGES=2"},
     };
     for (int i = 0; i < 3; ++i) {
         facl_bwd_problem bp;
@@ -557,25 +560,27 @@ static void test_bwd_mma_requested_shape(void **state)
 {
     (void)state;
     facl_bwd_mma_shape s;
-    assert_int_equal(facl_parse_bwd_mma_shape("4,64,64,4,64", &s), 0);
-    assert_true(s.kv_warps == 4 && s.kv_keys == 64 && s.kv_rows == 64 && s.dq_warps == 4 &&
-                s.dq_keys == 64);
-    assert_int_equal(facl_parse_bwd_mma_shape("4,32,16,1,16", &s), 0); /* 2 dim warps x 8 rows */
-    static const char *const bad[] = {"", "4,64,64,4", "4,64,64,4,64x", "3,64,64,4,64",
-                                      "4,48,64,4,64", "2,16,8,1,16", "4,16,16,1,16",
-                                      "4,64,64,4,24", "8,512,64,4,64", "4,64,64,0,64"};
+    assert_int_equal(facl_parse_bwd_mma_shape("4,64,64,2,4,64,1", &s), 0);
+    assert_true(s.kv_warps == 4 && s.kv_keys == 64 && s.kv_rows == 64 && s.kv_stages == 2 &&
+                s.dq_warps == 4 && s.dq_keys == 64 && s.dq_stages == 1);
+    assert_int_equal(facl_parse_bwd_mma_shape("4,32,16,1,1,16,2", &s), 0); /* 2 dim warps x 8 rows */
+    static const char *const bad[] = {"", "4,64,64,4,64", "4,64,64,2,4,64,2x", "3,64,64,2,4,64,2",
+                                      "4,48,64,2,4,64,2", "2,16,8,2,1,16,2", "4,16,16,2,1,16,2",
+                                      "4,64,64,2,4,24,2", "8,512,64,2,4,64,2", "4,64,64,2,0,64,2",
+                                      "4,64,64,3,4,64,2", "4,64,64,2,4,64,0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
         if (facl_parse_bwd_mma_shape(bad[i], &s) == 0) fail_msg("'%s' was accepted", bad[i]);
     facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     facl_bwd_problem bp;
     memset(&bp, 0, sizeof bp);
     bp.f = problem(128, 128);
-    const facl_bwd_mma_shape big = {4, 64, 64, 4, 64};
+    const facl_bwd_mma_shape big = {4, 64, 64, 2, 4, 64, 2};
     facl_bwd_plan plan;
     facl_plan_bwd_program(&bp, &dev, &big, &plan);
     assert_string_equal(plan.program, "attn_bwd_mma");
     assert_int_equal(plan.requested_shape, 1);
-    assert_non_null(strstr(plan.options, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DDQ_WARPS=4 -DDQ_KEYS=64"));
+    assert_non_null(strstr(plan.options, "-DKV_WARPS=4 -DKV_KEYS=64 -DKV_ROWS=64 -DKV_STAGES=2 "
+                                         "-DDQ_WARPS=4 -DDQ_KEYS=64 -DDQ_STAGES=2"));
     assert_true(plan.local_bytes > dev.local_mem_usable);
     assert_int_equal(plan.local_bytes, bwd_mma_local_bytes(plan.options, 128, 0));
     facl_plan_bwd_program(&bp, &dev, NULL, &plan);
