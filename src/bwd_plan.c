@@ -94,15 +94,18 @@ static int dq_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
 uint64_t facl_bwd_mma_local_budget(const facl_device_profile *p)
 {
     if (p->path != FACL_PATH_NVIDIA_MMA) return p->local_mem_usable;
-    /* NVIDIA's OpenCL takes static local arrays beyond the 48 KiB it reports, up to the
-     * shared memory a block may have on the chip (README of the GPU machine: 227 KiB ran
-     * on the H200; CUDA's figures for the others), less 1 KiB as for local_mem_usable.
-     * The probe runs the shapes this allows before any call uses them. */
-    uint64_t kib = 48;
-    if (p->nv_compute_major == 9 || p->nv_compute_major == 10) kib = 227;
-    else if (p->nv_compute_major == 8 && (p->nv_compute_minor == 0 || p->nv_compute_minor == 7)) kib = 163;
-    else if (p->nv_compute_major >= 8) kib = 99;
-    const uint64_t budget = (kib - 1) * 1024;
+    /* NVIDIA's OpenCL takes static local arrays beyond the 48 KiB it reports (227 KiB ran
+     * on the H200, README of the GPU machine). The kernels use about 255 registers per
+     * work-item, so two work-groups of 4 warps share an SM; each may then have half the
+     * SM's shared memory (CUDA's figures per compute capability), less 1 KiB as for
+     * local_mem_usable. More is slower: run 22 at d = 256, two stages (135 and 179 KiB,
+     * one group per SM) 110 TFLOP/s, one stage (111 and 101 KiB) 156. The probe runs the
+     * shapes this allows before any call uses them. */
+    uint64_t sm_kib = 96;
+    if (p->nv_compute_major == 9 || p->nv_compute_major == 10) sm_kib = 228;
+    else if (p->nv_compute_major == 8 && (p->nv_compute_minor == 0 || p->nv_compute_minor == 7)) sm_kib = 164;
+    else if (p->nv_compute_major >= 8) sm_kib = 100;
+    const uint64_t budget = (sm_kib / 2 - 1) * 1024;
     return budget > p->local_mem_usable ? budget : p->local_mem_usable;
 }
 

@@ -45,8 +45,8 @@ uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 
 /* The static local memory attn_bwd_mma's kernels may declare: on the nvidia-mma path
- * the shared memory a block may have on the chip (by compute capability; more than the
- * 48 KiB NVIDIA's OpenCL reports), elsewhere local_mem_usable. */
+ * half the shared memory of an SM, so that two work-groups share it (by compute
+ * capability; more than the 48 KiB NVIDIA's OpenCL reports), elsewhere local_mem_usable. */
 uint64_t facl_bwd_mma_local_budget(const facl_device_profile *profile);
 
 /* attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
