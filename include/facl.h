@@ -147,7 +147,8 @@ typedef enum facl_log_kind {
     FACL_LOG_DISK_CACHE = 3,  /* the disk cache: its directory, or why it is off; evictions */
     FACL_LOG_CACHE_HIT = 4,   /* a program came from the disk cache */
     FACL_LOG_BUILD_START = 5, /* a program compile from source begins (no lock is held) */
-    FACL_LOG_BUILD_DONE = 6   /* that compile ended (the message says how) */
+    FACL_LOG_BUILD_DONE = 6,  /* that compile ended (the message says how) */
+    FACL_LOG_TUNING = 7       /* the tuning entry a context uses, and its override file's fate */
 } facl_log_kind;
 
 /* Called from whichever thread made the call that caused the event, never with a lock
@@ -239,6 +240,25 @@ typedef struct facl_device_info {
 #define FACL_DEVICE_INFO_INIT { (uint32_t)sizeof(facl_device_info), 0, "", "", "", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", "", "" }
 
 FACL_API facl_status facl_context_device_info(const facl_context *ctx, facl_device_info *info);
+
+/* The portable kernels' tuning on this context's device (docs/TUNING.md): which entry of
+ * the tuning database it matched and the parameters it uses, as "key = value" lines:
+ *   level          default, vendor, architecture or device: the most specific entry found
+ *   entry          that entry's key ("pocl / haswell / *"), or "built-in defaults"
+ *   vendor, architecture, device   this device's key in the database
+ *   override       none, applied or ignored: the override file (FACL_TUNING_FILE, or
+ *                  <cache dir>/tuning/<vendor>-<device>.txt)
+ *   override_file  its path ("" for none)
+ *   note           why it was ignored (or a table value skipped); "" otherwise
+ *   d64.block_n, d64.lanes, d64.group_rows, d64.cpu_rows, the same for d128 and d256:
+ *                  the values used for head dims <= 64, <= 128, <= 256
+ * More keys may follow in later versions. Writes the text and its NUL into `text`
+ * (`capacity` bytes) and its length without the NUL into *length (if not NULL). With
+ * text NULL and capacity 0 it only sets *length (ask, allocate, call again). A capacity
+ * too small is FACL_ERROR_INVALID_VALUE (the message says how much is needed) and
+ * writes nothing. */
+FACL_API facl_status facl_context_tuning(const facl_context *ctx, char *text, uint64_t capacity,
+                                         uint64_t *length);
 
 /* Program cache counters, for tests and the self-test tool.
  * Set struct_size (FACL_CACHE_STATS_INIT) before the call. */

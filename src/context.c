@@ -28,6 +28,25 @@ static facl_status read_config(const facl_context_config *given, facl_context_co
     return st;
 }
 
+/* The portable kernels' parameters: the tuning database, then an override file, which
+ * may live in the disk cache's directory (hence after it). A bad file never fails the
+ * context: it keeps the table's values and the log and facl_context_tuning say why. */
+static void resolve_tuning(facl_context *ctx)
+{
+    facl_device_profile *p = &ctx->profile;
+    const char *vendor = facl_vendor_name(p->vendor);
+    size_t count;
+    const facl_tuning_entry *table = facl_tuning_db(&count);
+    facl_tuning_resolve(table, count, vendor, p->architecture, p->device_name,
+                        ctx->programs.disk_dir, &p->tuning);
+    const facl_tuning *t = &p->tuning;
+    facl_log(&ctx->logger, FACL_LOG_TUNING,
+             "tuning for %s/%s/%s: entry %s (level %s); override file %s%s%s%s%s", vendor,
+             p->architecture, p->device_name, t->entry, facl_tuning_level_name(t->level),
+             facl_tuning_override_name(t->override), t->override_path[0] ? " " : "",
+             t->override_path, t->note[0] ? ": " : "", t->note);
+}
+
 static facl_status finish_context(facl_context *ctx, const facl_context_config *config)
 {
     ctx->logger.fn = config->log;
@@ -49,6 +68,7 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
                                  &ctx->logger);
     if (st != FACL_SUCCESS) return st;
     ctx->programs_ready = 1;
+    resolve_tuning(ctx);
     /* The path last: its probe runs kernels, which need the program cache. */
     return facl_choose_kernel_path(ctx, config->kernel_path);
 }
@@ -178,6 +198,27 @@ facl_status facl_context_cache_stats(const facl_context *ctx, facl_cache_stats *
     facl_cache_stats s = facl_program_cache_stats((facl_program_cache *)&ctx->programs);
     s.struct_size = sizeof s;
     return facl_write_struct("stats", &s, sizeof s, stats, stats->struct_size);
+}
+
+facl_status facl_context_tuning(const facl_context *ctx, char *text, uint64_t capacity,
+                                uint64_t *length)
+{
+    facl_error_clear();
+    if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
+    if (!text && capacity > 0) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "text: NULL");
+    if (!text && !length)
+        return facl_fail(FACL_ERROR_NULL_ARGUMENT, "text and length: NULL (nothing to return)");
+    const facl_device_profile *p = &ctx->profile;
+    char full[4096];
+    const size_t n = facl_tuning_describe(&p->tuning, facl_vendor_name(p->vendor),
+                                          p->architecture, p->device_name, full, sizeof full);
+    if (text && capacity < (uint64_t)n + 1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "capacity: %llu bytes, the text needs %llu (with its NUL)",
+                         (unsigned long long)capacity, (unsigned long long)n + 1);
+    if (text) memcpy(text, full, n + 1);
+    if (length) *length = n;
+    return FACL_SUCCESS;
 }
 
 /* Half arithmetic is not needed by the portable path (fp16 is stored through

@@ -28,6 +28,22 @@ static facl_vendor vendor_of(const char *platform_name, const char *device_vendo
     return FACL_VENDOR_OTHER;
 }
 
+static const char *const k_vendor_names[] = {"other", "nvidia", "amd", "intel", "pocl"};
+
+const char *facl_vendor_name(facl_vendor vendor)
+{
+    return (unsigned)vendor < sizeof k_vendor_names / sizeof k_vendor_names[0]
+               ? k_vendor_names[vendor]
+               : "other";
+}
+
+int facl_vendor_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_vendor_names / sizeof k_vendor_names[0]; ++i)
+        if (strcmp(name, k_vendor_names[i]) == 0) return (int)i;
+    return -1;
+}
+
 static const char *const k_path_names[] = {"portable-gpu", "portable-cpu", "nvidia-mma",
                                             "mma-emulated"};
 
@@ -107,6 +123,7 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
             p->nv_compute_minor = (int)minor;
         }
     }
+    facl_device_architecture(p, p->architecture, sizeof p->architecture);
     p->path = (p->type & CL_DEVICE_TYPE_CPU) ? FACL_PATH_PORTABLE_CPU : FACL_PATH_PORTABLE_GPU;
     return FACL_SUCCESS;
 }

@@ -3,6 +3,7 @@
 #define FACL_DEVICE_PROFILE_H
 
 #include "facl.h"
+#include "tuning.h"
 
 typedef enum facl_vendor {
     FACL_VENDOR_OTHER = 0,
@@ -39,6 +40,11 @@ typedef struct facl_device_profile {
     uint64_t global_mem;
     uint64_t max_alloc;
     int nv_compute_major, nv_compute_minor;
+    /* The tuning database's architecture key (facl_device_architecture) */
+    char architecture[64];
+    /* The portable kernels' parameters (tuning.h): set when a context is made, after the
+     * disk cache (its directory holds override files); all zero = built-in defaults */
+    facl_tuning tuning;
     facl_kernel_path path;
     /* 1 when the nvidia-mma path's KV-cache kernel (attn_cache_mma.cl, which also uses
      * cp.async and warp barriers) failed its probe: attn_cache.cl serves the cache then */
@@ -50,6 +56,20 @@ typedef struct facl_device_profile {
      * bwd_launch.c: the probe runs at the first backward call that needs it) */
     int bwd_mma_probed;
 } facl_device_profile;
+
+/* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */
+const char *facl_vendor_name(facl_vendor vendor);
+
+/* The vendor named `name`, or -1. */
+int facl_vendor_from_name(const char *name);
+
+/* The tuning database's architecture key of a device (device_arch.c), from the fields
+ * facl_device_profile_query fills before it: NVIDIA "sm_<major><minor>"; AMD the gfx
+ * target its device name starts with ("gfx90a" of "gfx90a:sramecc+:xnack-"); a PoCL CPU
+ * LLVM's CPU name ("haswell", "skylake-avx512"); anything else the device name without
+ * its words that hold a digit ("Intel(R) UHD Graphics 630" -> "Intel(R) UHD Graphics"),
+ * a family name that survives model numbers. */
+void facl_device_architecture(const facl_device_profile *p, char *out, size_t cap);
 
 /* "portable-gpu", "portable-cpu", "nvidia-mma", "mma-emulated". */
 const char *facl_kernel_path_name(facl_kernel_path path);

@@ -5,19 +5,27 @@
 
 #include "kernel_params.h"
 
-/* Rows per work-item of the CPU kernel: each loaded key and value is reused this often. */
-#define CPU_ROWS 16
-/* Keys per tile of the CPU kernel: one 16-wide vector of scores (AVX-512 width). */
+/* The portable kernels' parameters come from the tuning database (tuning.h: rows per
+ * work-item of the CPU kernel, keys per tile, lanes and rows per work-group of the GPU
+ * kernel, per device and head-dim class); this file keeps them within the device. */
+
+/* Keys per tile of the CPU kernel: one 16-wide vector of scores (AVX-512 width). The
+ * kernel is written for this width, so it is not a tuning parameter. */
 #define CPU_TILE_N 16
 
 /* The GPU kernel's largest work-group; its lane-sum scratch is sized for it. */
 #define GPU_MAX_GROUP 128
 
-/* Work-items per query row in the GPU kernel: each keeps head_dim / lanes of q and of
- * the accumulator in registers, at most 64 floats each, so that wide heads do not spill. */
-static int choose_lanes(int head_dim)
+/* Work-items per query row in the GPU kernel (each keeps head_dim / lanes of q and of the
+ * accumulator in registers): the tuned value, halved until one row's lanes fit a
+ * work-group of the device, so that no entry can ask for a group it cannot launch. */
+static int choose_lanes(int tuned, const facl_device_profile *profile)
 {
-    return head_dim <= 64 ? 1 : head_dim <= 128 ? 2 : 4;
+    int lanes = tuned;
+    size_t limit = profile->max_work_group_size;
+    if (limit == 0 || limit > GPU_MAX_GROUP) limit = GPU_MAX_GROUP;
+    while (lanes > 1 && (size_t)lanes > limit) lanes /= 2;
+    return lanes;
 }
 
 /* A tile of BLOCK_N keys holds k and v as fp32 (2 * BLOCK_N * head_dim * 4 bytes of
@@ -31,9 +39,9 @@ static uint64_t gpu_local_bytes(int block_n, int head_dim, int lanes)
     return bytes;
 }
 
-static int choose_block_n(int head_dim, int lanes, uint64_t local_mem_usable)
+static int choose_block_n(int tuned, int head_dim, int lanes, uint64_t local_mem_usable)
 {
-    int block_n = 32;
+    int block_n = tuned;
     while (block_n > 1 && gpu_local_bytes(block_n, head_dim, lanes) > local_mem_usable)
         block_n /= 2;
     return block_n;
@@ -75,6 +83,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
+    plan->group_rows = 0;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
         mma_local_bytes(p->head_dim, emulated) <= profile->local_mem_usable) {
@@ -95,21 +104,24 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
                  profile->path == FACL_PATH_MMA_EMULATED);
         return;
     }
+    const facl_tuning_params tuned = facl_tuning_params_for(&profile->tuning, p->head_dim);
     if (profile->path == FACL_PATH_PORTABLE_CPU) {
         plan->kernel = "attn_fwd_rows";
         plan->block_n = CPU_TILE_N;
-        plan->rows_per_item = CPU_ROWS;
+        plan->rows_per_item = tuned.cpu_rows; /* each loaded key and value is reused this often */
         plan->lanes = 1;
         plan->local_bytes = 0; /* private arrays only */
         /* -w: PoCL on AVX2 machines warns, on its own stderr, that the 16-wide vectors
          * change the call ABI; the kernel does not depend on it. */
         snprintf(plan->options, sizeof plan->options, "%s -w -DROWS=%d -DTILE_N=%d", features,
-                 CPU_ROWS, CPU_TILE_N);
+                 plan->rows_per_item, CPU_TILE_N);
         return;
     }
     plan->kernel = "attn_fwd";
-    plan->lanes = choose_lanes(p->head_dim);
-    plan->block_n = choose_block_n(p->head_dim, plan->lanes, profile->local_mem_usable);
+    plan->lanes = choose_lanes(tuned.lanes, profile);
+    plan->block_n =
+        choose_block_n(tuned.block_n, p->head_dim, plan->lanes, profile->local_mem_usable);
+    plan->group_rows = tuned.group_rows;
     plan->rows_per_item = 1;
     plan->local_bytes = gpu_local_bytes(plan->block_n, p->head_dim, plan->lanes);
     snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d -DLANES=%d -DMAX_GROUP=%d",
@@ -122,7 +134,7 @@ size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_proble
     if (plan->fixed_group) return plan->fixed_group;
     if (plan->rows_per_item > 1) return 1;
     const size_t lanes = (size_t)plan->lanes;
-    size_t rows = 64;
+    size_t rows = plan->group_rows > 0 ? (size_t)plan->group_rows : 64; /* tuned; 64 by default */
     /* Short query blocks (decoding) waste most of a large group: shrink towards them. */
     while (rows > 8 && rows / 2 >= (size_t)p->seqlen_q) rows /= 2;
     size_t limit = kernel_wg_size < profile->max_work_group_size ? kernel_wg_size

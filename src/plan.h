@@ -14,6 +14,8 @@ typedef struct facl_fwd_plan {
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
     int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
+    int group_rows;      /* attn_fwd: query rows per work-group before the launch's limits
+                          * (tuning.h), else 0 */
     size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
     uint64_t local_bytes; /* static local memory of the kernel variant */
 } facl_fwd_plan;

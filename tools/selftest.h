@@ -28,6 +28,7 @@ typedef struct selftest_options {
     int table;          /* the human table on stdout (off with --json -) */
     const char *json_path;
     int inject_failure; /* FACL_SELFTEST_INJECT_FAILURE=1: fail the first check (tests) */
+    int info_only;      /* --info: what the library uses on each device, no checks or speed */
 } selftest_options;
 
 typedef struct selftest_check_result {
@@ -58,6 +59,7 @@ typedef struct selftest_device_report {
     int context_ok;
     char error[512]; /* a device-level error (context creation, ...); "" if none */
     facl_device_info info;
+    char tuning[4096]; /* facl_context_tuning's "key = value" text; "" if it failed */
     facl_cache_stats cache;
     int have_cache;
     selftest_check_result *checks;

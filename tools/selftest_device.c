@@ -1,8 +1,9 @@
 /*
  * The self-test on one device: create a context (an error is recorded in place and the
- * caller goes on with the next device), print what the library uses there, run the
- * correctness checks and the speed figures, then read the program cache counters, which
- * tell whether this run's programs came from the disk cache or were compiled.
+ * caller goes on with the next device), print what the library uses there (kernel path,
+ * tuning entry, cache), run the correctness checks and the speed figures (not with
+ * --info), then read the program cache counters, which tell whether this run's programs
+ * came from the disk cache or were compiled.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +171,13 @@ int selftest_run_device(const selftest_options *o, const tool_device *dev,
         if (st != FACL_SUCCESS)
             snprintf(rep->error, sizeof rep->error, "facl_context_device_info: %s: %s",
                      facl_status_string(st), facl_last_error());
+        else if ((st = facl_context_tuning(ctx, rep->tuning, sizeof rep->tuning, NULL)) !=
+                 FACL_SUCCESS)
+            snprintf(rep->error, sizeof rep->error, "facl_context_tuning: %s: %s",
+                     facl_status_string(st), facl_last_error());
     }
     if (f) selftest_print_device_header(f, rep);
-    if (ctx && !rep->error[0]) {
+    if (ctx && !rep->error[0] && !o->info_only) {
         run_checks(o, ctx, rep, f);
         if (o->speed) run_speed(o, ctx, rep, f);
         rep->cache.struct_size = sizeof rep->cache;

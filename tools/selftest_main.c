@@ -13,6 +13,8 @@
  *                                  in the disk cache
  *   facl-selftest --json FILE|-    also write the results as JSON ("-": stdout, and
  *                                  then no table)
+ *   facl-selftest --info           only what the library uses on each device (kernel
+ *                                  path, tuning entry and override file, cache)
  *
  * Exit status (-l: 0 when it lists a device, else 1): 0 iff every check and speed figure on every selected device passed;
  * 1 when something failed (a device whose context cannot be created is shown in place
@@ -41,6 +43,8 @@ static void usage(FILE *f)
             "                        ($FACL_DEVICE, else the first GPU, else a CPU)\n"
             "  --quick               a small subset of the checks and small speed cases\n"
             "  --no-speed            skip the speed figures\n"
+            "  --info                only what the library uses on each device (kernel\n"
+            "                        path, tuning entry, cache): no checks, no speed\n"
             "  --json FILE|-         write the results as JSON ('-': stdout, no table)\n"
             "  --progress            progress lines on stderr even when it is not a terminal\n"
             "  --no-progress         no progress line\n"
@@ -72,6 +76,8 @@ static int parse_args(int argc, char **argv, selftest_options *o)
             o->quick = 1;
         } else if (arg_flag(argv, i, "--no-speed", NULL)) {
             o->speed = 0;
+        } else if (arg_flag(argv, i, "--info", NULL)) {
+            o->info_only = 1;
         } else if (arg_flag(argv, i, "--progress", NULL)) {
             if (!o->progress) o->progress = 1;
         } else if (arg_flag(argv, i, "--no-progress", NULL)) {
@@ -138,7 +144,10 @@ int main(int argc, char **argv)
     }
     if (o.table)
         printf("facl-selftest %s: %s set (%s)\n\n", facl_version_string(),
-               o.quick ? "quick" : "default", o.speed ? "checks and speed" : "checks only");
+               o.quick ? "quick" : "default",
+               o.info_only ? "device information only"
+               : o.speed   ? "checks and speed"
+                           : "checks only");
     int all_passed = 1;
     for (size_t i = 0; i < count; ++i)
         all_passed &= selftest_run_device(&o, &list.items[first + i], &reps[i]);

@@ -1,11 +1,13 @@
 /* The self-test's output: an aligned table for people (device block, one row per
  * check, one per speed figure, a footer) and JSON for machines. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench_buffers.h"
 #include "bench_json.h"
 #include "selftest.h"
+#include "tool_util.h"
 
 static void format_bytes(uint64_t bytes, char *buf, size_t size)
 {
@@ -16,6 +18,38 @@ static void format_bytes(uint64_t bytes, char *buf, size_t size)
         snprintf(buf, size, "%.0f MiB", b / (1024.0 * 1024));
     else
         snprintf(buf, size, "%.0f KiB", b / 1024.0);
+}
+
+static const char *const k_tuning_classes[3] = {"d64", "d128", "d256"};
+static const char *const k_tuning_fields[4] = {"block_n", "lanes", "group_rows", "cpu_rows"};
+
+/* The tuning entry (docs/TUNING.md): its level and key, the override file, the values. */
+static void print_tuning(FILE *f, const char *text)
+{
+    char level[32], entry[256], vendor[32], arch[96], device[160], over[32], path[600],
+        note[400];
+    tool_kv_get(text, "level", level, sizeof level);
+    tool_kv_get(text, "entry", entry, sizeof entry);
+    tool_kv_get(text, "vendor", vendor, sizeof vendor);
+    tool_kv_get(text, "architecture", arch, sizeof arch);
+    tool_kv_get(text, "device", device, sizeof device);
+    tool_kv_get(text, "override", over, sizeof over);
+    tool_kv_get(text, "override_file", path, sizeof path);
+    tool_kv_get(text, "note", note, sizeof note);
+    fprintf(f, "   %-18s level %s: %s (this device: %s / %s / %s)\n", "tuning", level, entry,
+            vendor, arch, device);
+    fprintf(f, "   %-18s %s%s%s%s%s\n", "tuning override", over, path[0] ? " " : "", path,
+            note[0] ? ": " : "", note);
+    for (int c = 0; c < 3; ++c) {
+        char line[160] = "";
+        for (int i = 0; i < 4; ++i) {
+            char key[32], value[16];
+            snprintf(key, sizeof key, "%s.%s", k_tuning_classes[c], k_tuning_fields[i]);
+            tool_kv_get(text, key, value, sizeof value);
+            tool_appendf(line, sizeof line, "%s%s %s", i ? ", " : "", k_tuning_fields[i], value);
+        }
+        fprintf(f, "   %-18s %-5s %s\n", c == 0 ? "tuning values" : "", k_tuning_classes[c], line);
+    }
 }
 
 void selftest_print_device_header(FILE *f, const selftest_device_report *rep)
@@ -48,6 +82,7 @@ void selftest_print_device_header(FILE *f, const selftest_device_report *rep)
         fprintf(f, "   %-18s %s\n", "disk cache", i->cache_dir);
     else
         fprintf(f, "   %-18s off%s%s\n", "disk cache", i->cache_note[0] ? ": " : "", i->cache_note);
+    print_tuning(f, rep->tuning);
     fputc('\n', f);
 }
 
@@ -115,6 +150,31 @@ void selftest_print_summary(FILE *f, const selftest_device_report *reps, size_t 
     fputc('\n', f);
 }
 
+/* "tuning": the entry's level and key, the override file, and per head-dim class the
+ * values in use. */
+static void json_tuning(json_writer *w, const char *text)
+{
+    static const char *const strings[] = {"level", "entry", "vendor", "architecture", "device",
+                                          "override", "override_file", "note"};
+    char value[600];
+    json_begin_object(w, "tuning");
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; ++i) {
+        tool_kv_get(text, strings[i], value, sizeof value);
+        json_string(w, strings[i], value);
+    }
+    for (int c = 0; c < 3; ++c) {
+        json_begin_object(w, k_tuning_classes[c]);
+        for (int i = 0; i < 4; ++i) {
+            char key[32];
+            snprintf(key, sizeof key, "%s.%s", k_tuning_classes[c], k_tuning_fields[i]);
+            tool_kv_get(text, key, value, sizeof value);
+            json_int(w, k_tuning_fields[i], atoi(value));
+        }
+        json_end_object(w);
+    }
+    json_end_object(w);
+}
+
 static void json_device(json_writer *w, const selftest_device_report *r)
 {
     const tool_device *d = &r->dev;
@@ -153,6 +213,7 @@ static void json_device(json_writer *w, const selftest_device_report *r)
             json_null(w, "cache_dir");
         json_string(w, "cache_note", i->cache_note);
         json_end_object(w);
+        json_tuning(w, r->tuning);
     }
     if (r->have_cache) {
         json_begin_object(w, "program_cache");
@@ -218,7 +279,7 @@ int selftest_write_json(const char *path, const selftest_options *o,
     json_begin_object(&w, NULL);
     json_string(&w, "tool", "facl-selftest");
     json_string(&w, "version", facl_version_string());
-    json_string(&w, "set", o->quick ? "quick" : "default");
+    json_string(&w, "set", o->info_only ? "info" : o->quick ? "quick" : "default");
     json_bool(&w, "passed", all);
     json_begin_array(&w, "devices");
     for (size_t i = 0; i < n; ++i) json_device(&w, &reps[i]);

@@ -23,6 +23,31 @@ void tool_appendf(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+int tool_kv_get(const char *text, const char *key, char *out, size_t size)
+{
+    const size_t klen = strlen(key);
+    if (size) out[0] = '\0';
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        const char *k = line;
+        while (k < end && (*k == ' ' || *k == '\t')) ++k;
+        const char *after = k + klen;
+        if (after <= end && strncmp(k, key, klen) == 0) {
+            while (after < end && (*after == ' ' || *after == '\t')) ++after;
+            if (after < end && *after == '=') {
+                const char *v = after + 1, *ve = end;
+                while (v < ve && (*v == ' ' || *v == '\t')) ++v;
+                while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r')) --ve;
+                if (size) snprintf(out, size, "%.*s", (int)(ve - v), v);
+                return 1;
+            }
+        }
+        line = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 FILE *tool_open_output(const char *path)
 {
     if (strcmp(path, "-") == 0) return stdout;
