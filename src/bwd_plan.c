@@ -91,24 +91,6 @@ static int dq_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
     return d_pad / 2 + s->dq_keys;
 }
 
-uint64_t facl_bwd_mma_local_budget(const facl_device_profile *p)
-{
-    if (p->path != FACL_PATH_NVIDIA_MMA) return p->local_mem_usable;
-    /* NVIDIA's OpenCL takes static local arrays beyond the 48 KiB it reports (227 KiB ran
-     * on the H200, README of the GPU machine). The kernels use about 255 registers per
-     * work-item, so two work-groups of 4 warps share an SM; each may then have half the
-     * SM's shared memory (CUDA's figures per compute capability), less 1 KiB as for
-     * local_mem_usable. More is slower: run 22 at d = 256, two stages (135 and 179 KiB,
-     * one group per SM) 110 TFLOP/s, one stage (111 and 101 KiB) 156. The probe runs the
-     * shapes this allows before any call uses them. */
-    uint64_t sm_kib = 96;
-    if (p->nv_compute_major == 9 || p->nv_compute_major == 10) sm_kib = 228;
-    else if (p->nv_compute_major == 8 && (p->nv_compute_minor == 0 || p->nv_compute_minor == 7)) sm_kib = 164;
-    else if (p->nv_compute_major >= 8) sm_kib = 100;
-    const uint64_t budget = (sm_kib / 2 - 1) * 1024;
-    return budget > p->local_mem_usable ? budget : p->local_mem_usable;
-}
-
 /* The kernel's #error conditions (attn_bwd_mma.cl). */
 static int valid_mma_shape(const facl_bwd_mma_shape *s)
 {
@@ -177,7 +159,7 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
         return 0;
     facl_bwd_mma_shape s;
     if (requested && valid_mma_shape(requested)) s = *requested, plan->requested_shape = 1;
-    else if (!choose_mma_shape(p->head_dim, emulated, facl_bwd_mma_local_budget(profile), &s))
+    else if (!choose_mma_shape(p->head_dim, emulated, facl_mma_local_budget(profile), &s))
         return 0;
     const uint64_t dkdv = facl_bwd_mma_dkdv_local_bytes(&s, p->head_dim, emulated);
     const uint64_t dq = facl_bwd_mma_dq_local_bytes(&s, p->head_dim, emulated);
@@ -195,7 +177,7 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
     plan->fixed_group[2] = 32u * (size_t)s.kv_warps;
     plan->items_per_group[2] = s.kv_keys;
     plan->local_bytes = dkdv > dq ? dkdv : dq;
-    plan->local_budget = facl_bwd_mma_local_budget(profile);
+    plan->local_budget = facl_mma_local_budget(profile);
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
              "-DKV_STAGES=%d -DDQ_WARPS=%d -DDQ_KEYS=%d -DDQ_STAGES=%d -DVEC_LOADS=%d "

@@ -30,7 +30,7 @@ typedef struct facl_bwd_plan {
     size_t fixed_group[3];
     int items_per_group[3];
     uint64_t local_bytes;     /* the largest static local memory of the kernels */
-    uint64_t local_budget;    /* what the launch allows them (facl_bwd_mma_local_budget) */
+    uint64_t local_budget;    /* what the launch allows them (facl_mma_local_budget) */
     int requested_shape;      /* attn_bwd_mma in a requested shape (no local-memory check) */
 } facl_bwd_plan;
 
@@ -44,14 +44,9 @@ uint64_t facl_bwd_dkdv_local_bytes(int block_m, int head_dim);
 uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 
-/* The static local memory attn_bwd_mma's kernels may declare: on the nvidia-mma path
- * half the shared memory of an SM, so that two work-groups share it (by compute
- * capability; more than the 48 KiB NVIDIA's OpenCL reports), elsewhere local_mem_usable. */
-uint64_t facl_bwd_mma_local_budget(const facl_device_profile *profile);
-
 /* attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
  * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, in the first
- * shape of its list that fits facl_bwd_mma_local_budget and keeps a lane's fp32 values
+ * shape of its list that fits facl_mma_local_budget and keeps a lane's fp32 values
  * within what ran without spills, or in `requested` (non-NULL: a valid shape, taken
  * whatever its local memory; the driver may then refuse it at the launch). Otherwise
  * attn_bwd, with tiles of 32 rows / keys halved until both kernels fit; the launch

@@ -77,12 +77,11 @@ facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, 
                                   cl_kernel *probs, facl_fwd_plan *plan)
 {
     facl_plan_fwd_program(p, &ctx->profile, plan);
-    if (plan->local_bytes > ctx->profile.local_mem_usable)
+    if (plan->local_bytes > plan->local_budget)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
                          plan->kernel, p->head_dim, (unsigned long long)plan->local_bytes,
-                         ctx->profile.device_name,
-                         (unsigned long long)ctx->profile.local_mem_usable);
+                         ctx->profile.device_name, (unsigned long long)plan->local_budget);
     facl_status st = make_kernel(ctx, plan->kernel, plan->options, fwd);
     if (st != FACL_SUCCESS || !probs) return st;
     char options[320];

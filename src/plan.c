@@ -47,19 +47,41 @@ static int choose_block_n(int tuned, int head_dim, int lanes, uint64_t local_mem
     return block_n;
 }
 
-/* attn_fwd_mma's keys per tile: 64, or 32 above head dim 128, where two 64-key tiles
- * would not fit the 48 KiB of local memory NVIDIA's OpenCL gives a work-group. */
-static int mma_block_n(int head_dim) { return head_dim > 128 ? 32 : 64; }
+uint64_t facl_mma_local_budget(const facl_device_profile *p)
+{
+    if (p->path != FACL_PATH_NVIDIA_MMA) return p->local_mem_usable;
+    /* NVIDIA's OpenCL takes static local arrays beyond the 48 KiB it reports (227 KiB ran
+     * on the H200, README of the GPU machine). The tensor-core kernels use up to 255
+     * registers per work-item, so two work-groups of 4 warps share an SM; each may then
+     * have half the SM's shared memory (CUDA's figures per compute capability), less
+     * 1 KiB as for local_mem_usable. More is slower: the backward at d = 256 (run 22) ran
+     * 110 TFLOP/s with 135 and 179 KiB (one group per SM), 156 with 111 and 101 KiB. The
+     * probes run the shapes this allows before any call uses them. */
+    uint64_t sm_kib;
+    if (p->nv_compute_major == 9 || p->nv_compute_major == 10) sm_kib = 228;
+    else if (p->nv_compute_major == 8 && (p->nv_compute_minor == 0 || p->nv_compute_minor == 7)) sm_kib = 164;
+    else if (p->nv_compute_major >= 8) sm_kib = 100;
+    else return p->local_mem_usable; /* no compute capability known: what the device reports */
+    const uint64_t budget = (sm_kib / 2 - 1) * 1024;
+    return budget > p->local_mem_usable ? budget : p->local_mem_usable;
+}
 
 /* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS and
- * SCRATCH_FLOATS): the k and v tiles and the emulation scratch. */
-static uint64_t mma_local_bytes(int head_dim, int emulated)
+ * SCRATCH_FLOATS) with tiles of block_n keys: the k and v tiles and the emulation scratch. */
+static uint64_t mma_local_bytes(int head_dim, int block_n, int emulated)
 {
     const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16;
-    const uint64_t block_n = (uint64_t)mma_block_n(head_dim);
-    const uint64_t tile = block_n * (d_pad + 8) * 2;
+    const uint64_t tile = (uint64_t)block_n * (d_pad + 8) * 2;
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
     return 2 * tile + scratch;
+}
+
+/* attn_fwd_mma's keys per tile: 64 where both tiles fit the budget, else 32 (head dims
+ * above 128 within NVIDIA's reported 48 KiB). At d = 256 on the H200, 64-key tiles (68
+ * KiB) ran 1.12-1.14x the 32-key ones (run 24). */
+static int mma_block_n(int head_dim, int emulated, uint64_t budget)
+{
+    return mma_local_bytes(head_dim, 64, emulated) <= budget ? 64 : 32;
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
@@ -85,17 +107,21 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     plan->fixed_group = 0;
     plan->group_rows = 0;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    const uint64_t mma_budget = facl_mma_local_budget(profile);
+    const int mma_keys = mma_block_n(p->head_dim, emulated, mma_budget);
+    plan->local_budget = profile->local_mem_usable;
     if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
-        mma_local_bytes(p->head_dim, emulated) <= profile->local_mem_usable) {
+        mma_local_bytes(p->head_dim, mma_keys, emulated) <= mma_budget) {
         plan->kernel = "attn_fwd_mma";
-        plan->block_n = mma_block_n(p->head_dim);
+        plan->block_n = mma_keys;
+        plan->local_budget = mma_budget;
         plan->rows_per_item = 1;
         /* 4 warps of 16 * m_tiles rows: two 16-row tiles per warp where the output
          * accumulators leave registers for them (head_dim <= 64). */
         const int m_tiles = p->head_dim <= 64 ? 2 : 1;
         plan->lanes = 2 / m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
         plan->fixed_group = 128;
-        plan->local_bytes = mma_local_bytes(p->head_dim, emulated);
+        plan->local_bytes = mma_local_bytes(p->head_dim, mma_keys, emulated);
         snprintf(plan->options, sizeof plan->options,
                  "%s -DM_TILES=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features,
                  m_tiles, plan->block_n,

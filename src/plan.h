@@ -18,7 +18,15 @@ typedef struct facl_fwd_plan {
                           * (tuning.h), else 0 */
     size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
     uint64_t local_bytes; /* static local memory of the kernel variant */
+    uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
+                            * facl_mma_local_budget for attn_fwd_mma) */
 } facl_fwd_plan;
+
+/* The static local memory a tensor-core kernel (attn_fwd_mma, attn_bwd_mma) may declare:
+ * on the nvidia-mma path half the shared memory of an SM, so that two work-groups share
+ * it (by compute capability; more than the 48 KiB NVIDIA's OpenCL reports), elsewhere
+ * local_mem_usable. */
+uint64_t facl_mma_local_budget(const facl_device_profile *profile);
 
 /* The kernel and its options. A fast path whose kernel would not fit the device's local
  * memory falls back to the portable kernel; the launch refuses a plan whose

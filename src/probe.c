@@ -24,6 +24,9 @@ typedef struct probe_case {
 } probe_case;
 
 static const probe_case k_cases[] = {{FACL_DTYPE_F16, 64}, {FACL_DTYPE_BF16, 80}};
+/* The forward also at d = 256, whose 64-key tiles take local memory beyond the 48 KiB
+ * NVIDIA reports (facl_mma_local_budget); the KV-cache kernel stops at d = 128. */
+static const probe_case k_fwd_wide = {FACL_DTYPE_F16, 256};
 enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
 /* Far above the rounding of fp16/bf16 outputs (< 0.01 here), far below what a wrong
  * fragment layout or mask gives (order 0.1 to 1). */
@@ -183,6 +186,7 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
     facl_status st = FACL_SUCCESS;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
         st = run_case(ctx, &k_cases[i], 0, why, cap);
+    if (st == FACL_SUCCESS) st = run_case(ctx, &k_fwd_wide, 0, why, cap);
     ctx->profile.path = saved;
     if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
     return st;

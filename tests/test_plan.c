@@ -217,18 +217,32 @@ static void test_mma_path(void **state)
     assert_string_equal(plan.kernel, "attn_fwd");
     assert_int_equal(plan.fixed_group, 0);
     p.dtype = FACL_DTYPE_F16;
-    p.head_dim = 128; /* 64-key tiles up to d = 128, 32-key tiles above */
+    /* 64-key tiles where both fit the budget, 32-key tiles otherwise: within 48 KiB up
+     * to d = 160, beyond it on an sm_90 (113 KiB, facl_mma_local_budget) */
+    p.head_dim = 160;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_non_null(strstr(plan.options, "-DBLOCK_N=64"));
-    p.head_dim = 160;
+    p.head_dim = 176;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_non_null(strstr(plan.options, "-DBLOCK_N=32"));
     assert_int_equal(plan.block_n, 32);
+    assert_int_equal(plan.local_budget, dev.local_mem_usable);
     p.head_dim = 256;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(plan.block_n, 32);
+    dev.path = FACL_PATH_NVIDIA_MMA;
+    dev.nv_compute_major = 9;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(plan.block_n, 64);
+    assert_int_equal(plan.local_budget, 113 * 1024);
+    assert_true(plan.local_bytes > dev.local_mem_usable && plan.local_bytes <= plan.local_budget);
+    dev.path = FACL_PATH_PORTABLE_GPU; /* the budget is the tensor-core paths' only */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.local_budget, dev.local_mem_usable);
 }
 
 
@@ -486,7 +500,7 @@ static void test_bwd_mma_plan(void **state)
                     const uint64_t budget = k_paths[pa] == FACL_PATH_NVIDIA_MMA && caps[cap][2]
                                                 ? (uint64_t)(caps[cap][2] - 1) * 1024
                                                 : dev.local_mem_usable;
-                    assert_int_equal(facl_bwd_mma_local_budget(&dev), budget);
+                    assert_int_equal(facl_mma_local_budget(&dev), budget);
                     facl_bwd_problem bp;
                     memset(&bp, 0, sizeof bp);
                     bp.f = problem(d, 128);
@@ -780,13 +794,16 @@ static void test_local_memory_every_path(void **state)
     assert_true(mma_plans > 0);
     assert_true(lane_plans > 0);
 
-    /* The case Oclgrind found: the emulated mma kernel at d=128 needs 40,960 bytes, more
-     * than a 32 KiB device has; it falls back to attn_fwd there, and runs on 48 KiB. */
+    /* The case Oclgrind found: the emulated mma kernel at d=128 needs 40,960 bytes with
+     * 64-key tiles, more than a 32 KiB device has; it takes 32-key tiles there (23,552
+     * bytes), and 64-key tiles on 48 KiB. */
     facl_fwd_problem p = problem(128, 1000);
     facl_fwd_plan plan;
     facl_device_profile small = device_reporting(32 * 1024, FACL_PATH_MMA_EMULATED);
     facl_plan_fwd_program(&p, &small, &plan);
-    assert_string_equal(plan.kernel, "attn_fwd");
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(plan.block_n, 32);
+    assert_int_equal(plan.local_bytes, 23552);
     facl_device_profile nvidia = device_reporting(48 * 1024, FACL_PATH_MMA_EMULATED);
     facl_plan_fwd_program(&p, &nvidia, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
