@@ -197,32 +197,42 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
     return st;
 }
 
-/* One probe of the tensor-core backward at a time, over all contexts (it is rare: once
- * per context that uses it). */
+/* The state of every context's tensor-core backward probe (ctx->bwd_probe); one lock for
+ * all contexts, held only to read or change it, never while the probe runs or logs. */
 static pthread_mutex_t g_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_probe_done = PTHREAD_COND_INITIALIZER;
 
 /* On a context whose nvidia-mma path was chosen by its probe, the first backward call
- * that would run attn_bwd_mma probes it (kernel_path.h); a failure sends this and every
- * later call to attn_bwd. Returns whether attn_bwd_mma may run. */
+ * that would run attn_bwd_mma probes it (kernel_path.h); calls from other threads in
+ * the meantime wait for the verdict, and a call from the probing thread itself (a log
+ * callback during the probe) takes attn_bwd. Returns whether attn_bwd_mma may run. */
 static int bwd_mma_allowed(facl_context *ctx)
 {
     pthread_mutex_lock(&g_probe_lock);
-    if (!ctx->profile.bwd_mma_probed) {
-        char why[200];
-        if (facl_probe_bwd_mma(ctx, ctx->profile.path, why, sizeof why) != FACL_SUCCESS) {
-            ctx->profile.bwd_mma_off = 1;
-            facl_log(&ctx->logger, FACL_LOG_PROBE,
-                     "the tensor-core backward's probe failed, the backward uses attn_bwd: %s",
-                     why);
-        } else {
-            facl_log(&ctx->logger, FACL_LOG_PROBE, "the tensor-core backward's probe passed");
-        }
-        facl_error_clear(); /* a failed probe is not a failure of this call */
-        ctx->profile.bwd_mma_probed = 1;
+    while (ctx->bwd_probe == FACL_BWD_PROBE_RUNNING &&
+           !pthread_equal(ctx->bwd_probe_thread, pthread_self()))
+        pthread_cond_wait(&g_probe_done, &g_probe_lock);
+    const int state = ctx->bwd_probe;
+    if (state == FACL_BWD_PROBE_NOT_RUN) {
+        ctx->bwd_probe = FACL_BWD_PROBE_RUNNING;
+        ctx->bwd_probe_thread = pthread_self();
     }
-    const int allowed = !ctx->profile.bwd_mma_off;
     pthread_mutex_unlock(&g_probe_lock);
-    return allowed;
+    if (state != FACL_BWD_PROBE_NOT_RUN) return state == FACL_BWD_PROBE_PASSED;
+
+    char why[200];
+    const int passed = facl_probe_bwd_mma(ctx, ctx->profile.path, why, sizeof why) == FACL_SUCCESS;
+    facl_error_clear(); /* a failed probe is not a failure of this call */
+    pthread_mutex_lock(&g_probe_lock);
+    ctx->bwd_probe = passed ? FACL_BWD_PROBE_PASSED : FACL_BWD_PROBE_FAILED;
+    pthread_cond_broadcast(&g_probe_done);
+    pthread_mutex_unlock(&g_probe_lock);
+    if (passed)
+        facl_log(&ctx->logger, FACL_LOG_PROBE, "the tensor-core backward's probe passed");
+    else
+        facl_log(&ctx->logger, FACL_LOG_PROBE,
+                 "the tensor-core backward's probe failed, the backward uses attn_bwd: %s", why);
+    return passed;
 }
 
 facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const facl_bwd_problem *bp,
@@ -237,7 +247,7 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
                          "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
                          "that attn_bwd_mma can take, got \"%s\"", shape);
     const facl_bwd_mma_shape *req = shape && *shape ? &requested : NULL;
-    /* Planned on a copy of the profile: bwd_mma_off may change under the probe's lock. */
+    /* Planned on a copy of the profile, whose bwd_mma_off this call may set. */
     facl_device_profile profile = ctx->profile;
     facl_bwd_plan plan;
     facl_plan_bwd_program(bp, &profile, req, &plan);

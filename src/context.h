@@ -21,6 +21,17 @@ struct facl_context {
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
     /* FACL_CACHE_MMA_SHAPE at creation (benchmarking the KV-cache kernel), else zeros */
     facl_cache_mma_shape cache_mma_shape;
+    /* The tensor-core backward's probe (bwd_launch.c), guarded by its lock there:
+     * FACL_BWD_PROBE_* and, while it runs, the thread running it. */
+    int bwd_probe;
+    pthread_t bwd_probe_thread;
+};
+
+enum {
+    FACL_BWD_PROBE_NOT_RUN = 0, /* the first backward call that needs it runs it */
+    FACL_BWD_PROBE_RUNNING,
+    FACL_BWD_PROBE_PASSED,      /* also: a forced path, which is not probed */
+    FACL_BWD_PROBE_FAILED
 };
 
 /* NVIDIA's OpenCL driver (580.159.04, H200) has a use-after-free when several threads

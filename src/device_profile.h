@@ -49,12 +49,10 @@ typedef struct facl_device_profile {
     /* 1 when the nvidia-mma path's KV-cache kernel (attn_cache_mma.cl, which also uses
      * cp.async and warp barriers) failed its probe: attn_cache.cl serves the cache then */
     int cache_mma_off;
-    /* 1 when the backward's tensor-core kernels (attn_bwd_mma.cl) failed their probe:
-     * attn_bwd.cl serves the backward then */
+    /* 1: the backward plans attn_bwd.cl, not the tensor-core attn_bwd_mma.cl. Set only
+     * on a copy for one call's plan (bwd_launch.c: their probe failed, or is running on
+     * this thread); a context's own profile keeps 0. */
     int bwd_mma_off;
-    /* 1 once that probe has run, or where none is to run (a forced path; see
-     * bwd_launch.c: the probe runs at the first backward call that needs it) */
-    int bwd_mma_probed;
 } facl_device_profile;
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */

@@ -20,7 +20,7 @@ static facl_status force_path(facl_context *ctx, const char *name, const char *s
                          "%s is not one",
                          source, ctx->profile.device_name);
     ctx->profile.path = (facl_kernel_path)path;
-    ctx->profile.bwd_mma_probed = 1; /* forced: the backward's kernels are not probed either */
+    ctx->bwd_probe = FACL_BWD_PROBE_PASSED; /* forced: the backward's kernels are not probed either */
     snprintf(ctx->path_reason, sizeof ctx->path_reason, "forced by %s (no probe)", source);
     return FACL_SUCCESS;
 }

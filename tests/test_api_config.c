@@ -311,6 +311,131 @@ static void test_probe(void **state)
     facl_context_free(ctx);
 }
 
+/* ------------------------------------------------------------------ backward probe */
+
+/* A small fp16 backward problem (q, k, v, out, lse, dout, dq, dk, dv): inputs drawn from
+ * exact fp16 values, out and lse from the context's own forward, gradients poisoned. */
+enum { BS_SQ = 20, BS_SK = 24, BS_H = 2, BS_D = 16, BS_N = 9 };
+
+typedef struct bwd_small {
+    cl_mem m[BS_N];
+    facl_tensor t[BS_N];
+} bwd_small;
+
+static void bwd_small_init(bwd_small *b, facl_context *ctx, cl_context cl_ctx)
+{
+    static const uint16_t values[8] = {0x3800, 0xB800, 0x3400, 0xB400,
+                                       0x3C00, 0xBC00, 0x3A00, 0xBA00}; /* +-0.5, 0.25, 1, 0.75 */
+    const int64_t qs[4] = {1, BS_SQ, BS_H, BS_D}, ks[4] = {1, BS_SK, BS_H, BS_D}, ls[3] = {1, BS_H, BS_SQ};
+    uint16_t host[BS_SK * BS_H * BS_D];
+    uint32_t state = 12345u;
+    for (int i = 0; i < BS_N; ++i) {
+        const int keys = i == 1 || i == 2 || i == 7 || i == 8; /* k, v, dk, dv */
+        const size_t n = (size_t)(keys ? BS_SK : BS_SQ) * BS_H * BS_D;
+        for (size_t e = 0; e < n; ++e) {
+            state = state * 1664525u + 1013904223u;
+            host[e] = (i <= 2 || i == 5) ? values[state >> 29] : 0xFFFFu; /* inputs; poison */
+        }
+        cl_int err;
+        b->m[i] = clCreateBuffer(cl_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                 i == 4 ? (size_t)BS_H * BS_SQ * 4 : n * 2, host, &err);
+        assert_int_equal(err, CL_SUCCESS);
+        b->t[i] = i == 4 ? facl_tensor_contiguous(b->m[i], FACL_DTYPE_F32, 3, ls)
+                         : facl_tensor_contiguous(b->m[i], FACL_DTYPE_F16, 4, keys ? ks : qs);
+    }
+    facl_attn_options opts = facl_attn_options_default();
+    opts.causal = 1;
+    if (facl_fwd(ctx, NULL, &b->t[0], &b->t[1], &b->t[2], &b->t[3], &b->t[4], &opts, 0, NULL,
+                 NULL) != FACL_SUCCESS)
+        fail_msg("facl_fwd: %s", facl_last_error());
+}
+
+static facl_status bwd_small_run(facl_context *ctx, bwd_small *b)
+{
+    facl_attn_options opts = facl_attn_options_default();
+    opts.causal = 1;
+    return facl_bwd(ctx, NULL, &b->t[5], &b->t[0], &b->t[1], &b->t[2], &b->t[3], &b->t[4],
+                    &b->t[6], &b->t[7], &b->t[8], &opts, NULL, 0, NULL, NULL);
+}
+
+/* dq, dk and dv hold no NaN (the poison) after the calls. */
+static void bwd_small_check_written(facl_context *ctx, bwd_small *b)
+{
+    cl_command_queue queue = facl_context_queue(ctx);
+    for (int i = 6; i < BS_N; ++i) {
+        const size_t n = (size_t)(i == 6 ? BS_SQ : BS_SK) * BS_H * BS_D;
+        uint16_t host[BS_SK * BS_H * BS_D];
+        assert_int_equal(clEnqueueReadBuffer(queue, b->m[i], CL_TRUE, 0, n * 2, host, 0, NULL, NULL),
+                         CL_SUCCESS);
+        for (size_t e = 0; e < n; ++e)
+            if ((host[e] & 0x7C00u) == 0x7C00u) fail_msg("gradient %d element %zu is 0x%04x", i, e, host[e]);
+    }
+}
+
+static void bwd_small_free(bwd_small *b)
+{
+    for (int i = 0; i < BS_N; ++i) clReleaseMemObject(b->m[i]);
+}
+
+typedef struct probe_watch {
+    facl_context *ctx;
+    bwd_small *problem;
+    int probe_logs, passed, nested_calls;
+    facl_status nested;
+} probe_watch;
+
+/* Counts the backward probe's log lines; at the first program the probe gets (a compile
+ * or a disk-cache hit, on the probing thread) makes a backward call itself, once. */
+static void watch_probe(void *user, int32_t kind, const char *message)
+{
+    probe_watch *w = user;
+    if (kind == FACL_LOG_PROBE && message && strstr(message, "backward")) {
+        w->probe_logs++;
+        w->passed += strstr(message, "passed") != NULL;
+    }
+    const int program = kind == FACL_LOG_BUILD_START || kind == FACL_LOG_CACHE_HIT;
+    if (program && w->problem && w->nested_calls == 0 && w->ctx->bwd_probe == FACL_BWD_PROBE_RUNNING) {
+        w->nested_calls++;
+        w->nested = bwd_small_run(w->ctx, w->problem);
+    }
+}
+
+/* The tensor-core backward's probe at the first backward call that needs it
+ * (bwd_launch.c), through the emulation on a context in the state an NVIDIA context is
+ * in after its forward probe: it runs once and says so; a backward call made from inside
+ * it (a log callback on the probing thread) does not wait for itself but takes the
+ * portable kernels; later calls neither probe nor log again. */
+static void test_bwd_probe_first_call(void **state)
+{
+    (void)state;
+    probe_watch w;
+    memset(&w, 0, sizeof w);
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.kernel_path = "mma-emulated";
+    config.log = watch_probe;
+    config.log_user = &w;
+    facl_context *ctx = NULL;
+    if (facl_context_create_with_config(NULL, &config, &ctx) != FACL_SUCCESS)
+        fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    assert_int_equal(ctx->bwd_probe, FACL_BWD_PROBE_PASSED); /* forced: not probed */
+    ctx->bwd_probe = FACL_BWD_PROBE_NOT_RUN;
+    bwd_small b;
+    bwd_small_init(&b, ctx, facl_context_cl_context(ctx));
+    w.ctx = ctx;
+    w.problem = &b;
+    if (bwd_small_run(ctx, &b) != FACL_SUCCESS) fail_msg("facl_bwd: %s", facl_last_error());
+    assert_int_equal(w.probe_logs, 1);
+    assert_int_equal(w.passed, 1);
+    assert_int_equal(ctx->bwd_probe, FACL_BWD_PROBE_PASSED);
+    assert_int_equal(w.nested_calls, 1);
+    if (w.nested != FACL_SUCCESS) fail_msg("the backward call inside the probe: %s", facl_last_error());
+    if (bwd_small_run(ctx, &b) != FACL_SUCCESS) fail_msg("facl_bwd: %s", facl_last_error());
+    assert_int_equal(w.probe_logs, 1);
+    bwd_small_check_written(ctx, &b);
+    bwd_small_free(&b);
+    facl_context_free(ctx);
+}
+
 int run_config_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +446,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_config_cache_kernel_env),
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_bwd_probe_first_call),
     };
     return cmocka_run_group_tests_name("api: configuration and probe", tests, NULL, NULL);
 }

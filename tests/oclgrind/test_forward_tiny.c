@@ -8,9 +8,11 @@
  * FACL_KERNEL_PATH picks the set: the two portable paths get the full tiny set; the
  * emulated tensor-core kernel (fp16/bf16 only, and the slowest to simulate: 128
  * work-items per group doing warp operations through local memory) gets the smallest
- * set that still reaches every feature branch of attn_fwd_mma, plus one d=128 fp16 case
- * whose local memory (41,984 bytes) exceeds Oclgrind's 32 KiB device: the plan must fall
- * back to portable-gpu there instead of failing with CL_OUT_OF_RESOURCES.
+ * set that still reaches every feature branch of attn_fwd_mma, plus a d=128 fp16 case
+ * whose 64-key tiles (40,960 bytes with the emulation's scratch) exceed Oclgrind's
+ * 32 KiB device, so the plan takes 32-key tiles (23,552 bytes), and a d=256 case that
+ * does not fit even so: the plan must fall back to portable-gpu there instead of failing
+ * with CL_OUT_OF_RESOURCES.
  * FACL_TEST_FILTER works as in the other forward suites.
  */
 #include <stdint.h>
@@ -146,9 +148,13 @@ static void add_mma(void)
     c.want_lse = 0;
     case_suite_add("mma", &c);
 
-    /* head_dim 128: the emulated kernel needs 41,984 bytes of local memory, more than
-     * Oclgrind's 32 KiB device has; the plan must fall back to portable-gpu */
-    c = tiny(CASE_DENSE, FACL_DTYPE_F16, 128, 8, 16, 1, 1, 1);
+    /* head_dim 128: 64-key tiles need 40,960 bytes of local memory with the emulation's
+     * scratch, more than Oclgrind's 32 KiB device has; the plan takes 32-key tiles */
+    c = tiny(CASE_DENSE, FACL_DTYPE_F16, 128, 8, 40, 1, 1, 1);
+    case_suite_add("mma-32-key-tiles", &c);
+    /* head_dim 256: 39,936 bytes even with 32-key tiles; the plan must fall back to
+     * portable-gpu */
+    c = tiny(CASE_DENSE, FACL_DTYPE_F16, 256, 8, 16, 1, 1, 1);
     case_suite_add("mma-fallback", &c);
 }
 
