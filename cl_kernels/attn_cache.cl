@@ -103,6 +103,23 @@ typedef struct {
 #endif
 typedef char cache_params_size_matches_host[sizeof(cache_params) == FACL_CACHE_PARAMS_SIZE ? 1 : -1];
 
+/* The arguments of attn_cache, whichever variant (CUDA-core, CACHE_CPU, tensor-core in
+ * attn_cache_mma.cl), in the order the host binds them (cache_launch.c): the partial
+ * output is fp32 with splits (SPLIT), the storage type otherwise. */
+#if SPLIT
+#define CACHE_OUT_T float
+#else
+#define CACHE_OUT_T storage_t
+#endif
+#define CACHE_ATTN_ARGS                                                                        \
+    __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,     \
+        __global CACHE_OUT_T *o, __global float *lse, __global const int *cu_q,                \
+        __global const int *cu_k, __global const int *seqused, __global const float *alibi,    \
+        __global const int *seqlens, __global const int *batch_idx, __global const int *leftpad, \
+        __global const int *block_table, __global const int *cu_new,                           \
+        __global const storage_t *cos_t, __global const storage_t *sin_t, const attn_params p, \
+        const cache_params c
+
 /* ------------------------------------------------------------ sequences and positions */
 
 typedef struct {
@@ -437,19 +454,7 @@ inline float cpu_sum16(float16 v)
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void attn_cache(__global const storage_t *q, __global const storage_t *k,
-                __global const storage_t *v,
-#if SPLIT
-                __global float *o,
-#else
-                __global storage_t *o,
-#endif
-                __global float *lse, __global const int *cu_q, __global const int *cu_k,
-                __global const int *seqused, __global const float *alibi,
-                __global const int *seqlens, __global const int *batch_idx,
-                __global const int *leftpad, __global const int *block_table,
-                __global const int *cu_new, __global const storage_t *cos_t,
-                __global const storage_t *sin_t, const attn_params p, const cache_params c)
+void attn_cache(CACHE_ATTN_ARGS)
 {
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
@@ -610,19 +615,7 @@ void attn_cache(__global const storage_t *q, __global const storage_t *k,
 
 #else /* !CACHE_CPU */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
-void attn_cache(__global const storage_t *q, __global const storage_t *k,
-                __global const storage_t *v,
-#if SPLIT
-                __global float *o,
-#else
-                __global storage_t *o,
-#endif
-                __global float *lse, __global const int *cu_q, __global const int *cu_k,
-                __global const int *seqused, __global const float *alibi,
-                __global const int *seqlens, __global const int *batch_idx,
-                __global const int *leftpad, __global const int *block_table,
-                __global const int *cu_new, __global const storage_t *cos_t,
-                __global const storage_t *sin_t, const attn_params p, const cache_params c)
+void attn_cache(CACHE_ATTN_ARGS)
 {
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;

@@ -115,19 +115,7 @@ inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, l
 }
 
 __kernel __attribute__((reqd_work_group_size(32 * CACHE_WARPS, 1, 1)))
-void attn_cache(__global const storage_t *q, __global const storage_t *k,
-                __global const storage_t *v,
-#if SPLIT
-                __global float *o,
-#else
-                __global storage_t *o,
-#endif
-                __global float *lse, __global const int *cu_q, __global const int *cu_k,
-                __global const int *seqused, __global const float *alibi,
-                __global const int *seqlens, __global const int *batch_idx,
-                __global const int *leftpad, __global const int *block_table,
-                __global const int *cu_new, __global const storage_t *cos_t,
-                __global const storage_t *sin_t, const attn_params p, const cache_params c)
+void attn_cache(CACHE_ATTN_ARGS)
 {
     __local float scratch[MMA_SCRATCH_FLOATS];
     __local float warp_m[CACHE_WARPS * 16];
