@@ -712,6 +712,13 @@ static void default_cases(void)
     c->seqlens_q[2] = c->seqlens_k[2] = 1;
     c = add(L_VARLEN_KV, F16, 40, 0, 0, 8, 1, 2), c->strided = 1, c->dropout = 0.1f;
     c->seqlens_q[0] = 3, c->seqlens_q[1] = 50, c->seqlens_k[0] = 799, c->seqlens_k[1] = 60;
+    /* The edge cases above again in 16-bit storage, which the tensor-core paths run with
+     * attn_bwd_mma (fp32 takes attn_bwd everywhere): seqused_k, no query rows, no keys,
+     * a top-left window. */
+    c = add(L_DENSE, BF16, 64, 113, 203, 2, 1, 3), c->seqused = 1, c->causal = 1;
+    add(L_DENSE, F16, 32, 0, 17, 2, 1, 2);
+    add(L_DENSE, BF16, 32, 9, 0, 2, 1, 2);
+    c = add(L_DENSE, F16, 32, 90, 60, 2, 1, 1), c->wl = 10, c->wr = 3, c->top_left = 1;
 }
 
 /* Tiny cases for Oclgrind (FACL_BWD_TINY=1, tests/oclgrind): every kernel, every
