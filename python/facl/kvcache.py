@@ -15,7 +15,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
                             causal=False, window_size=(-1, -1), softcap=0.0,
                             rotary_interleaved=True, alibi_slopes=None, num_splits=0,
                             return_softmax_lse=False, *, cu_seqlens_q=None, max_seqlen_q=0,
-                            cu_seqlens_k_new=None):
+                            cu_seqlens_k_new=None, mask_align="bottom_right"):
     """flash_attn's flash_attn_with_kvcache: q (batch, seqlen_q, nheads, d) attends over
     k_cache, v_cache (batch_cache, seqlen_cache, nheads_k, d), or paged (num_blocks,
     page_size, nheads_k, d) with block_table int32 (batch, max_blocks), after k, v (batch,
@@ -52,7 +52,8 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, rotary_cos=None
     args.cu_seqlens_q = call.tensor("cu_seqlens_q", cu_seqlens_q)
     args.max_seqlen_q = int(max_seqlen_q)
     args.cu_seqlens_k_new = call.tensor("cu_seqlens_k_new", cu_seqlens_k_new)
-    opts = _options.build(call, softmax_scale, causal, window_size, softcap, alibi_slopes)
+    opts = _options.build(call, softmax_scale, causal, window_size, softcap, alibi_slopes,
+                          mask_align=mask_align)
     call.run(lib.facl_fwd_kvcache, call.tensor("q", q),
              call.tensor("k_cache", k_cache, True), call.tensor("v_cache", v_cache, True),
              ctypes.pointer(args), call.tensor("out", out, True),

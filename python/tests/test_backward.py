@@ -16,12 +16,14 @@ def grads_check(prob, q, k, v, dout, out, lse, got, dtype):
 
 
 def run_dense_bwd(queue, rng, dtype, b=2, sq=5, sk=6, hq=4, hkv=2, d=16, into_packed=False,
-                  **opts):
+                  seqused=None, **opts):
     q = rand(rng, (b, sq, hq, d), dtype)
     k = rand(rng, (b, sk, hkv, d), dtype)
     v = rand(rng, (b, sk, hkv, d), dtype)
     dout = rand(rng, (b, sq, hq, d), dtype)
     Q, K, V = (upload(queue, x, dtype) for x in (q, k, v))
+    if seqused is not None:
+        opts["seqused_k"] = upload_int(queue, np.asarray(seqused, dtype=np.int32))
     out, lse, _ = facl.flash_attn_func(Q, K, V, return_attn_probs=True, **opts)
     grads = dict(dq=None, dk=None, dv=None)
     if into_packed:
@@ -42,7 +44,8 @@ def run_dense_bwd(queue, rng, dtype, b=2, sq=5, sk=6, hq=4, hkv=2, d=16, into_pa
                              window=opts.get("window_size", (-1, -1)),
                              softcap=opts.get("softcap", 0.0),
                              dropout_p=opts.get("dropout_p", 0.0),
-                             seed=opts.get("dropout_seed", 0), offset=opts.get("dropout_offset", 0))
+                             seed=opts.get("dropout_seed", 0), offset=opts.get("dropout_offset", 0),
+                             top_left=opts.get("mask_align") == "top_left", seqused_k=seqused)
     lse_v = download(lse).transpose(1, 0, 2).reshape(hq, -1)
     grads_check(prob, to_varlen(q), to_varlen(k), to_varlen(v), to_varlen(dout),
                 to_varlen(download(out)), lse_v, (to_varlen(dq), to_varlen(dk), to_varlen(dv)),
@@ -87,3 +90,9 @@ def test_varlen_backward(queue, rng):
     prob = reference.Problem(cu_q, cu_k, key_len=6, causal=True)
     grads_check(prob, q, k, v, dout, download(out), download(lse),
                 (download(dq), download(dk), download(dv)), dtype)
+
+
+# facl's keyword-only additions reach the backward too.
+def test_dense_top_left_seqused(queue, rng):
+    run_dense_bwd(queue, rng, "fp32", b=2, sq=4, sk=7, causal=True, mask_align="top_left",
+                  seqused=[7, 3])

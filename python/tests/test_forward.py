@@ -6,7 +6,7 @@ import pytest
 import facl
 from facl import reference
 from helpers import (check, dense_cu, download, lse_dense, rand, reference_pair, to_varlen,
-                     upload, upload_view)
+                     upload, upload_int, upload_view)
 
 # Small shapes: every case compiles at most a few kernel variants on PoCL.
 CASES = {
@@ -21,11 +21,14 @@ CASES = {
 }
 
 
-def run_dense(queue, rng, dtype, b, sq, sk, hq, hkv, d, views=False, alibi=None, **opts):
+def run_dense(queue, rng, dtype, b, sq, sk, hq, hkv, d, views=False, alibi=None, seqused=None,
+              **opts):
     q = rand(rng, (b, sq, hq, d), dtype)
     k = rand(rng, (b, sk, hkv, d), dtype)
     v = rand(rng, (b, sk, hkv, d), dtype)
     put = upload_view if views else upload
+    if seqused is not None:
+        opts["seqused_k"] = upload_int(queue, np.asarray(seqused, dtype=np.int32))
     slopes = None
     if alibi:
         slopes = rng.uniform(0.1, 1.0, (hq,) if alibi == "heads" else (b, hq)).astype(np.float32)
@@ -37,7 +40,8 @@ def run_dense(queue, rng, dtype, b, sq, sk, hq, hkv, d, views=False, alibi=None,
                              window=opts.get("window_size", (-1, -1)),
                              softcap=opts.get("softcap", 0.0), alibi=slopes,
                              dropout_p=opts.get("dropout_p", 0.0),
-                             seed=opts.get("dropout_seed", 0), offset=opts.get("dropout_offset", 0))
+                             seed=opts.get("dropout_seed", 0), offset=opts.get("dropout_offset", 0),
+                             top_left=opts.get("mask_align") == "top_left", seqused_k=seqused)
     (ro, rl, rp), (lo, ll, lp) = reference_pair(prob, to_varlen(q), to_varlen(k), to_varlen(v),
                                                 dtype, max_seqlen_q=sq, max_seqlen_k=sk)
     check("out", to_varlen(download(out)), ro, lo, dtype)
@@ -95,3 +99,21 @@ def test_return_values_follow_flash_attn(queue, rng):
     assert isinstance(res, tuple) and len(res) == 3
     assert res[1].shape == (1, 2, 3) and res[1].dtype == np.float32
     assert res[2].shape == (1, 2, 3, 3) and res[2].dtype == np.float32
+
+
+# facl's keyword-only additions: the causal mask aligned top-left (torch SDPA's), and
+# FlashAttention 3's seqused_k (each sequence uses only its first keys).
+def test_mask_align_top_left(queue, rng):
+    run_dense(queue, rng, "fp16", b=2, sq=5, sk=8, hq=2, hkv=1, d=16, causal=True,
+              mask_align="top_left")
+
+
+def test_seqused_k(queue, rng):
+    run_dense(queue, rng, "fp16", b=2, sq=4, sk=9, hq=2, hkv=2, d=16, causal=True,
+              seqused=[9, 4])
+
+
+def test_mask_align_refused(queue, rng):
+    q = upload(queue, rand(rng, (1, 2, 1, 16), "fp16"), "fp16")
+    with pytest.raises(ValueError, match="mask_align"):
+        facl.flash_attn_func(q, q, q, mask_align="top-left")
