@@ -272,7 +272,10 @@ MMA_UNROLL
             __local const float *lse2_tile = lse2_tiles + buf * KV_ROWS;
             __local const float *delta_tile = delta_tiles + buf * KV_ROWS;
             /* Step 1: s = S^T and dp = dP^T for the warp's 16 keys (rows of C) and
-             * its KV_ROWS_W query rows (columns of C). */
+             * its KV_ROWS_W query rows (columns of C). The dq kernel's S and dP loop is
+             * the same with the operands swapped; a shared helper taking s and dp by
+             * pointer put them on the stack (clang's PTX: 124 local loads), so each
+             * kernel keeps its own copy. */
             __local const ushort *kt = k_tile + 16 * wk * PITCH, *vt = v_tile + 16 * wk * PITCH;
             __local const ushort *qt = q_tile + wd * KV_ROWS_W * PITCH;
             __local const ushort *ot = do_tile + wd * KV_ROWS_W * PITCH;
