@@ -8,7 +8,7 @@ libfacl is found through $FACL_LIBRARY, then the system's library path.
 """
 from ._lib import version
 from .errors import FaclError
-from ._context import default_queue, device_info
+from ._context import context_tuning, default_queue, device_info
 from ._tensor import bf16_from_float, bf16_to_float
 from .interface import (flash_attn_func, flash_attn_kvpacked_func, flash_attn_qkvpacked_func,
                         flash_attn_varlen_func, flash_attn_varlen_kvpacked_func,
@@ -19,7 +19,8 @@ from .backward import flash_attn_backward, flash_attn_varlen_backward
 __version__ = "0.2.0"
 
 __all__ = [
-    "FaclError", "version", "default_queue", "device_info", "bf16_from_float", "bf16_to_float",
+    "FaclError", "version", "default_queue", "device_info", "context_tuning", "bf16_from_float",
+    "bf16_to_float",
     "flash_attn_func", "flash_attn_qkvpacked_func", "flash_attn_kvpacked_func",
     "flash_attn_varlen_func", "flash_attn_varlen_qkvpacked_func",
     "flash_attn_varlen_kvpacked_func", "flash_attn_with_kvcache", "flash_attn_backward",

@@ -69,6 +69,22 @@ def device_info(queue):
     return out
 
 
+def context_tuning(queue):
+    """facl_context_tuning of the context serving `queue`: the portable kernels' tuning
+    entry (docs/TUNING.md) as a dict of its "key = value" lines (values as text)."""
+    handle = for_queue(queue).handle
+    length = ctypes.c_uint64(0)
+    check(lib.facl_context_tuning(handle, None, 0, ctypes.byref(length)))
+    text = ctypes.create_string_buffer(length.value + 1)
+    check(lib.facl_context_tuning(handle, text, length.value + 1, ctypes.byref(length)))
+    out = {}
+    for line in text.value.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            out[key.strip()] = value
+    return out
+
+
 @atexit.register
 def _free_all():
     with _lock:

@@ -68,6 +68,7 @@ def _declare(lib):
         "facl_context_wrap": (_STATUS, [_P, _P, _c.POINTER(_P)]),
         "facl_context_free": (None, [_P]),
         "facl_context_device_info": (_STATUS, [_P, _c.POINTER(s.DeviceInfo)]),
+        "facl_context_tuning": (_STATUS, [_P, _c.c_char_p, _U64, _c.POINTER(_U64)]),
         "facl_fwd": (_STATUS, [_P, _P, T, T, T, T, T, O] + W),
         "facl_fwd_qkvpacked": (_STATUS, [_P, _P, T, T, T, O] + W),
         "facl_fwd_kvpacked": (_STATUS, [_P, _P, T, T, T, T, O] + W),

@@ -138,3 +138,15 @@ def test_layout_check_catches_a_wrong_mirror():
     assert "facl_tensor.ndim: offset 20" in text
     assert "facl_attn_options.future_field" in text and "no field" in text
     assert "facl_attn_options: 88 bytes in the library, 96 in the mirror" in text
+
+
+# facl_context_tuning through the package: the keys docs/TUNING.md names, values that
+# parse, and the level the library reports.
+def test_context_tuning(queue):
+    t = facl.context_tuning(queue)
+    for key in ("level", "entry", "vendor", "architecture", "device", "override",
+                "d64.block_n", "d128.lanes", "d256.cpu_rows"):
+        assert key in t, key
+    assert t["level"] in ("default", "vendor", "architecture", "device")
+    assert int(t["d64.block_n"]) >= 1 and int(t["d256.cpu_rows"]) >= 4
+    assert t["device"] == facl.device_info(queue)["device_name"].strip()
