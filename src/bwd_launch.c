@@ -9,7 +9,6 @@
 #include "bwd_plan.h"
 #include "bwd_problem.h"
 #include "context.h"
-#include "env.h"
 #include "kernel_path.h"
 #include "kernel_params.h"
 #include "status.h"
@@ -238,15 +237,8 @@ static int bwd_mma_allowed(facl_context *ctx)
 facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const facl_bwd_problem *bp,
                             cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
-    /* FACL_BWD_MMA_SHAPE: a shape for attn_bwd_mma (benchmarking; docs/PERFORMANCE.md) */
-    facl_bwd_mma_shape requested;
-    const char *shape = facl_getenv("FACL_BWD_MMA_SHAPE");
-    if (shape && *shape && facl_parse_bwd_mma_shape(shape, &requested) != 0)
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_BWD_MMA_SHAPE: expected "
-                         "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
-                         "that attn_bwd_mma can take, got \"%s\"", shape);
-    const facl_bwd_mma_shape *req = shape && *shape ? &requested : NULL;
+    /* FACL_BWD_MMA_SHAPE (read at context creation): a shape for attn_bwd_mma */
+    const facl_bwd_mma_shape *req = ctx->has_bwd_mma_shape ? &ctx->bwd_mma_shape : NULL;
     /* Planned on a copy of the profile, whose bwd_mma_off this call may set. */
     facl_device_profile profile = ctx->profile;
     facl_bwd_plan plan;

@@ -23,13 +23,21 @@ uint64_t facl_bwd_dkdv_local_bytes(int block_m, int head_dim)
     return (uint64_t)2 * (uint64_t)block_m * (uint64_t)head_dim * 4u + (uint64_t)2 * block_m * 4u;
 }
 
-/* attn_bwd_mma.cl's D_PAD and PITCH: the head dim padded so that each of the dk/dv
- * kernel's warps along the dims gets whole 16-dim steps, plus 8 (bank spread). */
+/* attn_bwd_mma.cl's KV_WD: the dk/dv kernel's warps along the head dims. */
+static int dim_warps(const facl_bwd_mma_shape *s) { return s->kv_warps / (s->kv_keys / 16); }
+
+/* attn_bwd_mma.cl's D_PAD: the head dim padded so that each of those warps gets whole
+ * 16-dim steps. */
+static int mma_d_pad(const facl_bwd_mma_shape *s, int head_dim)
+{
+    const int align = 16 * dim_warps(s);
+    return (head_dim + align - 1) / align * align;
+}
+
+/* attn_bwd_mma.cl's PITCH: D_PAD plus 8 (bank spread). */
 static uint64_t mma_pitch(const facl_bwd_mma_shape *s, int head_dim)
 {
-    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
-    const int align = 16 * dim_warps;
-    return (uint64_t)((head_dim + align - 1) / align * align + 8);
+    return (uint64_t)mma_d_pad(s, head_dim) + 8;
 }
 
 static uint64_t mma_scratch_bytes(int warps, int emulated)
@@ -77,18 +85,12 @@ static const struct { int warps, keys; } dq_candidates[] = {
 
 static int kv_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
 {
-    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
-    const int align = 16 * dim_warps;
-    const int d_pad = (head_dim + align - 1) / align * align;
-    return (d_pad + s->kv_rows) / dim_warps;
+    return (mma_d_pad(s, head_dim) + s->kv_rows) / dim_warps(s);
 }
 
 static int dq_lane_floats(const facl_bwd_mma_shape *s, int head_dim)
 {
-    const int dim_warps = s->kv_warps / (s->kv_keys / 16);
-    const int align = 16 * dim_warps;
-    const int d_pad = (head_dim + align - 1) / align * align;
-    return d_pad / 2 + s->dq_keys;
+    return mma_d_pad(s, head_dim) / 2 + s->dq_keys;
 }
 
 /* The kernel's #error conditions (attn_bwd_mma.cl). */

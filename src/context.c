@@ -56,6 +56,13 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
         return facl_fail(FACL_ERROR_INVALID_VALUE,
                          "FACL_CACHE_MMA_SHAPE: expected \"warps,stages\" with warps 1, 2 or 4 "
                          "and stages 1 to 4, got \"%s\"", shape);
+    shape = facl_getenv("FACL_BWD_MMA_SHAPE");
+    ctx->has_bwd_mma_shape = shape && *shape;
+    if (ctx->has_bwd_mma_shape && facl_parse_bwd_mma_shape(shape, &ctx->bwd_mma_shape) != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_BWD_MMA_SHAPE: expected "
+                         "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
+                         "that attn_bwd_mma can take, got \"%s\"", shape);
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
     cl_int err;

@@ -2,6 +2,7 @@
 #ifndef FACL_CONTEXT_H
 #define FACL_CONTEXT_H
 
+#include "bwd_plan.h"
 #include "cache_plan.h"
 #include "device_profile.h"
 #include "facl.h"
@@ -21,6 +22,10 @@ struct facl_context {
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
     /* FACL_CACHE_MMA_SHAPE at creation (benchmarking the KV-cache kernel), else zeros */
     facl_cache_mma_shape cache_mma_shape;
+    /* FACL_BWD_MMA_SHAPE at creation (benchmarking the tensor-core backward): the shape
+     * every backward call of this context plans attn_bwd_mma in; has_bwd_mma_shape 0 = none */
+    facl_bwd_mma_shape bwd_mma_shape;
+    int has_bwd_mma_shape;
     /* The tensor-core backward's probe (bwd_launch.c), guarded by its lock there:
      * FACL_BWD_PROBE_* and, while it runs, the thread running it. */
     int bwd_probe;

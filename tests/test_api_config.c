@@ -214,8 +214,9 @@ static void test_config_kernel_path(void **state)
     }
 }
 
-/* The KV-cache kernel's benchmarking switch, read at context creation: a malformed
- * value fails creation and names the variable; a valid one creates the context. */
+/* The tensor-core kernels' benchmarking switches (KV cache, backward), read at context
+ * creation: a malformed value fails creation and names the variable; a valid one
+ * creates the context. */
 static void expect_env(const char *name, const char *value, facl_status expected)
 {
     setenv(name, value, 1);
@@ -241,6 +242,9 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2", FACL_SUCCESS);
     expect_env("FACL_CACHE_MMA_SHAPE", "3,2", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2x", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,1,16,1", FACL_SUCCESS);
+    expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,16", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_BWD_MMA_SHAPE", "4,48,64,2,4,64,2", FACL_ERROR_INVALID_VALUE);
 }
 
 /* ------------------------------------------------------------------ probe */
@@ -400,6 +404,53 @@ static void watch_probe(void *user, int32_t kind, const char *message)
     }
 }
 
+typedef struct program_watch {
+    pthread_mutex_t lock;
+    char wanted[128];
+    int seen; /* programs compiled or loaded whose options contain `wanted` */
+} program_watch;
+
+static void watch_programs(void *user, int32_t kind, const char *message)
+{
+    program_watch *w = user;
+    if ((kind == FACL_LOG_BUILD_START || kind == FACL_LOG_CACHE_HIT) && message &&
+        strstr(message, "attn_bwd_mma") && strstr(message, w->wanted)) {
+        pthread_mutex_lock(&w->lock);
+        w->seen++;
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+/* FACL_BWD_MMA_SHAPE, read at context creation, is the shape the backward's tensor-core
+ * program is built in (its options name it). */
+static void test_bwd_mma_shape_env(void **state)
+{
+    (void)state;
+    program_watch w;
+    memset(&w, 0, sizeof w);
+    pthread_mutex_init(&w.lock, NULL);
+    snprintf(w.wanted, sizeof w.wanted,
+             "-DKV_WARPS=2 -DKV_KEYS=16 -DKV_ROWS=16 -DKV_STAGES=1 -DDQ_WARPS=1 -DDQ_KEYS=16 "
+             "-DDQ_STAGES=1");
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.kernel_path = "mma-emulated";
+    config.log = watch_programs;
+    config.log_user = &w;
+    setenv("FACL_BWD_MMA_SHAPE", "2,16,16,1,1,16,1", 1);
+    facl_context *ctx = NULL;
+    const facl_status st = facl_context_create_with_config(NULL, &config, &ctx);
+    unsetenv("FACL_BWD_MMA_SHAPE");
+    if (st != FACL_SUCCESS) fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    bwd_small b;
+    bwd_small_init(&b, ctx, facl_context_cl_context(ctx));
+    if (bwd_small_run(ctx, &b) != FACL_SUCCESS) fail_msg("facl_bwd: %s", facl_last_error());
+    bwd_small_check_written(ctx, &b);
+    bwd_small_free(&b);
+    facl_context_free(ctx);
+    if (w.seen != 1) fail_msg("%d attn_bwd_mma programs with '%s'", w.seen, w.wanted);
+    pthread_mutex_destroy(&w.lock);
+}
+
 /* The tensor-core backward's probe at the first backward call that needs it
  * (bwd_launch.c), through the emulation on a context in the state an NVIDIA context is
  * in after its forward probe: it runs once and says so; a backward call made from inside
@@ -447,6 +498,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_bwd_probe_first_call),
+        cmocka_unit_test(test_bwd_mma_shape_env),
     };
     return cmocka_run_group_tests_name("api: configuration and probe", tests, NULL, NULL);
 }
