@@ -29,8 +29,7 @@ void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, fac
 
 /* What one call enqueues, all obtained before the first enqueue. */
 typedef struct bwd_launch {
-    const char *names[3];
-    cl_kernel kernels[3]; /* dot, dq, dkdv */
+    cl_kernel kernels[3]; /* dot, dq, dkdv: plan->kernels */
     size_t global[3][3], local[3][3];
     facl_view delta;
     cl_mem own_workspace; /* allocated here when the caller passed none */
@@ -52,18 +51,17 @@ static facl_status make_kernels(facl_context *ctx, const facl_bwd_plan *plan, bw
     if (st != FACL_SUCCESS) return st;
     for (int i = 0; i < 3; ++i) {
         cl_int err;
-        l->names[i] = plan->kernels[i];
-        l->kernels[i] = clCreateKernel(program, l->names[i], &err);
+        l->kernels[i] = clCreateKernel(program, plan->kernels[i], &err);
         if (err != CL_SUCCESS) {
             l->kernels[i] = NULL;
-            return facl_fail_cl(err, l->names[i]);
+            return facl_fail_cl(err, plan->kernels[i]);
         }
         cl_uint num_args = 0;
         err = clGetKernelInfo(l->kernels[i], CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
         if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
         if (num_args != FACL_BWD_KERNEL_NUM_ARGS)
             return facl_fail(FACL_ERROR_BUILD_FAILED,
-                             "kernel %s takes %u arguments, the host binds %d", l->names[i],
+                             "kernel %s takes %u arguments, the host binds %d", plan->kernels[i],
                              (unsigned)num_args, FACL_BWD_KERNEL_NUM_ARGS);
     }
     return FACL_SUCCESS;
@@ -87,18 +85,17 @@ static cl_int bind(cl_kernel kernel, const facl_bwd_problem *bp, const cl_mem de
 }
 
 static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
-                                  const facl_bwd_plan *planned, bwd_launch *l)
+                                  const facl_bwd_plan *plan, bwd_launch *l)
 {
     const facl_fwd_problem *p = &bp->f;
-    const facl_bwd_plan plan = *planned;
-    if (plan.local_bytes > plan.local_budget && !plan.requested_shape)
+    if (plan->local_bytes > plan->local_budget && !plan->requested_shape)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu "
                          "usable",
-                         plan.program, p->head_dim, (unsigned long long)plan.local_bytes,
+                         plan->program, p->head_dim, (unsigned long long)plan->local_bytes,
                          ctx->profile.device_name,
-                         (unsigned long long)plan.local_budget);
-    facl_status st = make_kernels(ctx, &plan, l);
+                         (unsigned long long)plan->local_budget);
+    facl_status st = make_kernels(ctx, plan, l);
     if (st != FACL_SUCCESS) return st;
 
     /* Launch shapes: dot and dq over query rows (and query heads), dkdv over keys (and kv
@@ -112,14 +109,14 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
         cl_int err = clGetKernelWorkGroupInfo(l->kernels[i], ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                               sizeof kernel_wg, &kernel_wg, NULL);
         if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
-        const size_t group = plan.fixed_group[i]
-                                 ? plan.fixed_group[i]
+        const size_t group = plan->fixed_group[i]
+                                 ? plan->fixed_group[i]
                                  : facl_plan_bwd_group_size(lengths[i], &ctx->profile, kernel_wg);
         if (group > kernel_wg)
             return facl_fail(FACL_ERROR_UNSUPPORTED,
-                             "%s needs work-groups of %zu; %s allows %zu for it", l->names[i],
+                             "%s needs work-groups of %zu; %s allows %zu for it", plan->kernels[i],
                              group, ctx->profile.device_name, kernel_wg);
-        const size_t per_group = plan.items_per_group[i] ? (size_t)plan.items_per_group[i] : group;
+        const size_t per_group = plan->items_per_group[i] ? (size_t)plan->items_per_group[i] : group;
         const size_t rows = lengths[i] > 0 ? (size_t)lengths[i] : 1;
         l->global[i][0] = (rows + per_group - 1) / per_group * group;
         l->global[i][1] = heads[i];
@@ -185,7 +182,7 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
         const cl_int err = clEnqueueNDRangeKernel(
             queue, l.kernels[i], 3, NULL, l.global[i], l.local[i], i == 0 ? num_wait : 1,
             i == 0 ? wait : &done, (i < 2 || event) ? &next : NULL);
-        if (err != CL_SUCCESS) st = facl_fail_cl(err, l.names[i]);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, plan->kernels[i]);
         if (done) clReleaseEvent(done);
         done = next;
     }
