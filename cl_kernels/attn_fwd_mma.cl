@@ -21,6 +21,16 @@
  * k and v row starts on a 16-byte boundary, so tiles load 8 values per access),
  * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
  * masks and numerics as attn_fwd.cl.
+ *
+ * With WGMMA=1 (program attn_fwd_wgmma: Hopper, compute capability 9.x) the same kernel
+ * runs its two products as warpgroup products (warpgroup_mma.cl): WARPGROUPS groups of
+ * four warps, 64 rows each, share the k and v tiles, which are stored in the interleaved
+ * layout the tensor cores read through descriptors (wg_tile_index); per 16-dim step one
+ * m64n64k16 product gives a warpgroup its 64 x 64 scores (q from registers with Q_REGS=1,
+ * else from a q tile in local memory), and per 16-key step and 64 dims one product adds
+ * p.v, p from the score registers as with mma.sync. The scores and the accumulators have
+ * mma.sync's register layout, so everything between the products is shared. Head dims
+ * are padded to a multiple of 64 (the products' width).
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -32,54 +42,90 @@
 #define VEC_LOADS 0
 #endif
 
+#ifndef WGMMA
+#define WGMMA 0
+#endif
 /* 16-row mma tiles per warp: two share every k and v operand loaded from local memory
  * (half the local loads per mma); the host picks 1 where registers are short (d > 64). */
 #ifndef M_TILES
 #define M_TILES 1
 #endif
-#define BLOCK_M (64 * M_TILES)
 #ifndef BLOCK_N
 #define BLOCK_N 64 /* keys per tile: 64, or 32 (the host's choice for head dims above 128) */
 #endif
 #if BLOCK_N % 16 != 0
 #error "BLOCK_N must be a multiple of 16"
 #endif
+#if WGMMA
+#ifndef WARPGROUPS
+#define WARPGROUPS 1
+#endif
+#ifndef Q_REGS
+#define Q_REGS 0
+#endif
+#if M_TILES != 1 || BLOCK_N != 64
+#error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles"
+#endif
+#define GROUP_SIZE (128 * WARPGROUPS)
+#define D_PAD (((HEAD_DIM + 63) / 64) * 64)
+#define TILE_ELEMS (BLOCK_N * D_PAD)
+/* Element (row n, column c) of a k, v (or q) tile: the descriptors' interleaved layout. */
+#define TILE_AT(n, c) wg_tile_index(n, c, D_PAD)
+#else
+#define GROUP_SIZE 128
 #define D_PAD (((HEAD_DIM + 15) / 16) * 16)
-#define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
-#define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
-#define N_BLOCKS (BLOCK_N / 8) /* 8-wide key blocks of the scores */
 /* The row pitch of both tiles in 16-bit elements. The +8 keeps rows 16-byte aligned (as
  * ldmatrix and cp.async need) and puts the eight rows one ldmatrix reads on all 32
  * local-memory banks. */
 #define K_PITCH (D_PAD + 8)
 #define TILE_ELEMS (BLOCK_N * K_PITCH)
+#define TILE_AT(n, c) ((n) * K_PITCH + (c))
+#endif
+#define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32)) /* 16 * M_TILES rows per warp */
+#define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
+#define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
+#define N_BLOCKS (BLOCK_N / 8) /* 8-wide key blocks of the scores */
 #if MMA_EMULATE
-#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)
+#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)
 #else
 #define SCRATCH_FLOATS 1
 #endif
 
-/* Rows tile0 .. tile0 + BLOCK_N - 1 of x (k or v of the sequence) into a row-major tile;
+/* Rows tile0 .. tile0 + rows - 1 of x (k, v or q of the sequence) into a tile (TILE_AT);
  * rows at or past `end` and columns at or past HEAD_DIM are zeros (a zero v row keeps
  * 0 * p finite). With VEC_LOADS as asynchronous copies, which the caller commits and
  * waits for; else through registers. */
-inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int end,
+inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int end, int rows,
                        __local ushort *tile)
 {
-    for (int idx = get_local_id(0); idx < BLOCK_N * (D_PAD / 8); idx += 128) {
+    for (int idx = get_local_id(0); idx < rows * (D_PAD / 8); idx += GROUP_SIZE) {
+#if WGMMA
+        /* eight neighbouring work-items fill one 128-byte core matrix (8 rows of one
+         * 16-byte column piece): no two of them on the same local-memory banks */
+        const int n = (idx & 7) + 8 * ((idx >> 3) / (D_PAD / 8)), c = ((idx >> 3) % (D_PAD / 8)) * 8;
+#else
         const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+#endif
         const bool row_in = tile0 + n < end;
 #if VEC_LOADS
         /* HEAD_DIM % 8 == 0 here, so a piece is all inside the row or all past it */
         const bool in = row_in && c < HEAD_DIM;
-        copy_async16(tile + n * K_PITCH + c, in ? x_seq + (long)(tile0 + n) * x_ss + c : x_seq,
+        copy_async16(tile + TILE_AT(n, c), in ? x_seq + (long)(tile0 + n) * x_ss + c : x_seq,
                      in ? 16 : 0);
 #else
-        *(__local uint4 *)(tile + n * K_PITCH + c) =
+        *(__local uint4 *)(tile + TILE_AT(n, c)) =
             row_in ? load_row8(x_seq + (long)(tile0 + n) * x_ss, c) : (uint4)(0u);
 #endif
     }
 }
+
+/* After this work-item's copies into the tiles have landed: on the warpgroup path they
+ * must also be made visible to the tensor cores' reads (before the barrier). */
+#if WGMMA
+#define TILES_LANDED() wg_proxy_fence()
+#else
+#define TILES_LANDED() ((void)0)
+#endif
 
 /* Scores in base 2: exp(x - m) = 2^(x * log2(e) - m * log2(e)), so one multiply (the
  * scale with log2(e) folded in) and ex2 give what scale, subtract, multiply and ex2 gave;
@@ -126,7 +172,13 @@ inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq
     return lo | (hi << 16);
 }
 
-__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
+#if WGMMA
+#define FWD_MMA_KERNEL attn_fwd_wgmma
+#else
+#define FWD_MMA_KERNEL attn_fwd_mma
+#endif
+
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KERNEL(
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
     __global storage_t *o, __global float *lse, __global const int *cu_q,
     __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
@@ -134,6 +186,10 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void attn_fwd_mma(
 {
     __local ushort k_tile[TILE_ELEMS] __attribute__((aligned(16)));
     __local ushort v_tile[TILE_ELEMS] __attribute__((aligned(16)));
+#if WGMMA && !Q_REGS
+    /* the group's q rows, a 64-row slice per warpgroup */
+    __local ushort q_tile[BLOCK_M * D_PAD] __attribute__((aligned(16)));
+#endif
     __local float scratch[SCRATCH_FLOATS];
 
     const int h = get_group_id(1);
@@ -184,12 +240,15 @@ MMA_UNROLL
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
 
+#if !WGMMA || Q_REGS
         uint4 qa[M_TILES][K_STEPS];
+#endif
         float4 acc[M_TILES][D_BLOCKS];
         float m_a[M_TILES], m_b[M_TILES]; /* running maxima, base-2 logits (the same in all 4 lanes of a quad) */
         float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
+#if !WGMMA || Q_REGS
 MMA_UNROLL
             for (int ks = 0; ks < K_STEPS; ++ks) {
                 const int c = ks * 16 + 2 * t;
@@ -198,6 +257,7 @@ MMA_UNROLL
                                      load_q_pair(q_seq, p.q_ss, row_a[mt], e.sq, c + 8),
                                      load_q_pair(q_seq, p.q_ss, row_b[mt], e.sq, c + 8));
             }
+#endif
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) acc[mt][db] = (float4)(0.0f);
             m_a[mt] = m_b[mt] = -INFINITY;
@@ -208,17 +268,45 @@ MMA_UNROLL
          * step's k while it computes (one tile of each: local memory holds no more). The
          * copy groups are committed in the same order by every work-item, also when
          * empty, so "all but the newest group" is always the tile about to be read. */
-        if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, k_tile);
+#if WGMMA && !Q_REGS
+        /* the previous row block's products are done with q_tile (the loop's last barrier) */
+        stage_rows(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
+#endif
+        if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
         async_commit();
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
-            stage_rows(v_seq, p.v_ss, tile0, block_end, v_tile);
+            stage_rows(v_seq, p.v_ss, tile0, block_end, BLOCK_N, v_tile);
             async_commit();
             ASYNC_WAIT(1);                /* this work-item's copies of k have landed */
+            TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
 
             /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
              * Each k operand read from local memory feeds the M_TILES row tiles. */
             float4 s[M_TILES][N_BLOCKS];
+#if WGMMA
+            /* the warpgroup's 64 x 64 scores, one product per 16 dims; this warp keeps
+             * its 16 rows' share in mma.sync's C layout */
+MMA_UNROLL
+            for (int nb = 0; nb < N_BLOCKS; ++nb) s[0][nb] = (float4)(0.0f);
+#if Q_REGS
+MMA_UNROLL
+            for (int ks = 0; ks < K_STEPS; ++ks) wg_hold_a(&qa[0][ks]);
+#endif
+            wg_fence(s[0]);
+MMA_UNROLL
+            for (int ks = 0; ks < K_STEPS; ++ks) {
+#if Q_REGS
+                wg_mma_rs_kmajor(s[0], qa[0][ks], k_tile + 128 * ks, WG_KMAJOR_LBO(D_PAD),
+                                 WG_KMAJOR_SBO(D_PAD), scratch);
+#else
+                wg_mma_ss(s[0], q_tile + 64 * D_PAD * (warp_index() >> 2) + 128 * ks,
+                          WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_tile + 128 * ks,
+                          WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
+#endif
+            }
+            wg_commit_wait(s[0]);
+#else
 MMA_UNROLL
             for (int nb = 0; nb < N_BLOCKS; ++nb) {
 MMA_UNROLL
@@ -234,9 +322,10 @@ MMA_UNROLL
                     }
                 }
             }
+#endif
             barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with k_tile: refill it */
             if (tile0 + BLOCK_N < block_end)
-                stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, k_tile);
+                stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, BLOCK_N, k_tile);
             async_commit();
 
 MMA_UNROLL
@@ -303,7 +392,34 @@ MMA_UNROLL
             }
 
             ASYNC_WAIT(1);                /* this work-item's copies of v have landed */
+            TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
+#if WGMMA
+            /* acc += p.v per 16 keys and 64 dims, p from the score registers as below, v
+             * as the MN-major operand; D_BLOCKS / 8 accumulator chunks, one batch */
+            {
+                uint4 pa[BLOCK_N / 16];
+MMA_UNROLL
+                for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+                    const float4 p0 = s[0][2 * kk], p1 = s[0][2 * kk + 1];
+                    pa[kk] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
+                                     pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
+                    wg_hold_a(&pa[kk]);
+                }
+MMA_UNROLL
+                for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc[0] + 8 * ch);
+                wg_fence(acc[0]);
+MMA_UNROLL
+                for (int ch = 0; ch < D_BLOCKS / 8; ++ch)
+MMA_UNROLL
+                    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+                        wg_mma_rs_mnmajor(acc[0] + 8 * ch, pa[kk], v_tile + TILE_AT(16 * kk, 64 * ch),
+                                          WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
+                wg_commit_wait(acc[0]);
+MMA_UNROLL
+                for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc[0] + 8 * ch);
+            }
+#else
             /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
              * 16-key step; each v operand feeds the M_TILES row tiles. */
 MMA_UNROLL
@@ -326,8 +442,12 @@ MMA_UNROLL
                             acc[mt][db + h2] = warp_mma(acc[mt][db + h2], pa[mt], vb[h2], scratch);
                 }
             }
+#endif
             barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with v_tile: the next step refills it */
         }
+#if WGMMA && !Q_REGS
+        ASYNC_WAIT(0); /* q's copies, where no key tile waited for them, land before the next */
+#endif
 
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
