@@ -25,6 +25,8 @@ typedef enum facl_kernel_path {
                                  * local memory: any device, for testing its bookkeeping */
 } facl_kernel_path;
 
+enum { FACL_WGMMA_OFF = 0, FACL_WGMMA_WHERE_FASTER = 1, FACL_WGMMA_EVERYWHERE = 2 };
+
 typedef struct facl_device_profile {
     char platform_name[128];
     char platform_version[128];
@@ -53,6 +55,15 @@ typedef struct facl_device_profile {
      * on a copy for one call's plan (bwd_launch.c: their probe failed, or is running on
      * this thread); a context's own profile keeps 0. */
     int bwd_mma_off;
+    /* Where the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
+     * fp16/bf16: FACL_WGMMA_OFF, FACL_WGMMA_WHERE_FASTER (head dims above 128, where it
+     * ran faster than attn_fwd_mma: docs/PERFORMANCE.md) after its probe passed on a
+     * compute capability 9.x device's nvidia-mma path (kernel_path.c), or
+     * FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1 forces it (tests, benchmarks). */
+    int fwd_wgmma;
+    /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs" asked (benchmarking), or
+     * zeros: the planner's choice. */
+    int wgmma_warpgroups, wgmma_q_regs;
 } facl_device_profile;
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */

@@ -25,10 +25,68 @@ static facl_status force_path(facl_context *ctx, const char *name, const char *s
     return FACL_SUCCESS;
 }
 
+/* FACL_FWD_WGMMA_SHAPE "warpgroups,q_regs" (1 or 2; 0 or 1) into the profile. */
+static facl_status read_wgmma_shape(facl_device_profile *p)
+{
+    const char *text = facl_getenv("FACL_FWD_WGMMA_SHAPE");
+    if (!text || !*text) return FACL_SUCCESS;
+    int warpgroups = 0, q_regs = -1, used = 0;
+    if (sscanf(text, "%d,%d%n", &warpgroups, &q_regs, &used) != 2 || text[used] != '\0' ||
+        (warpgroups != 1 && warpgroups != 2) || (q_regs != 0 && q_regs != 1))
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_WGMMA_SHAPE: expected \"warpgroups,q_regs\" with warpgroups "
+                         "1 or 2 and q_regs 0 or 1, got \"%s\"", text);
+    p->wgmma_warpgroups = warpgroups;
+    p->wgmma_q_regs = q_regs;
+    return FACL_SUCCESS;
+}
+
+/* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): FACL_FWD_WGMMA
+ * "0" never, "1" forced (nvidia-mma on compute capability 9.x, or mma-emulated), unset
+ * or "" on a compute capability 9.x device whose nvidia-mma path was chosen by its probe,
+ * after attn_fwd_wgmma's own probe. Appends the outcome to the path's reason. */
+static facl_status choose_wgmma(facl_context *ctx, int path_probed)
+{
+    facl_device_profile *p = &ctx->profile;
+    facl_status st = read_wgmma_shape(p);
+    if (st != FACL_SUCCESS) return st;
+    const char *env = facl_getenv("FACL_FWD_WGMMA");
+    const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
+    const size_t used = strlen(ctx->path_reason);
+    char *note = ctx->path_reason + used;
+    const size_t room = sizeof ctx->path_reason - used;
+    if (env && *env && strcmp(env, "0") != 0 && strcmp(env, "1") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_WGMMA: expected 0 or 1, got \"%s\"",
+                         env);
+    if (env && strcmp(env, "0") == 0) return FACL_SUCCESS;
+    if (env && strcmp(env, "1") == 0) {
+        if (!hopper && p->path != FACL_PATH_MMA_EMULATED)
+            return facl_fail(FACL_ERROR_UNSUPPORTED,
+                             "FACL_FWD_WGMMA=1 needs the nvidia-mma path on a compute "
+                             "capability 9.x GPU, or mma-emulated; %s runs %s",
+                             p->device_name, facl_kernel_path_name(p->path));
+        p->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+        snprintf(note, room, "; forward wgmma forced by FACL_FWD_WGMMA (no probe)");
+        return FACL_SUCCESS;
+    }
+    if (!hopper || !path_probed) return FACL_SUCCESS;
+    char why[200];
+    if (facl_probe_fwd_wgmma(ctx, why, sizeof why) == FACL_SUCCESS) {
+        p->fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
+        snprintf(note, room, "; forward wgmma probe passed (used above head dim 128)");
+    } else {
+        snprintf(note, room, "; forward wgmma probe failed (attn_fwd_mma serves): %.100s", why);
+    }
+    facl_log(&ctx->logger, FACL_LOG_PROBE, "%s", ctx->path_reason);
+    facl_error_clear(); /* a failed probe is not a failure of this call */
+    return FACL_SUCCESS;
+}
+
 facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
 {
     const char *env = facl_getenv("FACL_KERNEL_PATH");
     facl_status st = FACL_SUCCESS;
+    int probed = 0;
     if (env && *env) {
         st = force_path(ctx, env, "FACL_KERNEL_PATH");
     } else if (configured && *configured) {
@@ -37,6 +95,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
         char why[200];
         if (facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
             ctx->profile.path = FACL_PATH_NVIDIA_MMA;
+            probed = 1;
             if (facl_probe_cache_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
                 snprintf(ctx->path_reason, sizeof ctx->path_reason, "nvidia-mma probe passed");
             } else {
@@ -58,6 +117,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
                  ctx->profile.path == FACL_PATH_PORTABLE_CPU ? "CPU device"
                                                              : "no fast path for this device");
     }
+    if (st == FACL_SUCCESS) st = choose_wgmma(ctx, probed);
     if (st == FACL_SUCCESS)
         facl_log(&ctx->logger, FACL_LOG_KERNEL_PATH, "kernel path %s: %s",
                  facl_kernel_path_name(ctx->profile.path), ctx->path_reason);

@@ -78,8 +78,9 @@ static facl_status launch_fwd(facl_context *ctx, const facl_tensor *q, const fac
     if (st != FACL_SUCCESS) return st;
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &ctx->profile, &plan);
-    if (strcmp(plan.kernel, "attn_fwd_mma") != 0)
-        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach the path's kernel");
+    const char *want = ctx->profile.fwd_wgmma ? "attn_fwd_wgmma" : "attn_fwd_mma";
+    if (strcmp(plan.kernel, want) != 0)
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach %s", want);
     return facl_launch_fwd(ctx, ctx->queue, &p, 0, NULL, NULL);
 }
 
@@ -189,6 +190,15 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
     if (st == FACL_SUCCESS) st = run_case(ctx, &k_fwd_wide, 0, why, cap);
     ctx->profile.path = saved;
     if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
+    return st;
+}
+
+facl_status facl_probe_fwd_wgmma(facl_context *ctx, char *why, size_t cap)
+{
+    const int saved = ctx->profile.fwd_wgmma;
+    ctx->profile.fwd_wgmma = FACL_WGMMA_EVERYWHERE; /* every case through it */
+    facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, cap);
+    ctx->profile.fwd_wgmma = saved;
     return st;
 }
 

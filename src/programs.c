@@ -16,6 +16,7 @@
 
 #include "disk_cache.h"
 #include "kernel_sources.h"
+#include "ptx_patch.h"
 #include "sha256.h"
 #include "status.h"
 
@@ -214,6 +215,59 @@ static void store_to_disk(const facl_program_cache *cache, cl_program program,
     }
 }
 
+/* Options that ask for the sm_90a rebuild (ptx_patch.h); the kernel source sees the
+ * macro too, as a 1. */
+#define SM90A_OPTION "-DFACL_SM90A=1"
+
+/* A program built for sm_90, rebuilt from its PTX with its marked sm_90a instructions
+ * (ptx_patch.h): replaces *program (released) on success. */
+static facl_status rebuild_for_sm90a(cl_context cl_ctx, cl_device_id device,
+                                     const facl_kernel_source *src, const char *options,
+                                     cl_program *program)
+{
+    size_t length = 0;
+    cl_int err = clGetProgramInfo(*program, CL_PROGRAM_BINARY_SIZES, sizeof length, &length, NULL);
+    if (err != CL_SUCCESS || length == 0)
+        return facl_fail_cl(err != CL_SUCCESS ? err : CL_INVALID_BINARY,
+                            "reading a program's PTX for the sm_90a rebuild");
+    char *ptx = malloc(length);
+    if (!ptx) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "the PTX of %s", src->name);
+    unsigned char *binaries[1] = {(unsigned char *)ptx};
+    err = clGetProgramInfo(*program, CL_PROGRAM_BINARIES, sizeof binaries, binaries, NULL);
+    if (err != CL_SUCCESS) {
+        free(ptx);
+        return facl_fail_cl(err, "reading a program's PTX for the sm_90a rebuild");
+    }
+    /* the driver's binary is NUL-terminated PTX text; the patch reads up to the NUL */
+    char *patched = NULL;
+    size_t patched_length = 0;
+    int markers = 0;
+    facl_status st = facl_ptx_to_sm90a(ptx, strnlen(ptx, length), &patched, &patched_length,
+                                       &markers);
+    free(ptx);
+    if (st != FACL_SUCCESS) return st;
+    const unsigned char *text[1] = {(const unsigned char *)patched};
+    const size_t size = patched_length + 1; /* with its NUL, as the driver gave it */
+    cl_int binary_status = CL_SUCCESS;
+    cl_program rebuilt =
+        clCreateProgramWithBinary(cl_ctx, 1, &device, &size, text, &binary_status, &err);
+    free(patched);
+    if (err != CL_SUCCESS || binary_status != CL_SUCCESS) {
+        if (rebuilt) clReleaseProgram(rebuilt);
+        return facl_fail_cl(err != CL_SUCCESS ? err : binary_status,
+                            "creating a program from its sm_90a PTX");
+    }
+    err = clBuildProgram(rebuilt, 1, &device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        st = build_failure(rebuilt, device, err, src->name, options);
+        clReleaseProgram(rebuilt);
+        return st;
+    }
+    clReleaseProgram(*program);
+    *program = rebuilt;
+    return FACL_SUCCESS;
+}
+
 static facl_status build_from_source(cl_context cl_ctx, cl_device_id device,
                                      const facl_kernel_source *src, const char *options,
                                      cl_program *out)
@@ -227,6 +281,13 @@ static facl_status build_from_source(cl_context cl_ctx, cl_device_id device,
         facl_status st = build_failure(program, device, err, src->name, options);
         clReleaseProgram(program);
         return st;
+    }
+    if (strstr(options, SM90A_OPTION)) {
+        facl_status st = rebuild_for_sm90a(cl_ctx, device, src, options, &program);
+        if (st != FACL_SUCCESS) {
+            clReleaseProgram(program);
+            return st;
+        }
     }
     *out = program;
     return FACL_SUCCESS;

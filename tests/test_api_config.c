@@ -245,6 +245,45 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,1,16,1", FACL_SUCCESS);
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,16", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_MMA_SHAPE", "4,48,64,2,4,64,2", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "2,1", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "3,1", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "2", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA", "0", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA", "yes", FACL_ERROR_INVALID_VALUE);
+}
+
+/* FACL_FWD_WGMMA=1 forces the Hopper kernel where it can run (mma-emulated here, an
+ * sm_90 nvidia-mma path) and is refused, naming itself, on any other path; the reason says
+ * so. Its probe fails, with a reason, where the inline PTX cannot compile. */
+static void test_fwd_wgmma_env(void **state)
+{
+    (void)state;
+    setenv("FACL_FWD_WGMMA", "1", 1);
+    facl_context *ctx = NULL;
+    facl_status st = create_with_path("mma-emulated", &ctx);
+    if (st != FACL_SUCCESS) fail_msg("FACL_FWD_WGMMA=1 on mma-emulated: %s", facl_last_error());
+    facl_device_info info = api_info(ctx);
+    facl_context_free(ctx);
+    if (!strstr(info.kernel_path_reason, "wgmma forced"))
+        fail_msg("reason '%s' does not say wgmma is forced", info.kernel_path_reason);
+    ctx = (facl_context *)&ctx;
+    st = create_with_path("portable-gpu", &ctx);
+    unsetenv("FACL_FWD_WGMMA");
+    assert_int_equal(st, FACL_ERROR_UNSUPPORTED);
+    assert_error_names("FACL_FWD_WGMMA");
+    assert_null(ctx);
+
+    ctx = api_context();
+    info = api_info(ctx);
+    if (info.nv_compute_major == 0) {
+        char why[256] = {0};
+        if (facl_probe_fwd_wgmma(ctx, why, sizeof why) == FACL_SUCCESS)
+            fail_msg("the wgmma probe passed on %s", info.device_name);
+        if (!why[0] || strcmp(why, "passed") == 0)
+            fail_msg("the failed wgmma probe gave the reason '%s'", why);
+        assert_string_equal(api_info(ctx).kernel_path, info.kernel_path);
+    }
+    facl_context_free(ctx);
 }
 
 /* ------------------------------------------------------------------ probe */
@@ -495,6 +534,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_config_cache_env_overrides),
         cmocka_unit_test(test_config_kernel_path),
         cmocka_unit_test(test_config_cache_kernel_env),
+        cmocka_unit_test(test_fwd_wgmma_env),
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_bwd_probe_first_call),

@@ -271,7 +271,11 @@ static long option_value(const facl_fwd_plan *plan, const char *name)
  *                     __local float scratch[SCRATCH_FLOATS], with BLOCK_N from the options,
  *                     D_PAD = round_up(HEAD_DIM, 16), K_PITCH = D_PAD + 8,
  *                     TILE_ELEMS = BLOCK_N * K_PITCH, SCRATCH_FLOATS = MMA_EMULATE ?
- *                     4 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8) : 1
+ *                     GROUP_SIZE / 32 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8)
+ *                     : 1, GROUP_SIZE 128
+ *     with WGMMA=1 (attn_fwd_wgmma): D_PAD = round_up(HEAD_DIM, 64), TILE_ELEMS =
+ *                     BLOCK_N * D_PAD, GROUP_SIZE = 128 * WARPGROUPS, and unless Q_REGS
+ *                     __local ushort q_tile[BLOCK_M * D_PAD], BLOCK_M = 64 * WARPGROUPS
  *   attn_fwd_rows.cl: none. */
 static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
 {
@@ -288,6 +292,15 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
         const uint64_t scratch_floats =
             option_value(plan, "MMA_EMULATE") ? 4 * (16 * 16 + 16 * 8) : 1;
         return 2 * block_n * k_pitch * 2 + scratch_floats * sizeof(float);
+    }
+    if (strcmp(plan->kernel, "attn_fwd_wgmma") == 0) {
+        const uint64_t block_n = (uint64_t)option_value(plan, "BLOCK_N");
+        const uint64_t groups = (uint64_t)option_value(plan, "WARPGROUPS");
+        const uint64_t d_pad = (d + 63) / 64 * 64;
+        const uint64_t scratch_floats =
+            option_value(plan, "MMA_EMULATE") ? 128 * groups / 32 * (16 * 16 + 16 * 8) : 1;
+        const uint64_t q_tile = option_value(plan, "Q_REGS") ? 0 : 64 * groups * d_pad * 2;
+        return 2 * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_rows") == 0) return 0;
     fail_msg("unknown kernel %s", plan->kernel);
@@ -328,7 +341,7 @@ static void test_kernel_sources_match_count(void **state)
     (void)state;
     static const struct {
         const char *file;
-        const char *expected[8]; /* declarations and macros, verbatim */
+        const char *expected[16]; /* declarations and macros, verbatim */
         int arrays;              /* __local arrays in the file */
     } k_files[] = {
         {"attn_fwd.cl",
@@ -339,9 +352,15 @@ static void test_kernel_sources_match_count(void **state)
          {"__local ushort k_tile[TILE_ELEMS]", "__local ushort v_tile[TILE_ELEMS]",
           "__local float scratch[SCRATCH_FLOATS];", "#define TILE_ELEMS (BLOCK_N * K_PITCH)",
           "#define D_PAD (((HEAD_DIM + 15) / 16) * 16)", "#define K_PITCH (D_PAD + 8)",
-          "#define SCRATCH_FLOATS (4 * MMA_SCRATCH_PER_WARP)", NULL},
-         3},
+          "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)",
+          "#define GROUP_SIZE 128", "#define GROUP_SIZE (128 * WARPGROUPS)",
+          "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define TILE_ELEMS (BLOCK_N * D_PAD)",
+          "#if WGMMA && !Q_REGS\n    /* the group's q rows, a 64-row slice per warpgroup */\n"
+          "    __local ushort q_tile[BLOCK_M * D_PAD]",
+          "#define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32))", NULL},
+         4},
         {"warp_mma.cl", {"#define MMA_SCRATCH_PER_WARP (16 * 16 + 16 * 8)", NULL}, 0},
+        {"warpgroup_mma.cl", {NULL}, 0},
         {"attn_fwd_rows.cl", {NULL}, 0},
         {"attn_common.cl", {NULL}, 0},
         {"attn_params.cl", {NULL}, 0},
@@ -395,7 +414,7 @@ static void test_kernel_sources_match_count(void **state)
         if (index < 0) fail_msg("%s: a kernel source this test does not know: count its local memory", name);
         seen++;
         char *text = read_text(g_argv[a]);
-        for (int e = 0; e < 8 && k_files[index].expected[e]; ++e)
+        for (int e = 0; e < 16 && k_files[index].expected[e]; ++e)
             if (!strstr(text, k_files[index].expected[e]))
                 fail_msg("%s no longer has '%s': update kernel_local_bytes", name,
                          k_files[index].expected[e]);
@@ -813,6 +832,86 @@ static void test_local_memory_every_path(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_mma");
 }
 
+/* attn_fwd_wgmma (Hopper): forced, every fp16/bf16 head dim on nvidia-mma (with the
+ * sm_90a rebuild) and mma-emulated (without); after its probe only above head dim 128;
+ * local memory as the kernel declares it and within the budget; a requested shape that
+ * does not fit falls back to attn_fwd_mma. */
+static void test_wgmma_plan(void **state)
+{
+    (void)state;
+    const facl_kernel_path paths[2] = {FACL_PATH_NVIDIA_MMA, FACL_PATH_MMA_EMULATED};
+    int wgmma_plans = 0;
+    for (int pa = 0; pa < 2; ++pa)
+        for (int mode = FACL_WGMMA_WHERE_FASTER; mode <= FACL_WGMMA_EVERYWHERE; ++mode)
+            for (int t = 1; t < 3; ++t)
+                for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+                    facl_device_profile dev = device_reporting(48 * 1024, paths[pa]);
+                    dev.nv_compute_major = 9;
+                    dev.fwd_wgmma = mode;
+                    facl_fwd_problem p = problem(d, 1000);
+                    p.dtype = k_dtypes[t];
+                    facl_fwd_plan plan;
+                    facl_plan_fwd_program(&p, &dev, &plan);
+                    const int wanted = mode == FACL_WGMMA_EVERYWHERE || d > 128;
+                    const int emulated = paths[pa] == FACL_PATH_MMA_EMULATED;
+                    if (!wanted || facl_wgmma_local_bytes(d, 1, 1, emulated) >
+                                       facl_mma_local_budget(&dev)) {
+                        /* (the emulation's scratch leaves 48 KiB short above d = 128) */
+                        assert_string_equal(plan.kernel, "attn_fwd_mma");
+                        continue;
+                    }
+                    if (strcmp(plan.kernel, "attn_fwd_wgmma") != 0)
+                        fail_msg("d=%d path %d mode %d: %s, not attn_fwd_wgmma", d, (int)paths[pa],
+                                 mode, plan.kernel);
+                    wgmma_plans++;
+                    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+                    assert_true(plan.local_bytes <= plan.local_budget);
+                    assert_int_equal(plan.local_budget, facl_mma_local_budget(&dev));
+                    assert_int_equal(plan.fixed_group, 128 * option_value(&plan, "WARPGROUPS"));
+                    assert_int_equal(plan.fixed_group / plan.lanes, 64 * option_value(&plan, "WARPGROUPS"));
+                    assert_int_equal(option_value(&plan, "WGMMA"), 1);
+                    assert_int_equal(option_value(&plan, "BLOCK_N"), 64);
+                    assert_int_equal(option_value(&plan, "M_TILES"), 1);
+                    assert_int_equal(strstr(plan.options, "-DFACL_SM90A=1") != NULL,
+                                     paths[pa] == FACL_PATH_NVIDIA_MMA);
+                    assert_int_equal(option_value(&plan, "MMA_EMULATE"),
+                                     paths[pa] == FACL_PATH_MMA_EMULATED);
+                }
+    assert_true(wgmma_plans > 0);
+
+    /* the planner's shapes on the H200's budget: two warpgroups, q in registers */
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
+    facl_fwd_problem p = problem(256, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(option_value(&plan, "WARPGROUPS"), 2);
+    assert_int_equal(option_value(&plan, "Q_REGS"), 1);
+    assert_int_equal(plan.local_bytes, 2 * 64 * 256 * 2 + 4);
+    /* q in local memory needs 16-byte q rows for its copies too */
+    dev.wgmma_warpgroups = 1;
+    dev.wgmma_q_regs = 0;
+    p.q.offset = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(option_value(&plan, "Q_REGS"), 0);
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 0);
+    p.q.offset = 0;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
+    /* a requested shape beyond the budget: attn_fwd_mma instead */
+    dev.wgmma_warpgroups = 2;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    /* fp32 never */
+    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    p.dtype = FACL_DTYPE_F32;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+}
+
 /* Devices with too little local memory: a fast path falls back to attn_fwd rather than
  * plan its kernel over budget; a plan still over budget (attn_fwd's smallest tile) is
  * refused before any compile or enqueue, saying why. */
@@ -885,6 +984,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
         cmocka_unit_test(test_mma_path),
+        cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_lanes_for_wide_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
