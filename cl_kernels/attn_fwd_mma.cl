@@ -63,6 +63,9 @@
 #ifndef Q_REGS
 #define Q_REGS 0
 #endif
+#ifndef WG_PIPE
+#define WG_PIPE 0
+#endif
 #if M_TILES != 1 || BLOCK_N != 64
 #error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles"
 #endif
@@ -82,6 +85,16 @@
 #define TILE_AT(n, c) ((n) * K_PITCH + (c))
 #endif
 #define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32)) /* 16 * M_TILES rows per warp */
+#ifndef WG_PIPE
+#define WG_PIPE 0
+#endif
+/* WG_PIPE: 0, or the k and v tiles of each kind the pipelined schedule cycles through
+ * (2 or 3: copies run WG_PIPE - 1 tiles ahead) */
+#if WG_PIPE != 0 && WG_PIPE != 2 && WG_PIPE != 3
+#error "WG_PIPE is 0, 2 or 3"
+#endif
+#define KV_BUFS (WG_PIPE ? WG_PIPE : 1)
+
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
 #define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
 #define N_BLOCKS (BLOCK_N / 8) /* 8-wide key blocks of the scores */
@@ -173,6 +186,73 @@ inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq
 }
 
 #if WGMMA
+/* (The helpers below take the kernel's register arrays by pointer: always inlined, so
+ * that the arrays stay in registers.) */
+
+/* Issue a warpgroup's scores s (its 64 rows x 64 keys) = q k^T, one product per 16 dims,
+ * after a fence: q from registers (qa, Q_REGS) or from its slice of q_tile; k_cur a key
+ * tile. The caller commits and waits. */
+inline __attribute__((always_inline)) void wg_issue_scores(float4 *s, uint4 *qa, __local const ushort *q_wg,
+                            __local const ushort *k_cur, __local float *scratch)
+{
+MMA_UNROLL
+    for (int nb = 0; nb < N_BLOCKS; ++nb) s[nb] = (float4)(0.0f);
+#if Q_REGS
+MMA_UNROLL
+    for (int ks = 0; ks < K_STEPS; ++ks) wg_hold_a(&qa[ks]);
+#endif
+    wg_fence(s);
+MMA_UNROLL
+    for (int ks = 0; ks < K_STEPS; ++ks) {
+#if Q_REGS
+        (void)q_wg;
+        wg_mma_rs_kmajor(s, qa[ks], k_cur + 128 * ks, WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD),
+                         scratch);
+#else
+        (void)qa;
+        wg_mma_ss(s, q_wg + 128 * ks, WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_cur + 128 * ks,
+                  WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
+#endif
+    }
+}
+
+/* Issue acc += p v for a 64-key tile after a fence: p as the A operands of its four
+ * 16-key steps (pa), v_cur as the MN-major operand, D_PAD / 64 accumulator chunks. The
+ * caller commits and waits, then wg_hold_rest(acc) ties the other chunks to the wait. */
+inline __attribute__((always_inline)) void wg_issue_pv(float4 *acc, uint4 *pa, __local const ushort *v_cur,
+                        __local float *scratch)
+{
+MMA_UNROLL
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk) wg_hold_a(&pa[kk]);
+MMA_UNROLL
+    for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc + 8 * ch);
+    wg_fence(acc);
+MMA_UNROLL
+    for (int ch = 0; ch < D_BLOCKS / 8; ++ch)
+MMA_UNROLL
+        for (int kk = 0; kk < BLOCK_N / 16; ++kk)
+            wg_mma_rs_mnmajor(acc + 8 * ch, pa[kk], v_cur + TILE_AT(16 * kk, 64 * ch),
+                              WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
+}
+
+inline __attribute__((always_inline)) void wg_hold_rest(float4 *acc)
+{
+MMA_UNROLL
+    for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc + 8 * ch);
+}
+
+/* The A operands of p.v from a score tile's probabilities (the C layout of two 8-key
+ * blocks is the A layout of one 16-key step). */
+inline __attribute__((always_inline)) void wg_pack_p(const float4 *s, uint4 *pa)
+{
+MMA_UNROLL
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
+        const float4 p0 = s[2 * kk], p1 = s[2 * kk + 1];
+        pa[kk] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w), pack_pair(p1.x, p1.y),
+                         pack_pair(p1.z, p1.w));
+    }
+}
+
 #define FWD_MMA_KERNEL attn_fwd_wgmma
 #else
 #define FWD_MMA_KERNEL attn_fwd_mma
@@ -184,8 +264,8 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KE
     __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
     const attn_params p)
 {
-    __local ushort k_tile[TILE_ELEMS] __attribute__((aligned(16)));
-    __local ushort v_tile[TILE_ELEMS] __attribute__((aligned(16)));
+    __local ushort k_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
+    __local ushort v_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
 #if WGMMA && !Q_REGS
     /* the group's q rows, a 64-row slice per warpgroup */
     __local ushort q_tile[BLOCK_M * D_PAD] __attribute__((aligned(16)));
@@ -194,7 +274,6 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KE
 
     const int h = get_group_id(1);
     const int b = get_group_id(2);
-    const int lid = get_local_id(0);
     const int g = warp_lane() >> 2, t = warp_lane() & 3;
     const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
     const int off = p.align_top_left ? 0 : e.sk - e.sq;
@@ -274,38 +353,81 @@ MMA_UNROLL
 #endif
         if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
         async_commit();
+#if WG_PIPE == 3
+        /* a second group ahead: k of the next tile, v of the first */
+        if (block_lo + BLOCK_N < block_end)
+            stage_rows(k_seq, p.k_ss, block_lo + BLOCK_N, block_end, BLOCK_N, k_tile + TILE_ELEMS);
+        if (block_lo < block_end) stage_rows(v_seq, p.v_ss, block_lo, block_end, BLOCK_N, v_tile);
+        async_commit();
+#endif
+#if WG_PIPE
+        /* FlashAttention 3's overlap within a warpgroup: at tile j the products of the
+         * scores of j and of p.v of tile j - 1 are issued together, the scores waited for
+         * first, and the softmax of j runs while p.v of j - 1 still occupies the tensor
+         * cores; acc is rescaled once that has landed. WG_PIPE k and v tiles cycle: tile
+         * j's k and j - 1's v are read while the copies of k of j + WG_PIPE - 1 and v of
+         * j + WG_PIPE - 2 are in flight, so one barrier per tile suffices. */
+        uint4 pa_prev[BLOCK_N / 16];
+        int step = 0; /* the tile's index in this row block */
+#endif
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
+#if WG_PIPE
+            __local ushort *k_cur = k_tile + (step % WG_PIPE) * TILE_ELEMS;
+            __local ushort *v_prev = v_tile + ((step + WG_PIPE - 1) % WG_PIPE) * TILE_ELEMS;
+            const bool has_prev = step > 0;
+#if WG_PIPE == 3
+            ASYNC_WAIT(1); /* k of this tile, v of the previous have landed (not the newest) */
+#else
+            ASYNC_WAIT(0); /* k of this tile, v of the previous have landed */
+#endif
+            TILES_LANDED();
+            barrier(CLK_LOCAL_MEM_FENCE); /* everyone's; and every product reading the
+                                           * buffers refilled below has been waited for */
+            {
+                const int k_ahead = tile0 + (WG_PIPE - 1) * BLOCK_N, v_ahead = tile0 + (WG_PIPE - 2) * BLOCK_N;
+                if (v_ahead < block_end)
+                    stage_rows(v_seq, p.v_ss, v_ahead, block_end, BLOCK_N,
+                               v_tile + ((step + WG_PIPE - 2) % WG_PIPE) * TILE_ELEMS);
+                if (k_ahead < block_end)
+                    stage_rows(k_seq, p.k_ss, k_ahead, block_end, BLOCK_N,
+                               k_tile + ((step + WG_PIPE - 1) % WG_PIPE) * TILE_ELEMS);
+            }
+            async_commit();
+#else
+            __local ushort *k_cur = k_tile;
             stage_rows(v_seq, p.v_ss, tile0, block_end, BLOCK_N, v_tile);
             async_commit();
             ASYNC_WAIT(1);                /* this work-item's copies of k have landed */
             TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
+#endif
 
             /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
              * Each k operand read from local memory feeds the M_TILES row tiles. */
             float4 s[M_TILES][N_BLOCKS];
 #if WGMMA
-            /* the warpgroup's 64 x 64 scores, one product per 16 dims; this warp keeps
-             * its 16 rows' share in mma.sync's C layout */
-MMA_UNROLL
-            for (int nb = 0; nb < N_BLOCKS; ++nb) s[0][nb] = (float4)(0.0f);
+            /* the warpgroup's 64 x 64 scores; this warp keeps its 16 rows' share in
+             * mma.sync's C layout */
 #if Q_REGS
-MMA_UNROLL
-            for (int ks = 0; ks < K_STEPS; ++ks) wg_hold_a(&qa[0][ks]);
-#endif
-            wg_fence(s[0]);
-MMA_UNROLL
-            for (int ks = 0; ks < K_STEPS; ++ks) {
-#if Q_REGS
-                wg_mma_rs_kmajor(s[0], qa[0][ks], k_tile + 128 * ks, WG_KMAJOR_LBO(D_PAD),
-                                 WG_KMAJOR_SBO(D_PAD), scratch);
+            uint4 *q_ops = qa[0];
+            __local const ushort *q_wg = 0;
 #else
-                wg_mma_ss(s[0], q_tile + 64 * D_PAD * (warp_index() >> 2) + 128 * ks,
-                          WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_tile + 128 * ks,
-                          WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
+            uint4 *q_ops = 0;
+            __local const ushort *q_wg = q_tile + 64 * D_PAD * (warp_index() >> 2);
 #endif
+            wg_issue_scores(s[0], q_ops, q_wg, k_cur, scratch);
+#if WG_PIPE
+            wg_commit();
+            if (has_prev) {
+                wg_issue_pv(acc[0], pa_prev, v_prev, scratch);
+                wg_commit();
+                wg_wait_but_newest(s[0]); /* the scores; p.v goes on */
+            } else {
+                wg_wait_all(s[0]);
             }
+#else
             wg_commit_wait(s[0]);
+#endif
 #else
 MMA_UNROLL
             for (int nb = 0; nb < N_BLOCKS; ++nb) {
@@ -314,7 +436,7 @@ MMA_UNROLL
 MMA_UNROLL
                 for (int ks = 0; ks < K_STEPS; ks += 2) {
                     uint2 kb[2];
-                    mma_key_fragments(k_tile, K_PITCH, nb, ks, ks + 1 < K_STEPS, kb);
+                    mma_key_fragments(k_cur, K_PITCH, nb, ks, ks + 1 < K_STEPS, kb);
 MMA_UNROLL
                     for (int mt = 0; mt < M_TILES; ++mt) {
                         s[mt][nb] = warp_mma(s[mt][nb], qa[mt][ks], kb[0], scratch);
@@ -323,11 +445,16 @@ MMA_UNROLL
                 }
             }
 #endif
+#if !WG_PIPE
             barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with k_tile: refill it */
             if (tile0 + BLOCK_N < block_end)
                 stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, BLOCK_N, k_tile);
             async_commit();
+#endif
 
+#if WG_PIPE
+            float2 alpha_pipe;
+#endif
 MMA_UNROLL
             for (int mt = 0; mt < M_TILES; ++mt) {
                 const int ra = row_a[mt], rb = row_b[mt];
@@ -369,9 +496,14 @@ MMA_UNROLL
                 m_b[mt] = mnew_b;
                 l_a[mt] *= alpha_a;
                 l_b[mt] *= alpha_b;
+#if WG_PIPE
+                /* p.v of the previous tile may still be adding into acc: rescaled below */
+                alpha_pipe = (float2)(alpha_a, alpha_b);
+#else
 MMA_UNROLL
                 for (int db = 0; db < D_BLOCKS; ++db)
                     acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
+#endif
 
                 /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */
 MMA_UNROLL
@@ -391,33 +523,33 @@ MMA_UNROLL
                 }
             }
 
+#if WG_PIPE
+            {
+                uint4 pa_next[BLOCK_N / 16];
+                wg_pack_p(s[0], pa_next);
+                if (has_prev) {
+                    wg_wait_all(acc[0]); /* p.v of the previous tile */
+                    wg_hold_rest(acc[0]);
+                }
+MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db)
+                    acc[0][db] *= (float4)(alpha_pipe.x, alpha_pipe.x, alpha_pipe.y, alpha_pipe.y);
+MMA_UNROLL
+                for (int kk = 0; kk < BLOCK_N / 16; ++kk) pa_prev[kk] = pa_next[kk];
+                step++;
+            }
+#else
             ASYNC_WAIT(1);                /* this work-item's copies of v have landed */
             TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
 #if WGMMA
-            /* acc += p.v per 16 keys and 64 dims, p from the score registers as below, v
-             * as the MN-major operand; D_BLOCKS / 8 accumulator chunks, one batch */
+            /* acc += p.v per 16 keys and 64 dims, p from the score registers */
             {
                 uint4 pa[BLOCK_N / 16];
-MMA_UNROLL
-                for (int kk = 0; kk < BLOCK_N / 16; ++kk) {
-                    const float4 p0 = s[0][2 * kk], p1 = s[0][2 * kk + 1];
-                    pa[kk] = (uint4)(pack_pair(p0.x, p0.y), pack_pair(p0.z, p0.w),
-                                     pack_pair(p1.x, p1.y), pack_pair(p1.z, p1.w));
-                    wg_hold_a(&pa[kk]);
-                }
-MMA_UNROLL
-                for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc[0] + 8 * ch);
-                wg_fence(acc[0]);
-MMA_UNROLL
-                for (int ch = 0; ch < D_BLOCKS / 8; ++ch)
-MMA_UNROLL
-                    for (int kk = 0; kk < BLOCK_N / 16; ++kk)
-                        wg_mma_rs_mnmajor(acc[0] + 8 * ch, pa[kk], v_tile + TILE_AT(16 * kk, 64 * ch),
-                                          WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
+                wg_pack_p(s[0], pa);
+                wg_issue_pv(acc[0], pa, v_tile, scratch);
                 wg_commit_wait(acc[0]);
-MMA_UNROLL
-                for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc[0] + 8 * ch);
+                wg_hold_rest(acc[0]);
             }
 #else
             /* acc += p.v: the C layout of two adjacent key blocks is the A layout of one
@@ -444,7 +576,19 @@ MMA_UNROLL
             }
 #endif
             barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with v_tile: the next step refills it */
+#endif /* !WG_PIPE */
         }
+#if WG_PIPE
+        if (block_lo < block_end) { /* p.v of the last tile */
+            ASYNC_WAIT(0);
+            TILES_LANDED();
+            barrier(CLK_LOCAL_MEM_FENCE);
+            wg_issue_pv(acc[0], pa_prev, v_tile + ((step + WG_PIPE - 1) % WG_PIPE) * TILE_ELEMS,
+                        scratch);
+            wg_commit_wait(acc[0]);
+            wg_hold_rest(acc[0]);
+        }
+#endif
 #if WGMMA && !Q_REGS
         ASYNC_WAIT(0); /* q's copies, where no key tile waited for them, land before the next */
 #endif

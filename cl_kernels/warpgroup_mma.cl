@@ -89,6 +89,21 @@ inline void wg_commit_wait(float4 *c)
                  : WG_C32(c) : : "memory");
 }
 
+/* Commit the products issued since the last commit as one group. */
+inline void wg_commit(void) { asm volatile("// FACL_SM90A wgmma.commit_group.sync.aligned;" ::: "memory"); }
+
+/* Wait for every committed group, or for all but the newest; the accumulators of the
+ * awaited products are tied to the wait as in wg_commit_wait. */
+inline void wg_wait_all(float4 *c)
+{
+    asm volatile("// FACL_SM90A wgmma.wait_group.sync.aligned 0;" : WG_C32(c) : : "memory");
+}
+
+inline void wg_wait_but_newest(float4 *c)
+{
+    asm volatile("// FACL_SM90A wgmma.wait_group.sync.aligned 1;" : WG_C32(c) : : "memory");
+}
+
 /* Further accumulators of the same batch: only tied to the fence or wait next to it (no
  * instruction), so that their writes come before the fence and their reads after the wait. */
 inline void wg_hold(float4 *c) { asm volatile("" : WG_C32(c) : : "memory"); }
@@ -141,6 +156,9 @@ inline void wg_proxy_fence(void) {}
 inline void wg_fence(float4 *c) { (void)c; }
 inline void wg_commit_wait(float4 *c) { (void)c; }
 inline void wg_hold(float4 *c) { (void)c; }
+inline void wg_commit(void) {}
+inline void wg_wait_all(float4 *c) { (void)c; }
+inline void wg_wait_but_newest(float4 *c) { (void)c; }
 inline void wg_hold_a(uint4 *a) { (void)a; }
 
 /* Element (r, k) of a K-major operand and (k, n) of an MN-major one, by the strides the

@@ -61,9 +61,9 @@ typedef struct facl_device_profile {
      * compute capability 9.x device's nvidia-mma path (kernel_path.c), or
      * FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1 forces it (tests, benchmarks). */
     int fwd_wgmma;
-    /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs" asked (benchmarking), or
-     * zeros: the planner's choice. */
-    int wgmma_warpgroups, wgmma_q_regs;
+    /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
+     * or zeros: the planner's choice. */
+    int wgmma_warpgroups, wgmma_q_regs, wgmma_pipe;
 } facl_device_profile;
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */

@@ -25,19 +25,22 @@ static facl_status force_path(facl_context *ctx, const char *name, const char *s
     return FACL_SUCCESS;
 }
 
-/* FACL_FWD_WGMMA_SHAPE "warpgroups,q_regs" (1 or 2; 0 or 1) into the profile. */
+/* FACL_FWD_WGMMA_SHAPE "warpgroups,q_regs,stages" (1 or 2; 0 or 1; 0, 2 or 3) into the
+ * profile. */
 static facl_status read_wgmma_shape(facl_device_profile *p)
 {
     const char *text = facl_getenv("FACL_FWD_WGMMA_SHAPE");
     if (!text || !*text) return FACL_SUCCESS;
-    int warpgroups = 0, q_regs = -1, used = 0;
-    if (sscanf(text, "%d,%d%n", &warpgroups, &q_regs, &used) != 2 || text[used] != '\0' ||
-        (warpgroups != 1 && warpgroups != 2) || (q_regs != 0 && q_regs != 1))
+    int warpgroups = 0, q_regs = -1, pipe = -1, used = 0;
+    if (sscanf(text, "%d,%d,%d%n", &warpgroups, &q_regs, &pipe, &used) != 3 ||
+        text[used] != '\0' || (warpgroups != 1 && warpgroups != 2) || (q_regs != 0 && q_regs != 1) ||
+        (pipe != 0 && pipe != 2 && pipe != 3))
         return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_FWD_WGMMA_SHAPE: expected \"warpgroups,q_regs\" with warpgroups "
-                         "1 or 2 and q_regs 0 or 1, got \"%s\"", text);
+                         "FACL_FWD_WGMMA_SHAPE: expected \"warpgroups,q_regs,stages\" with "
+                         "warpgroups 1 or 2, q_regs 0 or 1, stages 0, 2 or 3, got \"%s\"", text);
     p->wgmma_warpgroups = warpgroups;
     p->wgmma_q_regs = q_regs;
+    p->wgmma_pipe = pipe;
     return FACL_SUCCESS;
 }
 

@@ -93,13 +93,14 @@ void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t 
              p->alibi.buffer != NULL, p->dropout_p > 0.0f, p->seqused != NULL);
 }
 
-/* attn_fwd_wgmma's static local memory (attn_fwd_mma.cl with WGMMA=1: TILE_ELEMS,
- * q_tile, SCRATCH_FLOATS): k and v tiles of 64 keys and, unless q stays in registers,
- * the group's q rows, all with head dims padded to a multiple of 64. */
-uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int emulated)
+/* attn_fwd_wgmma's static local memory (attn_fwd_mma.cl with WGMMA=1: KV_BUFS,
+ * TILE_ELEMS, q_tile, SCRATCH_FLOATS): k and v tiles of 64 keys (two of each when
+ * pipelined) and, unless q stays in registers, the group's q rows, all with head dims
+ * padded to a multiple of 64. */
+uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int emulated)
 {
     const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
-    const uint64_t tiles = 2u * 64u * d_pad * 2u;
+    const uint64_t tiles = 2u * (pipe ? (uint64_t)pipe : 1u) * 64u * d_pad * 2u;
     const uint64_t q = q_regs ? 0u : 64u * (uint64_t)warpgroups * d_pad * 2u;
     const uint64_t scratch = emulated ? 4u * (uint64_t)warpgroups * (16 * 16 + 16 * 8) * 4u : 4u;
     return tiles + q + scratch;
@@ -112,19 +113,22 @@ uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int em
  * warpgroup 141-145 either way; at d = 256 q in registers takes 255 registers with 104
  * bytes of spills and is still the fastest. */
 static int wgmma_shape(const facl_fwd_problem *p, const facl_device_profile *profile,
-                       uint64_t budget, int *warpgroups, int *q_regs)
+                       uint64_t budget, int *warpgroups, int *q_regs, int *pipe)
 {
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     if (profile->wgmma_warpgroups > 0) {
         *warpgroups = profile->wgmma_warpgroups;
         *q_regs = profile->wgmma_q_regs;
-        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, emulated) <= budget;
+        *pipe = profile->wgmma_pipe;
+        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= budget;
     }
     *q_regs = 1;
-    for (*warpgroups = 2; *warpgroups >= 1; --*warpgroups)
-        if (facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, emulated) <= budget &&
-            (size_t)*warpgroups * 128u <= profile->max_work_group_size)
-            return 1;
+    static const int stages[3] = {3, 2, 0};
+    for (int i = 0; i < 3; ++i)
+        for (*pipe = stages[i], *warpgroups = 2; *warpgroups >= 1; --*warpgroups)
+            if (facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= budget &&
+                (size_t)*warpgroups * 128u <= profile->max_work_group_size)
+                return 1;
     return 0;
 }
 
@@ -145,7 +149,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     const uint64_t mma_budget = facl_mma_local_budget(profile);
     const int mma_keys = mma_block_n(p->head_dim, emulated, mma_budget);
     plan->local_budget = profile->local_mem_usable;
-    int warpgroups, q_regs;
+    int warpgroups, q_regs, pipe;
     /* Where it was faster than attn_fwd_mma on the H200 (run 28: 1.18x at d = 256, 0.76x
      * and 0.81x at d = 64 and 128, whose warps all wait at the same barriers with no
      * second work-group per multiprocessor to fill the tensor cores meanwhile), or
@@ -153,14 +157,14 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     const int wgmma_wanted = profile->fwd_wgmma == FACL_WGMMA_EVERYWHERE ||
                              (profile->fwd_wgmma == FACL_WGMMA_WHERE_FASTER && p->head_dim > 128);
     if (wgmma_wanted && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
-        mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs)) {
+        mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs, &pipe)) {
         plan->kernel = "attn_fwd_wgmma";
         plan->block_n = 64;
         plan->local_budget = mma_budget;
         plan->rows_per_item = 1;
         plan->lanes = 2; /* 128 work-items per 64 rows */
         plan->fixed_group = 128u * (size_t)warpgroups;
-        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, emulated);
+        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated);
         /* 16-byte copies of q too where q is staged in local memory */
         const int aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
                             facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
@@ -168,9 +172,9 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         /* FACL_SM90A: the program is rebuilt from its PTX with the sm_90a instructions
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
-                 "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DM_TILES=1 -DBLOCK_N=64 "
+                 "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DM_TILES=1 -DBLOCK_N=64 "
                  "-DVEC_LOADS=%d -DMMA_EMULATE=%d%s",
-                 features, warpgroups, q_regs, aligned, emulated,
+                 features, warpgroups, q_regs, pipe, aligned, emulated,
                  emulated ? "" : " -DFACL_SM90A=1");
         return;
     }

@@ -30,7 +30,7 @@ uint64_t facl_mma_local_budget(const facl_device_profile *profile);
 
 /* attn_fwd_wgmma's static local memory for a head dim and shape (tests keep the kernel's
  * declarations and this in step). */
-uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int emulated);
+uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int emulated);
 
 /* The kernel and its options. A fast path whose kernel would not fit the device's local
  * memory falls back to the portable kernel; the launch refuses a plan whose

@@ -245,9 +245,10 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,1,16,1", FACL_SUCCESS);
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,16", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_MMA_SHAPE", "4,48,64,2,4,64,2", FACL_ERROR_INVALID_VALUE);
-    expect_env("FACL_FWD_WGMMA_SHAPE", "2,1", FACL_SUCCESS);
-    expect_env("FACL_FWD_WGMMA_SHAPE", "3,1", FACL_ERROR_INVALID_VALUE);
-    expect_env("FACL_FWD_WGMMA_SHAPE", "2", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "2,1,3", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "3,1,0", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "2,1", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_SHAPE", "2,1,1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_WGMMA", "0", FACL_SUCCESS);
     expect_env("FACL_FWD_WGMMA", "yes", FACL_ERROR_INVALID_VALUE);
 }

@@ -274,7 +274,8 @@ static long option_value(const facl_fwd_plan *plan, const char *name)
  *                     GROUP_SIZE / 32 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8)
  *                     : 1, GROUP_SIZE 128
  *     with WGMMA=1 (attn_fwd_wgmma): D_PAD = round_up(HEAD_DIM, 64), TILE_ELEMS =
- *                     BLOCK_N * D_PAD, GROUP_SIZE = 128 * WARPGROUPS, and unless Q_REGS
+ *                     BLOCK_N * D_PAD, KV_BUFS * TILE_ELEMS each (KV_BUFS 2 with WG_PIPE),
+ *                     GROUP_SIZE = 128 * WARPGROUPS, and unless Q_REGS
  *                     __local ushort q_tile[BLOCK_M * D_PAD], BLOCK_M = 64 * WARPGROUPS
  *   attn_fwd_rows.cl: none. */
 static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
@@ -300,7 +301,8 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
         const uint64_t scratch_floats =
             option_value(plan, "MMA_EMULATE") ? 128 * groups / 32 * (16 * 16 + 16 * 8) : 1;
         const uint64_t q_tile = option_value(plan, "Q_REGS") ? 0 : 64 * groups * d_pad * 2;
-        return 2 * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float);
+        const uint64_t bufs = option_value(plan, "WG_PIPE") ? (uint64_t)option_value(plan, "WG_PIPE") : 1;
+        return 2 * bufs * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_rows") == 0) return 0;
     fail_msg("unknown kernel %s", plan->kernel);
@@ -349,10 +351,11 @@ static void test_kernel_sources_match_count(void **state)
           "#if LANES > 1", "__local float partial[BLOCK_N * MAX_GROUP];", NULL},
          3},
         {"attn_fwd_mma.cl",
-         {"__local ushort k_tile[TILE_ELEMS]", "__local ushort v_tile[TILE_ELEMS]",
+         {"__local ushort k_tile[KV_BUFS * TILE_ELEMS]", "__local ushort v_tile[KV_BUFS * TILE_ELEMS]",
           "__local float scratch[SCRATCH_FLOATS];", "#define TILE_ELEMS (BLOCK_N * K_PITCH)",
           "#define D_PAD (((HEAD_DIM + 15) / 16) * 16)", "#define K_PITCH (D_PAD + 8)",
           "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)",
+          "#define KV_BUFS (WG_PIPE ? WG_PIPE : 1)",
           "#define GROUP_SIZE 128", "#define GROUP_SIZE (128 * WARPGROUPS)",
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define TILE_ELEMS (BLOCK_N * D_PAD)",
           "#if WGMMA && !Q_REGS\n    /* the group's q rows, a 64-row slice per warpgroup */\n"
@@ -854,7 +857,7 @@ static void test_wgmma_plan(void **state)
                     facl_plan_fwd_program(&p, &dev, &plan);
                     const int wanted = mode == FACL_WGMMA_EVERYWHERE || d > 128;
                     const int emulated = paths[pa] == FACL_PATH_MMA_EMULATED;
-                    if (!wanted || facl_wgmma_local_bytes(d, 1, 1, emulated) >
+                    if (!wanted || facl_wgmma_local_bytes(d, 1, 1, 0, emulated) >
                                        facl_mma_local_budget(&dev)) {
                         /* (the emulation's scratch leaves 48 KiB short above d = 128) */
                         assert_string_equal(plan.kernel, "attn_fwd_mma");
@@ -889,10 +892,18 @@ static void test_wgmma_plan(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_wgmma");
     assert_int_equal(option_value(&plan, "WARPGROUPS"), 2);
     assert_int_equal(option_value(&plan, "Q_REGS"), 1);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 0); /* two or three of each tile: 128+ KiB */
     assert_int_equal(plan.local_bytes, 2 * 64 * 256 * 2 + 4);
+    facl_fwd_problem p128 = problem(128, 1000);
+    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    facl_plan_fwd_program(&p128, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
+    assert_int_equal(plan.local_bytes, 6 * 64 * 128 * 2 + 4);
+    dev.fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
     /* q in local memory needs 16-byte q rows for its copies too */
     dev.wgmma_warpgroups = 1;
     dev.wgmma_q_regs = 0;
+    dev.wgmma_pipe = 0;
     p.q.offset = 4;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_wgmma");
