@@ -22,6 +22,20 @@
  *       adds dS K to dq (the C layout of two score blocks is the A layout of one k-step,
  *       as in the forward). Sums run over key tiles in ascending order.
  *
+ * With DQ_ATOMIC=1 (opts->deterministic = 0, FlashAttention 2's default) dq comes from the
+ * dk/dv kernel instead, as in FlashAttention 2: after step 2 the warps
+ *         3. add dS K for the row tile and the block's keys (dS^T is in local memory
+ *            already, and so is K) into an fp32 accumulator in the workspace, with
+ *            floating-point atomics (red.global.add.f32; emulated: a compare-and-swap
+ *            loop on the float's bits, OpenCL 1.2 having no float atomics),
+ * and attn_bwd_mma_dq_store turns the accumulator into dq. That is 5 matrix products
+ * instead of 7 (no recomputation of S and dP), but the order of dq's sums over key
+ * blocks, and so its last bits, changes from run to run; dk and dv stay deterministic.
+ * attn_bwd_mma_dq is not compiled in that mode. The workspace then holds, for each query
+ * row and head, the accumulator's HEAD_DIM floats followed by D (the host spaces D's
+ * entries HEAD_DIM + 1 floats apart), so that the accumulator needs no argument of its
+ * own; attn_bwd_dot zeroes each row's accumulator as it writes the row's D.
+ *
  * Every operand comes out of row-major local tiles through ldmatrix (warp_mma.cl:
  * mma_a_fragment, mma_key_fragments, and mma_value_fragments, whose .trans reads the
  * transposed operands of the second products). Probabilities use base 2 (the scale with
@@ -31,9 +45,9 @@
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM (up to 256), attn_common.cl's
  * switches, FACL_BWD_PARAMS_SIZE, MMA_EMULATE and VEC_LOADS (warp_mma.cl), KV_WARPS,
  * KV_KEYS, KV_ROWS, DQ_WARPS, DQ_KEYS (src/bwd_plan.c picks them to fit local memory),
- * and KV_STAGES, DQ_STAGES: 2 where local memory holds two of the tiles that change
+ * KV_STAGES, DQ_STAGES: 2 where local memory holds two of the tiles that change
  * from step to step (q and dout; k and v), so that the next step's copies (cp.async)
- * overlap this step's products, else 1.
+ * overlap this step's products, else 1, and DQ_ATOMIC (0 or 1, above).
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -47,6 +61,9 @@
 #endif
 #if (KV_STAGES != 1 && KV_STAGES != 2) || (DQ_STAGES != 1 && DQ_STAGES != 2)
 #error "KV_STAGES and DQ_STAGES are 1 or 2"
+#endif
+#if !defined(DQ_ATOMIC) || (DQ_ATOMIC != 0 && DQ_ATOMIC != 1)
+#error "DQ_ATOMIC must be defined by the host, 0 or 1"
 #endif
 
 #define KV_WK (KV_KEYS / 16)     /* warps along the keys of a block */
@@ -193,6 +210,79 @@ inline float4 dq_entries(float4 s, float4 dp, float lse2_a, float lse2_b, float 
         mma_bwd_entry(s.w, dp.w, lse2_b, delta_b, slope, rb + off - j1, dropout_factor(p, b, h, rb, j1),
                       !masked || (j1 >= lo_b && j1 < end_b), p).y);
 }
+
+#if DQ_ATOMIC
+/* Step 3's work (DQ_ATOMIC): the row tile's dq is DQA_SLICES slices of 16 rows by
+ * DQA_PAIRS pairs of 8-dim blocks. A unit is a slice, or a share of its pairs when there
+ * are fewer slices than warps; each warp takes whole units (no two warps add to one
+ * element within a step). */
+#define DQA_SLICES (KV_ROWS / 16)
+#define DQA_PAIRS (D_PAD / 16)
+#define DQA_CHUNKS (KV_WARPS > DQA_SLICES ? KV_WARPS / DQA_SLICES : 1) /* units per slice */
+#define DQA_CHUNK ((DQA_PAIRS + DQA_CHUNKS - 1) / DQA_CHUNKS)           /* pairs per unit */
+#define DQA_UNITS (DQA_SLICES * DQA_CHUNKS)
+#define DQA_ROUNDS ((DQA_UNITS + KV_WARPS - 1) / KV_WARPS)
+
+/* *addr += x as one atomic operation on an fp32 in global memory. Work-groups add in no
+ * fixed order, hence dq's last bits in this mode. */
+inline void atomic_add_global_f32(__global float *addr, float x)
+{
+#if MMA_EMULATE
+    /* OpenCL 1.2 has integer atomics only: swap in the bits of old + x while the word
+     * still holds old's. The first guess is 0.0f (the accumulator starts at zero), so
+     * every access is atomic (no plain read racing with other groups' swaps). */
+    volatile __global int *bits = (volatile __global int *)addr;
+    int old = 0;
+    for (;;) {
+        const int seen = atomic_cmpxchg(bits, old, as_int(as_float(old) + x));
+        if (seen == old) break;
+        old = seen;
+    }
+#else
+    /* red: the reduction without a result, so nothing waits for it */
+    asm volatile("red.global.add.f32 [%0], %1;" : : "l"(addr), "f"(x) : "memory");
+#endif
+}
+
+/* The A operand (16 x 16: rows m, columns k) of dq += dS K for query rows m0 .. m0 + 15
+ * and keys 16kk .. 16kk + 15, out of the dS^T tile (row-major, a row per key, `pitch`
+ * 16-bit elements): one ldmatrix.trans on NVIDIA, as mma_value_fragments reads its
+ * transposed operands. */
+inline uint4 mma_a_fragment_trans(__local const ushort *tile, int pitch, int kk, int m0)
+{
+#if MMA_EMULATE
+    /* a.x = (m g; k 2t, 2t+1), a.y = (m g+8; same k), a.z = (m g; k 2t+8, 2t+9), a.w = (m g+8; same) */
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    __local const ushort *col = tile + (16 * kk + 2 * t) * pitch + m0 + g;
+    return (uint4)((uint)col[0] | ((uint)col[pitch] << 16),
+                   (uint)col[8] | ((uint)col[pitch + 8] << 16),
+                   (uint)col[8 * pitch] | ((uint)col[9 * pitch] << 16),
+                   (uint)col[8 * pitch + 8] | ((uint)col[9 * pitch + 8] << 16));
+#else
+    /* matrix i = keys 16kk + 8(i / 2) .. + 7 (rows of the tile) x query rows m0 + 8(i & 1)
+     * .. + 7, transposed */
+    const int lane = warp_lane(), i = lane >> 3;
+    return ldmatrix_x4_trans(tile + (16 * kk + 8 * (i >> 1) + (lane & 7)) * pitch + m0 + 8 * (i & 1));
+#endif
+}
+
+/* One C fragment of dq (dims c, c + 1 of rows a and b) added into the accumulator, whose
+ * rows start at acc[at_a] and acc[at_b]: padding rows (in_a, in_b false) and padding dims
+ * (at or past HEAD_DIM) are left out. */
+inline void dq_accumulate(__global float *acc, long at_a, long at_b, bool in_a, bool in_b, int c,
+                          float4 x)
+{
+    if (in_a) {
+        if (c < HEAD_DIM) atomic_add_global_f32(acc + at_a + c, x.x);
+        if (c + 1 < HEAD_DIM) atomic_add_global_f32(acc + at_a + c + 1, x.y);
+    }
+    if (in_b) {
+        if (c < HEAD_DIM) atomic_add_global_f32(acc + at_b + c, x.z);
+        if (c + 1 < HEAD_DIM) atomic_add_global_f32(acc + at_b + c + 1, x.w);
+    }
+}
+
+#endif
 
 __kernel __attribute__((reqd_work_group_size(32 * KV_WARPS, 1, 1))) void attn_bwd_mma_dkdv(BWD_ARGS)
 {
@@ -350,6 +440,55 @@ MMA_UNROLL
                     dk_acc[db + 1] = warp_mma(dk_acc[db + 1], da, qb[1], scratch);
                 }
             }
+#if DQ_ATOMIC
+            /* Step 3: dq += dS K for the tile's rows (those before rows.y) and the block's
+             * keys, added into the accumulator (the HEAD_DIM floats before each D in the
+             * workspace). A pass of its own rather than a part of step 2: step 2 gives
+             * each warp 16 keys (its rows of dk and dv), while dq sums over all the
+             * block's keys, so here each warp owns whole output units (DQA_*), reading dS
+             * through ldmatrix.trans from the dS^T tile and K as attn_bwd_mma_dq does. A
+             * lane keeps KV_KEYS / 16 A fragments and two C fragments beside dk's and
+             * dv's accumulators (the kernel is at ~255 registers on the H200; S^T and
+             * dP^T are dead by now). Written out here like steps 1 and 2: a helper this
+             * large is not inlined, and OpenCL C's `inline` then leaves a call to a
+             * function that is never defined. */
+MMA_UNROLL
+            for (int round = 0; round < DQA_ROUNDS; ++round) {
+                /* A warp without a unit (more warps than units) computes the first one's
+                 * products and adds nothing: under emulation every warp must reach
+                 * every warp_mma. */
+                const int unit = round * KV_WARPS + warp_index();
+                const bool active = unit < DQA_UNITS;
+                const int slice = active ? unit / DQA_CHUNKS : 0;
+                const int pair0 = active ? unit % DQA_CHUNKS * DQA_CHUNK : 0;
+                uint4 ds[KV_KEYS / 16];
+MMA_UNROLL
+                for (int kk = 0; kk < KV_KEYS / 16; ++kk)
+                    ds[kk] = mma_a_fragment_trans(dst_tile, P_PITCH, kk, 16 * slice);
+                const int ra = row0 + 16 * slice + lg, rb = ra + 8;
+                const bool in_a = active && ra < rows.y, in_b = active && rb < rows.y;
+                const long at_a = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b,
+                                             e.q_start + ra, h) - HEAD_DIM;
+                const long at_b = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b,
+                                             e.q_start + rb, h) - HEAD_DIM;
+MMA_UNROLL
+                for (int pp = 0; pp < DQA_CHUNK; ++pp) {
+                    /* a pair past the last (uneven shares) is computed again, not added */
+                    const bool in = pair0 + pp < DQA_PAIRS;
+                    const int pair = min(pair0 + pp, DQA_PAIRS - 1);
+                    float4 c0 = (float4)(0.0f), c1 = (float4)(0.0f);
+MMA_UNROLL
+                    for (int kk = 0; kk < KV_KEYS / 16; ++kk) {
+                        uint2 kb[2];
+                        mma_value_fragments(k_tile + kk * 16 * PITCH, PITCH, 2 * pair, kb);
+                        c0 = warp_mma(c0, ds[kk], kb[0], scratch);
+                        c1 = warp_mma(c1, ds[kk], kb[1], scratch);
+                    }
+                    dq_accumulate(delta, at_a, at_b, in && in_a, in && in_b, 16 * pair + 2 * lt, c0);
+                    dq_accumulate(delta, at_a, at_b, in && in_a, in && in_b, 16 * pair + 8 + 2 * lt, c1);
+                }
+            }
+#endif
             /* every warp is done with this step's tiles and with P~^T and dS^T: the next
              * step refills them */
             barrier(CLK_LOCAL_MEM_FENCE);
@@ -375,6 +514,7 @@ MMA_UNROLL
     }
 }
 
+#if !DQ_ATOMIC
 __kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bwd_mma_dq(BWD_ARGS)
 {
     __local ushort q_tile[DQ_ROWS * PITCH] __attribute__((aligned(16)));
@@ -530,3 +670,24 @@ MMA_UNROLL
         }
     }
 }
+#else
+/* dq of every row of the sequence from its accumulator (step 3 of attn_bwd_mma_dkdv),
+ * scaled as attn_bwd_mma_dq scales its sums, rounded to the storage type and written
+ * through dq's strides. A work-item per element, consecutive ones along the head dim
+ * (coalesced), strided over the sequence's rows as attn_bwd_dot is; a row that sees no
+ * key got no additions (dq = 0); rows outside every varlen sequence are not written. */
+__kernel void attn_bwd_mma_dq_store(BWD_ARGS)
+{
+    const int h = get_group_id(1);
+    const int b = get_group_id(2);
+    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
+    (void)q; (void)k; (void)v; (void)o; (void)lse; (void)dout; (void)dk; (void)dv; (void)alibi;
+    const long n = (long)e.sq * HEAD_DIM;
+    for (long idx = get_global_id(0); idx < n; idx += get_global_size(0)) {
+        const long row = e.q_start + idx / HEAD_DIM;
+        const int c = (int)(idx % HEAD_DIM);
+        const float sum = delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h) - HEAD_DIM + c];
+        store_value(dq, view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, row, h) + c, sum * p.scale);
+    }
+}
+#endif

@@ -91,7 +91,11 @@ inline int2 bwd_rows_seeing(int first_key, int last_key, int off, int sq, const 
 }
 
 /* D_i, one work-item per (row, head, sequence); rows strided so that every row of a
- * sequence longer than the launch (trusted varlen) is still covered. */
+ * sequence longer than the launch (trusted varlen) is still covered. In attn_bwd_mma's
+ * atomic mode (DQ_ATOMIC=1, attn_bwd_mma.cl) it also zeroes the row's dq accumulator,
+ * the HEAD_DIM floats before D, which the dk/dv kernel then adds into: every row that
+ * kernel and attn_bwd_mma_dq_store touch is a row of a sequence, so no other command (a
+ * fill of the whole workspace) is needed. */
 __kernel void attn_bwd_dot(BWD_ARGS)
 {
     const int h = get_group_id(1);
@@ -104,7 +108,11 @@ __kernel void attn_bwd_dot(BWD_ARGS)
         float acc = 0.0f;
         for (int d = 0; d < HEAD_DIM; ++d)
             acc = fma(load_value(dout, do_row + d), load_value(o, o_row + d), acc);
-        delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + i, h)] = acc;
+        const long at = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + i, h);
+        delta[at] = acc;
+#if defined(DQ_ATOMIC) && DQ_ATOMIC
+        for (int d = 0; d < HEAD_DIM; ++d) delta[at - HEAD_DIM + d] = 0.0f;
+#endif
     }
 }
 

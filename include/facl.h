@@ -331,7 +331,15 @@ typedef struct facl_attn_options {
      * even where a sequence is longer than max_seqlen_q or max_seqlen_k (the maxima only
      * decide the launch size, the window normalisation and attn_probs' shape). */
     int32_t trust_cu_seqlens;
-    uint32_t reserved0; /* 0 */
+    /* Backward (FlashAttention's `deterministic`): 0 (default, FlashAttention's default)
+     * lets the backward add dq with floating-point atomics where that is faster, so its
+     * dq may differ in the last bits from run to run (the tensor-core atomic-dq kernels;
+     * opt-in with FACL_BWD_DQ_ATOMIC=1 at context creation, since they ran slower than
+     * the deterministic ones on the H200); 1 makes every gradient bitwise reproducible
+     * (no atomics). The portable kernels are deterministic in both modes, and
+     * so is every forward call, which accepts the field and computes the same either way.
+     * Values other than 0 and 1 are refused (FACL_ERROR_INVALID_VALUE). */
+    int32_t deterministic;
     /* FlashAttention 3's seqused_k: int32 (batch); sequence b uses only its first
      * seqused_k[b] keys (dense: of seqlen_k; varlen: of cu_seqlens_k[b+1] - cu_seqlens_k[b]),
      * so a padded batch needs no gather. Masks align to the used length. NULL = all keys.
@@ -570,17 +578,25 @@ FACL_API facl_status facl_fwd_kvcache_workspace_size(const facl_context *ctx, in
  *   lse       the forward's fp32 lse (required).
  *   opts      the forward's options, unchanged: scale, causal and mask_align, windows,
  *             softcap, alibi_slopes, dropout_p with the same dropout_seed and
- *             dropout_offset (the same mask is regenerated), seqused_k, trust_cu_seqlens.
- *             attn_probs and block_table are refused.
- *   workspace an fp32 1-D view of at least facl_bwd_workspace_size() / 4 elements, or
- *             NULL: the call then allocates it (released once its kernels end).
+ *             dropout_offset (the same mask is regenerated), seqused_k, trust_cu_seqlens,
+ *             and deterministic (below). attn_probs and block_table are refused.
+ *   workspace an fp32 1-D view of at least facl_bwd_workspace_size() / 4 elements (with
+ *             the call's head_dim and opts->deterministic), or NULL: the call then
+ *             allocates it (released once its kernels end). Too small for what the call
+ *             runs: FACL_ERROR_BUFFER_TOO_SMALL, nothing written.
  * Every gradient element of every sequence is written, 0 where nothing depends on it (a
  * key no row sees, keys past seqused_k, a row that sees no key); varlen rows outside every
- * sequence are not written. Deterministic: no atomics; every element is summed by one
- * work-item in a fixed order, so reruns, and launches of other shapes on one device, give
- * the same bits. Validation is the forward's, plus the gradients and the workspace;
- * nothing is written when an argument is refused. Does not block (varlen calls and
- * seqused_k read their index buffers back as the forward does, unless trusted). */
+ * sequence are not written. opts->deterministic = 1: no atomics; every element is summed
+ * by one work-item in a fixed order, so reruns, and launches of other shapes on one
+ * device, give the same bits. opts->deterministic = 0 (the default, as in FlashAttention)
+ * with FACL_BWD_DQ_ATOMIC=1: the tensor-core kernels (fp16/bf16 on nvidia-mma and
+ * mma-emulated) add dq into an fp32 accumulator in the workspace with atomics from the
+ * dk/dv kernel instead of recomputing S and dP in a dq kernel (5 matrix products instead
+ * of 7), so dq may differ in its last bits from run to run (dk and dv do not); without
+ * it, and on other paths and fp32, the deterministic kernels run.
+ * Validation is the forward's, plus the gradients and the workspace; nothing is written
+ * when an argument is refused. Does not block (varlen calls and seqused_k read their
+ * index buffers back as the forward does, unless trusted). */
 FACL_API facl_status facl_bwd(facl_context *ctx, cl_command_queue queue, const facl_tensor *dout,
                               const facl_tensor *q, const facl_tensor *k, const facl_tensor *v,
                               const facl_tensor *out, const facl_tensor *lse,
@@ -589,10 +605,16 @@ FACL_API facl_status facl_bwd(facl_context *ctx, cl_command_queue queue, const f
                               cl_uint num_wait_events, const cl_event *wait_events,
                               cl_event *event);
 
-/* Bytes of workspace a backward call needs, for rows_q query rows (batch * seqlen_q for
- * the dense and packed calls, total_q for the varlen calls) and heads_q query heads. */
+/* Bytes of workspace a backward call on this context needs, for rows_q query rows
+ * (batch * seqlen_q for the dense and packed calls, total_q for the varlen calls),
+ * heads_q query heads, head_dim (1..FACL_MAX_HEAD_DIM) and the call's opts->deterministic
+ * (0 or 1): one fp32 D per row and head, plus, with deterministic = 0 on a context whose
+ * backward takes the atomic-dq kernels (FACL_BWD_DQ_ATOMIC=1; nvidia-mma or mma-emulated), the
+ * fp32 dq accumulator of head_dim floats per row and head. Enough for every dtype (fp32
+ * calls use only D). */
 FACL_API facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q,
-                                             int64_t heads_q, uint64_t *bytes);
+                                             int64_t heads_q, int64_t head_dim,
+                                             int32_t deterministic, uint64_t *bytes);
 
 /* Backward of facl_fwd_qkvpacked: dqkv shaped like qkv (batch, seqlen, 3, heads, d). */
 FACL_API facl_status facl_bwd_qkvpacked(facl_context *ctx, cl_command_queue queue,

@@ -1,6 +1,7 @@
 /* Public backward entry points. As in api_fwd.c, packed calls only build views over
  * their packed tensors (qkv and dqkv, kv and dkv; no copies) and then follow the dense
  * or varlen path. */
+#include "bwd_plan.h"
 #include "bwd_problem.h"
 #include "context.h"
 #include "status.h"
@@ -9,7 +10,7 @@
 static const facl_bwd_names plain_names = {{"q", "k", "v"}, "dq", "dk", "dv"};
 
 facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q, int64_t heads_q,
-                                    uint64_t *bytes)
+                                    int64_t head_dim, int32_t deterministic, uint64_t *bytes)
 {
     facl_error_clear();
     if (!ctx) return facl_fail(FACL_ERROR_NULL_ARGUMENT, "ctx: NULL");
@@ -17,9 +18,20 @@ facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q, int
     if (rows_q < 0) return facl_fail(FACL_ERROR_INVALID_VALUE, "rows_q: negative (%lld)", (long long)rows_q);
     if (heads_q < 1)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "heads_q: %lld (must be >= 1)", (long long)heads_q);
-    if (rows_q > 0 && (uint64_t)heads_q > UINT64_MAX / 4 / (uint64_t)rows_q)
+    if (head_dim < 1 || head_dim > FACL_MAX_HEAD_DIM)
+        return facl_fail(FACL_ERROR_INVALID_HEAD_DIM, "head_dim: %lld (must be 1..%d)",
+                         (long long)head_dim, FACL_MAX_HEAD_DIM);
+    if (deterministic != 0 && deterministic != 1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "deterministic: %d (must be 0 or 1)",
+                         (int)deterministic);
+    /* The accumulator wherever this context's calls may take the tensor-core kernels with
+     * atomic dq (the probe has not necessarily run yet; if it fails, calls need less). */
+    const int dq_atomic = !deterministic && ctx->profile.bwd_dq_atomic &&
+                          facl_bwd_mma_applies(&ctx->profile, (int)head_dim);
+    const uint64_t per = dq_atomic ? (uint64_t)head_dim + 1 : 1;
+    if (rows_q > 0 && (uint64_t)heads_q > UINT64_MAX / 4 / per / (uint64_t)rows_q)
         return facl_fail(FACL_ERROR_SIZE_OVERFLOW, "rows_q * heads_q: overflows 64-bit bytes");
-    *bytes = facl_bwd_workspace_floats(rows_q, heads_q) * sizeof(float);
+    *bytes = facl_bwd_workspace_floats(rows_q, heads_q, (int)head_dim, dq_atomic) * sizeof(float);
     return FACL_SUCCESS;
 }
 

@@ -1,10 +1,13 @@
 /* Enqueue the backward kernels of a validated problem: attn_bwd_dot (D into the
  * workspace), then the dq and the dk/dv kernels of the plan (attn_bwd.cl's or
- * attn_bwd_mma.cl's), each waiting on the one before (so an
- * out-of-order queue keeps the order too). As in fwd_launch.c, everything that can fail
- * (the program, the three kernel objects, the workspace, the arguments) is obtained
- * before the first enqueue, so a refused call leaves nothing on the queue. Kernel objects
- * are made per call (clSetKernelArg on a shared kernel is not thread-safe). */
+ * attn_bwd_mma.cl's), or with atomic dq (plan->dq_atomic) the dk/dv kernel that also adds
+ * dq into the workspace's accumulator (which attn_bwd_dot zeroes) and the kernel that
+ * writes dq from it; each waits on the one before (so an out-of-order queue keeps the
+ * order too). As in fwd_launch.c, everything that can
+ * fail (the workspace's size, the program, the kernel objects, the arguments) is
+ * checked or obtained before the first enqueue, so a refused call leaves nothing on the
+ * queue. Kernel objects are made per call (clSetKernelArg on a shared kernel is not
+ * thread-safe). */
 #include "bwd_params.h"
 #include "bwd_plan.h"
 #include "bwd_problem.h"
@@ -29,9 +32,10 @@ void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, fac
 
 /* What one call enqueues, all obtained before the first enqueue. */
 typedef struct bwd_launch {
-    cl_kernel kernels[3]; /* dot, dq, dkdv: plan->kernels */
+    cl_kernel kernels[3]; /* plan->kernels */
     size_t global[3][3], local[3][3];
     facl_view delta;
+    cl_mem workspace;     /* the caller's, or own_workspace */
     cl_mem own_workspace; /* allocated here when the caller passed none */
 } bwd_launch;
 
@@ -84,6 +88,28 @@ static cl_int bind(cl_kernel kernel, const facl_bwd_problem *bp, const cl_mem de
     return err;
 }
 
+/* Query rows of the call's tensors (batch * seqlen_q, or total_q). */
+static int64_t rows_q(const facl_fwd_problem *p)
+{
+    return p->varlen ? (int64_t)p->total_q : (int64_t)p->batch * p->seqlen_q;
+}
+
+/* The caller's workspace against what the plan needs (D, and with atomic dq the
+ * accumulator): checked before anything is enqueued, so a refusal writes nothing. */
+static facl_status check_workspace(const facl_bwd_problem *bp, const facl_bwd_plan *plan)
+{
+    const facl_fwd_problem *p = &bp->f;
+    const uint64_t need = facl_bwd_workspace_floats(rows_q(p), p->heads_q, p->head_dim, plan->dq_atomic);
+    if (!bp->workspace || (uint64_t)bp->workspace_floats >= need) return FACL_SUCCESS;
+    return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL,
+                     "workspace: %lld floats, the call needs %llu (%s; facl_bwd_workspace_size "
+                     "with the call's head_dim and opts->deterministic gives the bytes)",
+                     (long long)bp->workspace_floats, (unsigned long long)need,
+                     plan->dq_atomic ? "D and the fp32 dq accumulator of the tensor-core kernels' "
+                                       "atomic mode, opts->deterministic = 0"
+                                     : "D, one float per query row and head");
+}
+
 static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
                                   const facl_bwd_plan *plan, bwd_launch *l)
 {
@@ -98,12 +124,20 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
     facl_status st = make_kernels(ctx, plan, l);
     if (st != FACL_SUCCESS) return st;
 
-    /* Launch shapes: dot and dq over query rows (and query heads), dkdv over keys (and kv
-     * heads); a group covers one row or key per work-item, or the plan's rows or keys
-     * (attn_bwd_mma). At least one block: trusted prefix sums may describe more rows
-     * than the maxima, and every kernel strides over them. */
-    const int64_t lengths[3] = {p->seqlen_q, p->seqlen_q, p->seqlen_k};
-    const size_t heads[3] = {(size_t)p->heads_q, (size_t)p->heads_q, (size_t)p->heads_kv};
+    /* Launch shapes: over query rows (and query heads), keys (and kv heads) or the query
+     * rows' elements (and query heads), as plan->spans says; a group covers one row, key
+     * or element per work-item, or the plan's rows or keys (attn_bwd_mma). At least one
+     * block: trusted prefix sums may describe more rows than the maxima, and every kernel
+     * strides over them. */
+    int64_t lengths[3];
+    size_t heads[3];
+    for (int i = 0; i < 3; ++i) {
+        const facl_bwd_span span = plan->spans[i];
+        lengths[i] = span == FACL_BWD_SPAN_KEYS ? p->seqlen_k
+                     : span == FACL_BWD_SPAN_ROWS ? p->seqlen_q
+                                                  : (int64_t)p->seqlen_q * p->head_dim;
+        heads[i] = (size_t)(span == FACL_BWD_SPAN_KEYS ? p->heads_kv : p->heads_q);
+    }
     for (int i = 0; i < 3; ++i) {
         size_t kernel_wg = 0;
         cl_int err = clGetKernelWorkGroupInfo(l->kernels[i], ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
@@ -126,22 +160,26 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
     }
 
     /* D lives in the workspace laid out like lse: (batch, heads_q, seqlen_q) dense,
-     * (heads_q, total_q) varlen. */
-    const size_t rows = p->varlen ? (size_t)p->total_q : (size_t)p->batch * (size_t)p->seqlen_q;
-    const size_t floats = (size_t)facl_bwd_workspace_floats((int64_t)rows, p->heads_q);
-    cl_mem workspace = bp->workspace;
-    l->delta.offset = bp->workspace_off;
-    if (!workspace) {
+     * (heads_q, total_q) varlen. With atomic dq each entry is preceded by its row's
+     * accumulator of head_dim floats (attn_bwd_mma.cl finds it there, HEAD_DIM floats
+     * before D; attn_bwd_dot zeroes it). */
+    const size_t floats = (size_t)facl_bwd_workspace_floats(rows_q(p), p->heads_q, p->head_dim,
+                                                            plan->dq_atomic);
+    const int64_t per_entry = plan->dq_atomic ? (int64_t)p->head_dim + 1 : 1;
+    l->workspace = bp->workspace;
+    int64_t base = bp->workspace_off;
+    if (!l->workspace) {
         cl_int err;
         l->own_workspace = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, floats * sizeof(float),
                                           NULL, &err);
         if (err != CL_SUCCESS) return facl_fail_cl(err, "allocating the backward's workspace");
-        workspace = l->own_workspace;
-        l->delta.offset = 0;
+        l->workspace = l->own_workspace;
+        base = 0;
     }
-    l->delta.buffer = workspace;
-    l->delta.ss = 1;
-    l->delta.sh = p->varlen ? (int64_t)p->total_q : (int64_t)p->seqlen_q;
+    l->delta.buffer = l->workspace;
+    l->delta.offset = base + per_entry - 1;
+    l->delta.ss = per_entry;
+    l->delta.sh = (p->varlen ? (int64_t)p->total_q : (int64_t)p->seqlen_q) * per_entry;
     l->delta.sb = p->varlen ? 0 : l->delta.sh * p->heads_q;
 
     facl_kernel_params params;
@@ -150,7 +188,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
     facl_bwd_params_fill(bp, &l->delta, &bparams);
     cl_int err = CL_SUCCESS;
     for (int i = 0; i < 3 && err == CL_SUCCESS; ++i)
-        err = bind(l->kernels[i], bp, workspace, &params, &bparams);
+        err = bind(l->kernels[i], bp, l->workspace, &params, &bparams);
     return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
 }
 
@@ -159,6 +197,8 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
                                     cl_uint num_wait, const cl_event *wait, cl_event *event)
 {
     if (!queue) queue = ctx->queue;
+    facl_status st = check_workspace(bp, plan);
+    if (st != FACL_SUCCESS) return st;
     if (bp->f.batch == 0) { /* no sequence: nothing to write; honour the wait list */
         facl_enqueue_lock(ctx);
         cl_int err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, event);
@@ -167,14 +207,15 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
     }
     bwd_launch l;
     memset(&l, 0, sizeof l);
-    facl_status st = prepare_launch(ctx, bp, plan, &l);
+    st = prepare_launch(ctx, bp, plan, &l);
     if (st != FACL_SUCCESS) {
         release_launch(&l);
         return st;
     }
-    /* Each kernel waits on the previous one's event: dq and dkdv read D. A failure of the
-     * second or third enqueue (a driver out of resources) leaves the earlier ones queued:
-     * then dq may be written and dk, dv not, as docs/CONTRACT.md says. */
+    /* Each kernel waits on the previous one's event: the others read D (and the dk/dv
+     * kernel adds into the accumulator attn_bwd_dot zeroed). A failure of the second or
+     * third enqueue (a driver out of resources) leaves the earlier ones queued: then dq
+     * may be written and dk, dv not, as docs/CONTRACT.md says. */
     cl_event done = NULL;
     facl_enqueue_lock(ctx);
     for (int i = 0; i < 3 && st == FACL_SUCCESS; ++i) {

@@ -150,14 +150,27 @@ static int choose_mma_shape(int head_dim, int emulated, uint64_t usable, facl_bw
     return 0;
 }
 
+int facl_bwd_mma_applies(const facl_device_profile *profile, int head_dim)
+{
+    return (profile->path == FACL_PATH_NVIDIA_MMA || profile->path == FACL_PATH_MMA_EMULATED) &&
+           head_dim <= 256;
+}
+
+uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim, int dq_atomic)
+{
+    const uint64_t n = (uint64_t)(rows_q > 0 ? rows_q : 0) * (uint64_t)(heads_q > 0 ? heads_q : 0);
+    const uint64_t per = dq_atomic ? (uint64_t)head_dim + 1 : 1;
+    return n ? n * per : 1;
+}
+
 static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profile,
                     const facl_bwd_mma_shape *requested, const char *features,
                     facl_bwd_plan *plan)
 {
     const facl_fwd_problem *p = &bp->f;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
-    if (!(profile->path == FACL_PATH_NVIDIA_MMA || emulated) || profile->bwd_mma_off ||
-        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) || p->head_dim > 256)
+    if (!facl_bwd_mma_applies(profile, p->head_dim) || profile->bwd_mma_off ||
+        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16))
         return 0;
     facl_bwd_mma_shape s;
     if (requested && valid_mma_shape(requested)) s = *requested, plan->requested_shape = 1;
@@ -170,22 +183,38 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
                           facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
                           facl_view_rows_16_byte_aligned(&bp->dout, p->head_dim);
     plan->program = "attn_bwd_mma";
-    plan->kernels[0] = "attn_bwd_dot";
-    plan->kernels[1] = "attn_bwd_mma_dq";
-    plan->kernels[2] = "attn_bwd_mma_dkdv";
     plan->mma = s;
-    plan->fixed_group[1] = 32u * (size_t)s.dq_warps;
-    plan->items_per_group[1] = 16 * s.dq_warps;
-    plan->fixed_group[2] = 32u * (size_t)s.kv_warps;
-    plan->items_per_group[2] = s.kv_keys;
-    plan->local_bytes = dkdv > dq ? dkdv : dq;
+    plan->dq_atomic = p->dq_atomics && profile->bwd_dq_atomic; /* device_profile.h: why opt-in */
+    plan->kernels[0] = "attn_bwd_dot";
+    plan->spans[0] = FACL_BWD_SPAN_ROWS;
+    if (plan->dq_atomic) {
+        /* dq from the dk/dv kernel's atomic additions: attn_bwd_mma_dq is not built (its
+         * DQ_* options only complete the set the source requires) */
+        plan->kernels[1] = "attn_bwd_mma_dkdv";
+        plan->spans[1] = FACL_BWD_SPAN_KEYS;
+        plan->fixed_group[1] = 32u * (size_t)s.kv_warps;
+        plan->items_per_group[1] = s.kv_keys;
+        plan->kernels[2] = "attn_bwd_mma_dq_store";
+        plan->spans[2] = FACL_BWD_SPAN_ROW_ELEMENTS;
+        plan->local_bytes = dkdv;
+    } else {
+        plan->kernels[1] = "attn_bwd_mma_dq";
+        plan->spans[1] = FACL_BWD_SPAN_ROWS;
+        plan->fixed_group[1] = 32u * (size_t)s.dq_warps;
+        plan->items_per_group[1] = 16 * s.dq_warps;
+        plan->kernels[2] = "attn_bwd_mma_dkdv";
+        plan->spans[2] = FACL_BWD_SPAN_KEYS;
+        plan->fixed_group[2] = 32u * (size_t)s.kv_warps;
+        plan->items_per_group[2] = s.kv_keys;
+        plan->local_bytes = dkdv > dq ? dkdv : dq;
+    }
     plan->local_budget = facl_mma_local_budget(profile);
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
              "-DKV_STAGES=%d -DDQ_WARPS=%d -DDQ_KEYS=%d -DDQ_STAGES=%d -DVEC_LOADS=%d "
-             "-DMMA_EMULATE=%d",
+             "-DMMA_EMULATE=%d -DDQ_ATOMIC=%d",
              features, sizeof(facl_bwd_params), s.kv_warps, s.kv_keys, s.kv_rows, s.kv_stages,
-             s.dq_warps, s.dq_keys, s.dq_stages, vec_loads, emulated);
+             s.dq_warps, s.dq_keys, s.dq_stages, vec_loads, emulated, plan->dq_atomic);
     return 1;
 }
 
@@ -197,10 +226,13 @@ void facl_plan_bwd_program(const facl_bwd_problem *bp, const facl_device_profile
     char features[320];
     facl_plan_fwd_feature_options(p, features, sizeof features);
     if (plan_mma(bp, profile, requested, features, plan)) return;
+    /* deterministic whatever the options say: no atomics here */
     plan->program = "attn_bwd";
     plan->kernels[0] = "attn_bwd_dot";
     plan->kernels[1] = "attn_bwd_dq";
     plan->kernels[2] = "attn_bwd_dkdv";
+    plan->spans[0] = plan->spans[1] = FACL_BWD_SPAN_ROWS;
+    plan->spans[2] = FACL_BWD_SPAN_KEYS;
     int block = 32;
     while (block > 1 && (facl_bwd_dq_local_bytes(block, p->head_dim) > profile->local_mem_usable ||
                          facl_bwd_dkdv_local_bytes(block, p->head_dim) > profile->local_mem_usable))

@@ -18,9 +18,22 @@ typedef struct facl_bwd_mma_shape {
     int dq_warps, dq_keys, dq_stages;
 } facl_bwd_mma_shape;
 
+/* What a kernel's work-items (or groups of them) cover along the launch's first axis. */
+typedef enum facl_bwd_span {
+    FACL_BWD_SPAN_ROWS,        /* query rows (heads_q along the second axis) */
+    FACL_BWD_SPAN_KEYS,        /* keys (heads_kv) */
+    FACL_BWD_SPAN_ROW_ELEMENTS /* query rows x head dims, an element each (heads_q) */
+} facl_bwd_span;
+
 typedef struct facl_bwd_plan {
     const char *program;      /* "attn_bwd" or "attn_bwd_mma" */
-    const char *kernels[3];   /* the D, dq and dk/dv kernels, launched in that order */
+    /* Launched in this order: D, dq, dk/dv; or, with dq_atomic, D, dk/dv adding dq into
+     * the workspace's accumulator, and attn_bwd_mma_dq_store writing dq from it. */
+    const char *kernels[3];
+    facl_bwd_span spans[3];   /* what each kernel covers */
+    /* attn_bwd_mma with DQ_ATOMIC=1 (opts->deterministic = 0): the workspace holds the
+     * fp32 dq accumulator (head_dim floats before each D), zeroed before the kernels */
+    int dq_atomic;
     char options[512];        /* OpenCL build options of the program */
     int block_m;              /* attn_bwd: query rows per tile of attn_bwd_dkdv */
     int block_n;              /* attn_bwd: keys per tile of attn_bwd_dq */
@@ -45,7 +58,8 @@ uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 
 /* attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
- * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, in the first
+ * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, with atomic dq
+ * (dq_atomic) where the problem allows it (problem->f.dq_atomics), in the first
  * shape of its list that fits facl_mma_local_budget and keeps a lane's fp32 values
  * within what ran without spills, or in `requested` (non-NULL: a valid shape, taken
  * whatever its local memory; the driver may then refuse it at the launch). Otherwise
@@ -72,5 +86,15 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
  * fewer for short sequences (down to 8), within the device's and the kernel's limits. */
 size_t facl_plan_bwd_group_size(int64_t rows, const facl_device_profile *profile,
                                 size_t kernel_wg_size);
+
+/* Floats of workspace for rows_q query rows and heads_q heads: D (one per row and head,
+ * at least 1 in all), and with dq_atomic the accumulator's head_dim floats per row and
+ * head beside it. */
+uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim, int dq_atomic);
+
+/* Whether this profile's path runs attn_bwd_mma for this head dim (fp16 and bf16 calls,
+ * unless its probe fails): where it does and the call allows atomics, the workspace
+ * holds the dq accumulator too (facl_bwd_workspace_size counts it). */
+int facl_bwd_mma_applies(const facl_device_profile *profile, int head_dim);
 
 #endif

@@ -13,6 +13,8 @@ typedef struct facl_bwd_problem {
     facl_view dout, dq, dk, dv;
     cl_mem workspace;         /* the caller's fp32 workspace, NULL = allocated per call */
     int64_t workspace_off;    /* its offset in floats */
+    int64_t workspace_floats; /* its length in floats (checked at the launch, whose plan
+                               * says how many the call needs) */
 } facl_bwd_problem;
 
 /* The names used in error messages, so packed calls can name their own views. */
@@ -20,10 +22,6 @@ typedef struct facl_bwd_names {
     facl_fwd_names fwd;       /* q, k, v */
     const char *dq, *dk, *dv;
 } facl_bwd_names;
-
-/* Floats of workspace a call with `rows_q` query rows (batch * seqlen_q, or total_q) and
- * heads_q heads needs (D, one fp32 per row and head; at least 1). */
-uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q);
 
 /* Validate a dense backward call (4-D views) into `problem`. Reads opts->seqused_k back
  * (blocking, after the wait list) unless opts->trust_cu_seqlens, as the forward does. */

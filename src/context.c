@@ -63,8 +63,13 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
                          "FACL_BWD_MMA_SHAPE: expected "
                          "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
                          "that attn_bwd_mma can take, got \"%s\"", shape);
+    const char *dq_atomic = facl_getenv("FACL_BWD_DQ_ATOMIC");
+    if (dq_atomic && *dq_atomic && strcmp(dq_atomic, "0") != 0 && strcmp(dq_atomic, "1") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_BWD_DQ_ATOMIC: expected 0 or 1, got \"%s\"",
+                         dq_atomic);
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
+    ctx->profile.bwd_dq_atomic = dq_atomic && strcmp(dq_atomic, "1") == 0;
     cl_int err;
     ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {

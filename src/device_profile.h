@@ -55,6 +55,11 @@ typedef struct facl_device_profile {
      * on a copy for one call's plan (bwd_launch.c: their probe failed, or is running on
      * this thread); a context's own profile keeps 0. */
     int bwd_mma_off;
+    /* 1: opts->deterministic = 0 takes attn_bwd_mma's atomic-dq variant (FACL_BWD_DQ_ATOMIC=1,
+     * read at context creation). Off by default: on the H200 it ran at 0.35-0.70x of the
+     * deterministic kernels (run 35, docs/PERFORMANCE.md), and the default mode only uses
+     * atomics where they are faster. */
+    int bwd_dq_atomic;
     /* Where the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
      * fp16/bf16: FACL_WGMMA_OFF, FACL_WGMMA_WHERE_FASTER (head dims above 128, where it
      * ran faster than attn_fwd_mma: docs/PERFORMANCE.md) after its probe passed on a

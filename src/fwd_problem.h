@@ -41,6 +41,9 @@ typedef struct facl_fwd_problem {
     uint32_t drop_threshold;
     float drop_scale;
     uint64_t seed, offset;
+    /* !opts->deterministic: the backward may add dq with atomics (attn_bwd_mma's DQ_ATOMIC
+     * mode; the forward has no such mode). 0, as in a zeroed problem, is deterministic. */
+    int dq_atomics;
 } facl_fwd_problem;
 
 /* The tensor names used in error messages, so packed calls can name their own views. */

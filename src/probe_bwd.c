@@ -1,8 +1,10 @@
 /* The probe of the backward's tensor-core kernels (kernel_path.h): before a context
- * runs attn_bwd_mma.cl, the same tiny backward goes through it and through the portable
- * attn_bwd.cl on the device, and the two sets of gradients must agree. The portable
- * kernels are what every suite checks against float64 on every device, so a driver that
- * miscompiles the tensor-core kernels costs speed, not correctness. */
+ * runs attn_bwd_mma.cl, the same tiny backward goes through it in both of its variants
+ * (deterministic, and with atomic dq: DQ_ATOMIC) and through the portable attn_bwd.cl on
+ * the device, and the gradients must agree. The portable kernels are what every suite
+ * checks against float64 on every device, so a driver that miscompiles the tensor-core
+ * kernels costs speed, not correctness. One verdict covers both variants, so neither
+ * runs on a context before it has passed. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +33,14 @@ enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
  * (below 1% here), far below what a wrong fragment layout or mask gives (order 1). */
 #define GRAD_TOLERANCE 0.05
 
-/* q, k, v, dout, out, lse; then dq, dk, dv of the tensor-core and the portable run. */
-enum { B_Q, B_K, B_V, B_DOUT, B_OUT, B_LSE, B_GRADS, N_BUFFERS = B_GRADS + 6 };
-static const int key_shaped[N_BUFFERS] = {0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1};
+/* q, k, v, dout, out, lse; then dq, dk, dv of each run: the tensor-core kernels
+ * deterministic, then with atomic dq, then the portable kernels. */
+enum { B_Q, B_K, B_V, B_DOUT, B_OUT, B_LSE, B_GRADS, N_RUNS = 3, N_BUFFERS = B_GRADS + 3 * N_RUNS };
+static const int key_shaped[N_BUFFERS] = {0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1};
+static const char *const run_names[N_RUNS - 1] = {"attn_bwd_mma", "attn_bwd_mma (atomic dq)"};
 
-static facl_status compare(const char *name, facl_dtype dtype, const uint16_t *got,
-                           const uint16_t *want, size_t n)
+static facl_status compare(const char *run, const char *name, facl_dtype dtype,
+                           const uint16_t *got, const uint16_t *want, size_t n)
 {
     double largest = 0.0;
     for (size_t i = 0; i < n; ++i) largest = fmax(largest, fabs(facl_probe_decode(dtype, want[i])));
@@ -45,16 +49,17 @@ static facl_status compare(const char *name, facl_dtype dtype, const uint16_t *g
         const double a = facl_probe_decode(dtype, got[i]), b = facl_probe_decode(dtype, want[i]);
         if (!(fabs(a - b) <= tolerance))
             return facl_fail(FACL_ERROR_UNSUPPORTED,
-                             "%s[%zu] is %g through attn_bwd_mma, %g through attn_bwd", name, i, a, b);
+                             "%s[%zu] is %g through %s, %g through attn_bwd", name, i, a, run, b);
     }
     return FACL_SUCCESS;
 }
 
 /* The backward of the problem into the given gradient buffers with the plan that
- * `profile` gives; `want` is the program the plan must use. */
+ * `profile` gives; `want` is the program the plan must use, `atomic` whether with
+ * atomic dq (opts->deterministic decides it). */
 static facl_status run_backward(facl_context *ctx, const facl_device_profile *profile,
-                                const char *want, const facl_tensor t[N_BUFFERS], int first_grad,
-                                const facl_attn_options *opts)
+                                const char *want, int atomic, const facl_tensor t[N_BUFFERS],
+                                int first_grad, const facl_attn_options *opts)
 {
     const facl_bwd_names names = {{"q", "k", "v"}, "dq", "dk", "dv"};
     facl_bwd_problem bp;
@@ -64,8 +69,9 @@ static facl_status run_backward(facl_context *ctx, const facl_device_profile *pr
     if (st != FACL_SUCCESS) return st;
     facl_bwd_plan plan;
     facl_plan_bwd_program(&bp, profile, NULL, &plan);
-    if (strcmp(plan.program, want) != 0)
-        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan reaches %s, not %s", plan.program, want);
+    if (strcmp(plan.program, want) != 0 || plan.dq_atomic != atomic)
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan reaches %s%s, not %s%s", plan.program,
+                         plan.dq_atomic ? " (atomic dq)" : "", want, atomic ? " (atomic dq)" : "");
     return facl_launch_bwd_planned(ctx, ctx->queue, &bp, &plan, 0, NULL, NULL);
 }
 
@@ -73,13 +79,16 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
 {
     const int d = pc->head_dim;
     const size_t nq = (size_t)SQ * HQ * d, nk = (size_t)SK * HKV * d;
-    const size_t elems[N_BUFFERS] = {nq, nk, nk, nq, nq, (size_t)2 * HQ * SQ, nq, nk, nk, nq, nk, nk};
+    size_t elems[N_BUFFERS] = {nq, nk, nk, nq, nq, (size_t)2 * HQ * SQ};
+    for (int i = B_GRADS; i < N_BUFFERS; ++i) elems[i] = key_shaped[i] ? nk : nq;
     size_t total = 0;
     for (int i = 0; i < N_BUFFERS; ++i) total += elems[i];
     uint16_t *bits = malloc(sizeof *bits * total);
     cl_mem buffers[N_BUFFERS] = {0};
     facl_status st = FACL_SUCCESS;
     if (!bits) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "backward probe buffers");
+    /* the atomic-dq variant only where the context may take it (FACL_BWD_DQ_ATOMIC) */
+    const int mma_runs = ctx->profile.bwd_dq_atomic ? N_RUNS - 1 : 1;
     /* q, k, v and dout random; out, lse (fp32 as 16-bit pairs) and gradients poison */
     uint32_t state = 0x85EBCA6Bu ^ (uint32_t)d;
     size_t at = 0;
@@ -115,9 +124,14 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
         facl_device_profile profile = ctx->profile;
         profile.path = path;
         profile.bwd_mma_off = 0;
-        if (st == FACL_SUCCESS) st = run_backward(ctx, &profile, "attn_bwd_mma", t, B_GRADS, &opts);
+        for (int r = 0; r < mma_runs && st == FACL_SUCCESS; ++r) {
+            opts.deterministic = r == 0;
+            st = run_backward(ctx, &profile, "attn_bwd_mma", r == 1, t, B_GRADS + 3 * r, &opts);
+        }
         profile.bwd_mma_off = 1;
-        if (st == FACL_SUCCESS) st = run_backward(ctx, &profile, "attn_bwd", t, B_GRADS + 3, &opts);
+        opts.deterministic = 1;
+        if (st == FACL_SUCCESS)
+            st = run_backward(ctx, &profile, "attn_bwd", 0, t, B_GRADS + 3 * (N_RUNS - 1), &opts);
     }
     for (int i = B_GRADS; i < N_BUFFERS && st == FACL_SUCCESS; ++i) {
         const cl_int err = clEnqueueReadBuffer(ctx->queue, buffers[i], CL_TRUE, 0, elems[i] * 2,
@@ -125,9 +139,11 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
         if (err != CL_SUCCESS) st = facl_fail_cl(err, "reading the backward probe's gradients");
     }
     static const char *const grad_names[3] = {"dq", "dk", "dv"};
-    for (int g = 0; g < 3 && st == FACL_SUCCESS; ++g)
-        st = compare(grad_names[g], pc->dtype, host[B_GRADS + g], host[B_GRADS + 3 + g],
-                     elems[B_GRADS + g]);
+    const int want = B_GRADS + 3 * (N_RUNS - 1); /* the portable run's */
+    for (int r = 0; r < mma_runs; ++r)
+        for (int g = 0; g < 3 && st == FACL_SUCCESS; ++g)
+            st = compare(run_names[r], grad_names[g], pc->dtype, host[B_GRADS + 3 * r + g],
+                         host[want + g], elems[B_GRADS + g]);
     for (int i = 0; i < N_BUFFERS; ++i)
         if (buffers[i]) clReleaseMemObject(buffers[i]);
     free(bits);

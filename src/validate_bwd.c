@@ -13,12 +13,6 @@
 #include "tensor_check.h"
 #include "validate_common.h"
 
-uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q)
-{
-    const uint64_t n = (uint64_t)(rows_q > 0 ? rows_q : 0) * (uint64_t)(heads_q > 0 ? heads_q : 0);
-    return n ? n : 1;
-}
-
 /* Options read before the forward's validation: the ones only the backward refuses. */
 static facl_status check_bwd_options(const facl_attn_options *opts, const facl_tensor *lse)
 {
@@ -54,14 +48,14 @@ static facl_status check_like(const facl_context *ctx, const char *name, const f
     return FACL_SUCCESS;
 }
 
-/* dout, dq, dk, dv against q, k and v (valid views by now), and the workspace against
- * the call's rows_q (batch * seqlen_q or total_q) and heads_q; fills the views. */
+/* dout, dq, dk, dv against q, k and v (valid views by now), and the workspace's dtype
+ * and rank; fills the views. Its length is checked at the launch, once the plan says
+ * how much the call needs (bwd_launch.c), still before anything is enqueued. */
 static facl_status check_grads(const facl_context *ctx, const facl_tensor *dout,
                                const facl_tensor *q, const facl_tensor *k, const facl_tensor *v,
                                const facl_tensor *dq, const facl_tensor *dk,
                                const facl_tensor *dv, const facl_tensor *workspace,
-                               const facl_bwd_names *n, int64_t rows_q, int64_t heads_q,
-                               facl_bwd_problem *p)
+                               const facl_bwd_names *n, facl_bwd_problem *p)
 {
     facl_status st;
     if ((st = check_like(ctx, "dout", dout, q, n->fwd.q)) ||
@@ -78,14 +72,9 @@ static facl_status check_grads(const facl_context *ctx, const facl_tensor *dout,
     if (workspace) {
         if ((st = facl_check_tensor(ctx, "workspace", workspace, 1, 1u << FACL_DTYPE_F32)))
             return st;
-        const uint64_t need = facl_bwd_workspace_floats(rows_q, heads_q);
-        if ((uint64_t)workspace->shape[0] < need)
-            return facl_fail(FACL_ERROR_BUFFER_TOO_SMALL,
-                             "workspace: %lld floats, the call needs %llu "
-                             "(facl_bwd_workspace_size gives the bytes)",
-                             (long long)workspace->shape[0], (unsigned long long)need);
         p->workspace = workspace->buffer;
         p->workspace_off = (int64_t)workspace->offset;
+        p->workspace_floats = workspace->shape[0];
     }
     return FACL_SUCCESS;
 }
@@ -108,8 +97,7 @@ facl_status facl_validate_bwd_dense(const facl_context *ctx, cl_command_queue qu
         (st = facl_check_tensor(ctx, names->fwd.k, k, 4, FACL_FLOAT_DTYPES)) ||
         (st = facl_check_tensor(ctx, names->fwd.v, v, 4, FACL_FLOAT_DTYPES)))
         return st;
-    if ((st = check_grads(ctx, dout, q, k, v, dq, dk, dv, workspace, names,
-                          q->shape[0] * q->shape[1], q->shape[2], p)))
+    if ((st = check_grads(ctx, dout, q, k, v, dq, dk, dv, workspace, names, p)))
         return st;
     /* Everything of the forward's, into p->f (which it resets; the views above stay). */
     return facl_validate_fwd_dense(ctx, queue, q, k, v, out, lse, opts, &names->fwd, num_wait,
@@ -136,8 +124,7 @@ facl_status facl_validate_bwd_varlen(const facl_context *ctx, cl_command_queue q
         (st = facl_check_tensor(ctx, names->fwd.k, k, 3, FACL_FLOAT_DTYPES)) ||
         (st = facl_check_tensor(ctx, names->fwd.v, v, 3, FACL_FLOAT_DTYPES)))
         return st;
-    if ((st = check_grads(ctx, dout, q, k, v, dq, dk, dv, workspace, names, q->shape[0],
-                          q->shape[1], p)))
+    if ((st = check_grads(ctx, dout, q, k, v, dq, dk, dv, workspace, names, p)))
         return st;
     return facl_validate_fwd_varlen(ctx, queue, q, k, v, cu_q, cu_k, max_seqlen_q, max_seqlen_k,
                                     out, lse, opts, &names->fwd, num_wait, wait, &p->f);

@@ -21,7 +21,7 @@ facl_status facl_read_attn_options(const char *name, const facl_attn_options *gi
                                   END(window_left), END(window_right), END(softcap),
                                   END(dropout_p), END(alibi_slopes), END(dropout_seed),
                                   END(dropout_offset), END(attn_probs), END(trust_cu_seqlens),
-                                  END(reserved0), END(seqused_k)};
+                                  END(deterministic), END(seqused_k)};
 #undef END
     *out = default_options;
     if (!given) return FACL_SUCCESS;
@@ -70,8 +70,9 @@ facl_status facl_check_scalar_options(const facl_attn_options *o, int head_dim,
                          "opts->window_right: %d with opts->causal (causal means window_right 0; "
                          "pass -1 or 0)",
                          o->window_right);
-    if (o->reserved0 != 0)
-        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->reserved0: must be 0");
+    if (o->deterministic != 0 && o->deterministic != 1)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->deterministic: %d (must be 0 or 1)",
+                         o->deterministic);
     if (o->trust_cu_seqlens != 0 && o->trust_cu_seqlens != 1)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "opts->trust_cu_seqlens: %d (must be 0 or 1)",
                          o->trust_cu_seqlens);
@@ -89,6 +90,7 @@ facl_status facl_check_scalar_options(const facl_attn_options *o, int head_dim,
     p->drop_scale = 1.0f / (1.0f - o->dropout_p);
     p->seed = o->dropout_seed;
     p->offset = o->dropout_offset;
+    p->dq_atomics = !o->deterministic;
     return FACL_SUCCESS;
 }
 

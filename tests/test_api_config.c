@@ -251,6 +251,8 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_WGMMA_SHAPE", "2,1,1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_WGMMA", "0", FACL_SUCCESS);
     expect_env("FACL_FWD_WGMMA", "yes", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
+    expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
 }
 
 /* FACL_FWD_WGMMA=1 forces the Hopper kernel where it can run (mma-emulated here, an

@@ -58,7 +58,7 @@ static const expected_field options_fields[] = {
     F(facl_attn_options, softcap),        F(facl_attn_options, dropout_p),
     F(facl_attn_options, alibi_slopes),   F(facl_attn_options, dropout_seed),
     F(facl_attn_options, dropout_offset), F(facl_attn_options, attn_probs),
-    F(facl_attn_options, trust_cu_seqlens), F(facl_attn_options, reserved0),
+    F(facl_attn_options, trust_cu_seqlens), F(facl_attn_options, deterministic),
     F(facl_attn_options, seqused_k),      F(facl_attn_options, block_table), {NULL, 0, 0},
 };
 static const expected_field prepare_fields[] = {

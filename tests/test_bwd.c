@@ -10,7 +10,15 @@
  * than the logical one (heads outermost).
  *
  * The default run takes a subsample; FACL_BWD_ALL=1 (test 'bwd_all', suite slow) adds the
- * grid. FACL_TEST_FILTER=<pattern> selects cases by name (cmocka's syntax). */
+ * grid. FACL_TEST_FILTER=<pattern> selects cases by name (cmocka's syntax).
+ *
+ * Both modes of opts.deterministic: every case runs in the default mode (0: atomic dq
+ * where the tensor-core kernels run), and every 16-bit case again with deterministic = 1
+ * (" det" in its name; FACL_BWD_MODE=0 or 1: that mode only); the determinism tests use
+ * deterministic = 1; the mode tests check
+ * which kernels each mode takes (through the context's log), that dk and dv are the same
+ * bits in both modes (and dq too where no atomics run), and that a workspace sized for
+ * the deterministic mode is refused by the atomic one. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +50,10 @@ typedef struct bwd_case {
     int alibi;    /* 0 none, 1 (heads_q), 2 (batch, heads_q) */
     int strided;
     int seqused;  /* dense: seqused_k[b] = sk - 37 * b (clamped at 0) */
-    int workspace; /* pass a caller workspace view */
+    int workspace; /* pass a caller workspace view: 1 sized for the case's mode, 2 sized for
+                    * deterministic = 1 whatever the mode */
+    int det;       /* opts.deterministic */
+    int grid;          /* one of the slow suite's grid cases */
     int64_t extra_max; /* varlen: added to the max_seqlen passed (another launch shape) */
     int trust;         /* opts.trust_cu_seqlens (needed when extra_max < 0) */
     uint64_t seed;
@@ -50,6 +61,38 @@ typedef struct bwd_case {
 } bwd_case;
 
 static facl_context *g_ctx;
+
+/* What the context's log said (setup's callback): the programs it compiled or loaded
+ * (their options show the backward's variant) and the tensor-core backward's probe. */
+static char g_log[64][640];
+static int g_nlog, g_bwd_probe_failed;
+static char g_path[32];
+
+static void record_log(void *user, int32_t kind, const char *message)
+{
+    (void)user;
+    if (kind == FACL_LOG_PROBE && strstr(message, "backward's probe failed")) {
+        g_bwd_probe_failed = 1;
+        print_message("  %s\n", message);
+    }
+    if ((kind == FACL_LOG_BUILD_START || kind == FACL_LOG_CACHE_HIT) && g_nlog < 64)
+        snprintf(g_log[g_nlog++], sizeof g_log[0], "%s", message);
+}
+
+/* Whether the context's backward runs the tensor-core kernels for 16-bit storage. */
+static int mma_backward(void)
+{
+    return strcmp(g_path, "mma-emulated") == 0 ||
+           (strcmp(g_path, "nvidia-mma") == 0 && !g_bwd_probe_failed);
+}
+
+/* deterministic = 0 takes the atomic-dq kernels: the tensor-core backward with
+ * FACL_BWD_DQ_ATOMIC=1 (opt-in: slower than the deterministic kernels on the H200). */
+static int atomic_backward(void)
+{
+    const char *env = getenv("FACL_BWD_DQ_ATOMIC");
+    return mma_backward() && env && strcmp(env, "1") == 0;
+}
 
 /* ------------------------------------------------------------ strided views */
 
@@ -198,6 +241,7 @@ typedef struct run_out {
     float *dq, *dk, *dv; /* logical (rows, heads, d) */
     facl_status status;
     char detail[256];
+    int untouched; /* a refused call: every gradient buffer still all poison */
 } run_out;
 
 typedef struct prepared {
@@ -260,6 +304,7 @@ static void prepare(const bwd_case *c, prepared *pp)
     o.dropout_seed = c->seed * 31u + 7u;
     o.dropout_offset = c->seed % 1000u;
     o.trust_cu_seqlens = c->trust;
+    o.deterministic = c->det;
     pp->opts = o;
 
     ref_problem *r = &pp->rp;
@@ -393,13 +438,17 @@ static void device_run(const prepared *pp, run_out *ro)
     if (c->workspace) {
         uint64_t bytes = 0;
         assert_int_equal(facl_bwd_workspace_size(g_ctx, varlen ? pp->total_q : (int64_t)c->batch * c->sq,
-                                                 c->hq, &bytes),
+                                                 c->hq, c->d, c->workspace == 2 ? 1 : c->det, &bytes),
                          FACL_SUCCESS);
         const int64_t floats = (int64_t)(bytes / 4);
-        cl_int err;
-        ws_buf = clCreateBuffer(facl_context_cl_context(g_ctx), CL_MEM_READ_WRITE,
-                                (size_t)(floats + 3) * 4, NULL, &err);
-        assert_int_equal(err, CL_SUCCESS);
+        /* poisoned like the outputs: the call may not rely on what the workspace holds
+         * (the atomic mode must zero its dq accumulator itself) */
+        const size_t ws_bytes = (size_t)(floats + 3) * 4;
+        unsigned char *poison = malloc(ws_bytes);
+        assert_non_null(poison);
+        memset(poison, 0xFF, ws_bytes);
+        ws_buf = upload_bytes(poison, ws_bytes);
+        free(poison);
         const int64_t shape[1] = {floats};
         ws = facl_tensor_contiguous(ws_buf, FACL_DTYPE_F32, 1, shape);
         ws.offset = 3;
@@ -453,6 +502,17 @@ static void device_run(const prepared *pp, run_out *ro)
     ro->status = st;
     if (st != FACL_SUCCESS) {
         snprintf(ro->detail, sizeof ro->detail, "%s: %s", facl_status_string(st), facl_last_error());
+        assert_int_equal(clFinish(facl_context_queue(g_ctx)), CL_SUCCESS);
+        ro->untouched = 1;
+        dev *grads[] = {&g_q, &g_k, &g_v};
+        for (size_t i = 0; i < 3; i++) {
+            if (!grads[i]->img) continue;
+            const size_t n = grads[i]->l.elems * facl_dtype_size(dt);
+            assert_int_equal(clEnqueueReadBuffer(facl_context_queue(g_ctx), grads[i]->buf, CL_TRUE, 0,
+                                                 n, grads[i]->img, 0, NULL, NULL),
+                             CL_SUCCESS);
+            for (size_t b = 0; b < n; b++) ro->untouched &= grads[i]->img[b] == 0xFF;
+        }
     } else {
         assert_non_null(ev);
         assert_int_equal(clWaitForEvents(1, &ev), CL_SUCCESS);
@@ -556,6 +616,115 @@ static void test_determinism(void **state)
     prepared_free(&pp);
 }
 
+/* ------------------------------------------------------------------ the two modes */
+
+/* dk and dv are the same bits with deterministic = 1 and 0 (the atomic mode only adds a
+ * step for dq after dk's and dv's), and so is dq where no atomics run (the portable
+ * kernels, fp32). */
+static void test_modes_agree(void **state)
+{
+    bwd_case c = *(const bwd_case *)*state;
+    c.det = 1;
+    prepared pp;
+    prepare(&c, &pp);
+    run_out a, b;
+    device_run(&pp, &a);
+    c.det = 0;
+    pp.opts.deterministic = 0;
+    device_run(&pp, &b);
+    if (a.status != FACL_SUCCESS || b.status != FACL_SUCCESS) fail_msg("%s: %s%s", c.name, a.detail, b.detail);
+    const size_t nq = (size_t)pp.total_q * c.hq * c.d, nk = (size_t)pp.total_k * c.hkv * c.d;
+    assert_memory_equal(a.dk, b.dk, nk * sizeof *a.dk);
+    assert_memory_equal(a.dv, b.dv, nk * sizeof *a.dv);
+    if (!mma_backward() || c.dt == FACL_DTYPE_F32) assert_memory_equal(a.dq, b.dq, nq * sizeof *a.dq);
+    run_out_free(&a);
+    run_out_free(&b);
+    prepared_free(&pp);
+}
+
+static void name_case(bwd_case *c);
+
+/* The mode tests' problem: a head dim no other case has, so that its programs are not in
+ * the context's memory yet and the log shows which ones the calls compile or load. */
+static bwd_case mode_case(int det, int workspace)
+{
+    bwd_case c;
+    memset(&c, 0, sizeof c);
+    c.lay = L_DENSE, c.dt = FACL_DTYPE_F16, c.d = 24, c.sq = 40, c.sk = 75, c.hq = 2, c.hkv = 1;
+    c.batch = 1, c.causal = 1, c.wl = c.wr = -1, c.seed = 0xd7e7u, c.det = det;
+    c.workspace = workspace;
+    for (int b = 0; b < 4; b++) c.seqlens_q[b] = c.sq, c.seqlens_k[b] = c.sk;
+    name_case(&c);
+    return c;
+}
+
+/* Which kernels each mode takes, from the programs the context compiles or loads: with
+ * deterministic = 0, attn_bwd_mma built with DQ_ATOMIC=1 wherever the tensor-core
+ * kernels run with FACL_BWD_DQ_ATOMIC=1 (so the atomic mode cannot fall back unnoticed;
+ * DQ_ATOMIC=0 without it), DQ_ATOMIC=0 with
+ * deterministic = 1, attn_bwd in both modes elsewhere; the workspace each needs; and the
+ * gradients against the reference. */
+static void test_mode_kernels(void **state)
+{
+    (void)state;
+    uint64_t bytes[2] = {0, 0};
+    for (int det = 0; det < 2; det++) {
+        bwd_case c = mode_case(det, 1);
+        g_nlog = 0;
+        void *arg = &c;
+        test_case(&arg);
+        int mma = 0, atomic = -1, portable = 0;
+        for (int i = 0; i < g_nlog; i++) {
+            if (!strstr(g_log[i], "-DHEAD_DIM=24 ")) continue;
+            if (strstr(g_log[i], "attn_bwd_mma [")) {
+                mma = 1;
+                atomic = strstr(g_log[i], "-DDQ_ATOMIC=1") ? 1 : strstr(g_log[i], "-DDQ_ATOMIC=0") ? 0 : -1;
+            } else if (strstr(g_log[i], "attn_bwd [")) {
+                portable = 1;
+            }
+        }
+        if (strcmp(g_path, "nvidia-mma") == 0 && g_bwd_probe_failed)
+            fail_msg("the tensor-core backward's probe failed: neither mode runs attn_bwd_mma");
+        /* attn_bwd is one program for both modes: the second call finds it built; so is
+         * attn_bwd_mma (DQ_ATOMIC=0) when deterministic = 0 did not take the atomic kernels */
+        const int reused = det && !atomic_backward();
+        if (mma_backward() ? (!mma && !reused) || portable ||
+                                 (mma && atomic != (!det && atomic_backward()))
+                           : mma || (!portable && !det))
+            fail_msg("deterministic = %d on %s: the log shows %s%s%s (%d messages%s%s)", det, g_path,
+                     mma ? "attn_bwd_mma " : "", portable ? "attn_bwd " : "",
+                     atomic == 1 ? "DQ_ATOMIC=1" : atomic == 0 ? "DQ_ATOMIC=0" : "", g_nlog,
+                     g_nlog ? ", last: " : "", g_nlog ? g_log[g_nlog - 1] : "");
+        assert_int_equal(facl_bwd_workspace_size(g_ctx, c.sq, c.hq, c.d, det, &bytes[det]), FACL_SUCCESS);
+    }
+    const uint64_t d_only = (uint64_t)40 * 2 * 4;
+    assert_int_equal(bytes[1], d_only);
+    assert_int_equal(bytes[0], atomic_backward() ? d_only * 25 : d_only);
+}
+
+/* A workspace sized for deterministic = 1 is refused by the atomic mode (which needs the
+ * accumulator too), naming the workspace, with nothing written; elsewhere both modes
+ * need the same and the call runs. */
+static void test_mode_workspace(void **state)
+{
+    (void)state;
+    bwd_case c = mode_case(0, 2);
+    prepared pp;
+    prepare(&c, &pp);
+    run_out ro;
+    device_run(&pp, &ro);
+    if (atomic_backward()) {
+        if (ro.status != FACL_ERROR_BUFFER_TOO_SMALL || !strstr(ro.detail, "workspace:"))
+            fail_msg("%s: expected a refusal of the workspace, got %s", c.name,
+                     ro.status == FACL_SUCCESS ? "success" : ro.detail);
+        if (!ro.untouched) fail_msg("%s: refused, but a gradient buffer was written", c.name);
+    } else if (ro.status != FACL_SUCCESS) {
+        fail_msg("%s: %s", c.name, ro.detail);
+    }
+    run_out_free(&ro);
+    prepared_free(&pp);
+}
+
 /* ----------------------------------------------- finite differences of the reference */
 
 /* L = sum(out * dout) in float64 through the forward reference. */
@@ -636,7 +805,7 @@ static void test_reference_fd(void **state)
 
 /* ------------------------------------------------------------------ the cases */
 
-static bwd_case g_cases[256];
+static bwd_case g_cases[512];
 static int g_ncases;
 
 static bwd_case *add(layout lo, facl_dtype dt, int d, int sq, int sk, int hq, int hkv, int batch)
@@ -673,6 +842,7 @@ static void name_case(bwd_case *c)
     if (c->seqused) n += snprintf(c->name + n, sizeof c->name - (size_t)n, " seqused");
     if (c->strided) n += snprintf(c->name + n, sizeof c->name - (size_t)n, " strided");
     if (c->workspace) n += snprintf(c->name + n, sizeof c->name - (size_t)n, " workspace");
+    if (c->det) n += snprintf(c->name + n, sizeof c->name - (size_t)n, " det");
     if (c->trust) n += snprintf(c->name + n, sizeof c->name - (size_t)n, " trusted max%+lld", (long long)c->extra_max);
     (void)n;
 }
@@ -722,20 +892,24 @@ static void default_cases(void)
 }
 
 /* Tiny cases for Oclgrind (FACL_BWD_TINY=1, tests/oclgrind): every kernel, every
- * feature switch and layout, a few work-items each. */
+ * feature switch and layout, a few work-items each. Each case passes its own workspace
+ * (made from host data): a buffer the library allocates can inherit a freed buffer's
+ * shorter uninitialised-memory shadow in Oclgrind (tests/oclgrind/README.md). */
 static void tiny_cases(void)
 {
     bwd_case *c;
     c = add(L_DENSE, FACL_DTYPE_F16, 8, 5, 9, 2, 1, 2), c->causal = 1, c->dropout = 0.3f;
     c->softcap = 2.0f, c->alibi = 2, c->strided = 1, c->workspace = 1;
-    c = add(L_VARLEN, FACL_DTYPE_F32, 3, 0, 0, 2, 2, 3), c->wl = 2, c->wr = 1;
+    c = add(L_VARLEN, FACL_DTYPE_F32, 3, 0, 0, 2, 2, 3), c->wl = 2, c->wr = 1, c->workspace = 1;
     c->seqlens_q[0] = 3, c->seqlens_q[1] = 0, c->seqlens_q[2] = 5;
     c->seqlens_k[0] = 4, c->seqlens_k[1] = 2, c->seqlens_k[2] = 1;
     c = add(L_QKVPACKED, FACL_DTYPE_BF16, 4, 6, 6, 2, 2, 1), c->top_left = 1, c->causal = 1;
-    c = add(L_DENSE, FACL_DTYPE_F32, 5, 4, 11, 3, 1, 2), c->seqused = 1;
+    c->workspace = 1;
+    c = add(L_DENSE, FACL_DTYPE_F32, 5, 4, 11, 3, 1, 2), c->seqused = 1, c->workspace = 1;
     c->sk = 40; /* seqused_k = {40, 3} of 40 keys */
     /* several work-groups and tiles per sequence: 70 keys (groups of 64), 40 rows (tiles of 32) */
     c = add(L_KVPACKED, FACL_DTYPE_F16, 6, 40, 70, 2, 1, 1), c->causal = 1, c->dropout = 0.2f;
+    c->workspace = 1;
 }
 
 /* The grid of the slow suite: every dtype, head dim and SPEC.md's odd pairs, heads and
@@ -784,10 +958,30 @@ static void grid_cases(void)
     c = add(L_DENSE, FACL_DTYPE_F16, 128, 2048, 2048, 2, 1, 1), c->causal = 1;
 }
 
+/* Every 16-bit case again with deterministic = 1 (the tensor-core kernels run those in
+ * both modes; fp32 runs attn_bwd, the same in both). FACL_BWD_MODE=0 or 1 runs the 16-bit
+ * cases in that mode only (a device run's time for the grid). */
+static void deterministic_copies(void)
+{
+    const char *only = getenv("FACL_BWD_MODE");
+    const int n = g_ncases;
+    for (int i = 0; i < n; i++) {
+        if (g_cases[i].dt == FACL_DTYPE_F32 || (only && strcmp(only, "0") == 0)) continue;
+        if (only && strcmp(only, "1") == 0) {
+            g_cases[i].det = 1;
+        } else {
+            g_cases[g_ncases] = g_cases[i];
+            g_cases[g_ncases++].det = 1;
+        }
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
-    facl_status st = facl_context_create(NULL, &g_ctx);
+    facl_context_config cfg = FACL_CONTEXT_CONFIG_INIT;
+    cfg.log = record_log;
+    facl_status st = facl_context_create_with_config(NULL, &cfg, &g_ctx);
     if (st != FACL_SUCCESS) {
         print_error("facl_context_create: %s\n", facl_last_error());
         return -1;
@@ -796,6 +990,7 @@ static int setup(void **state)
     if (facl_context_device_info(g_ctx, &info) == FACL_SUCCESS)
         print_message("device: %s (%s, kernel path %s)\n", info.device_name, info.platform_name,
                       info.kernel_path);
+    snprintf(g_path, sizeof g_path, "%s", info.kernel_path);
     return 0;
 }
 
@@ -822,6 +1017,8 @@ int main(void)
     const int n_default = g_ncases;
     const char *all = getenv("FACL_BWD_ALL");
     if (all && strcmp(all, "1") == 0) grid_cases();
+    for (int i = n_default; i < g_ncases; i++) g_cases[i].grid = 1;
+    deterministic_copies();
     static bwd_case det[2];
     det[0] = g_cases[g_ncases > 2 ? 2 : 0]; /* bf16 causal GQA 8/1 */
     /* varlen f16 with dropout: reruns, and maxima of 300 more rows (groups of 64 work-items
@@ -832,15 +1029,16 @@ int main(void)
     det[1].seqlens_q[0] = 20, det[1].seqlens_q[1] = 5, det[1].seqlens_q[2] = 30;
     det[1].seqlens_k[0] = 25, det[1].seqlens_k[1] = 30, det[1].seqlens_k[2] = 9;
     det[1].dropout = 0.2f;
-    static struct CMUnitTest tests[300];
-    static char names[300][200];
+    det[0].det = det[1].det = 1; /* the determinism promise is the deterministic mode's */
+    static struct CMUnitTest tests[600];
+    static char names[600][200];
     const char *filter = getenv("FACL_TEST_FILTER");
     int n = 0;
     if (!filter || match(filter, "reference finite differences"))
         tests[n++] = (struct CMUnitTest){"reference finite differences", test_reference_fd, NULL, NULL, NULL};
     for (int i = 0; i < g_ncases; i++) {
         name_case(&g_cases[i]);
-        snprintf(names[n], sizeof names[n], "%s: %s", i < n_default ? "bwd" : "grid", g_cases[i].name);
+        snprintf(names[n], sizeof names[n], "%s: %s", g_cases[i].grid ? "grid" : "bwd", g_cases[i].name);
         if (filter && !match(filter, names[n])) continue;
         tests[n] = (struct CMUnitTest){names[n], test_case, NULL, NULL, &g_cases[i]};
         n++;
@@ -850,6 +1048,28 @@ int main(void)
         snprintf(names[n], sizeof names[n], "determinism: %s", det[i].name);
         if (filter && !match(filter, names[n])) continue;
         tests[n] = (struct CMUnitTest){names[n], test_determinism, NULL, NULL, &det[i]};
+        n++;
+    }
+    static bwd_case agree[2];
+    for (int i = 0; i < 2 && !(tiny && strcmp(tiny, "1") == 0); i++) {
+        agree[i] = det[i];
+        agree[i].det = 0;
+        name_case(&agree[i]);
+        snprintf(names[n], sizeof names[n], "modes agree: %s", agree[i].name);
+        if (filter && !match(filter, names[n])) continue;
+        tests[n] = (struct CMUnitTest){names[n], test_modes_agree, NULL, NULL, &agree[i]};
+        n++;
+    }
+    /* kernels first: the workspace test may build the portable program of their head dim */
+    static bwd_case mode;
+    mode = mode_case(0, 1);
+    static const struct { const char *what; CMUnitTestFunction fn; } mode_tests[2] = {
+        {"kernels of each mode", test_mode_kernels},
+        {"a deterministic-size workspace in the atomic mode", test_mode_workspace}};
+    for (int i = 0; i < 2 && !(tiny && strcmp(tiny, "1") == 0); i++) {
+        snprintf(names[n], sizeof names[n], "mode: %s: %s", mode.name, mode_tests[i].what);
+        if (filter && !match(filter, names[n])) continue;
+        tests[n] = (struct CMUnitTest){names[n], mode_tests[i].fn, NULL, NULL, NULL};
         n++;
     }
     if (n == 0) {

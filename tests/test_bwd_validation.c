@@ -4,6 +4,7 @@
  * valid call of one family and breaks one thing. The forward's own checks of q, k, v,
  * out, lse and the options are shared (validate_fwd.c) and tested by test_validation;
  * a few of them are repeated here to show the backward goes through them. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -270,6 +271,8 @@ static void bad_dropout(call *c) { c->opts.dropout_p = 1.0f; }
 static void bad_softcap(call *c) { c->opts.softcap = -1.0f; }
 static void bad_causal_window(call *c) { c->opts.causal = 1, c->opts.window_right = 2; }
 static void bad_struct_size(call *c) { c->opts.struct_size = 6; }
+static void bad_deterministic(call *c) { c->opts.deterministic = 2; }
+static void negative_deterministic(call *c) { c->opts.deterministic = -1; }
 static facl_tensor g_alibi;
 static void bad_alibi(call *c)
 {
@@ -334,6 +337,9 @@ static const refusal k_refusals[] = {
     {"softcap negative", VARLEN, bad_softcap, FACL_ERROR_INVALID_VALUE, "opts->softcap"},
     {"causal with window_right", DENSE, bad_causal_window, FACL_ERROR_INVALID_VALUE, "opts->window_right"},
     {"opts struct_size", DENSE, bad_struct_size, FACL_ERROR_INVALID_VALUE, "opts->struct_size"},
+    {"deterministic 2", DENSE, bad_deterministic, FACL_ERROR_INVALID_VALUE, "opts->deterministic"},
+    {"deterministic -1 (varlen)", VARLEN, negative_deterministic, FACL_ERROR_INVALID_VALUE,
+     "opts->deterministic"},
     {"alibi slopes shape", DENSE, bad_alibi, FACL_ERROR_INVALID_SHAPE, "opts->alibi_slopes"},
     {"lse dtype", DENSE, lse_f16, FACL_ERROR_INVALID_DTYPE, "lse"},
     {"lse shape", VARLEN, lse_shape, FACL_ERROR_INVALID_SHAPE, "lse"},
@@ -391,22 +397,86 @@ static void test_workspace_size(void **state)
 {
     (void)state;
     uint64_t bytes = 0;
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, B * SQ, HQ, &bytes), FACL_SUCCESS);
-    assert_true(bytes >= (uint64_t)B * SQ * HQ * 4);
-    assert_int_equal(bytes % 4, 0);
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 0, 1, &bytes), FACL_SUCCESS);
+    for (int32_t det = 0; det < 2; ++det) {
+        assert_int_equal(facl_bwd_workspace_size(fx.ctx, B * SQ, HQ, D, det, &bytes), FACL_SUCCESS);
+        assert_true(bytes >= (uint64_t)B * SQ * HQ * 4);
+        assert_int_equal(bytes % 4, 0);
+    }
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 0, 1, 1, 0, &bytes), FACL_SUCCESS);
     assert_true(bytes >= 4);
-    assert_int_equal(facl_bwd_workspace_size(NULL, 1, 1, &bytes), FACL_ERROR_NULL_ARGUMENT);
+    assert_int_equal(facl_bwd_workspace_size(NULL, 1, 1, D, 1, &bytes), FACL_ERROR_NULL_ARGUMENT);
     assert_non_null(strstr(facl_last_error(), "ctx"));
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 1, NULL), FACL_ERROR_NULL_ARGUMENT);
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 1, D, 1, NULL), FACL_ERROR_NULL_ARGUMENT);
     assert_non_null(strstr(facl_last_error(), "bytes"));
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, -1, 1, &bytes), FACL_ERROR_INVALID_VALUE);
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, -1, 1, D, 1, &bytes), FACL_ERROR_INVALID_VALUE);
     assert_non_null(strstr(facl_last_error(), "rows_q"));
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 0, &bytes), FACL_ERROR_INVALID_VALUE);
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 0, D, 1, &bytes), FACL_ERROR_INVALID_VALUE);
     assert_non_null(strstr(facl_last_error(), "heads_q"));
-    assert_int_equal(facl_bwd_workspace_size(fx.ctx, INT64_MAX / 2, 1024, &bytes),
+    const int64_t bad_dims[2] = {0, FACL_MAX_HEAD_DIM + 1};
+    for (int i = 0; i < 2; ++i) {
+        assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 1, bad_dims[i], 1, &bytes),
+                         FACL_ERROR_INVALID_HEAD_DIM);
+        assert_non_null(strstr(facl_last_error(), "head_dim"));
+    }
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, 1, 1, D, 2, &bytes), FACL_ERROR_INVALID_VALUE);
+    assert_non_null(strstr(facl_last_error(), "deterministic"));
+    assert_int_equal(facl_bwd_workspace_size(fx.ctx, INT64_MAX / 2, 1024, D, 1, &bytes),
                      FACL_ERROR_SIZE_OVERFLOW);
     assert_non_null(strstr(facl_last_error(), "rows_q"));
+}
+
+/* On a tensor-core path (mma-emulated, forced: no probe) whose context takes the atomic-dq
+ * kernels (FACL_BWD_DQ_ATOMIC=1 at its creation; without it both modes need only D) the
+ * non-deterministic mode's workspace holds the fp32 dq accumulator too:
+ * facl_bwd_workspace_size says so, and a
+ * 16-bit call given only the deterministic mode's floats is refused, naming the workspace,
+ * with nothing written (checked before any program is built), while an fp32 call (which
+ * runs the deterministic portable kernels) needs only those. */
+static void test_workspace_atomic_mode(void **state)
+{
+    (void)state;
+    facl_context_config cfg = FACL_CONTEXT_CONFIG_INIT;
+    cfg.kernel_path = "mma-emulated";
+    facl_context *ctx = NULL;
+    assert_int_equal(facl_context_wrap_with_config(facl_context_cl_context(fx.ctx),
+                                                   facl_context_device(fx.ctx), &cfg, &ctx),
+                     FACL_SUCCESS);
+    uint64_t atomic = 0, det = 0;
+    assert_int_equal(facl_bwd_workspace_size(ctx, B * SQ, HQ, D, 0, &atomic), FACL_SUCCESS);
+    assert_int_equal(facl_bwd_workspace_size(ctx, B * SQ, HQ, D, 1, &det), FACL_SUCCESS);
+    assert_int_equal(atomic, det); /* not opted in: the deterministic kernels in both modes */
+    facl_context_free(ctx);
+    setenv("FACL_BWD_DQ_ATOMIC", "1", 1);
+    const facl_status made = facl_context_wrap_with_config(facl_context_cl_context(fx.ctx),
+                                                           facl_context_device(fx.ctx), &cfg, &ctx);
+    unsetenv("FACL_BWD_DQ_ATOMIC");
+    assert_int_equal(made, FACL_SUCCESS);
+    assert_int_equal(facl_bwd_workspace_size(ctx, B * SQ, HQ, D, 0, &atomic), FACL_SUCCESS);
+    assert_int_equal(facl_bwd_workspace_size(ctx, B * SQ, HQ, D, 1, &det), FACL_SUCCESS);
+    assert_int_equal(det, (uint64_t)B * SQ * HQ * 4);
+    assert_int_equal(atomic, (uint64_t)B * SQ * HQ * (D + 1) * 4);
+    for (int f16 = 1; f16 >= 0; --f16) {
+        call c;
+        valid(DENSE, &c);
+        c.ctx = ctx;
+        const facl_dtype dt = f16 ? FACL_DTYPE_F16 : FACL_DTYPE_F32;
+        facl_tensor *all[] = {&c.q, &c.k, &c.v, &c.out, &c.dout, &c.dq, &c.dk, &c.dv};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) all[i]->dtype = dt;
+        assert_int_equal(c.ws.shape[0], (int64_t)(det / 4));
+        fill_grads();
+        const facl_status st = run(&c); /* on ctx's own queue */
+        assert_int_equal(clFinish(facl_context_queue(ctx)), CL_SUCCESS);
+        if (f16) {
+            if (st != FACL_ERROR_BUFFER_TOO_SMALL || !strstr(facl_last_error(), "workspace:") ||
+                !strstr(facl_last_error(), "accumulator"))
+                fail_msg("f16, atomic mode, deterministic-size workspace: %s (%s)",
+                         facl_status_string(st), facl_last_error());
+            if (!grads_untouched()) fail_msg("refused, but something was written");
+        } else if (st != FACL_SUCCESS) {
+            fail_msg("f32, deterministic-size workspace: %s", facl_last_error());
+        }
+    }
+    facl_context_free(ctx);
 }
 
 int main(void)
@@ -416,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_heads_rule),
         cmocka_unit_test(test_workspace_size),
+        cmocka_unit_test(test_workspace_atomic_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -287,13 +287,14 @@ fi
 
 # 7f. Backward: facl_bwd on a tiny forward grid (one head dim, two seqlens, causal off and
 #     on), each point checked (dq rows vs float64) before timing; JSON rows carry
-#     torch_sdpa.py --bwd's field names (bwd_ms, bwd_tflops) to join with its rows.
+#     torch_sdpa.py --bwd's field names (bwd_ms, bwd_tflops) to join with its rows, and
+#     the mode (opts.deterministic, default 0; the det column).
 run "$bench" --bwd --tokens 256 --seqlens 64,128 --hdims 64 --dtypes fp16 --reps 1 \
     --json "$tmp/bwd.json" --csv "$tmp/bwd.csv"
 if [ "$rc" -eq 0 ] && grep -q '^backward: facl_bwd, 256 tokens' "$tmp/out" &&
-   grep -q '^dtype hdim causal  seqlen batch heads | *bwd ms bwd TFLOP/s' "$tmp/out" &&
-   grep -Eq '^fp16 +64 +off +64 +4 +32 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out" &&
-   grep -Eq '^fp16 +64 +on +128 +2 +32 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out"; then
+   grep -q '^dtype hdim causal  seqlen batch heads det | *bwd ms bwd TFLOP/s' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +off +64 +4 +32 +0 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +on +128 +2 +32 +0 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out"; then
     pass "facl-bench --bwd tiny grid runs and prints the backward table"
 else
     fail "facl-bench --bwd tiny grid (exit $rc)"; show
@@ -310,8 +311,10 @@ for r in rows:
     assert r["check_error"] is not None and r["check_error"] <= r["check_bound"], r
 assert sorted((r["seqlen"], r["causal"]) for r in rows) == \
     [(64, False), (64, True), (128, False), (128, True)], rows
+assert all(r["deterministic"] is False for r in rows), rows
 c = list(csv.DictReader(open(sys.argv[2])))
 assert len(c) == 4 and all(float(x["bwd_tflops"]) > 0 for x in c), c
+assert all(x["deterministic"] == "false" for x in c), c
 PY
 then
     pass "facl-bench --bwd --json and --csv are valid"
@@ -359,6 +362,32 @@ if [ "$rc" -eq 2 ] && grep -q -- '--kv-lens needs --decode' "$tmp/err"; then
     pass "facl-bench --bwd rejects a decode option (exit $rc)"
 else
     fail "facl-bench --bwd --kv-lens (exit $rc)"; show
+fi
+# --deterministic 0,1 measures each point in both modes (a row each, checked), and the
+# table tells them apart; it needs --bwd, and takes 0 and 1 only.
+run "$bench" --bwd --tokens 128 --seqlens 64 --hdims 64 --dtypes fp16 --causal on --reps 1 \
+    --deterministic 0,1 --json "$tmp/bwd_modes.json"
+if [ "$rc" -eq 0 ] && grep -Eq '^fp16 +64 +on +64 +2 +32 +0 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +on +64 +2 +32 +1 \| +[0-9.]+ +[0-9.]+ +1 \| [0-9.e+-]+/' "$tmp/out" &&
+   python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))["rows"]; assert [x["deterministic"] for x in r] == [False, True] and all(x["status"] == "ok" for x in r), r' "$tmp/bwd_modes.json" &&
+   python3 "$table" "$tmp/bwd_modes.json" > "$tmp/modes_table" &&
+   grep -q '^| dtype | d | seqlen | causal | det | facl bwd TFLOP/s |$' "$tmp/modes_table" &&
+   grep -Eq '^\| fp16 \| 64 \| 64 \| on \| 1 \| [0-9.]+ \|$' "$tmp/modes_table"; then
+    pass "facl-bench --bwd --deterministic 0,1 measures both modes"
+else
+    fail "facl-bench --bwd --deterministic 0,1 (exit $rc)"; show; cat "$tmp/modes_table"
+fi
+run "$bench" --deterministic 1
+if [ "$rc" -eq 2 ] && grep -q -- '--deterministic needs --bwd' "$tmp/err"; then
+    pass "facl-bench rejects --deterministic without --bwd (exit $rc)"
+else
+    fail "facl-bench --deterministic without --bwd (exit $rc)"; show
+fi
+run "$bench" --bwd --deterministic 2
+if [ "$rc" -eq 2 ] && grep -q -- '--deterministic: expected 0 and/or 1' "$tmp/err"; then
+    pass "facl-bench --bwd rejects --deterministic 2 (exit $rc)"
+else
+    fail "facl-bench --bwd --deterministic 2 (exit $rc)"; show
 fi
 run "$bench" --bwd --baseline on
 if [ "$rc" -eq 2 ] && grep -q -- '--baseline does not apply to --bwd' "$tmp/err"; then

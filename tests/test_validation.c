@@ -412,6 +412,19 @@ static void test_scalar_options(void **state)
     c = valid_call(DENSE);
     c.opts.mask_align = (facl_mask_align)5;
     expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->mask_align:");
+    /* deterministic: 0 or 1 on every call (the forward is deterministic either way) */
+    const int32_t bad_modes[2] = {2, -1};
+    for (int i = 0; i < 2; ++i) {
+        c = valid_call(i ? VARLEN : DENSE);
+        c.opts.deterministic = bad_modes[i];
+        expect_rejected(&c, FACL_ERROR_INVALID_VALUE, "opts->deterministic:");
+    }
+    for (int mode = 0; mode < 2; ++mode) {
+        c = valid_call(DENSE);
+        c.opts.deterministic = mode;
+        if (run(&c) != FACL_SUCCESS) fail_msg("deterministic %d: %s", mode, facl_last_error());
+    }
+    assert_int_equal(clFinish(facl_context_queue(fx.ctx)), CL_SUCCESS);
 }
 
 static void test_alibi_shapes(void **state)

@@ -121,6 +121,7 @@ static void tensors(const bwd_work *w, bwd_tensors *t)
     t->ws = facl_tensor_contiguous(w->ws, FACL_DTYPE_F32, 1, w1);
     t->o = facl_attn_options_default();
     t->o.causal = c->causal;
+    t->o.deterministic = c->deterministic;
 }
 
 static int enqueue_bwd(void *arg, cl_command_queue queue, cl_event *last, char *err,
@@ -268,8 +269,8 @@ static void measure(bench_session *s, bwd_buffers *b, bwd_row *row)
                  tool_cl_error_name(e));
         goto done;
     }
-    if (facl_bwd_workspace_size(s->ctx, (int64_t)c->batch * c->seqlen, c->heads, &w.ws_bytes) !=
-        FACL_SUCCESS) {
+    if (facl_bwd_workspace_size(s->ctx, (int64_t)c->batch * c->seqlen, c->heads, c->hdim,
+                                c->deterministic, &w.ws_bytes) != FACL_SUCCESS) {
         m->state = BENCH_ERROR;
         snprintf(m->note, sizeof m->note, "facl_bwd_workspace_size: %s", facl_last_error());
         goto done;
@@ -333,20 +334,22 @@ static void print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "backward: facl_bwd, %ld tokens (batch = tokens / seqlen), heads * hdim = %d, %s kernel\n",
             s->opts->tokens, BENCH_HIDDEN, d->kernel_path);
     fprintf(f, "%s\n%s\n", BWD_FLOPS, BWD_TIMING);
+    fprintf(f, "det: opts.deterministic (0, the default: atomic dq where the tensor-core kernels "
+               "run; 1: bitwise reproducible)\n");
     fprintf(f, "check: %s\n\n",
             s->opts->verify ? "before timing, dq of 6 rows (3 positions of the first sequence in "
                               "the first and last head) vs the float64 reference by SPEC.md's "
                               "rule (error/bound)"
                             : "off (--no-verify)");
-    fprintf(f, "%-5s %4s %6s %7s %5s %5s | %10s %11s %5s | %s\n", "dtype", "hdim", "causal",
-            "seqlen", "batch", "heads", "bwd ms", "bwd TFLOP/s", "runs", "check");
+    fprintf(f, "%-5s %4s %6s %7s %5s %5s %3s | %10s %11s %5s | %s\n", "dtype", "hdim", "causal",
+            "seqlen", "batch", "heads", "det", "bwd ms", "bwd TFLOP/s", "runs", "check");
 }
 
 static void print_row(FILE *f, const bwd_row *r)
 {
     const bench_config *c = &r->cfg;
-    fprintf(f, "%-5s %4d %6s %7d %5d %5d | ", tool_dtype_name(c->dtype), c->hdim,
-            c->causal ? "on" : "off", c->seqlen, c->batch, c->heads);
+    fprintf(f, "%-5s %4d %6s %7d %5d %5d %3d | ", tool_dtype_name(c->dtype), c->hdim,
+            c->causal ? "on" : "off", c->seqlen, c->batch, c->heads, c->deterministic);
     if (r->m.state != BENCH_OK) {
         fprintf(f, "%s%s\n", r->m.state == BENCH_ERROR ? "ERROR " : "", r->m.note);
     } else {
@@ -372,6 +375,7 @@ static void json_row(json_writer *w, const bwd_row *r)
     json_int(w, "batch", c->batch);
     json_int(w, "heads", c->heads);
     json_bool(w, "causal", c->causal);
+    json_bool(w, "deterministic", c->deterministic);
     json_string(w, "status", state_name(r->m.state));
     if (r->m.state == BENCH_OK) {
         json_number(w, "bwd_ms", r->m.median_ms);
@@ -432,14 +436,15 @@ static int write_csv(const char *path, const bwd_row *rows, size_t n)
 {
     FILE *f = tool_open_output(path);
     if (!f) return -1;
-    fputs("kind,impl,dtype,hdim,seqlen,batch,heads,causal,status,bwd_ms,bwd_tflops,reps,"
-          "check_error,check_bound,mem_bytes,note\n",
+    fputs("kind,impl,dtype,hdim,seqlen,batch,heads,causal,deterministic,status,bwd_ms,bwd_tflops,"
+          "reps,check_error,check_bound,mem_bytes,note\n",
           f);
     for (size_t i = 0; i < n; ++i) {
         const bwd_row *r = &rows[i];
         const bench_config *c = &r->cfg;
-        fprintf(f, "bwd,facl,%s,%d,%d,%d,%d,%s,%s,", tool_dtype_name(c->dtype), c->hdim, c->seqlen,
-                c->batch, c->heads, c->causal ? "true" : "false", state_name(r->m.state));
+        fprintf(f, "bwd,facl,%s,%d,%d,%d,%d,%s,%s,%s,", tool_dtype_name(c->dtype), c->hdim,
+                c->seqlen, c->batch, c->heads, c->causal ? "true" : "false",
+                c->deterministic ? "true" : "false", state_name(r->m.state));
         if (r->m.state == BENCH_OK)
             fprintf(f, "%.6g,%.6g,%d,", r->m.median_ms, r->m.tflops, r->m.reps);
         else
@@ -463,7 +468,7 @@ static int write_csv(const char *path, const bwd_row *rows, size_t n)
 int bench_bwd_run(bench_session *s, const char *selector, FILE *table)
 {
     const bench_options *o = s->opts;
-    size_t max = (size_t)o->n_dtypes * o->n_hdims * o->n_causal * o->n_seqlens;
+    size_t max = (size_t)o->n_dtypes * o->n_hdims * o->n_causal * o->n_seqlens * o->n_deterministic;
     bench_config *configs = calloc(max ? max : 1, sizeof *configs);
     bwd_row *rows = calloc(max ? max : 1, sizeof *rows);
     if (!configs || !rows) {

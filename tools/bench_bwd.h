@@ -12,7 +12,9 @@
  * host over the keys each row sees.
  *
  * JSON rows carry torch_sdpa.py --bwd's names (dtype, hdim, seqlen, batch, heads, causal,
- * bwd_ms, bwd_tflops) so that the two can be joined on (dtype, hdim, seqlen, causal).
+ * bwd_ms, bwd_tflops) so that the two can be joined on (dtype, hdim, seqlen, causal), and
+ * the point's opts.deterministic (--deterministic 0,1 measures both modes; default 0, the
+ * library's default: atomic dq on the tensor-core paths).
  */
 #ifndef FACL_TOOLS_BENCH_BWD_H
 #define FACL_TOOLS_BENCH_BWD_H

@@ -35,7 +35,10 @@ static void usage(FILE *f)
             "out and lse; bwd TFLOP/s = 2.5x the forward's FLOPs / median (torch_sdpa.py\n"
             "--bwd's convention and JSON names); before timing, dq of 6 rows is checked\n"
             "against the float64 reference (--no-verify: off).\n"
-            "  --bwd                   backward mode\n\n"
+            "  --bwd                   backward mode\n"
+            "  --deterministic LIST    opts.deterministic values, 0 and/or 1 (default 0: the\n"
+            "                          library's default, atomic dq on the tensor-core paths;\n"
+            "                          1: bitwise reproducible)\n\n"
             "Decode (--decode): facl_fwd_kvcache with seqlen_q = 1, torch_sdpa.py --decode's grid;\n"
             "GB/s = bytes of the k and v cache read (batch*kv_len*heads_kv*d*2*elem) / median.\n"
             "  --decode                decode mode (--device, --dtypes, --reps, --progress,\n"
@@ -98,6 +101,25 @@ static int parse_causal(const char *text, bench_options *o)
     return 0;
 }
 
+static int parse_deterministic(const char *text, bench_options *o)
+{
+    char words[2][16];
+    int n = arg_word_list(text, "--deterministic", words, 2);
+    if (n < 0) return -1;
+    int seen[2] = {0, 0};
+    for (int i = 0; i < n; ++i) {
+        if (strcmp(words[i], "0") != 0 && strcmp(words[i], "1") != 0) {
+            fprintf(stderr, "--deterministic: expected 0 and/or 1, got '%s'\n", words[i]);
+            return -1;
+        }
+        seen[words[i][0] - '0'] = 1;
+    }
+    o->n_deterministic = 0;
+    for (int v = 0; v < 2; ++v)
+        if (seen[v]) o->deterministic[o->n_deterministic++] = v;
+    return 0;
+}
+
 static void defaults(bench_options *o)
 {
     static const int hdims[] = {64, 128, 256};
@@ -129,13 +151,14 @@ static void defaults(bench_options *o)
     o->n_splits = 1; /* splits[0] = 0: auto */
     o->flush_mib = -1;  /* per device type */
     o->forward_row = 1;
+    o->n_deterministic = 1; /* deterministic[0] = 0: the library's default */
 }
 
 /* Which options were given, to apply the decode defaults and refuse options of the
  * other mode. */
 enum {
     SEEN_HDIMS = 1 << 0, SEEN_DTYPES = 1 << 1, SEEN_FORWARD_ONLY = 1 << 2,
-    SEEN_DECODE_ONLY = 1 << 3, SEEN_BASELINE = 1 << 4
+    SEEN_DECODE_ONLY = 1 << 3, SEEN_BASELINE = 1 << 4, SEEN_BWD_ONLY = 1 << 5
 };
 
 /* Checks that need the whole command line: the mode's defaults and the options that
@@ -149,6 +172,10 @@ static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
     }
     if (o->bwd && (seen & SEEN_BASELINE)) {
         fprintf(stderr, "facl-bench: --baseline does not apply to --bwd (no CLBlast backward)\n");
+        return -1;
+    }
+    if (!o->bwd && (seen & SEEN_BWD_ONLY)) {
+        fprintf(stderr, "facl-bench: --deterministic needs --bwd (the forward has one mode)\n");
         return -1;
     }
     if (o->bwd) o->baseline = 0;
@@ -247,6 +274,9 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
         } else if ((r = arg_value(argc, argv, &i, "--causal", NULL, &v)) != 0) {
             if (r < 0 || parse_causal(v, o) != 0) return -1;
             seen |= SEEN_FORWARD_ONLY, forward_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--deterministic", NULL, &v)) != 0) {
+            if (r < 0 || parse_deterministic(v, o) != 0) return -1;
+            seen |= SEEN_BWD_ONLY;
         } else if ((r = arg_value(argc, argv, &i, "--tokens", NULL, &v)) != 0) {
             int t;
             if (r < 0 || one_int(v, "--tokens", &t) != 0) return -1;
@@ -317,15 +347,17 @@ size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max)
     for (int t = 0; t < o->n_dtypes; ++t)
         for (int h = 0; h < o->n_hdims; ++h)
             for (int c = 0; c < o->n_causal; ++c)
-                for (int s = 0; s < o->n_seqlens; ++s) {
-                    if (o->seqlens[s] > o->tokens || n == max) continue;
-                    bench_config *cfg = &out[n++];
-                    cfg->dtype = o->dtypes[t];
-                    cfg->hdim = o->hdims[h];
-                    cfg->heads = BENCH_HIDDEN / o->hdims[h];
-                    cfg->seqlen = o->seqlens[s];
-                    cfg->batch = (int)(o->tokens / o->seqlens[s]);
-                    cfg->causal = o->causal[c];
-                }
+                for (int s = 0; s < o->n_seqlens; ++s)
+                    for (int m = 0; m < (o->bwd ? o->n_deterministic : 1); ++m) {
+                        if (o->seqlens[s] > o->tokens || n == max) continue;
+                        bench_config *cfg = &out[n++];
+                        cfg->dtype = o->dtypes[t];
+                        cfg->hdim = o->hdims[h];
+                        cfg->heads = BENCH_HIDDEN / o->hdims[h];
+                        cfg->seqlen = o->seqlens[s];
+                        cfg->batch = (int)(o->tokens / o->seqlens[s]);
+                        cfg->causal = o->causal[c];
+                        cfg->deterministic = o->bwd ? o->deterministic[m] : 0;
+                    }
     return n;
 }

@@ -40,17 +40,20 @@ typedef struct bench_options {
     int flush_mib; /* MiB filled before each timed run (bench_timing.h); -1 = per device type */
     /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
     int bwd;
+    int deterministic[2], n_deterministic; /* --deterministic: opts.deterministic values */
 } bench_options;
 
 typedef struct bench_config {
     facl_dtype dtype;
     int hdim, seqlen, batch, heads, causal;
+    int deterministic; /* --bwd: opts.deterministic (0 elsewhere) */
 } bench_config;
 
 /* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on an error (printed). */
 int bench_parse_args(int argc, char **argv, bench_options *o);
 
-/* The configs of the grid in table order (dtype, head dim, causal, seqlen), skipping
+/* The configs of the grid in table order (dtype, head dim, causal, seqlen, and with
+ * --bwd the --deterministic values), skipping
  * seqlens above the token count and head dims that do not divide the hidden size.
  * Returns the count (at most `max`). */
 size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max);

@@ -23,7 +23,8 @@ notes follow the table.
 
 facl-bench --bwd output (rows of kind "bwd") gives the backward table: facl's backward
 TFLOP/s per dtype, head dim, seqlen and causal, torch's (the bwd_tflops of torch_sdpa.py
---bwd --json rows, joined on dtype, hdim, seqlen and causal) and the ratio.
+--bwd --json rows, joined on dtype, hdim, seqlen and causal) and the ratio; with rows of
+both modes (facl-bench --bwd --deterministic 0,1) a "det" column tells them apart.
 """
 import argparse
 import json
@@ -170,18 +171,20 @@ def bwd_table(bench, torch_path):
             if r.get("bwd_tflops") is not None:
                 dt = TORCH_DTYPES.get(r["dtype"], r["dtype"])
                 torch[key(dt, r["hdim"], r["seqlen"], r["causal"])] = r["bwd_tflops"]
-    cols = ["dtype", "d", "seqlen", "causal", "facl bwd TFLOP/s"]
+    rows = [r for r in bench["rows"] if r.get("kind") == "bwd"]
+    modes = len({bool(r.get("deterministic", False)) for r in rows}) > 1
+    cols = ["dtype", "d", "seqlen", "causal"] + (["det"] if modes else []) + ["facl bwd TFLOP/s"]
     if torch_path:
         cols += ["torch bwd TFLOP/s", "facl/torch"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
-    for r in bench["rows"]:
-        if r.get("kind") != "bwd":
-            continue
+    for r in rows:
         k = key(r["dtype"], r["hdim"], r["seqlen"], r["causal"])
         ours = r.get("bwd_tflops") if r.get("status") == "ok" else None
-        cells = [k[0], str(k[1]), str(k[2]), "on" if k[3] else "off",
-                 f"{ours:.3f}" if ours else r.get("note", r.get("status", "?"))]
+        cells = [k[0], str(k[1]), str(k[2]), "on" if k[3] else "off"]
+        if modes:
+            cells.append("1" if r.get("deterministic") else "0")
+        cells.append(f"{ours:.3f}" if ours else r.get("note", r.get("status", "?")))
         if torch_path:
             t = torch.get(k)
             cells += [f"{t:.3f}" if t else "-", ratio(ours, t)]

@@ -120,6 +120,7 @@ typedef struct bwd_check {
     int causal;
     float softcap, dropout_p;
     uint64_t seed;
+    int deterministic; /* opts.deterministic (0, the default: atomic dq on tensor cores) */
 } bwd_check;
 
 #define SELFTEST_MAX_BWD_CHECKS 8

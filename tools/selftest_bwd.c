@@ -48,6 +48,7 @@ void bwd_check_name(const bwd_check *c, char *buf, size_t size)
     if (c->causal) tool_appendf(buf, size, " causal");
     if (c->softcap > 0) tool_appendf(buf, size, " softcap=%g", (double)c->softcap);
     if (c->dropout_p > 0) tool_appendf(buf, size, " dropout=%g", (double)c->dropout_p);
+    if (c->deterministic) tool_appendf(buf, size, " deterministic");
 }
 
 /* Everything one run owns; freed in one place. */
@@ -198,6 +199,7 @@ int selftest_run_bwd_case(facl_context *ctx, const bwd_check *c, selftest_check_
     o.dropout_p = c->dropout_p;
     o.dropout_seed = 0x5eedu + c->seed;
     o.dropout_offset = 7;
+    o.deterministic = c->deterministic;
 
     ref_problem rp;
     memset(&rp, 0, sizeof rp);
@@ -475,7 +477,7 @@ void selftest_speed_bwd(facl_context *ctx, int quick, selftest_speed_result *out
     if (e == CL_SUCCESS) p.dv = tool_zero_buffer(cl, queue, p.dt, n, &e);
     if (e != CL_SUCCESS) {
         snprintf(out->note, sizeof out->note, "buffers: %s", tool_cl_error_name(e));
-    } else if (facl_bwd_workspace_size(ctx, (int64_t)p.b * p.s, p.h, &p.ws_bytes) != FACL_SUCCESS) {
+    } else if (facl_bwd_workspace_size(ctx, (int64_t)p.b * p.s, p.h, p.d, 0, &p.ws_bytes) != FACL_SUCCESS) {
         snprintf(out->note, sizeof out->note, "facl_bwd_workspace_size: %s", facl_last_error());
     } else {
         if (p.ws_bytes >= 4) p.ws = tool_zero_buffer(cl, queue, FACL_DTYPE_F32, p.ws_bytes / 4, &e);

@@ -319,9 +319,11 @@ size_t selftest_bwd_checks(int quick, bwd_check *out, size_t max)
     /* dense, bottom-right causal over more keys than queries, GQA 6/2 */
     c = add_bwd(out, &n, max, CASE_DENSE, FACL_DTYPE_F16, 2, 113, 203, 6, 2, 64);
     c->causal = 1;
-    /* qkv-packed with softcap (its tanh' term in dS) */
+    /* qkv-packed with softcap (its tanh' term in dS), in the deterministic mode (the
+     * others run the default one: atomic dq where the tensor-core kernels run) */
     c = add_bwd(out, &n, max, CASE_QKVPACKED, FACL_DTYPE_BF16, 1, 77, 77, 3, 3, 128);
     c->softcap = 20.0f;
+    c->deterministic = 1;
     /* varlen with dropout (the forward's mask regenerated), GQA 4/2, an odd head dim */
     c = add_bwd(out, &n, max, CASE_VARLEN, FACL_DTYPE_F32, 4, 0, 0, 4, 2, 40);
     bwd_varlen(c, bwd_lq_a, bwd_lk_a);

@@ -20,13 +20,15 @@ _MASK_ALIGN = {"bottom_right": 0, "top_left": 1}
 def build(call, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
           alibi_slopes=None, dropout_p=0.0, dropout_seed=None, dropout_offset=0,
           attn_probs=None, block_table=None, mask_align="bottom_right", seqused_k=None,
-          trust_cu_seqlens=False):
+          trust_cu_seqlens=False, deterministic=False):
     """AttnOptions for a call (its tensors are registered with `call`). The facl
     additions: mask_align "bottom_right" (FlashAttention's) or "top_left" (torch SDPA's)
     for causal masks, windows and ALiBi; seqused_k (FlashAttention 3's: int32 (batch,),
     sequence b uses its first seqused_k[b] keys); trust_cu_seqlens (skip the blocking
-    read-back that checks cu_seqlens and seqused_k)."""
+    read-back that checks cu_seqlens and seqused_k). deterministic: the backward's mode
+    (False: dq may be summed with atomics where the tensor-core kernels run)."""
     o = call.keep(AttnOptions())
+    o.deterministic = 1 if deterministic else 0
     if mask_align not in _MASK_ALIGN:
         raise ValueError("mask_align: expected 'bottom_right' or 'top_left', got %r"
                          % (mask_align,))

@@ -45,7 +45,7 @@ class AttnOptions(c.Structure):
         ("dropout_offset", c.c_uint64),
         ("attn_probs", _T),
         ("trust_cu_seqlens", c.c_int32),
-        ("reserved0", c.c_uint32),
+        ("deterministic", c.c_int32),
         ("seqused_k", _T),
         ("block_table", _T),
     ]

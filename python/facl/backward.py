@@ -7,8 +7,11 @@ optional (None: new arrays; given: written in place, any strided views, so the g
 of a packed qkv is three views of one dqkv array). They return (dq, dk, dv).
 Pass the forward's options unchanged, and for dropout the forward's dropout_seed and
 dropout_offset (the mask is regenerated from them). softmax_lse is the forward's (from
-return_attn_probs=True). deterministic is accepted; the backward always is.
-mask_align, seqused_k and trust_cu_seqlens as for the forward (keyword-only).
+return_attn_probs=True). deterministic (flash_attn's position, default False as in
+flash_attn's functions) is facl_attn_options.deterministic: False lets the tensor-core
+kernels (fp16/bf16 on NVIDIA) add dq with atomics, so dq may differ in its last bits
+from run to run; True makes every gradient bitwise reproducible. mask_align, seqused_k
+and trust_cu_seqlens as for the forward (keyword-only).
 """
 from . import _alloc, _options
 from ._call import Call
@@ -25,7 +28,7 @@ def _gradients(call, q, k, v, dq, dk, dv):
 
 def flash_attn_backward(dout, q, k, v, out, softmax_lse, dq=None, dk=None, dv=None,
                         dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
-                        softcap=0.0, alibi_slopes=None, deterministic=True, *,
+                        softcap=0.0, alibi_slopes=None, deterministic=False, *,
                         dropout_seed=None, dropout_offset=0,
                     mask_align="bottom_right", seqused_k=None, trust_cu_seqlens=False):
     """Gradients of flash_attn_func: dq like q (batch, seqlen_q, nheads, d), dk and dv like
@@ -39,7 +42,7 @@ def flash_attn_backward(dout, q, k, v, out, softmax_lse, dq=None, dk=None, dv=No
     opts = _options.build(call, softmax_scale, causal, window_size, softcap, alibi_slopes,
                           dropout_p, dropout_seed, dropout_offset,
                           mask_align=mask_align, seqused_k=seqused_k,
-                          trust_cu_seqlens=trust_cu_seqlens)
+                          trust_cu_seqlens=trust_cu_seqlens, deterministic=deterministic)
     call.run(lib.facl_bwd, call.tensor("dout", dout), call.tensor("q", q),
              call.tensor("k", k), call.tensor("v", v), call.tensor("out", out),
              call.tensor("lse", softmax_lse), call.tensor("dq", dq, True),
@@ -50,7 +53,7 @@ def flash_attn_backward(dout, q, k, v, out, softmax_lse, dq=None, dk=None, dv=No
 def flash_attn_varlen_backward(dout, q, k, v, out, softmax_lse, dq, dk, dv, cu_seqlens_q,
                                cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
                                softmax_scale=None, causal=False, window_size=(-1, -1),
-                               softcap=0.0, alibi_slopes=None, deterministic=True, *,
+                               softcap=0.0, alibi_slopes=None, deterministic=False, *,
                                dropout_seed=None, dropout_offset=0,
                     mask_align="bottom_right", seqused_k=None, trust_cu_seqlens=False):
     """Gradients of flash_attn_varlen_func: dq (total_q, nheads, d), dk and dv (total_k,
@@ -65,7 +68,7 @@ def flash_attn_varlen_backward(dout, q, k, v, out, softmax_lse, dq, dk, dv, cu_s
     opts = _options.build(call, softmax_scale, causal, window_size, softcap, alibi_slopes,
                           dropout_p, dropout_seed, dropout_offset,
                           mask_align=mask_align, seqused_k=seqused_k,
-                          trust_cu_seqlens=trust_cu_seqlens)
+                          trust_cu_seqlens=trust_cu_seqlens, deterministic=deterministic)
     call.run(lib.facl_varlen_bwd, call.tensor("dout", dout), call.tensor("q", q),
              call.tensor("k", k), call.tensor("v", v),
              call.tensor("cu_seqlens_q", cu_seqlens_q), call.tensor("cu_seqlens_k", cu_seqlens_k),

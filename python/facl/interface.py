@@ -12,7 +12,8 @@ documented refusals, are:
   (FlashAttention 3's: int32 (batch,), sequence b uses only its first seqused_k[b]
   keys) and trust_cu_seqlens (skip the blocking read-back that checks cu_seqlens and
   seqused_k): keyword-only, facl_attn_options' fields of the same names.
-- deterministic is accepted and always honoured (facl is always deterministic).
+- deterministic is accepted and always honoured: facl's forward is deterministic either
+  way (flash_attn keeps it for its backward; facl's backward functions take their own).
 - softmax_scale=0 is refused (facl reads 0 as "default"); window_size right other than
   -1 or 0 together with causal is refused (flash_attn overrides it silently).
 Outputs are new arrays on q's queue; the call only enqueues (varlen calls read

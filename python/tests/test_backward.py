@@ -96,3 +96,19 @@ def test_varlen_backward(queue, rng):
 def test_dense_top_left_seqused(queue, rng):
     run_dense_bwd(queue, rng, "fp32", b=2, sq=4, sk=7, causal=True, mask_align="top_left",
                   seqused=[7, 3])
+
+
+# deterministic is passed through to facl_attn_options (both modes against the reference;
+# fp16, which the tensor-core kernels run where the device has them, in the default mode
+# with atomic dq), and a value the library would refuse cannot be built from a bool.
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_deterministic_modes(queue, rng, deterministic):
+    run_dense_bwd(queue, rng, "fp16", b=1, sq=6, sk=9, hq=2, hkv=1, causal=True,
+                  deterministic=deterministic)
+
+
+def test_deterministic_reaches_the_options(queue):
+    from facl import _options
+    from facl._call import Call
+    for value, field in ((False, 0), (True, 1), (0, 0), (1, 1)):
+        assert _options.build(Call(queue), deterministic=value).contents.deterministic == field
