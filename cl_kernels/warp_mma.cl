@@ -141,10 +141,9 @@ inline uint pack_pair(float lo, float hi)
 inline float low_half(uint r) { return storage_float((ushort)(r & 0xFFFFu)); }
 inline float high_half(uint r) { return storage_float((ushort)(r >> 16)); }
 
-inline float4 warp_mma(float4 c, uint4 a, uint2 b, __local float *scratch)
+/* This lane's share of an A operand (16 x 16, A layout) into A[row * 16 + k]. */
+inline void mma_store_a(__local float *A, uint4 a)
 {
-    __local float *A = scratch + warp_index() * MMA_SCRATCH_PER_WARP; /* A[row * 16 + k] */
-    __local float *B = A + 16 * 16;                                    /* B[k * 8 + col] */
     const int g = warp_lane() >> 2, t = warp_lane() & 3;
     A[g * 16 + 2 * t] = low_half(a.x);
     A[g * 16 + 2 * t + 1] = high_half(a.x);
@@ -154,6 +153,14 @@ inline float4 warp_mma(float4 c, uint4 a, uint2 b, __local float *scratch)
     A[g * 16 + 2 * t + 9] = high_half(a.z);
     A[(g + 8) * 16 + 2 * t + 8] = low_half(a.w);
     A[(g + 8) * 16 + 2 * t + 9] = high_half(a.w);
+}
+
+inline float4 warp_mma(float4 c, uint4 a, uint2 b, __local float *scratch)
+{
+    __local float *A = scratch + warp_index() * MMA_SCRATCH_PER_WARP; /* A[row * 16 + k] */
+    __local float *B = A + 16 * 16;                                    /* B[k * 8 + col] */
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    mma_store_a(A, a);
     B[(2 * t) * 8 + g] = low_half(b.x);
     B[(2 * t + 1) * 8 + g] = high_half(b.x);
     B[(2 * t + 8) * 8 + g] = low_half(b.y);

@@ -196,15 +196,8 @@ inline void wg_mma_rs(float4 *c, uint4 a, __local const ushort *b, int b_lbo, in
                       int mn_major, __local float *scratch)
 {
     __local float *A = scratch + warp_index() * MMA_SCRATCH_PER_WARP; /* A[row * 16 + k] */
-    const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    A[g * 16 + 2 * t] = low_half(a.x);
-    A[g * 16 + 2 * t + 1] = high_half(a.x);
-    A[(g + 8) * 16 + 2 * t] = low_half(a.y);
-    A[(g + 8) * 16 + 2 * t + 1] = high_half(a.y);
-    A[g * 16 + 2 * t + 8] = low_half(a.z);
-    A[g * 16 + 2 * t + 9] = high_half(a.z);
-    A[(g + 8) * 16 + 2 * t + 8] = low_half(a.w);
-    A[(g + 8) * 16 + 2 * t + 9] = high_half(a.w);
+    const int g = warp_lane() >> 2;
+    mma_store_a(A, a);
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int nb = 0; nb < 8; ++nb) {
         float e[4] = {c[nb].x, c[nb].y, c[nb].z, c[nb].w};
