@@ -105,7 +105,9 @@ typedef char cache_params_size_matches_host[sizeof(cache_params) == FACL_CACHE_P
 
 /* The arguments of attn_cache, whichever variant (CUDA-core, CACHE_CPU, tensor-core in
  * attn_cache_mma.cl), in the order the host binds them (cache_launch.c): the partial
- * output is fp32 with splits (SPLIT), the storage type otherwise. */
+ * output is fp32 with splits (SPLIT), the storage type otherwise; merged_o, merged_lse
+ * and split_counters serve the tensor-core kernel's merge of the splits inside the
+ * kernel (MERGE_IN_KERNEL) and are NULL otherwise. */
 #if SPLIT
 #define CACHE_OUT_T float
 #else
@@ -117,8 +119,9 @@ typedef char cache_params_size_matches_host[sizeof(cache_params) == FACL_CACHE_P
         __global const int *cu_k, __global const int *seqused, __global const float *alibi,    \
         __global const int *seqlens, __global const int *batch_idx, __global const int *leftpad, \
         __global const int *block_table, __global const int *cu_new,                           \
-        __global const storage_t *cos_t, __global const storage_t *sin_t, const attn_params p, \
-        const cache_params c
+        __global const storage_t *cos_t, __global const storage_t *sin_t,                     \
+        __global storage_t *merged_o, __global float *merged_lse, __global int *split_counters, \
+        const attn_params p, const cache_params c
 
 /* ------------------------------------------------------------ sequences and positions */
 
@@ -456,6 +459,7 @@ inline float cpu_sum16(float16 v)
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void attn_cache(CACHE_ATTN_ARGS)
 {
+    (void)merged_o, (void)merged_lse, (void)split_counters; /* the tensor-core kernel's */
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
     const int split = get_group_id(2) - b * c.num_splits;
@@ -617,6 +621,7 @@ void attn_cache(CACHE_ATTN_ARGS)
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
 void attn_cache(CACHE_ATTN_ARGS)
 {
+    (void)merged_o, (void)merged_lse, (void)split_counters; /* the tensor-core kernel's */
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
     const int split = get_group_id(2) - b * c.num_splits;

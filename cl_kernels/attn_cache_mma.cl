@@ -44,8 +44,8 @@
 #endif
 #define STAGE_ELEMS (2 * TILE_ELEMS) /* a warp's key tile, then its value tile */
 #define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)
-#if TILES_ELEMS * 2 < 16 * HEAD_DIM * 4
-#error "the merge's output rows must fit in the tiles they reuse"
+#if TILES_ELEMS * 2 < (CACHE_WARPS - 1) * 16 * HEAD_DIM * 4
+#error "the warps' parked output rows must fit in the tiles they reuse"
 #endif
 /* wait for the oldest of the CACHE_STAGES groups in flight (the count must be a literal) */
 #if CACHE_STAGES == 1
@@ -114,10 +114,108 @@ inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, l
     }
 }
 
+#if MERGE_IN_KERNEL
+#if !SPLIT || IS_VARLEN
+#error "the merge inside the kernel is for split calls with dense queries"
+#endif
+/* The splits of one unit (a 16-row tile of a kv head of a sequence) are merged by the
+ * last of their work-groups to finish, instead of by a second kernel (cache_combine, whose
+ * launch alone costs about 4 us on the H200). Every work-group publishes its normalised
+ * partial rows and their lse (global_fence), then counts itself in on the unit's counter;
+ * the one that brings it to num_splits resets it to 0 and merges (merge_row.cl's math):
+ *   lse = log(sum_s exp(lse_s)),  out = sum_s exp(lse_s - lse) * out_s,
+ * parts with a non-finite lse weighing 0, a row empty everywhere getting out 0, lse +inf.
+ * The counters are the host's, one buffer per in-order queue, zero before the first call
+ * and left zero by every call (queue_counters.h). Dense queries only: there a work-group
+ * has exactly one tile, so each unit counts exactly num_splits arrivals.
+ *
+ * Warp 0 of the last work-group merges, its lanes owning the pairs of dims they wrote
+ * (rows g and g + 8, dims 8 db + 2t, +1); its own split's values are still in `own`. The
+ * loads are batched (MERGE_BATCH lse values, then two splits' rows) so that each batch
+ * costs one round trip to L2, not one per value. */
+#define MERGE_BATCH 8 /* lse values read at once */
+__attribute__((always_inline)) inline void merge_unit_rows(const float4 *own, const float *own_lse, __global const float *parts,
+                            __global const float *lse_parts, __global storage_t *out,
+                            __global float *lse_out, const attn_params p, const cache_params c,
+                            const cache_seq s, int b, int kv_head, int tile, int split,
+                            int rows_total)
+{
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    MMA_UNROLL
+    for (int r = 0; r < 2; ++r) {
+        const int R = tile * 16 + g + 8 * r;
+        if (R >= rows_total) continue;
+        const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
+        const long part = view_index(c.part_off, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h) + 2 * t;
+        const long plse = view_index(c.plse_off, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h);
+        /* the merged lse: the largest finite lse M, then the sum of exp(lse_s - M) */
+        float top = -INFINITY, total = 0.0f;
+        for (int s0 = 0; s0 < c.num_splits; s0 += MERGE_BATCH) {
+            float x[MERGE_BATCH];
+            MMA_UNROLL
+            for (int k = 0; k < MERGE_BATCH; ++k) {
+                const int sp = s0 + k;
+                x[k] = sp >= c.num_splits ? -INFINITY
+                       : sp == split      ? own_lse[r]
+                                          : load_published(lse_parts + plse + sp * c.plse_split);
+            }
+            MMA_UNROLL
+            for (int k = 0; k < MERGE_BATCH; ++k) {
+                if (!isfinite(x[k])) continue;
+                if (x[k] > top) {
+                    total = total * exp(top - x[k]) + 1.0f;
+                    top = x[k];
+                } else {
+                    total += exp(x[k] - top);
+                }
+            }
+        }
+        const float row_lse = total > 0.0f ? top + log(total) : INFINITY;
+        float2 sum[D_BLOCKS];
+        MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) sum[db] = (float2)(0.0f);
+        /* the weighted sum, two splits a round trip: both splits' lse and values are
+         * requested before either is used */
+        for (int s0 = 0; s0 < c.num_splits && total > 0.0f; s0 += 2) {
+            float x[2];
+            float2 v[2][D_BLOCKS];
+            MMA_UNROLL
+            for (int k = 0; k < 2; ++k) {
+                const int sp = s0 + k;
+                const bool remote = sp < c.num_splits && sp != split;
+                x[k] = sp >= c.num_splits ? -INFINITY
+                       : remote           ? load_published(lse_parts + plse + sp * c.plse_split)
+                                          : own_lse[r];
+                __global const float *at = parts + part + (remote ? sp : 0) * c.part_split;
+                MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db)
+                    v[k][db] = remote ? (float2)(load_published(at + 8 * db), load_published(at + 8 * db + 1))
+                                      : (r == 0 ? own[db].xy : own[db].zw);
+            }
+            MMA_UNROLL
+            for (int k = 0; k < 2; ++k) {
+                const float weight = isfinite(x[k]) ? exp(x[k] - row_lse) : 0.0f;
+                MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db) sum[db] += weight * v[k][db];
+            }
+        }
+        const long o_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + 2 * t;
+        MMA_UNROLL
+        for (int db = 0; db < D_BLOCKS; ++db) {
+            store_value(out, o_row + 8 * db, sum[db].x);
+            store_value(out, o_row + 8 * db + 1, sum[db].y);
+        }
+        if (lse_out && t == 0)
+            lse_out[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
+    }
+}
+#endif
+
 __kernel __attribute__((reqd_work_group_size(32 * CACHE_WARPS, 1, 1)))
 void attn_cache(CACHE_ATTN_ARGS)
 {
     __local float scratch[MMA_SCRATCH_FLOATS];
+    __local int merges_here; /* MERGE_IN_KERNEL: this work-group is its unit's last split */
     __local float warp_m[CACHE_WARPS * 16];
     __local float warp_l[CACHE_WARPS * 16];
     __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
@@ -288,8 +386,10 @@ void attn_cache(CACHE_ATTN_ARGS)
         }
         ASYNC_WAIT(0); /* copies past the last step (zero rows) land before out_acc reuses the tiles */
 
-        /* Merge the warps: each row's max and normaliser, then the accumulators added one
-         * warp at a time into out_acc. */
+        /* Merge the warps: each row's max and normaliser through local memory, then the
+         * other warps' weighted accumulators are added into warp 0's registers, which
+         * writes the tile's output straight from them (a lane's pairs of dims of rows g
+         * and g + 8), with no pass over the whole 16-row tile. */
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r], scratch);
         if (t == 0) {
@@ -299,56 +399,96 @@ void attn_cache(CACHE_ATTN_ARGS)
             warp_l[warp * 16 + g + 8] = l[1];
         }
         barrier(CLK_LOCAL_MEM_FENCE); /* also: no warp still reads its tiles */
-        float weight[2];
+        float weight[2], row_m[2], row_l[2];
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) {
             const int row = g + 8 * r;
-            float row_m = -INFINITY;
-            for (int w = 0; w < CACHE_WARPS; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
-            weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m);
-        }
-        for (int w = 0; w < CACHE_WARPS; ++w) {
-            if (warp == w)
-                MMA_UNROLL
-                for (int db = 0; db < D_BLOCKS; ++db) {
-                    const int d = 8 * db + 2 * t;
-                    const float4 part = (float4)(acc[db].xy * weight[0], acc[db].zw * weight[1]);
-                    __local float *a0 = out_acc + g * HEAD_DIM + d, *a1 = out_acc + (g + 8) * HEAD_DIM + d;
-                    if (w == 0) {
-                        a0[0] = part.x, a0[1] = part.y, a1[0] = part.z, a1[1] = part.w;
-                    } else {
-                        a0[0] += part.x, a0[1] += part.y, a1[0] += part.z, a1[1] += part.w;
-                    }
-                }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        for (int idx = lid; idx < 16 * HEAD_DIM; idx += 32 * CACHE_WARPS) {
-            const int row = idx / HEAD_DIM, d = idx - row * HEAD_DIM;
-            const int R = tile * 16 + row;
-            if (R >= rows_total) continue;
-            const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
-            float row_m = -INFINITY;
-            for (int w = 0; w < CACHE_WARPS; ++w) row_m = fmax(row_m, warp_m[w * 16 + row]);
-            float row_l = 0.0f;
+            row_m[r] = -INFINITY;
+            for (int w = 0; w < CACHE_WARPS; ++w) row_m[r] = fmax(row_m[r], warp_m[w * 16 + row]);
+            row_l[r] = 0.0f;
             for (int w = 0; w < CACHE_WARPS; ++w)
                 if (warp_m[w * 16 + row] > -INFINITY)
-                    row_l += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - row_m);
-            /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
-            const float value = row_l > 0.0f ? out_acc[idx] / row_l : 0.0f;
-#if SPLIT
-            o[view_index(c.part_off + split * c.part_split, c.part_sb, c.part_ss, c.part_sh, b, s.q_start + i, h) + d] = value;
-#else
-            store_value(o, view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + d, value);
+                    row_l[r] += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - row_m[r]);
+            weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m[r]);
+        }
+#if CACHE_WARPS > 1
+        /* warps 1.. each park their weighted pairs in their own slice of the tiles */
+        if (warp > 0)
+            MMA_UNROLL
+            for (int db = 0; db < D_BLOCKS; ++db) {
+                __local float *slice = out_acc + (warp - 1) * 16 * HEAD_DIM + 8 * db + 2 * t;
+                vstore2(acc[db].xy * weight[0], 0, slice + g * HEAD_DIM);
+                vstore2(acc[db].zw * weight[1], 0, slice + (g + 8) * HEAD_DIM);
+            }
+        barrier(CLK_LOCAL_MEM_FENCE);
 #endif
-            if (lse && d == 0) {
-                const float row_lse = row_l > 0.0f ? row_m + log(row_l) : INFINITY;
+        float row_lse[2];
+        if (warp == 0) {
+            /* acc becomes the tile's normalised output (its split's, with splits) */
+            MMA_UNROLL
+            for (int r = 0; r < 2; ++r) {
+                /* a row that saw no key (here) gets out 0 and lse +inf: never NaN */
+                const float inv_l = row_l[r] > 0.0f ? 1.0f / row_l[r] : 0.0f;
+                row_lse[r] = row_l[r] > 0.0f ? row_m[r] + log(row_l[r]) : INFINITY;
+                MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db) {
+                    float2 pair = (r == 0 ? acc[db].xy : acc[db].zw) * weight[r];
+                    for (int w = 1; w < CACHE_WARPS; ++w)
+                        pair += vload2(0, out_acc + (w - 1) * 16 * HEAD_DIM + (g + 8 * r) * HEAD_DIM + 8 * db + 2 * t);
+                    if (r == 0) acc[db].xy = pair * inv_l;
+                    else acc[db].zw = pair * inv_l;
+                }
+            }
+            MMA_UNROLL
+            for (int r = 0; r < 2; ++r) {
+                const int R = tile * 16 + g + 8 * r;
+                if (R >= rows_total) continue;
+                const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
 #if SPLIT
-                lse[view_index(c.plse_off + split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h)] = row_lse;
+                const long out_row = view_index(c.part_off + split * c.part_split, c.part_sb,
+                                                 c.part_ss, c.part_sh, b, s.q_start + i, h);
 #else
-                lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse;
+                const long out_row = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h);
 #endif
+                MMA_UNROLL
+                for (int db = 0; db < D_BLOCKS; ++db) {
+                    const float2 pair = r == 0 ? acc[db].xy : acc[db].zw;
+#if SPLIT
+                    vstore2(pair, 0, o + out_row + 8 * db + 2 * t); /* fp32 partials */
+#else
+                    store_value(o, out_row + 8 * db + 2 * t, pair.x);
+                    store_value(o, out_row + 8 * db + 2 * t + 1, pair.y);
+#endif
+                }
+                if (lse && t == 0) {
+#if SPLIT
+                    lse[view_index(c.plse_off + split * c.plse_split, c.plse_sb, c.plse_ss, c.plse_sh, b, s.q_start + i, h)] = row_lse[r];
+#else
+                    lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] = row_lse[r];
+#endif
+                }
             }
         }
+#if MERGE_IN_KERNEL
+        /* count this split in; the unit's last one merges */
+        global_fence(); /* this work-item's partials, before the count */
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+        if (lid == 0) {
+            const int unit = (b * (int)get_num_groups(1) + kv_head) * (int)get_num_groups(0) + tile;
+            const int last = atomic_inc(split_counters + unit) == c.num_splits - 1;
+            if (last) {
+                atomic_xchg(split_counters + unit, 0); /* left zero for the next call */
+                global_fence(); /* the others' partials are read after their counts */
+            }
+            merges_here = last;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (merges_here && warp == 0)
+            merge_unit_rows(acc, row_lse, o, lse, merged_o, merged_lse, p, c, s, b, kv_head,
+                            tile, split, rows_total);
+#else
+        (void)merged_o, (void)merged_lse, (void)split_counters;
+#endif
         barrier(CLK_LOCAL_MEM_FENCE); /* warp_m, warp_l and the tiles are reused by the next tile */
     }
 }

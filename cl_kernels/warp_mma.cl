@@ -131,6 +131,21 @@ inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memo
 /* Wait until at most n (a literal) committed groups are still in flight. */
 #define ASYNC_WAIT(n) asm volatile("cp.async.wait_group " #n ";" ::: "memory")
 
+/* This thread's global writes before its later ones, for every thread of the device
+ * (membar.gl): what a work-group publishes before counting itself in with an atomic, and
+ * what the last one to count in does before it reads the others' results. */
+inline void global_fence(void) { asm volatile("membar.gl;" ::: "memory"); }
+
+/* A float another work-group of this kernel wrote (published by global_fence and an
+ * atomic): read from L2 (.cg), past this compute unit's L1, which is not coherent with
+ * the others; volatile, so that it is not moved above the fence that orders it. */
+inline float load_published(__global const float *x)
+{
+    float v;
+    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(x) : "memory");
+    return v;
+}
+
 #else /* MMA_EMULATE */
 
 inline uint pack_pair(float lo, float hi)
@@ -198,6 +213,10 @@ inline void copy_async16(__local void *dst, __global const void *src, int src_by
 inline void async_commit(void) {}
 
 #define ASYNC_WAIT(n) ((void)0)
+
+inline void global_fence(void) { mem_fence(CLK_GLOBAL_MEM_FENCE); }
+
+inline float load_published(__global const float *x) { return *(volatile __global const float *)x; }
 
 #endif /* MMA_EMULATE */
 

@@ -84,6 +84,8 @@ typedef struct cache_launch {
     cl_kernel append, attn, combine; /* append / combine NULL when not needed */
     cl_mem parts;                    /* split partials and their lse, NULL without splits */
     int parts_owned;                 /* allocated here (else the caller's workspace) */
+    cl_mem counters;                 /* the queue's split counters: merged in the kernel */
+    size_t counters_zero_bytes;      /* > 0: a new counter buffer, zeroed before the kernel */
     size_t append_global[3], attn_global[3], attn_local[3], combine_global[3];
 } cache_launch;
 
@@ -93,6 +95,7 @@ static void release_launch(cache_launch *l)
     if (l->attn) clReleaseKernel(l->attn);
     if (l->combine) clReleaseKernel(l->combine);
     if (l->parts && l->parts_owned) clReleaseMemObject(l->parts);
+    if (l->counters) clReleaseMemObject(l->counters);
 }
 
 static facl_status scratch(facl_context *ctx, size_t bytes, const char *what, cl_mem *buffer)
@@ -102,8 +105,8 @@ static facl_status scratch(facl_context *ctx, size_t bytes, const char *what, cl
     return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, what);
 }
 
-static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p,
-                                  cache_launch *l)
+static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
+                                  const facl_cache_problem *p, cache_launch *l)
 {
     const facl_fwd_problem *f = &p->fwd;
     facl_cache_plan plan;
@@ -133,6 +136,17 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
             l->parts_owned = 1;
         }
     }
+    /* the splits merged by the kernel's last work-group per unit, where this queue has
+     * counters (queue_counters.h), else by cache_combine */
+    if (plan.merge_in_kernel_ok && !ctx->cache_merge_by_combine) {
+        if ((st = facl_queue_counters_get(&ctx->split_counters, ctx->cl_ctx, queue,
+                                          (size_t)plan.units, &l->counters, &l->counters_zero_bytes)))
+            return st;
+        if (l->counters) {
+            const size_t used = strlen(plan.options);
+            snprintf(plan.options + used, sizeof plan.options - used, " -DMERGE_IN_KERNEL=1");
+        }
+    }
     cl_program program;
     st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile, plan.program,
                           plan.options, &program);
@@ -149,7 +163,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
     if (p->k_new.buffer &&
         (st = make_kernel(program, "cache_append", FACL_CACHE_APPEND_NUM_ARGS, &l->append)))
         return st;
-    if (plan.splits > 1 &&
+    if (plan.splits > 1 && !l->counters &&
         (st = make_kernel(program, "cache_combine", FACL_CACHE_COMBINE_NUM_ARGS, &l->combine)))
         return st;
 
@@ -159,11 +173,14 @@ static facl_status prepare_launch(facl_context *ctx, const facl_cache_problem *p
     fill_cache_params(p, &plan, &cparams);
     const cl_mem attn_out = plan.splits > 1 ? l->parts : f->out.buffer;
     const cl_mem attn_lse = plan.splits > 1 ? l->parts : f->lse.buffer;
-    const cl_mem attn_buffers[16] = {f->q.buffer,   f->k.buffer,     f->v.buffer,  attn_out,
-                                     attn_lse,      f->cu_q,         f->cu_k,      f->seqused,
-                                     f->alibi.buffer, p->seqlens,    p->batch_idx, p->leftpad,
-                                     p->block_table, p->cu_new,      p->cos.buffer, p->sin.buffer};
-    err = bind_buffers(l->attn, attn_buffers, 16, &params, &cparams);
+    const cl_mem merged_out = l->counters ? f->out.buffer : NULL;
+    const cl_mem merged_lse = l->counters ? f->lse.buffer : NULL;
+    const cl_mem attn_buffers[19] = {f->q.buffer,    f->k.buffer,   f->v.buffer,   attn_out,
+                                     attn_lse,       f->cu_q,       f->cu_k,       f->seqused,
+                                     f->alibi.buffer, p->seqlens,   p->batch_idx,  p->leftpad,
+                                     p->block_table, p->cu_new,     p->cos.buffer, p->sin.buffer,
+                                     merged_out,     merged_lse,    l->counters};
+    err = bind_buffers(l->attn, attn_buffers, 19, &params, &cparams);
     if (err == CL_SUCCESS && l->append) {
         const cl_mem b[10] = {p->k_new.buffer, p->v_new.buffer, f->k.buffer,  f->v.buffer,
                               p->seqlens,      p->batch_idx,    p->block_table, p->cu_new,
@@ -206,7 +223,7 @@ facl_status facl_launch_cache(facl_context *ctx, cl_command_queue queue,
                           f->batch == 0;
     cache_launch l = {0};
     facl_status st = FACL_SUCCESS;
-    if (!(no_queries && no_append)) st = prepare_launch(ctx, p, &l);
+    if (!(no_queries && no_append)) st = prepare_launch(ctx, queue, p, &l);
     if (st != FACL_SUCCESS) {
         release_launch(&l);
         return st;
@@ -217,7 +234,14 @@ facl_status facl_launch_cache(facl_context *ctx, cl_command_queue queue,
     cl_int err = CL_SUCCESS;
     const char *failed = NULL;
     facl_enqueue_lock(ctx);
-    if (no_queries && no_append) {
+    if (l.counters_zero_bytes) { /* first, so that its failure leaves nothing enqueued */
+        const cl_int zero = 0; /* in queue order, so before the attention kernel */
+        err = clEnqueueFillBuffer(queue, l.counters, &zero, sizeof zero, 0, l.counters_zero_bytes,
+                                  0, NULL, NULL);
+        if (err != CL_SUCCESS) failed = "enqueueing the split counters' zero fill";
+        else facl_queue_counters_zeroed(&ctx->split_counters, queue, l.counters);
+    }
+    if (!failed && no_queries && no_append) {
         err = clEnqueueMarkerWithWaitList(queue, num_wait, wait, &last);
         if (err != CL_SUCCESS) failed = "clEnqueueMarkerWithWaitList";
     }

@@ -24,10 +24,11 @@ typedef struct facl_cache_params {
 
 _Static_assert(sizeof(facl_cache_params) == 28 * 8 + 16 * 4, "facl_cache_params has padding");
 
-/* attn_cache's buffers: q, k_cache, v_cache, out, lse, cu_q, cu_k, seqused, alibi,
- * cache_seqlens, batch_idx, leftpad, block_table, cu_new, cos, sin; then attn_params and
- * cache_params. */
-#define FACL_CACHE_ATTN_NUM_ARGS 18
+/* attn_cache's buffers: q, k_cache, v_cache, out (the partials with splits), lse (the
+ * partials' lse with splits), cu_q, cu_k, seqused, alibi, cache_seqlens, batch_idx,
+ * leftpad, block_table, cu_new, cos, sin, then for a merge inside the kernel the merged
+ * out and lse and the split counters (else NULL); then attn_params and cache_params. */
+#define FACL_CACHE_ATTN_NUM_ARGS 21
 /* cache_append's: k_new, v_new, k_cache, v_cache, cache_seqlens, batch_idx, block_table,
  * cu_new, cos, sin; then the two blocks. */
 #define FACL_CACHE_APPEND_NUM_ARGS 12

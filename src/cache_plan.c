@@ -180,14 +180,17 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
         plan->local_bytes = mma_local_bytes(f->head_dim, emulated, chosen.warps, chosen.stages);
     }
 
+    const int64_t tiles = (rows_needed + plan->rows - 1) / plan->rows;
+    plan->units = (int64_t)f->batch * f->heads_kv * tiles;
     if (p->num_splits > 0) {
         plan->splits = p->num_splits;
     } else {
-        const int64_t tiles = (rows_needed + plan->rows - 1) / plan->rows;
         plan->splits = facl_plan_cache_auto_splits(
-            (int64_t)f->batch * f->heads_kv * tiles, f->seqlen_k,
-            plan->key_groups * plan->keys_per_step, profile);
+            plan->units, f->seqlen_k, plan->key_groups * plan->keys_per_step, profile);
     }
+    /* varlen queries may describe more rows than max_seqlen_q (the kernel strides over
+     * them), so a work-group could meet a unit more than once: not there */
+    plan->merge_in_kernel_ok = mma && plan->splits > 1 && !f->varlen;
 
     snprintf(plan->options, sizeof plan->options,
              "-cl-std=CL1.2 -DFACL_PARAMS_SIZE=%zu -DFACL_CACHE_PARAMS_SIZE=%zu -DFACL_DTYPE=%d "

@@ -23,6 +23,11 @@ typedef struct facl_cache_plan {
     int mma_stages;      /* tensor cores: CACHE_STAGES, steps of tiles in flight per warp */
     size_t group_size;   /* chunks * key_groups work-items */
     int splits;          /* chunks of keys computed in parallel, then merged (>= 1) */
+    /* the splits may be merged inside the attention kernel (tensor cores, dense queries,
+     * splits > 1); the launch adds -DMERGE_IN_KERNEL=1 when it has counters for the
+     * queue, else a second kernel (cache_combine) merges */
+    int merge_in_kernel_ok;
+    int64_t units; /* work-groups per split: a counter each when merged in the kernel */
     uint64_t local_bytes;
 } facl_cache_plan;
 

@@ -63,6 +63,15 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
                          "FACL_BWD_MMA_SHAPE: expected "
                          "\"kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages\" "
                          "that attn_bwd_mma can take, got \"%s\"", shape);
+    /* "combine": split results merged by the second kernel even where the attention
+     * kernel could merge them (benchmarks compare the two; Oclgrind's race check, which
+     * cannot see the ordering that atomics give across work-groups, runs on it) */
+    const char *merge = facl_getenv("FACL_CACHE_SPLIT_MERGE");
+    if (merge && *merge && strcmp(merge, "kernel") != 0 && strcmp(merge, "combine") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_CACHE_SPLIT_MERGE: expected \"kernel\" or \"combine\", got \"%s\"",
+                         merge);
+    ctx->cache_merge_by_combine = merge && strcmp(merge, "combine") == 0;
     const char *dq_atomic = facl_getenv("FACL_BWD_DQ_ATOMIC");
     if (dq_atomic && *dq_atomic && strcmp(dq_atomic, "0") != 0 && strcmp(dq_atomic, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_BWD_DQ_ATOMIC: expected 0 or 1, got \"%s\"",
@@ -96,8 +105,15 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device,
         free(ctx);
         return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "cannot create the enqueue mutex");
     }
-    facl_status st = finish_context(ctx, config);
+    facl_status st = facl_queue_counters_init(&ctx->split_counters);
     if (st != FACL_SUCCESS) {
+        pthread_mutex_destroy(&ctx->enqueue_lock);
+        free(ctx);
+        return st;
+    }
+    st = finish_context(ctx, config);
+    if (st != FACL_SUCCESS) {
+        facl_queue_counters_release(&ctx->split_counters);
         pthread_mutex_destroy(&ctx->enqueue_lock);
         if (ctx->programs_ready) facl_program_cache_release(&ctx->programs);
         if (ctx->queue) clReleaseCommandQueue(ctx->queue);
@@ -180,6 +196,7 @@ void facl_context_free(facl_context *ctx)
 {
     if (!ctx) return;
     facl_program_cache_release(&ctx->programs);
+    facl_queue_counters_release(&ctx->split_counters);
     clReleaseCommandQueue(ctx->queue);
     clReleaseDevice(ctx->device);
     clReleaseContext(ctx->cl_ctx);

@@ -8,6 +8,7 @@
 #include "facl.h"
 #include "log.h"
 #include "programs.h"
+#include "queue_counters.h"
 
 struct facl_context {
     cl_context cl_ctx;
@@ -22,6 +23,10 @@ struct facl_context {
     char path_reason[256]; /* why profile.path was chosen (facl_device_info) */
     /* FACL_CACHE_MMA_SHAPE at creation (benchmarking the KV-cache kernel), else zeros */
     facl_cache_mma_shape cache_mma_shape;
+    /* FACL_CACHE_SPLIT_MERGE=combine at creation: splits always merged by cache_combine */
+    int cache_merge_by_combine;
+    /* the KV-cache kernel's split counters, one buffer per in-order queue */
+    facl_queue_counters split_counters;
     /* FACL_BWD_MMA_SHAPE at creation (benchmarking the tensor-core backward): the shape
      * every backward call of this context plans attn_bwd_mma in; has_bwd_mma_shape 0 = none */
     facl_bwd_mma_shape bwd_mma_shape;

@@ -242,6 +242,9 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2", FACL_SUCCESS);
     expect_env("FACL_CACHE_MMA_SHAPE", "3,2", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_CACHE_MMA_SHAPE", "2,2x", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "kernel", FACL_SUCCESS);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "combine", FACL_SUCCESS);
+    expect_env("FACL_CACHE_SPLIT_MERGE", "both", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,1,16,1", FACL_SUCCESS);
     expect_env("FACL_BWD_MMA_SHAPE", "2,16,16,1,16", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_MMA_SHAPE", "4,48,64,2,4,64,2", FACL_ERROR_INVALID_VALUE);

@@ -396,8 +396,8 @@ static void fill_normal(testkit_rng *rng, facl_dtype dt, float *x, size_t n)
 
 /* Runs case c once with num_splits ns and trust_cu_seqlens trust. */
 /* The queue the facl call runs on (NULL: the context's own). The split sweep also runs
- * on other queues of the context: a second in-order one and an out-of-order one, where
- * only the events order the split kernels. */
+ * on other queues: the merge inside the tensor-core kernel keeps counters per in-order
+ * queue (src/queue_counters.h), an out-of-order queue merges with a second kernel. */
 static cl_command_queue g_call_queue;
 
 static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
@@ -1037,9 +1037,10 @@ static void print_run(const char *label, const kc_run *r)
                   r->pass ? "PASS" : "FAIL", r->seconds, a, b);
 }
 
-/* num_splits = 7 on queues other than the context's: an in-order queue, an
- * out-of-order one where the device has them, and another in-order one, each compared
- * with the unsplit run `first` and the reference. */
+/* num_splits = 7 on queues other than the context's: a second in-order queue, an
+ * out-of-order one where the device has them, and ten more in-order queues one after
+ * another (more than the context keeps counters for), each compared with the unsplit
+ * run `first` and the reference. */
 static int sweep_queues(const kc_case *c, const kc_run *first, char *failures, size_t cap,
                         int verbose)
 {
@@ -1050,7 +1051,7 @@ static int sweep_queues(const kc_case *c, const kc_run *first, char *failures, s
         clGetDeviceInfo(dev, CL_DEVICE_QUEUE_PROPERTIES, sizeof supported, &supported, NULL);
     /* FACL_KVCACHE_QUEUES=n: n queues (the Oclgrind runs take 0: each is slow there) */
     const char *queues_env = getenv("FACL_KVCACHE_QUEUES");
-    const int queues = queues_env && *queues_env ? atoi(queues_env) : 3;
+    const int queues = queues_env && *queues_env ? atoi(queues_env) : 12;
     int ok = 1;
     if (info_err != CL_SUCCESS) { /* else the out-of-order queue would be left out unseen */
         appendf(failures, cap, "[queues] clGetDeviceInfo(CL_DEVICE_QUEUE_PROPERTIES): %d\n",
