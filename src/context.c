@@ -76,8 +76,23 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
     if (dq_atomic && *dq_atomic && strcmp(dq_atomic, "0") != 0 && strcmp(dq_atomic, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_BWD_DQ_ATOMIC: expected 0 or 1, got \"%s\"",
                          dq_atomic);
+    /* Which portable GPU kernel, for benchmarks of both in one process (facl-bench
+     * --portable-kernel): the tuning entry's choice unless set. */
+    const char *portable = facl_getenv("FACL_PORTABLE_KERNEL");
+    int portable_kernel = 0;
+    if (portable && *portable) {
+        if (strcmp(portable, "previous") == 0 || strcmp(portable, "attn_fwd") == 0)
+            portable_kernel = FACL_TUNING_KERNEL_PREVIOUS;
+        else if (strcmp(portable, "blocked") == 0 || strcmp(portable, "attn_fwd_blocked") == 0)
+            portable_kernel = FACL_TUNING_KERNEL_BLOCKED;
+        else
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "FACL_PORTABLE_KERNEL: expected previous (attn_fwd) or blocked "
+                             "(attn_fwd_blocked), got \"%s\"", portable);
+    }
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
+    ctx->profile.portable_kernel = portable_kernel;
     ctx->profile.bwd_dq_atomic = dq_atomic && strcmp(dq_atomic, "1") == 0;
     cl_int err;
     ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);

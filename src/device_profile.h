@@ -69,6 +69,10 @@ typedef struct facl_device_profile {
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */
     int wgmma_warpgroups, wgmma_q_regs, wgmma_pipe;
+    /* The portable GPU kernel as FACL_PORTABLE_KERNEL asked (FACL_TUNING_KERNEL_PREVIOUS
+     * or _BLOCKED, read at context creation: benchmarks of both side by side), or 0: the
+     * tuning entry's choice. */
+    int portable_kernel;
 } facl_device_profile;
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */

@@ -112,7 +112,8 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
                          plan.kernel, plan.fixed_group, kernel_wg);
     const size_t group = facl_plan_fwd_group_size(&plan, p, &ctx->profile, kernel_wg);
     /* Each work-group covers group / lanes * rows_per_item query rows of one (sequence, head). */
-    const size_t rows_per_group = group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
+    const size_t rows_per_group = plan.block_m ? (size_t)plan.block_m
+                                               : group / (size_t)plan.lanes * (size_t)plan.rows_per_item;
     /* At least one block: trusted prefix sums may describe rows beyond max_seqlen_q (even
      * with max_seqlen_q 0), and the kernels stride over them (facl.h, trust_cu_seqlens). */
     const size_t rows = p->seqlen_q > 0 ? (size_t)p->seqlen_q : 1;

@@ -47,6 +47,91 @@ static int choose_block_n(int tuned, int head_dim, int lanes, uint64_t local_mem
     return block_n;
 }
 
+/* attn_fwd_blocked (cl_kernels/attn_fwd_blocked.cl): work-groups of (block_m / tm) x
+ * (block_n / tn) work-items, each with a tm x tn micro-tile of scores and tm rows of
+ * output dims; q and k staged chunk_d dims at a time, v chunk_keys keys at a time. */
+typedef struct blocked_shape {
+    int block_m, block_n, tm, tn, chunk_d, chunk_keys;
+} blocked_shape;
+
+/* The largest work-group attn_fwd_blocked is planned with (128 x 128 blocks of 4 x 4). */
+#define BLOCKED_MAX_GROUP 1024
+
+static int blocked_group(const blocked_shape *s)
+{
+    return (s->block_m / s->tm) * (s->block_n / s->tn);
+}
+
+/* The kernel's D_PAD: the head dim rounded up to float4 steps of a row's work-items. */
+static uint64_t blocked_d_pad(int head_dim, int block_n, int tn)
+{
+    const uint64_t stride = 4u * (uint64_t)(block_n / tn);
+    return ((uint64_t)head_dim + stride - 1) / stride * stride;
+}
+
+uint64_t facl_blocked_local_bytes(int head_dim, int block_m, int block_n, int tm, int tn,
+                                  int chunk_d, int chunk_keys)
+{
+    (void)tm;
+    const uint64_t qk = (uint64_t)chunk_d * (uint64_t)(block_m + 4 + block_n + 4);
+    const uint64_t v = (uint64_t)chunk_keys * blocked_d_pad(head_dim, block_n, tn);
+    const uint64_t stage = qk > v ? qk : v;
+    const uint64_t p_tile = (uint64_t)block_n * (uint64_t)(block_m + 4);
+    const uint64_t row_parts = (uint64_t)block_m * (uint64_t)(block_n / tn);
+    return (stage + p_tile + row_parts) * sizeof(float);
+}
+
+static uint64_t blocked_bytes(int head_dim, const blocked_shape *s)
+{
+    return facl_blocked_local_bytes(head_dim, s->block_m, s->block_n, s->tm, s->tn, s->chunk_d,
+                                    s->chunk_keys);
+}
+
+/* Keys per v staging step: as many as the q/k chunks' room holds (v takes turns with
+ * them in one local array), a power of two dividing block_n; at least 1. */
+static int blocked_chunk_keys(int head_dim, const blocked_shape *s)
+{
+    const uint64_t room = (uint64_t)s->chunk_d * (uint64_t)(s->block_m + s->block_n + 8);
+    const uint64_t d_pad = blocked_d_pad(head_dim, s->block_n, s->tn);
+    int keys = s->block_n;
+    while (keys > 1 && (uint64_t)keys * d_pad > room) keys /= 2;
+    return keys;
+}
+
+/* attn_fwd_blocked's shape from the tuned one: fewer rows for short queries (as attn_fwd
+ * shrinks its groups for decoding), then smaller q/k steps, key tiles and row blocks until
+ * the local memory fits and the work-group is within the device's limit. 0 when nothing
+ * fits (the plan then takes attn_fwd). */
+static int blocked_shape_for(const facl_tuning_params *tuned, const facl_fwd_problem *p,
+                             const facl_device_profile *profile, blocked_shape *s)
+{
+    s->block_m = tuned->blocked_m;
+    s->block_n = tuned->blocked_n;
+    s->tm = tuned->blocked_tm;
+    s->tn = tuned->blocked_tn;
+    /* 32 dims per q/k step halves the barriers of 16; tiny heads need no more than theirs */
+    s->chunk_d = 32;
+    while (s->chunk_d > 4 && s->chunk_d / 2 >= p->head_dim) s->chunk_d /= 2;
+    while (s->block_m > 16 && s->block_m / 2 >= p->seqlen_q) s->block_m /= 2;
+    size_t limit = profile->max_work_group_size;
+    if (limit == 0 || limit > BLOCKED_MAX_GROUP) limit = BLOCKED_MAX_GROUP;
+    for (;;) {
+        s->chunk_keys = blocked_chunk_keys(p->head_dim, s);
+        const int fits = blocked_bytes(p->head_dim, s) <= profile->local_mem_usable;
+        if (fits && (size_t)blocked_group(s) <= limit) return 1;
+        if (!fits && s->chunk_d > 8)
+            s->chunk_d /= 2;
+        else if (s->block_n > 16 && s->block_n >= s->block_m)
+            s->block_n /= 2;
+        else if (s->block_m > 16)
+            s->block_m /= 2;
+        else if (s->block_n > 16)
+            s->block_n /= 2;
+        else
+            return 0;
+    }
+}
+
 uint64_t facl_mma_local_budget(const facl_device_profile *p)
 {
     if (p->path != FACL_PATH_NVIDIA_MMA) return p->local_mem_usable;
@@ -145,6 +230,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
     plan->group_rows = 0;
+    plan->block_m = 0;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     const uint64_t mma_budget = facl_mma_local_budget(profile);
     const int mma_keys = mma_block_n(p->head_dim, emulated, mma_budget);
@@ -209,6 +295,22 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
          * change the call ABI; the kernel does not depend on it. */
         snprintf(plan->options, sizeof plan->options, "%s -w -DROWS=%d -DTILE_N=%d", features,
                  plan->rows_per_item, CPU_TILE_N);
+        return;
+    }
+    const int kernel = profile->portable_kernel ? profile->portable_kernel : tuned.kernel;
+    blocked_shape shape;
+    if (kernel == FACL_TUNING_KERNEL_BLOCKED && blocked_shape_for(&tuned, p, profile, &shape)) {
+        plan->kernel = "attn_fwd_blocked";
+        plan->block_m = shape.block_m;
+        plan->block_n = shape.block_n;
+        plan->rows_per_item = 1;
+        plan->lanes = 1; /* rows are not split in lanes: block_m rows per fixed_group work-items */
+        plan->fixed_group = (size_t)blocked_group(&shape);
+        plan->local_bytes = blocked_bytes(p->head_dim, &shape);
+        snprintf(plan->options, sizeof plan->options,
+                 "%s -DBLOCK_M=%d -DBLOCK_N=%d -DTM=%d -DTN=%d -DCHUNK_D=%d -DCHUNK_KEYS=%d",
+                 features, shape.block_m, shape.block_n, shape.tm, shape.tn, shape.chunk_d,
+                 shape.chunk_keys);
         return;
     }
     plan->kernel = "attn_fwd";

@@ -9,13 +9,16 @@
 #include "fwd_problem.h"
 
 typedef struct facl_fwd_plan {
-    const char *kernel;  /* program and kernel name: "attn_fwd", "attn_fwd_rows", "attn_fwd_mma" */
+    const char *kernel;  /* program and kernel name: "attn_fwd", "attn_fwd_blocked",
+                          * "attn_fwd_rows", "attn_fwd_mma", "attn_fwd_wgmma" */
     char options[416];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
     int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
     int group_rows;      /* attn_fwd: query rows per work-group before the launch's limits
                           * (tuning.h), else 0 */
+    int block_m;         /* attn_fwd_blocked: query rows per work-group (its fixed_group
+                          * work-items cover them), else 0 */
     size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
     uint64_t local_bytes; /* static local memory of the kernel variant */
     uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
@@ -31,6 +34,11 @@ uint64_t facl_mma_local_budget(const facl_device_profile *profile);
 /* attn_fwd_wgmma's static local memory for a head dim and shape (tests keep the kernel's
  * declarations and this in step). */
 uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int emulated);
+
+/* attn_fwd_blocked's static local memory (cl_kernels/attn_fwd_blocked.cl: stage, p_tile,
+ * row_parts) for a head dim, its blocks and micro-tiles and its staging steps. */
+uint64_t facl_blocked_local_bytes(int head_dim, int block_m, int block_n, int tm, int tn,
+                                  int chunk_d, int chunk_keys);
 
 /* The kernel and its options. A fast path whose kernel would not fit the device's local
  * memory falls back to the portable kernel; the launch refuses a plan whose

@@ -7,24 +7,35 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Today's choices, the ones every device had before the table existed: 32-key tiles
+/* The choices every device had before the table existed for attn_fwd: 32-key tiles
  * (halved until they fit), one lane per 64 dimensions so that a work-item keeps at most
  * 64 floats of q and of its accumulator, 64 rows per work-group, and 16 rows per
- * work-item of the CPU kernel. An entry that sets nothing changes nothing. */
+ * work-item of the CPU kernel. The portable GPU kernel is attn_fwd_blocked with 64 x 64
+ * blocks and 4 x 4 micro-tiles (256 work-items; about 38 KiB of local memory at d = 256).
+ * An entry that sets nothing changes nothing. */
+#define BLOCKED_DEFAULTS                                                                     \
+    .kernel = FACL_TUNING_KERNEL_BLOCKED, .blocked_m = 64, .blocked_n = 64, .blocked_tm = 4, \
+    .blocked_tn = 4
 static const facl_tuning_params k_defaults[FACL_TUNING_CLASSES] = {
-    [FACL_TUNING_D64] = {.block_n = 32, .lanes = 1, .group_rows = 64, .cpu_rows = 16},
-    [FACL_TUNING_D128] = {.block_n = 32, .lanes = 2, .group_rows = 64, .cpu_rows = 16},
-    [FACL_TUNING_D256] = {.block_n = 32, .lanes = 4, .group_rows = 64, .cpu_rows = 16},
+    [FACL_TUNING_D64] = {.block_n = 32, .lanes = 1, .group_rows = 64, .cpu_rows = 16, BLOCKED_DEFAULTS},
+    [FACL_TUNING_D128] = {.block_n = 32, .lanes = 2, .group_rows = 64, .cpu_rows = 16, BLOCKED_DEFAULTS},
+    [FACL_TUNING_D256] = {.block_n = 32, .lanes = 4, .group_rows = 64, .cpu_rows = 16, BLOCKED_DEFAULTS},
 };
 
-/* What each kernel accepts (cl_kernels/attn_fwd.cl, attn_fwd_rows.cl):
+/* What each kernel accepts (cl_kernels/attn_fwd.cl, attn_fwd_blocked.cl, attn_fwd_rows.cl):
  * - block_n sizes a private score array and two local tiles; powers of two up to 128
  *   keep the local-memory halving exact and the private array within reason;
  * - lanes: a row's lanes must fit one work-group of at most 128 (MAX_GROUP); 16 leaves
  *   4 dimensions per lane at d <= 64, past which more lanes only add barriers;
  * - group_rows: at most the kernel's MAX_GROUP of 128 work-items;
  * - cpu_rows: q.k runs four rows at once (ROWS % 4 == 0); 32 rows of d = 256 already
- *   hold 64 KiB of private arrays per work-item, CPU runtimes' stacks are not endless.
+ *   hold 64 KiB of private arrays per work-item, CPU runtimes' stacks are not endless;
+ * - kernel: 1 (attn_fwd) or 2 (attn_fwd_blocked);
+ * - blocked_m, blocked_n: powers of two from 16 (the plan's floor when it shrinks them)
+ *   to 128 (128 x 128 with 4 x 4 micro-tiles is 1024 work-items, the most any device
+ *   takes);
+ * - blocked_tm, blocked_tn: 4 or 8, since the micro-tile is read as float4s; 8 x 8 is
+ *   already 64 scores and 8 * d / 4 accumulators per work-item.
  * attn_fwd_rows's TILE_N is not here: the kernel is written for 16-wide vectors and
  * takes 16 only. */
 static const struct {
@@ -37,6 +48,11 @@ static const struct {
     {"lanes", offsetof(facl_tuning_params, lanes), 1, 16, 0},
     {"group_rows", offsetof(facl_tuning_params, group_rows), 1, 128, 0},
     {"cpu_rows", offsetof(facl_tuning_params, cpu_rows), 4, 32, 4},
+    {"kernel", offsetof(facl_tuning_params, kernel), 1, 2, 1},
+    {"blocked_m", offsetof(facl_tuning_params, blocked_m), 16, 128, 0},
+    {"blocked_n", offsetof(facl_tuning_params, blocked_n), 16, 128, 0},
+    {"blocked_tm", offsetof(facl_tuning_params, blocked_tm), 4, 8, 0},
+    {"blocked_tn", offsetof(facl_tuning_params, blocked_tn), 4, 8, 0},
 };
 
 static const char *const k_class_names[FACL_TUNING_CLASSES] = {"d64", "d128", "d256"};
@@ -99,7 +115,9 @@ int facl_tuning_check_value(int i, int value, char *why, size_t cap)
     const int ok = value >= lo && value <= hi &&
                    (m ? value % m == 0 : (value & (value - 1)) == 0);
     if (ok) return 0;
-    if (m)
+    if (m == 1)
+        snprintf(why, cap, "must be from %d to %d", lo, hi);
+    else if (m)
         snprintf(why, cap, "must be a multiple of %d from %d to %d", m, lo, hi);
     else
         snprintf(why, cap, "must be a power of two from %d to %d", lo, hi);

@@ -26,10 +26,20 @@ typedef struct facl_tuning_params {
     int lanes;      /* attn_fwd: work-items per query row (halved to the device's work-group limit) */
     int group_rows; /* attn_fwd: query rows per work-group (shrunk for short queries and limits) */
     int cpu_rows;   /* attn_fwd_rows: query rows per work-item */
+    int kernel;     /* the portable GPU kernel: FACL_TUNING_KERNEL_PREVIOUS or _BLOCKED */
+    int blocked_m;  /* attn_fwd_blocked: query rows per work-group (shrunk for short queries,
+                     * local memory and work-group limits) */
+    int blocked_n;  /* attn_fwd_blocked: keys per tile (shrunk for local memory and limits) */
+    int blocked_tm; /* attn_fwd_blocked: rows of each work-item's micro-tile */
+    int blocked_tn; /* attn_fwd_blocked: keys of each work-item's micro-tile */
 } facl_tuning_params;
 
 /* The number of fields of facl_tuning_params, for loops over them. */
-#define FACL_TUNING_FIELDS 4
+#define FACL_TUNING_FIELDS 9
+
+/* Values of facl_tuning_params.kernel: attn_fwd (one query row per 1..16 work-items, the
+ * kernel before issue 11) or attn_fwd_blocked (register micro-tiles). */
+enum { FACL_TUNING_KERNEL_PREVIOUS = 1, FACL_TUNING_KERNEL_BLOCKED = 2 };
 
 typedef struct facl_tuning_entry {
     char vendor[16];        /* facl_vendor_name(): "nvidia", "amd", "intel", "pocl", "other" */
