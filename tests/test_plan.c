@@ -34,6 +34,14 @@ static facl_device_profile device(uint64_t local_mem, size_t max_wg)
     return p;
 }
 
+/* The same device with the portable GPU kernel of before issue 11 (attn_fwd), as
+ * FACL_PORTABLE_KERNEL=previous or a tuning entry's kernel = 1 chooses it. */
+static facl_device_profile previous_kernel(facl_device_profile p)
+{
+    p.portable_kernel = FACL_TUNING_KERNEL_PREVIOUS;
+    return p;
+}
+
 static facl_fwd_problem problem(int head_dim, int seqlen_q)
 {
     facl_fwd_problem p;
@@ -53,11 +61,12 @@ static void test_tiles_fit_local_memory(void **state)
     (void)state;
     const uint64_t sizes[4] = {4096, 16384, 48 * 1024, 4u << 20};
     for (int s = 0; s < 4; ++s) {
-        facl_device_profile dev = device(sizes[s], 1024);
+        facl_device_profile dev = previous_kernel(device(sizes[s], 1024));
         for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 17) {
             facl_fwd_problem p = problem(d, 128);
             facl_fwd_plan plan;
             facl_plan_fwd_program(&p, &dev, &plan);
+            assert_string_equal(plan.kernel, "attn_fwd");
             assert_true(plan.block_n >= 1);
             if (plan.block_n > 1) assert_true(2u * plan.block_n * d * 4u <= sizes[s]);
             char expect[32];
@@ -122,7 +131,8 @@ static void test_features_select_macros(void **state)
     assert_non_null(strstr(plan.options, "-DIS_VARLEN=1"));
 }
 
-/* Work-group size never exceeds what the device or the built kernel allows. */
+/* Work-group size never exceeds what the device or the built kernel allows (attn_fwd,
+ * sized at launch; attn_fwd_blocked's fixed groups: test_blocked_plan). */
 static void test_rows_within_limits(void **state)
 {
     (void)state;
@@ -131,7 +141,7 @@ static void test_rows_within_limits(void **state)
     for (int a = 0; a < 3; ++a)
         for (int b = 0; b < 3; ++b)
             for (int sq = 1; sq <= 300; sq += 37) {
-                facl_device_profile dev = device(48 * 1024, device_limits[a]);
+                facl_device_profile dev = previous_kernel(device(48 * 1024, device_limits[a]));
                 facl_fwd_problem p = problem(64, sq);
                 facl_fwd_plan plan;
                 facl_plan_fwd_program(&p, &dev, &plan);
@@ -149,7 +159,7 @@ static void test_lanes_for_wide_heads(void **state)
     const int dims[4] = {32, 64, 128, 256};
     const int expect_lanes[4] = {1, 1, 2, 4};
     for (int i = 0; i < 4; ++i) {
-        facl_device_profile dev = device(48 * 1024, 1024);
+        facl_device_profile dev = previous_kernel(device(48 * 1024, 1024));
         facl_fwd_problem p = problem(dims[i], 4096);
         facl_fwd_plan plan;
         facl_plan_fwd_program(&p, &dev, &plan);
@@ -179,8 +189,16 @@ static void test_cpu_path(void **state)
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p, &dev, 4096), 1);
     dev.path = FACL_PATH_PORTABLE_GPU;
     facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+    assert_int_equal(plan.rows_per_item, 1);
+    facl_device_profile previous = previous_kernel(dev);
+    facl_plan_fwd_program(&p, &previous, &plan);
     assert_string_equal(plan.kernel, "attn_fwd");
     assert_int_equal(plan.rows_per_item, 1);
+    /* the CPU path ignores the portable GPU kernel's choice */
+    previous.path = FACL_PATH_PORTABLE_CPU;
+    facl_plan_fwd_program(&p, &previous, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_rows");
 }
 
 /* The mma paths take fp16/bf16 up to head_dim 128 with 128-item groups, and fall back
@@ -214,8 +232,9 @@ static void test_mma_path(void **state)
     assert_int_equal(128 / plan.lanes, 128);
     p.dtype = FACL_DTYPE_F32;
     facl_plan_fwd_program(&p, &dev, &plan);
-    assert_string_equal(plan.kernel, "attn_fwd");
-    assert_int_equal(plan.fixed_group, 0);
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+    assert_int_equal(plan.fixed_group, 256);
+    assert_int_equal(plan.block_m, 64);
     p.dtype = FACL_DTYPE_F16;
     /* 64-key tiles where both fit the budget, 32-key tiles otherwise: within 48 KiB up
      * to d = 160, beyond it on an sm_90 (113 KiB, facl_mma_local_budget) */
@@ -277,6 +296,12 @@ static long option_value(const facl_fwd_plan *plan, const char *name)
  *                     BLOCK_N * D_PAD, KV_BUFS * TILE_ELEMS each (KV_BUFS 2 with WG_PIPE),
  *                     GROUP_SIZE = 128 * WARPGROUPS, and unless Q_REGS
  *                     __local ushort q_tile[BLOCK_M * D_PAD], BLOCK_M = 64 * WARPGROUPS
+ *   attn_fwd_blocked.cl: __local float4 stage[STAGE_FLOATS / 4], STAGE_FLOATS the larger of
+ *                     CHUNK_D * (Q_PITCH + K_PITCH) and CHUNK_KEYS * D_PAD, Q_PITCH =
+ *                     BLOCK_M + 4, K_PITCH = BLOCK_N + 4, D_PAD = HEAD_DIM rounded up to
+ *                     KEY_STRIDE = 4 * KEY_ITEMS, KEY_ITEMS = BLOCK_N / TN;
+ *                     __local float4 p_tile[BLOCK_N * P_PITCH / 4], P_PITCH = BLOCK_M + 4;
+ *                     __local float row_parts[BLOCK_M * KEY_ITEMS]
  *   attn_fwd_rows.cl: none. */
 static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
 {
@@ -303,6 +328,17 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
         const uint64_t q_tile = option_value(plan, "Q_REGS") ? 0 : 64 * groups * d_pad * 2;
         const uint64_t bufs = option_value(plan, "WG_PIPE") ? (uint64_t)option_value(plan, "WG_PIPE") : 1;
         return 2 * bufs * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float);
+    }
+    if (strcmp(plan->kernel, "attn_fwd_blocked") == 0) {
+        const uint64_t bm = (uint64_t)option_value(plan, "BLOCK_M");
+        const uint64_t bn = (uint64_t)option_value(plan, "BLOCK_N");
+        const uint64_t tn = (uint64_t)option_value(plan, "TN");
+        const uint64_t chunk_d = (uint64_t)option_value(plan, "CHUNK_D");
+        const uint64_t chunk_keys = (uint64_t)option_value(plan, "CHUNK_KEYS");
+        const uint64_t key_stride = 4 * (bn / tn);
+        const uint64_t d_pad = (d + key_stride - 1) / key_stride * key_stride;
+        const uint64_t qk = chunk_d * ((bm + 4) + (bn + 4)), v = chunk_keys * d_pad;
+        return ((qk > v ? qk : v) + bn * (bm + 4) + bm * (bn / tn)) * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_rows") == 0) return 0;
     fail_msg("unknown kernel %s", plan->kernel);
@@ -362,6 +398,15 @@ static void test_kernel_sources_match_count(void **state)
           "    __local ushort q_tile[BLOCK_M * D_PAD]",
           "#define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32))", NULL},
          4},
+        {"attn_fwd_blocked.cl",
+         {"__local float4 stage[STAGE_FLOATS / 4];", "__local float4 p_tile[BLOCK_N * P_PITCH / 4];",
+          "__local float row_parts[BLOCK_M * KEY_ITEMS];", "#define KEY_ITEMS (BLOCK_N / TN)",
+          "#define KEY_STRIDE (4 * KEY_ITEMS)",
+          "#define D_PAD (((HEAD_DIM + KEY_STRIDE - 1) / KEY_STRIDE) * KEY_STRIDE)",
+          "#define Q_PITCH (BLOCK_M + 4)", "#define K_PITCH (BLOCK_N + 4)", "#define P_PITCH (BLOCK_M + 4)",
+          "#define QK_FLOATS (CHUNK_D * (Q_PITCH + K_PITCH))", "#define V_FLOATS (CHUNK_KEYS * D_PAD)",
+          "#define STAGE_FLOATS (QK_FLOATS > V_FLOATS ? QK_FLOATS : V_FLOATS)", NULL},
+         3},
         {"warp_mma.cl", {"#define MMA_SCRATCH_PER_WARP (16 * 16 + 16 * 8)", NULL}, 0},
         {"warpgroup_mma.cl", {NULL}, 0},
         {"attn_fwd_rows.cl", {NULL}, 0},
@@ -772,6 +817,81 @@ static void test_cache_plan(void **state)
         assert_int_equal(facl_parse_cache_mma_shape(bad[i], &shape), -1);
 }
 
+/* attn_fwd_blocked, the portable GPU default: its local memory as declared and within
+ * the device's, its fixed work-group within the device's limit, options the kernel's
+ * #error checks accept; the tuned shape where it fits, rows shrunk for short queries,
+ * and attn_fwd where no shape fits. */
+static void test_blocked_plan(void **state)
+{
+    (void)state;
+    const uint64_t usable[5] = {2000, 16 * 1024, 31 * 1024, 47 * 1024, 63 * 1024};
+    const size_t limits[4] = {16, 64, 256, 1024};
+    const int seqlens[3] = {1, 17, 1000};
+    int blocked = 0, previous = 0;
+    for (int u = 0; u < 5; ++u)
+        for (int w = 0; w < 4; ++w)
+            for (int q = 0; q < 3; ++q)
+                for (int d = 1; d <= FACL_MAX_HEAD_DIM; d += 3) {
+                    facl_device_profile dev = device(usable[u], limits[w]);
+                    facl_fwd_problem p = problem(d, seqlens[q]);
+                    facl_fwd_plan plan;
+                    facl_plan_fwd_program(&p, &dev, &plan);
+                    if (strcmp(plan.kernel, "attn_fwd") == 0) {
+                        previous++;
+                        continue;
+                    }
+                    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+                    blocked++;
+                    const long bm = option_value(&plan, "BLOCK_M"), bn = option_value(&plan, "BLOCK_N");
+                    const long tm = option_value(&plan, "TM"), tn = option_value(&plan, "TN");
+                    const long keys = option_value(&plan, "CHUNK_KEYS");
+                    assert_true(tm % 4 == 0 && tn % 4 == 0 && bm % tm == 0 && bn % tn == 0);
+                    assert_true(keys >= 1 && bn % keys == 0);
+                    assert_true(option_value(&plan, "CHUNK_D") >= 4);
+                    assert_int_equal(plan.block_m, bm);
+                    assert_int_equal(plan.block_n, bn);
+                    assert_int_equal(plan.fixed_group, (size_t)((bm / tm) * (bn / tn)));
+                    assert_true(plan.fixed_group <= limits[w]);
+                    assert_int_equal(facl_plan_fwd_group_size(&plan, &p, &dev, 4096), plan.fixed_group);
+                    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+                    assert_true(plan.local_bytes <= usable[u]);
+                    /* short queries: no more than 16 rows beyond them */
+                    assert_true(bm == 16 || bm / 2 < seqlens[q]);
+                }
+    assert_true(blocked > 0);
+    assert_true(previous > 0); /* 2000 bytes cannot hold the smallest shape at d = 256 */
+
+    /* 47 KiB (what NVIDIA reports, less 1 KiB) takes the default shape at every head dim,
+     * with 32 dims per q/k step. */
+    facl_device_profile nvidia = device(47 * 1024, 1024);
+    for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+        facl_fwd_problem p = problem(d, 1000);
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &nvidia, &plan);
+        assert_string_equal(plan.kernel, "attn_fwd_blocked");
+        char expect[96];
+        snprintf(expect, sizeof expect, "-DBLOCK_M=64 -DBLOCK_N=64 -DTM=4 -DTN=4 -DCHUNK_D=%d",
+                 d > 16 ? 32 : d > 8 ? 16 : d > 4 ? 8 : 4);
+        if (!strstr(plan.options, expect)) fail_msg("d=%d: '%s' lacks '%s'", d, plan.options, expect);
+    }
+    /* a tuning entry's shape reaches the options */
+    facl_device_profile tuned = device(63 * 1024, 1024);
+    tuned.tuning.d[FACL_TUNING_D128].blocked_tm = 8;
+    tuned.tuning.d[FACL_TUNING_D128].blocked_n = 32;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &tuned, &plan);
+    assert_non_null(strstr(plan.options, "-DBLOCK_M=64 -DBLOCK_N=32 -DTM=8 -DTN=4"));
+    assert_int_equal(plan.fixed_group, 8 * 8);
+    /* ... and a tuning entry's kernel = 1, as FACL_PORTABLE_KERNEL would */
+    tuned.tuning.d[FACL_TUNING_D128].kernel = FACL_TUNING_KERNEL_PREVIOUS;
+    facl_plan_fwd_program(&p, &tuned, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd");
+    tuned.portable_kernel = FACL_TUNING_KERNEL_BLOCKED;
+    facl_plan_fwd_program(&p, &tuned, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+}
+
 /* Realistic devices: every kernel path, dtype and head dim gets a plan that fits, with
  * local_bytes equal to what the kernel declares. */
 static void test_local_memory_every_path(void **state)
@@ -780,10 +900,12 @@ static void test_local_memory_every_path(void **state)
     const uint64_t reported[3] = {48 * 1024, /* NVIDIA (what OpenCL reports) */
                                   32 * 1024, /* Oclgrind, many mobile and older GPUs */
                                   64 * 1024 /* AMD */};
-    int mma_plans = 0, lane_plans = 0;
+    int mma_plans = 0, lane_plans = 0, blocked_plans = 0;
     for (int r = 0; r < 3; ++r)
-        for (int pa = 0; pa < 4; ++pa) {
-            const facl_device_profile dev = device_reporting(reported[r], k_paths[pa]);
+        for (int pa = 0; pa < 8; ++pa) {
+            /* each path with the default portable GPU kernel, then with attn_fwd */
+            facl_device_profile dev = device_reporting(reported[r], k_paths[pa % 4]);
+            if (pa >= 4) dev = previous_kernel(dev);
             for (int t = 0; t < 3; ++t)
                 for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
                     facl_fwd_problem p = problem(d, 1000);
@@ -801,6 +923,7 @@ static void test_local_memory_every_path(void **state)
                                  plan.kernel, d, (int)k_dtypes[t], (unsigned long long)bytes,
                                  (unsigned long long)dev.local_mem_usable);
                     mma_plans += strcmp(plan.kernel, "attn_fwd_mma") == 0;
+                    blocked_plans += strcmp(plan.kernel, "attn_fwd_blocked") == 0;
                     if (strcmp(plan.kernel, "attn_fwd") == 0) {
                         /* The lane-sum array holds MAX_GROUP work-items: no group is larger. */
                         lane_plans += plan.lanes > 1;
@@ -815,6 +938,7 @@ static void test_local_memory_every_path(void **state)
         }
     assert_true(mma_plans > 0);
     assert_true(lane_plans > 0);
+    assert_true(blocked_plans > 0);
 
     /* The case Oclgrind found: the emulated mma kernel at d=128 needs 40,960 bytes with
      * 64-key tiles, more than a 32 KiB device has; it takes 32-key tiles there (23,552
@@ -920,12 +1044,13 @@ static void test_wgmma_plan(void **state)
     dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
     p.dtype = FACL_DTYPE_F32;
     facl_plan_fwd_program(&p, &dev, &plan);
-    assert_string_equal(plan.kernel, "attn_fwd");
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
 }
 
-/* Devices with too little local memory: a fast path falls back to attn_fwd rather than
- * plan its kernel over budget; a plan still over budget (attn_fwd's smallest tile) is
- * refused before any compile or enqueue, saying why. */
+/* Devices with too little local memory: a fast path falls back to a portable kernel
+ * rather than plan its kernel over budget, attn_fwd_blocked to attn_fwd; a plan still
+ * over budget (attn_fwd's smallest tile) is refused before any compile or enqueue,
+ * saying why. */
 static void test_local_memory_too_small(void **state)
 {
     (void)state;
@@ -949,7 +1074,8 @@ static void test_local_memory_too_small(void **state)
                     assert_int_equal(plan.local_bytes, bytes);
                     const int mma_path = dev.path == FACL_PATH_NVIDIA_MMA ||
                                          dev.path == FACL_PATH_MMA_EMULATED;
-                    if (strcmp(plan.kernel, "attn_fwd_mma") == 0) {
+                    if (strcmp(plan.kernel, "attn_fwd_mma") == 0 ||
+                        strcmp(plan.kernel, "attn_fwd_blocked") == 0) {
                         assert_true(bytes <= usable[u]); /* never chosen over budget */
                     } else if (mma_path && p.dtype != FACL_DTYPE_F32 && d <= 128) {
                         assert_string_equal(plan.kernel, "attn_fwd");
@@ -994,6 +1120,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
+        cmocka_unit_test(test_blocked_plan),
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_lanes_for_wide_heads),

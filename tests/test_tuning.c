@@ -35,7 +35,8 @@ static void write_text(const char *path, const char *text, mode_t mode)
 
 static facl_tuning_params params(int block_n, int lanes, int group_rows, int cpu_rows)
 {
-    facl_tuning_params p = {block_n, lanes, group_rows, cpu_rows};
+    facl_tuning_params p = {.block_n = block_n, .lanes = lanes, .group_rows = group_rows,
+                            .cpu_rows = cpu_rows};
     return p;
 }
 
@@ -64,6 +65,13 @@ static void test_defaults(void **state)
         facl_tuning_params b = facl_tuning_params_for(&zero, dims[i]);
         assert_params(&a, 32, lanes[i], 64, 16);
         assert_params(&b, 32, lanes[i], 64, 16);
+        /* the portable GPU kernel: attn_fwd_blocked, 64 x 64 blocks of 4 x 4 micro-tiles */
+        assert_int_equal(a.kernel, FACL_TUNING_KERNEL_BLOCKED);
+        assert_int_equal(b.kernel, FACL_TUNING_KERNEL_BLOCKED);
+        assert_int_equal(a.blocked_m, 64);
+        assert_int_equal(a.blocked_n, 64);
+        assert_int_equal(a.blocked_tm, 4);
+        assert_int_equal(a.blocked_tn, 4);
     }
     facl_tuning t;
     facl_tuning_lookup(NULL, 0, "amd", "gfx90a", "gfx90a:sramecc+:xnack-", &t);
@@ -191,6 +199,11 @@ static const char *const k_good =
     "d64.cpu_rows = 24\n"
     "d256.block_n = 16\n"
     "d256.lanes = 8\n"
+    "d128.kernel = 1\n"
+    "d128.blocked_m = 32\n"
+    "d128.blocked_n = 128\n"
+    "d128.blocked_tm = 8\n"
+    "d128.blocked_tn = 4\n"
     "d256.group_rows = 32";
 
 static void test_parse_good(void **state)
@@ -204,6 +217,12 @@ static void test_parse_good(void **state)
     assert_string_equal(e.device, "cpu-skylake-avx512-Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz");
     assert_params(&e.d[FACL_TUNING_D64], 0, 0, 0, 24);
     assert_params(&e.d[FACL_TUNING_D128], 0, 0, 0, 0);
+    assert_int_equal(e.d[FACL_TUNING_D128].kernel, FACL_TUNING_KERNEL_PREVIOUS);
+    assert_int_equal(e.d[FACL_TUNING_D128].blocked_m, 32);
+    assert_int_equal(e.d[FACL_TUNING_D128].blocked_n, 128);
+    assert_int_equal(e.d[FACL_TUNING_D128].blocked_tm, 8);
+    assert_int_equal(e.d[FACL_TUNING_D128].blocked_tn, 4);
+    assert_int_equal(e.d[FACL_TUNING_D256].kernel, 0);
     assert_params(&e.d[FACL_TUNING_D256], 16, 8, 32, 0);
 
     /* What facl-tune writes parses back to the same entry; an empty architecture is a key
@@ -239,6 +258,14 @@ static void test_parse_malformed(void **state)
         {"d64.cpu_rows = 6\n", "d64.cpu_rows = 6: must be a multiple of 4 from 4 to 32"},
         {"d64.cpu_rows = 36\n", "d64.cpu_rows = 36: must be a multiple of 4"},
         {"d64.cpu_rows = -4\n", "d64.cpu_rows = -4: not a number"},
+        {"d64.kernel = 3\n", "d64.kernel = 3: must be from 1 to 2"},
+        {"d64.kernel = 0\n", "d64.kernel = 0: must be from 1 to 2"},
+        {"d128.blocked_m = 8\n", "d128.blocked_m = 8: must be a power of two from 16 to 128"},
+        {"d128.blocked_m = 256\n", "d128.blocked_m = 256: must be a power of two from 16 to 128"},
+        {"d128.blocked_n = 48\n", "d128.blocked_n = 48: must be a power of two from 16 to 128"},
+        {"d256.blocked_tm = 2\n", "d256.blocked_tm = 2: must be a power of two from 4 to 8"},
+        {"d256.blocked_tn = 16\n", "d256.blocked_tn = 16: must be a power of two from 4 to 8"},
+        {"d256.blocked_tn = 6\n", "d256.blocked_tn = 6: must be a power of two from 4 to 8"},
         {"d64.cpu_rows = 8x\n", "not a number"},
         {"d64.cpu_rows = 99999999\n", "not a number"},
         {"d64.cpu_rows =\n", "not a number"},
@@ -474,7 +501,8 @@ static void test_describe(void **state)
                            "vendor = pocl\n", "architecture = haswell\n", "device = dev\n",
                            "override = ignored\n", "override_file = /x/t.txt\n",
                            "note = line 2: bad\n", "d64.block_n = 32\n", "d128.lanes = 8\n",
-                           "d256.lanes = 4\n", "d256.cpu_rows = 16\n"};
+                           "d256.lanes = 4\n", "d256.cpu_rows = 16\n", "d64.kernel = 2\n",
+                           "d128.blocked_m = 64\n", "d256.blocked_tn = 4\n"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; ++i)
         if (!strstr(text, lines[i])) fail_msg("no '%s' in\n%s", lines[i], text);
     char small[8];
@@ -593,28 +621,39 @@ static void test_plan_follows_override(void **state)
     facl_plan_fwd_program(&p128, &cpu, &plan); /* another class: untouched */
     assert_option(&plan, "-DROWS=16 ");
 
-    /* GPU kernel: tile, lanes, rows per group. */
+    /* GPU kernels: attn_fwd_blocked's shape by default. */
     facl_device_profile gpu = device(64 * 1024, 1024, FACL_PATH_PORTABLE_GPU);
     facl_plan_fwd_program(&p128, &gpu, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+    assert_option(&plan, "-DBLOCK_M=64 -DBLOCK_N=64 -DTM=4 -DTN=4 ");
+    assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &gpu, 1024), 256);
+    plan_with("d128.blocked_m = 32\nd128.blocked_n = 128\nd128.blocked_tm = 8\nd128.blocked_tn = 8\n",
+              &gpu, &p128, &plan);
+    assert_option(&plan, "-DBLOCK_M=32 -DBLOCK_N=128 -DTM=8 -DTN=8 ");
+    assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &gpu, 1024), 4 * 16);
+    /* attn_fwd (kernel = 1): tile, lanes, rows per group. */
+    plan_with("d128.kernel = 1\n", &gpu, &p128, &plan);
     assert_option(&plan, "-DBLOCK_N=32 -DLANES=2 -DMAX_GROUP=128");
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &gpu, 1024), 128);
-    plan_with("d128.block_n = 16\nd128.lanes = 4\nd128.group_rows = 16\n", &gpu, &p128, &plan);
+    plan_with("d128.kernel = 1\nd128.block_n = 16\nd128.lanes = 4\nd128.group_rows = 16\n", &gpu,
+              &p128, &plan);
     assert_option(&plan, "-DBLOCK_N=16 -DLANES=4 -DMAX_GROUP=128");
     assert_int_equal(plan.local_bytes, 2u * 16 * 128 * 4 + 16u * 128 * 4);
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &gpu, 1024), 16 * 4);
     facl_plan_fwd_program(&p64, &gpu, &plan); /* d64 keeps its defaults */
-    assert_option(&plan, "-DBLOCK_N=32 -DLANES=1 ");
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
 
     /* Within the device: a tile that does not fit is halved, lanes beyond the work-group
      * limit are halved, rows * lanes stay within the limits, short queries shrink. */
     facl_device_profile small = device(16 * 1024, 8, FACL_PATH_PORTABLE_GPU);
-    plan_with("d128.block_n = 128\nd128.lanes = 16\nd128.group_rows = 128\n", &small, &p128, &plan);
+    plan_with("d128.kernel = 1\nd128.block_n = 128\nd128.lanes = 16\nd128.group_rows = 128\n", &small,
+              &p128, &plan);
     assert_int_equal(plan.lanes, 8);
     assert_true(plan.block_n < 128 && plan.local_bytes <= small.local_mem_usable);
     assert_int_equal(plan.block_n, 8); /* 2*8*128*4 + 8*128*4 = 12 KiB; 16 would be 24 KiB */
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &small, 1024), 8);
     facl_device_profile big = device(1u << 20, 1024, FACL_PATH_PORTABLE_GPU);
-    plan_with("d128.lanes = 1\nd128.group_rows = 128\n", &big, &p128, &plan);
+    plan_with("d128.kernel = 1\nd128.lanes = 1\nd128.group_rows = 128\n", &big, &p128, &plan);
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &big, 1024), 128);
     assert_int_equal(facl_plan_fwd_group_size(&plan, &p128, &big, 32), 32);
     facl_fwd_problem decode = problem(128, 1);
