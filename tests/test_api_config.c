@@ -214,9 +214,9 @@ static void test_config_kernel_path(void **state)
     }
 }
 
-/* The tensor-core kernels' benchmarking switches (KV cache, backward), read at context
- * creation: a malformed value fails creation and names the variable; a valid one
- * creates the context. */
+/* The kernels' benchmarking switches (KV cache, backward, the portable GPU kernel), read
+ * at context creation: a malformed value fails creation and names the variable; a valid
+ * one creates the context. */
 static void expect_env(const char *name, const char *value, facl_status expected)
 {
     setenv(name, value, 1);
@@ -256,6 +256,9 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_WGMMA", "yes", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
     expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);
+    expect_env("FACL_PORTABLE_KERNEL", "attn_fwd_blocked", FACL_SUCCESS);
+    expect_env("FACL_PORTABLE_KERNEL", "fast", FACL_ERROR_INVALID_VALUE);
 }
 
 /* FACL_FWD_WGMMA=1 forces the Hopper kernel where it can run (mma-emulated here, an

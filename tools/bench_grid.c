@@ -28,6 +28,12 @@ static void usage(FILE *f)
             "  --progress              a line per point on stderr with its wall time\n"
             "  --json FILE|-           write the results as JSON\n"
             "  --csv FILE|-            write the results as CSV\n"
+            "  --portable-kernel LIST  previous,blocked: time these portable GPU kernels side\n"
+            "                          by side (attn_fwd, attn_fwd_blocked), one context each\n"
+            "                          made with FACL_PORTABLE_KERNEL=<name>; they run where\n"
+            "                          the kernel path is portable-gpu (FACL_KERNEL_PATH) or\n"
+            "                          the fast path leaves a problem to it (fp32). The\n"
+            "                          baseline is timed on the first kernel's rows only\n"
             "  -h, --help              this text\n\n"
             "Backward (--bwd): facl_bwd over the grid above (--hdims, --seqlens, --dtypes,\n"
             "--causal, --tokens, --reps, --no-verify, --progress, --json, --csv apply; no\n"
@@ -98,6 +104,26 @@ static int parse_causal(const char *text, bench_options *o)
     o->n_causal = 0;
     for (int v = 0; v < 2; ++v)
         if (seen[v]) o->causal[o->n_causal++] = v;
+    return 0;
+}
+
+static int parse_portable_kernels(const char *text, bench_options *o)
+{
+    int n = arg_word_list(text, "--portable-kernel", o->portable_kernels, 2);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; ++i) {
+        if (strcmp(o->portable_kernels[i], "previous") != 0 &&
+            strcmp(o->portable_kernels[i], "blocked") != 0) {
+            fprintf(stderr, "--portable-kernel: expected previous and/or blocked, got '%s'\n",
+                    o->portable_kernels[i]);
+            return -1;
+        }
+        if (i > 0 && strcmp(o->portable_kernels[0], o->portable_kernels[i]) == 0) {
+            fprintf(stderr, "--portable-kernel: '%s' given twice\n", o->portable_kernels[i]);
+            return -1;
+        }
+    }
+    o->n_portable_kernels = n;
     return 0;
 }
 
@@ -172,6 +198,10 @@ static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
     }
     if (o->bwd && (seen & SEEN_BASELINE)) {
         fprintf(stderr, "facl-bench: --baseline does not apply to --bwd (no CLBlast backward)\n");
+        return -1;
+    }
+    if ((o->bwd || o->decode) && o->n_portable_kernels) {
+        fprintf(stderr, "facl-bench: --portable-kernel applies to the forward grid only\n");
         return -1;
     }
     if (!o->bwd && (seen & SEEN_BWD_ONLY)) {
@@ -274,6 +304,8 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
         } else if ((r = arg_value(argc, argv, &i, "--causal", NULL, &v)) != 0) {
             if (r < 0 || parse_causal(v, o) != 0) return -1;
             seen |= SEEN_FORWARD_ONLY, forward_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--portable-kernel", NULL, &v)) != 0) {
+            if (r < 0 || parse_portable_kernels(v, o) != 0) return -1;
         } else if ((r = arg_value(argc, argv, &i, "--deterministic", NULL, &v)) != 0) {
             if (r < 0 || parse_deterministic(v, o) != 0) return -1;
             seen |= SEEN_BWD_ONLY;
@@ -348,9 +380,11 @@ size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max)
         for (int h = 0; h < o->n_hdims; ++h)
             for (int c = 0; c < o->n_causal; ++c)
                 for (int s = 0; s < o->n_seqlens; ++s)
-                    for (int m = 0; m < (o->bwd ? o->n_deterministic : 1); ++m) {
+                    for (int m = 0; m < (o->bwd ? o->n_deterministic : 1); ++m)
+                    for (int pk = 0; pk < (o->n_portable_kernels ? o->n_portable_kernels : 1); ++pk) {
                         if (o->seqlens[s] > o->tokens || n == max) continue;
                         bench_config *cfg = &out[n++];
+                        cfg->portable_kernel = o->n_portable_kernels ? pk : -1;
                         cfg->dtype = o->dtypes[t];
                         cfg->hdim = o->hdims[h];
                         cfg->heads = BENCH_HIDDEN / o->hdims[h];

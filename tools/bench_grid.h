@@ -41,19 +41,24 @@ typedef struct bench_options {
     /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
     int bwd;
     int deterministic[2], n_deterministic; /* --deterministic: opts.deterministic values */
+    /* --portable-kernel: the portable GPU kernels to time side by side, each through a
+     * context made with FACL_PORTABLE_KERNEL set to its name; 0 names: the library's */
+    char portable_kernels[2][16];
+    int n_portable_kernels;
 } bench_options;
 
 typedef struct bench_config {
     facl_dtype dtype;
     int hdim, seqlen, batch, heads, causal;
     int deterministic; /* --bwd: opts.deterministic (0 elsewhere) */
+    int portable_kernel; /* index into bench_options.portable_kernels; -1: the library's */
 } bench_config;
 
 /* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on an error (printed). */
 int bench_parse_args(int argc, char **argv, bench_options *o);
 
 /* The configs of the grid in table order (dtype, head dim, causal, seqlen, and with
- * --bwd the --deterministic values), skipping
+ * --bwd the --deterministic values, with --portable-kernel the kernels), skipping
  * seqlens above the token count and head dims that do not divide the hidden size.
  * Returns the count (at most `max`). */
 size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max);

@@ -96,7 +96,8 @@ int main(int argc, char **argv)
     if (o.decode) return run_decode(&o, table);
     if (o.bwd) return run_bwd(&o, table);
 
-    size_t max_points = (size_t)o.n_dtypes * o.n_hdims * o.n_causal * o.n_seqlens;
+    size_t max_points = (size_t)o.n_dtypes * o.n_hdims * o.n_causal * o.n_seqlens *
+                        (size_t)(o.n_portable_kernels ? o.n_portable_kernels : 1);
     bench_row *rows = calloc(max_points ? max_points : 1, sizeof *rows);
     bench_config *configs = calloc(max_points ? max_points : 1, sizeof *configs);
     if (!rows || !configs) {
@@ -129,17 +130,17 @@ int main(int argc, char **argv)
     device_selector(&s, selector, sizeof selector);
     bench_print_header(table, &s, selector);
     if (o.verify) rc |= verify_all(&s, &o, table);
-    bench_print_columns(table);
+    bench_print_columns(table, &o);
 
     for (size_t i = 0; i < n; ++i) {
         rows[i].cfg = configs[i];
         bench_session_measure(&s, &rows[i]);
-        bench_print_row(table, &rows[i]);
+        bench_print_row(table, &o, &rows[i]);
         if (o.progress) bench_print_progress(stderr, i, n, &rows[i]);
         if (rows[i].ours.state == BENCH_ERROR) rc = 1;
     }
     if (o.json_path && bench_write_json(o.json_path, &s, selector, rows, n) != 0) rc = 1;
-    if (o.csv_path && bench_write_csv(o.csv_path, rows, n) != 0) rc = 1;
+    if (o.csv_path && bench_write_csv(o.csv_path, &o, rows, n) != 0) rc = 1;
 
     bench_session_close(&s);
     bench_baseline_shutdown();

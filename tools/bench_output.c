@@ -34,18 +34,31 @@ void bench_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "forward, %ld tokens (batch = tokens / seqlen), heads * head_dim = %d\n",
             s->opts->tokens, BENCH_HIDDEN);
     fprintf(f, "facl:    %s kernel, " LAYOUT_OURS "\n", d->kernel_path);
+    if (s->opts->n_portable_kernels)
+        fprintf(f, "         portable GPU kernels side by side: %s%s%s (FACL_PORTABLE_KERNEL)\n",
+                s->opts->portable_kernels[0], s->opts->n_portable_kernels > 1 ? ", " : "",
+                s->opts->n_portable_kernels > 1 ? s->opts->portable_kernels[1] : "");
     fprintf(f, "clblast: %s\n",
             s->baseline ? "CLBlast GEMM + softmax kernel + GEMM, " LAYOUT_BASE : s->baseline_why);
     fprintf(f, "TFLOP/s = 4*b*s*s*h*d (halved for causal) / " TIMING_NOTE "\n\n");
 }
 
-void bench_print_columns(FILE *f)
+void bench_print_columns(FILE *f, const bench_options *o)
 {
-    fprintf(f, "%-5s %4s %6s %5s %5s %6s | %9s %9s %9s | %9s %9s %9s | %s\n", "dtype", "hdim",
-            "seqlen", "batch", "heads", "causal", "facl", "ms", "MiB", "clblast", "ms", "MiB",
-            "facl/clblast");
-    fprintf(f, "%-5s %4s %6s %5s %5s %6s | %9s %9s %9s | %9s %9s %9s |\n", "", "", "", "", "", "",
-            "TFLOP/s", "", "", "TFLOP/s", "", "");
+    const char *kernel = o->n_portable_kernels ? " kernel  " : "";
+    fprintf(f, "%-5s %4s %6s %5s %5s %6s%s | %9s %9s %9s | %9s %9s %9s | %s\n", "dtype", "hdim",
+            "seqlen", "batch", "heads", "causal", kernel, "facl", "ms", "MiB", "clblast", "ms",
+            "MiB", "facl/clblast");
+    fprintf(f, "%-5s %4s %6s %5s %5s %6s%s | %9s %9s %9s | %9s %9s %9s |\n", "", "", "", "", "", "",
+            o->n_portable_kernels ? "         " : "", "TFLOP/s", "", "", "TFLOP/s", "", "");
+}
+
+/* The row's --portable-kernel name, or NULL. */
+static const char *kernel_name(const bench_options *o, const bench_config *c)
+{
+    return c->portable_kernel >= 0 && c->portable_kernel < o->n_portable_kernels
+               ? o->portable_kernels[c->portable_kernel]
+               : NULL;
 }
 
 /* Three columns of one implementation: figures, or the note spanning them. */
@@ -58,11 +71,14 @@ static void print_measure(FILE *f, const bench_measure *m)
         fprintf(f, "%-29.29s", m->note);
 }
 
-void bench_print_row(FILE *f, const bench_row *r)
+void bench_print_row(FILE *f, const bench_options *o, const bench_row *r)
 {
     const bench_config *c = &r->cfg;
-    fprintf(f, "%-5s %4d %6d %5d %5d %6s | ", tool_dtype_name(c->dtype), c->hdim, c->seqlen,
+    const char *kernel = kernel_name(o, c);
+    fprintf(f, "%-5s %4d %6d %5d %5d %6s", tool_dtype_name(c->dtype), c->hdim, c->seqlen,
             c->batch, c->heads, c->causal ? "on" : "off");
+    if (o->n_portable_kernels) fprintf(f, " %-8s", kernel ? kernel : "");
+    fputs(" | ", f);
     print_measure(f, &r->ours);
     fputs(" | ", f);
     if (r->base.state != BENCH_OK) {
@@ -88,13 +104,15 @@ void bench_print_progress(FILE *f, size_t i, size_t n, const bench_row *r)
     fflush(f);
 }
 
-static void json_measure(json_writer *w, const bench_row *r, const char *impl,
-                         const bench_measure *m)
+static void json_measure(json_writer *w, const bench_options *o, const bench_row *r,
+                         const char *impl, const bench_measure *m)
 {
     const bench_config *c = &r->cfg;
     json_begin_object(w, NULL);
     json_string(w, "kind", "fwd");
     json_string(w, "impl", impl);
+    const char *kernel = kernel_name(o, c);
+    if (kernel) json_string(w, "portable_kernel", kernel);
     json_string(w, "dtype", tool_dtype_name(c->dtype));
     json_int(w, "hdim", c->hdim);
     json_int(w, "seqlen", c->seqlen);
@@ -147,8 +165,8 @@ int bench_write_json(const char *path, const bench_session *s, const char *selec
     json_string(&w, "clblast_status", s->baseline ? "available" : s->baseline_why);
     json_begin_array(&w, "rows");
     for (size_t i = 0; i < n; ++i) {
-        json_measure(&w, &rows[i], "facl", &rows[i].ours);
-        json_measure(&w, &rows[i], "clblast", &rows[i].base);
+        json_measure(&w, s->opts, &rows[i], "facl", &rows[i].ours);
+        json_measure(&w, s->opts, &rows[i], "clblast", &rows[i].base);
     }
     json_end_array(&w);
     json_end_object(&w);
@@ -157,8 +175,10 @@ int bench_write_json(const char *path, const bench_session *s, const char *selec
 }
 
 /* CSV fields are numbers and notes; notes may hold commas, so they are quoted. */
-static void csv_measure(FILE *f, const bench_row *r, const char *impl, const bench_measure *m)
+static void csv_measure(FILE *f, const bench_options *o, const bench_row *r, const char *impl,
+                        const bench_measure *m)
 {
+    const char *kernel = kernel_name(o, &r->cfg);
     const bench_config *c = &r->cfg;
     fprintf(f, "%s,%s,%d,%d,%d,%d,%d,%s,", impl, tool_dtype_name(c->dtype), c->hdim, c->seqlen,
             c->batch, c->heads, c->causal, state_name(m->state));
@@ -171,17 +191,18 @@ static void csv_measure(FILE *f, const bench_row *r, const char *impl, const ben
         if (*p == '"') fputc('"', f);
         fputc(*p, f);
     }
-    fputs("\"\n", f);
+    fprintf(f, "\",%s\n", kernel ? kernel : "");
 }
 
-int bench_write_csv(const char *path, const bench_row *rows, size_t n)
+int bench_write_csv(const char *path, const bench_options *o, const bench_row *rows, size_t n)
 {
     FILE *f = tool_open_output(path);
     if (!f) return -1;
-    fputs("impl,dtype,hdim,seqlen,batch,heads,causal,status,tflops,ms,reps,mem_bytes,note\n", f);
+    fputs("impl,dtype,hdim,seqlen,batch,heads,causal,status,tflops,ms,reps,mem_bytes,note,"
+          "portable_kernel\n", f);
     for (size_t i = 0; i < n; ++i) {
-        csv_measure(f, &rows[i], "facl", &rows[i].ours);
-        csv_measure(f, &rows[i], "clblast", &rows[i].base);
+        csv_measure(f, o, &rows[i], "facl", &rows[i].ours);
+        csv_measure(f, o, &rows[i], "clblast", &rows[i].base);
     }
     return tool_close_output(f, path);
 }

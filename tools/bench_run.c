@@ -20,6 +20,33 @@ void bench_format_bytes(uint64_t bytes, char *buf, size_t size)
         snprintf(buf, size, "%.0f MiB", b / (1024.0 * 1024));
 }
 
+/* One context per --portable-kernel name, on the session's cl_context and device (so
+ * they share its buffers and queue): the library reads FACL_PORTABLE_KERNEL when a
+ * context is made, so it is set for each, then put back as it was. */
+static int open_kernel_contexts(bench_session *s, const bench_options *o, char *err,
+                                size_t err_size)
+{
+    const char *was = getenv("FACL_PORTABLE_KERNEL");
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    int rc = 0;
+    for (int i = 0; i < o->n_portable_kernels && rc == 0; ++i) {
+        setenv("FACL_PORTABLE_KERNEL", o->portable_kernels[i], 1);
+        const facl_status st = facl_context_wrap(facl_context_cl_context(s->ctx),
+                                                 facl_context_device(s->ctx), &s->kernel_ctx[i]);
+        if (st != FACL_SUCCESS) {
+            snprintf(err, err_size, "cannot create a context with FACL_PORTABLE_KERNEL=%s: %s: %s",
+                     o->portable_kernels[i], facl_status_string(st), facl_last_error());
+            rc = -1;
+        }
+    }
+    if (was)
+        setenv("FACL_PORTABLE_KERNEL", saved, 1);
+    else
+        unsetenv("FACL_PORTABLE_KERNEL");
+    return rc;
+}
+
 int bench_session_open(bench_session *s, const bench_options *o, char *err, size_t err_size)
 {
     memset(s, 0, sizeof *s);
@@ -29,6 +56,10 @@ int bench_session_open(bench_session *s, const bench_options *o, char *err, size
         snprintf(err, err_size, "cannot create a context on %s: %s: %s",
                  o->device ? o->device : "the default device", facl_status_string(st),
                  facl_last_error());
+        return -1;
+    }
+    if (open_kernel_contexts(s, o, err, err_size) != 0) {
+        bench_session_close(s);
         return -1;
     }
     s->queue = facl_context_queue(s->ctx);
@@ -65,6 +96,7 @@ void bench_session_close(bench_session *s)
     release_inputs(s);
     bench_baseline_free(s->baseline);
     bench_timer_free(&s->timer);
+    for (int i = 0; i < 2; ++i) facl_context_free(s->kernel_ctx[i]);
     facl_context_free(s->ctx);
     memset(s, 0, sizeof *s);
 }
@@ -107,9 +139,12 @@ static int work(void *arg, cl_command_queue queue, cl_event *last, char *err, si
 {
     work_args *w = arg;
     bench_session *s = w->s;
-    if (!w->scores)
-        return bench_ours_enqueue(s->ctx, queue, w->cfg, s->q, s->k, s->v, s->out, s->lse, last,
+    if (!w->scores) {
+        const int pk = w->cfg->portable_kernel;
+        facl_context *ctx = pk >= 0 && pk < 2 && s->kernel_ctx[pk] ? s->kernel_ctx[pk] : s->ctx;
+        return bench_ours_enqueue(ctx, queue, w->cfg, s->q, s->k, s->v, s->out, s->lse, last,
                                   err, err_size);
+    }
     return bench_baseline_enqueue(s->baseline, queue, w->cfg, s->q, s->k, s->v, s->out,
                                   w->scores, last, err, err_size);
 }
@@ -157,6 +192,11 @@ static void measure_baseline(bench_session *s, const bench_config *c, int can_ru
                              bench_measure *m)
 {
     m->mem_bytes = bench_baseline_memory(c);
+    if (c->portable_kernel > 0) {
+        m->state = BENCH_UNAVAILABLE;
+        snprintf(m->note, sizeof m->note, "(timed with the first --portable-kernel)");
+        return;
+    }
     if (!s->baseline) {
         m->state = BENCH_UNAVAILABLE;
         snprintf(m->note, sizeof m->note, "%s", s->baseline_why);

@@ -14,6 +14,9 @@
 
 typedef struct bench_session {
     facl_context *ctx;
+    /* --portable-kernel: a context per kernel on ctx's cl_context and device, made with
+     * FACL_PORTABLE_KERNEL set to its name; NULL where not asked for */
+    facl_context *kernel_ctx[2];
     cl_command_queue queue;
     facl_device_info info;
     bench_timer timer;

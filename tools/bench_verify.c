@@ -54,7 +54,7 @@ int bench_verify_baseline(bench_session *s, facl_dtype dtype, int causal, int hd
 {
     char why[160];
     if (!s->baseline || !bench_baseline_supports(s->baseline, dtype, why, sizeof why)) return 0;
-    bench_config c = {dtype, hdim, 128, 2, 2, causal, 0};
+    bench_config c = {dtype, hdim, 128, 2, 2, causal, 0, -1};
     size_t n = (size_t)c.batch * c.heads * c.seqlen * c.hdim;
     size_t ns = (size_t)c.batch * c.heads * c.seqlen * c.seqlen;
     cl_context cl = facl_context_cl_context(s->ctx);

@@ -105,7 +105,7 @@ void tune_measure(const tune_options *o, tune_device *dev, const char *tmp_dir, 
         set_note(r, TUNE_REJECTED, "the library did not apply it",
                  st != FACL_SUCCESS ? facl_last_error() : note);
     } else if (verify(o, ctx, r) == 0) {
-        work_args w = {ctx, dev, {o->dtype, o->hdim, o->seqlen, o->batch, o->heads, o->causal, 0}};
+        work_args w = {ctx, dev, {o->dtype, o->hdim, o->seqlen, o->batch, o->heads, o->causal, 0, -1}};
         const bench_reps policy = {o->reps, o->quick ? 0.2 : 1.0, 3, o->quick ? 10 : 50};
         bench_timing timing;
         char err[256] = "";
