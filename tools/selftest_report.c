@@ -21,7 +21,10 @@ static void format_bytes(uint64_t bytes, char *buf, size_t size)
 }
 
 static const char *const k_tuning_classes[3] = {"d64", "d128", "d256"};
-static const char *const k_tuning_fields[4] = {"block_n", "lanes", "group_rows", "cpu_rows"};
+static const char *const k_tuning_fields[] = {"block_n",   "lanes",     "group_rows",
+                                               "cpu_rows",  "kernel",    "blocked_m",
+                                               "blocked_n", "blocked_tm", "blocked_tn"};
+#define TUNING_FIELDS ((int)(sizeof k_tuning_fields / sizeof k_tuning_fields[0]))
 
 /* The tuning entry (docs/TUNING.md): its level and key, the override file, the values. */
 static void print_tuning(FILE *f, const char *text)
@@ -41,8 +44,8 @@ static void print_tuning(FILE *f, const char *text)
     fprintf(f, "   %-18s %s%s%s%s%s\n", "tuning override", over, path[0] ? " " : "", path,
             note[0] ? ": " : "", note);
     for (int c = 0; c < 3; ++c) {
-        char line[160] = "";
-        for (int i = 0; i < 4; ++i) {
+        char line[224] = "";
+        for (int i = 0; i < TUNING_FIELDS; ++i) {
             char key[32], value[16];
             snprintf(key, sizeof key, "%s.%s", k_tuning_classes[c], k_tuning_fields[i]);
             tool_kv_get(text, key, value, sizeof value);
@@ -164,7 +167,7 @@ static void json_tuning(json_writer *w, const char *text)
     }
     for (int c = 0; c < 3; ++c) {
         json_begin_object(w, k_tuning_classes[c]);
-        for (int i = 0; i < 4; ++i) {
+        for (int i = 0; i < TUNING_FIELDS; ++i) {
             char key[32];
             snprintf(key, sizeof key, "%s.%s", k_tuning_classes[c], k_tuning_fields[i]);
             tool_kv_get(text, key, value, sizeof value);

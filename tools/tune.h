@@ -74,7 +74,8 @@ typedef struct tune_device {
  * number. */
 size_t tune_candidates(tune_kernel kernel, int quick, int hdim, const facl_device_profile *limits,
                        const facl_tuning_params *table, facl_tuning_params *out, size_t max);
-/* "block_n 32, lanes 2, group_rows 64" (the fields `kernel` uses). */
+/* "kernel 1, block_n 32, lanes 2, group_rows 64" (the fields `kernel` and p's portable
+ * GPU kernel use). */
 void tune_params_text(tune_kernel kernel, const facl_tuning_params *p, char *buf, size_t size);
 /* Keeps only the fields `kernel` uses. */
 facl_tuning_params tune_params_used(tune_kernel kernel, const facl_tuning_params *p);

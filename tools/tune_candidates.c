@@ -10,11 +10,17 @@
 #include "tool_util.h"
 #include "tune.h"
 
-/* The fields each kernel reads: attn_fwd_rows only its rows per work-item. */
-static int field_used(tune_kernel kernel, int field)
+/* The fields a candidate's kernel reads: attn_fwd_rows only its rows per work-item; on
+ * GPUs the choice of kernel, then attn_fwd's tile, lanes and rows per group or
+ * attn_fwd_blocked's blocks and micro-tiles. */
+static int field_used(tune_kernel kernel, const facl_tuning_params *p, int field)
 {
-    const int cpu = strcmp(facl_tuning_field_name(field), "cpu_rows") == 0;
-    return kernel == TUNE_CPU ? cpu : !cpu;
+    const char *name = facl_tuning_field_name(field);
+    if (kernel == TUNE_CPU) return strcmp(name, "cpu_rows") == 0;
+    if (strcmp(name, "kernel") == 0) return 1;
+    const int blocked_field = strncmp(name, "blocked_", 8) == 0;
+    if (p->kernel == FACL_TUNING_KERNEL_BLOCKED) return blocked_field;
+    return !blocked_field && strcmp(name, "cpu_rows") != 0;
 }
 
 facl_tuning_params tune_params_used(tune_kernel kernel, const facl_tuning_params *p)
@@ -22,7 +28,7 @@ facl_tuning_params tune_params_used(tune_kernel kernel, const facl_tuning_params
     facl_tuning_params out;
     memset(&out, 0, sizeof out);
     for (int i = 0; i < FACL_TUNING_FIELDS; ++i)
-        if (field_used(kernel, i)) *facl_tuning_field(&out, i) = facl_tuning_field_value(p, i);
+        if (field_used(kernel, p, i)) *facl_tuning_field(&out, i) = facl_tuning_field_value(p, i);
     return out;
 }
 
@@ -30,13 +36,15 @@ void tune_params_text(tune_kernel kernel, const facl_tuning_params *p, char *buf
 {
     if (size) buf[0] = '\0';
     for (int i = 0; i < FACL_TUNING_FIELDS; ++i)
-        if (field_used(kernel, i))
+        if (field_used(kernel, p, i))
             tool_appendf(buf, size, "%s%s %d", buf[0] ? ", " : "", facl_tuning_field_name(i),
                          facl_tuning_field_value(p, i));
 }
 
-/* attn_fwd's values as src/plan.c turns them into a kernel and a work-group on a device
- * of `limits` (a long query, so that rows do not shrink for it). */
+/* The portable GPU kernel's values as src/plan.c turns them into a kernel and a
+ * work-group on a device of `limits` (a long query, so that rows do not shrink for it):
+ * attn_fwd's tile, lanes and rows, or attn_fwd_blocked's blocks (shrunk to fit); a
+ * blocked shape that fits nowhere becomes the attn_fwd it falls back to. */
 static facl_tuning_params as_planned(int hdim, const facl_device_profile *limits,
                                      const facl_tuning_params *c)
 {
@@ -53,6 +61,12 @@ static facl_tuning_params as_planned(int hdim, const facl_device_profile *limits
     facl_fwd_plan plan;
     facl_plan_fwd_program(&problem, &profile, &plan);
     facl_tuning_params out = *c;
+    if (strcmp(plan.kernel, "attn_fwd_blocked") == 0) {
+        out.blocked_m = plan.block_m;
+        out.blocked_n = plan.block_n;
+        return out;
+    }
+    out.kernel = FACL_TUNING_KERNEL_PREVIOUS;
     out.block_n = plan.block_n;
     out.lanes = plan.lanes;
     const size_t group = facl_plan_fwd_group_size(&plan, &problem, &profile, (size_t)-1);
@@ -71,10 +85,10 @@ static void add(tune_kernel kernel, int hdim, const facl_device_profile *limits,
     char why[96];
     if (!always) {
         for (int i = 0; i < FACL_TUNING_FIELDS; ++i)
-            if (field_used(kernel, i) &&
+            if (field_used(kernel, &c, i) &&
                 facl_tuning_check_value(i, facl_tuning_field_value(&c, i), why, sizeof why) != 0)
                 return;
-        if (kernel == TUNE_GPU && c.lanes > hdim) return;
+        if (kernel == TUNE_GPU && c.kernel == FACL_TUNING_KERNEL_PREVIOUS && c.lanes > hdim) return;
     }
     if (kernel == TUNE_GPU) c = as_planned(hdim, limits, &c);
     const facl_tuning_params used = tune_params_used(kernel, &c);
@@ -103,9 +117,11 @@ size_t tune_candidates(tune_kernel kernel, int quick, int hdim, const facl_devic
         return n;
     }
     if (quick) {
-        /* One parameter at a time, halved and doubled from the table's values. */
+        /* One parameter of the table's kernel at a time, halved and doubled from the
+         * table's values; then the other kernel with the table's values. */
         for (int i = 0; i < FACL_TUNING_FIELDS; ++i) {
-            if (!field_used(kernel, i)) continue;
+            if (!field_used(kernel, table, i) || strcmp(facl_tuning_field_name(i), "kernel") == 0)
+                continue;
             for (int f = 0; f < 2; ++f) {
                 facl_tuning_params c = *table;
                 int *v = facl_tuning_field(&c, i);
@@ -113,9 +129,28 @@ size_t tune_candidates(tune_kernel kernel, int quick, int hdim, const facl_devic
                 add(kernel, hdim, limits, &c, 0, out, &n, max);
             }
         }
+        facl_tuning_params other = *table;
+        other.kernel = table->kernel == FACL_TUNING_KERNEL_BLOCKED ? FACL_TUNING_KERNEL_PREVIOUS
+                                                                   : FACL_TUNING_KERNEL_BLOCKED;
+        add(kernel, hdim, limits, &other, 0, out, &n, max);
         return n;
     }
-    /* The whole grid of tile sizes, lanes and rows per work-group. */
+    /* attn_fwd_blocked: blocks of rows and keys x micro-tiles (36). */
+    static const int blocks[] = {32, 64, 128};
+    static const int micro[] = {4, 8};
+    for (size_t m = 0; m < 3; ++m)
+        for (size_t b = 0; b < 3; ++b)
+            for (size_t tm = 0; tm < 2; ++tm)
+                for (size_t tn = 0; tn < 2; ++tn) {
+                    facl_tuning_params c = *table;
+                    c.kernel = FACL_TUNING_KERNEL_BLOCKED;
+                    c.blocked_m = blocks[m];
+                    c.blocked_n = blocks[b];
+                    c.blocked_tm = micro[tm];
+                    c.blocked_tn = micro[tn];
+                    add(kernel, hdim, limits, &c, 0, out, &n, max);
+                }
+    /* attn_fwd: the whole grid of tile sizes, lanes and rows per work-group (64). */
     static const int block_n[] = {8, 16, 32, 64};
     static const int lanes[] = {1, 2, 4, 8};
     static const int rows[] = {16, 32, 64, 128};
@@ -123,6 +158,7 @@ size_t tune_candidates(tune_kernel kernel, int quick, int hdim, const facl_devic
         for (size_t l = 0; l < 4; ++l)
             for (size_t r = 0; r < 4; ++r) {
                 facl_tuning_params c = *table;
+                c.kernel = FACL_TUNING_KERNEL_PREVIOUS;
                 c.block_n = block_n[b];
                 c.lanes = lanes[l];
                 c.group_rows = rows[r];

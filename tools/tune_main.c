@@ -8,8 +8,9 @@
  *   facl-tune --print-line FILE    the src/tuning_db.c line of an override file
  *
  * For the head-dim class of --hdim it tries the candidate values of the kernel path the
- * device uses (attn_fwd_rows's rows per work-item on CPUs; attn_fwd's keys per tile,
- * lanes and rows per work-group elsewhere), each through an override file in its own
+ * device uses (attn_fwd_rows's rows per work-item on CPUs; elsewhere the portable GPU
+ * kernel with its values: attn_fwd_blocked's blocks and micro-tiles, attn_fwd's keys per
+ * tile, lanes and rows per work-group), each through an override file in its own
  * context, checks each against the float64 reference, times the rest on the problem
  * given, and writes the fastest as the device's override file (by default where the
  * library looks for it: <disk cache>/tuning/<vendor>-<device>.txt), then prints the line
@@ -329,6 +330,8 @@ int main(int argc, char **argv)
     const char *env_path = getenv("FACL_KERNEL_PATH");
     if (env_path && *env_path && !o.path) o.path = env_path;
     unsetenv("FACL_KERNEL_PATH");
+    /* the candidates choose the portable GPU kernel through their entries */
+    unsetenv("FACL_PORTABLE_KERNEL");
 
     tune_device dev;
     memset(&dev, 0, sizeof dev);
