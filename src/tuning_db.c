@@ -13,8 +13,9 @@
  *                 facl-selftest prints a device's key.
  *   device        CL_DEVICE_NAME, exactly ("NVIDIA H200")
  *
- * A device takes the built-in defaults (tuning.c: 32-key tiles, 1/2/4 lanes for
- * d <= 64/128/256, 64 rows per work-group, 16 rows per CPU work-item), then what its
+ * A device takes the built-in defaults (tuning.c: attn_fwd_blocked with 64 x 64 blocks
+ * and 4 x 4 micro-tiles; for attn_fwd 32-key tiles, 1/2/4 lanes for d <= 64/128/256,
+ * 64 rows per work-group; 16 rows per CPU work-item), then what its
  * vendor's entry sets, then its architecture's, then its own. Per head-dim class
  * ([D64]: d <= 64, [D128]: <= 128, [D256]: <= 256) an entry sets any of
  *
@@ -22,6 +23,11 @@
  *   .lanes       attn_fwd: work-items per query row, a power of two 1..16
  *   .group_rows  attn_fwd: query rows per work-group, a power of two 1..128
  *   .cpu_rows    attn_fwd_rows: query rows per work-item, a multiple of 4 from 4 to 32
+ *   .kernel      the portable GPU kernel: 1 attn_fwd, 2 attn_fwd_blocked
+ *   .blocked_m   attn_fwd_blocked: query rows per work-group, a power of two 16..128
+ *   .blocked_n   attn_fwd_blocked: keys per tile, a power of two 16..128
+ *   .blocked_tm  attn_fwd_blocked: rows of a work-item's micro-tile, 4 or 8
+ *   .blocked_tn  attn_fwd_blocked: keys of a work-item's micro-tile, 4 or 8
  *
  * and leaves the others (0) to the level above. A value outside those ranges is skipped
  * when the table is read (tests/test_tuning.c fails on it first). attn_fwd_rows's tile of
