@@ -2,6 +2,8 @@
  * kernel objects, scratch memory, arguments) is obtained before the first enqueue, so a
  * failed call leaves nothing behind on the queue. Kernel objects are made per call
  * because clSetKernelArg on a shared kernel is not thread-safe. */
+#include <string.h>
+
 #include "context.h"
 #include "fwd_problem.h"
 #include "kernel_params.h"
@@ -73,10 +75,12 @@ static void release_launch(fwd_launch *l, const facl_fwd_problem *p)
     if (l->lse.buffer && !p->lse.buffer) clReleaseMemObject(l->lse.buffer);
 }
 
-facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, cl_kernel *fwd,
-                                  cl_kernel *probs, facl_fwd_plan *plan)
+/* The forward programs as planned for `profile` (the context's, or a copy of it). */
+static facl_status programs_for(facl_context *ctx, const facl_device_profile *profile,
+                                const facl_fwd_problem *p, cl_kernel *fwd, cl_kernel *probs,
+                                facl_fwd_plan *plan)
 {
-    facl_plan_fwd_program(p, &ctx->profile, plan);
+    facl_plan_fwd_program(p, profile, plan);
     if (plan->local_bytes > plan->local_budget)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
@@ -91,6 +95,36 @@ facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, 
         clReleaseKernel(*fwd);
         *fwd = NULL;
     }
+    return st;
+}
+
+/* attn_fwd_blocked runs only with its whole work-group; a driver whose build of it allows
+ * fewer work-items (registers) gets attn_fwd instead, which sizes its groups at launch. */
+static facl_status blocked_group_fits(facl_context *ctx, const facl_fwd_problem *p,
+                                      cl_kernel *fwd, cl_kernel *probs, facl_fwd_plan *plan)
+{
+    size_t kernel_wg = 0;
+    cl_int err = clGetKernelWorkGroupInfo(*fwd, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                          sizeof kernel_wg, &kernel_wg, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
+    if (strcmp(plan->kernel, "attn_fwd_blocked") != 0 || kernel_wg >= plan->fixed_group)
+        return FACL_SUCCESS;
+    clReleaseKernel(*fwd);
+    *fwd = NULL;
+    if (probs && *probs) {
+        clReleaseKernel(*probs);
+        *probs = NULL;
+    }
+    facl_device_profile previous = ctx->profile;
+    previous.portable_kernel = FACL_TUNING_KERNEL_PREVIOUS;
+    return programs_for(ctx, &previous, p, fwd, probs, plan);
+}
+
+facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, cl_kernel *fwd,
+                                  cl_kernel *probs, facl_fwd_plan *plan)
+{
+    facl_status st = programs_for(ctx, &ctx->profile, p, fwd, probs, plan);
+    if (st == FACL_SUCCESS) st = blocked_group_fits(ctx, p, fwd, probs, plan);
     return st;
 }
 

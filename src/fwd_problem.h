@@ -79,7 +79,9 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
 struct facl_fwd_plan;
 
 /* The plan of a validated problem and its kernel objects (attn_probs too when `probs` is
- * not NULL), compiling or loading their programs. The caller releases the kernels. */
+ * not NULL), compiling or loading their programs. The caller releases the kernels. Where
+ * the driver's build of attn_fwd_blocked cannot take its fixed work-group, the plan and
+ * kernels are attn_fwd's. */
 facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *problem,
                                   cl_kernel *fwd, cl_kernel *probs, struct facl_fwd_plan *plan);
 

@@ -8,7 +8,10 @@
  * - No launch has a zero global size (an error on OpenCL 1.2 drivers): a call with
  *   seqlen_k 0 and attn_probs launches the forward kernel only.
  * - The backward: a failed build launches none of its three kernels and writes nothing;
- *   with no keys it launches all three (dq = 0), none of zero size. */
+ *   with no keys it launches all three (dq = 0), none of zero size.
+ * - attn_fwd_blocked needs its whole fixed work-group: where the driver's build of it
+ *   allows fewer work-items (this test's clGetKernelWorkGroupInfo says so), the call runs
+ *   attn_fwd instead, and still computes the right thing. */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -22,6 +25,9 @@
 #include "facl.h"
 
 static int g_launches, g_zero_sized, g_fail_probs_build, g_fail_bwd_build;
+static size_t g_group_limit;  /* CL_KERNEL_WORK_GROUP_SIZE reported at most this; 0: real */
+static int g_over_limit;      /* launches with a work-group above g_group_limit */
+static char g_last_kernel[64]; /* the function name of the last launch */
 
 /* attn_probs is the one program built without a tile-size option (see src/plan.c). */
 static int is_probs_program(const char *options)
@@ -45,6 +51,22 @@ CL_API_ENTRY cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_d
     return real(program, num_devices, devices, options, notify, user_data);
 }
 
+CL_API_ENTRY cl_int CL_API_CALL clGetKernelWorkGroupInfo(cl_kernel kernel, cl_device_id device,
+                                                        cl_kernel_work_group_info name,
+                                                        size_t size, void *value,
+                                                        size_t *size_ret)
+{
+    typedef cl_int (*real_fn)(cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *,
+                              size_t *);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clGetKernelWorkGroupInfo");
+    const cl_int err = real(kernel, device, name, size, value, size_ret);
+    if (err == CL_SUCCESS && name == CL_KERNEL_WORK_GROUP_SIZE && value && g_group_limit &&
+        *(size_t *)value > g_group_limit)
+        *(size_t *)value = g_group_limit;
+    return err;
+}
+
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel,
                                                       cl_uint dims, const size_t *offset,
                                                       const size_t *global, const size_t *local,
@@ -58,6 +80,10 @@ CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, c
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clEnqueueNDRangeKernel");
     g_launches++;
     for (cl_uint d = 0; d < dims; ++d) g_zero_sized += global[d] == 0;
+    if (clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof g_last_kernel, g_last_kernel,
+                        NULL) != CL_SUCCESS)
+        g_last_kernel[0] = '\0';
+    if (g_group_limit && local && local[0] > g_group_limit) g_over_limit++;
     return real(queue, kernel, dims, offset, global, local, num_wait, wait, event);
 }
 
@@ -164,6 +190,44 @@ static void test_no_zero_sized_launch(void **state)
     problem_free(&p);
 }
 
+/* q = k = v = one value in every element: every row's output is that value. */
+static void expect_out_equals_inputs(problem *p)
+{
+    float out[SQ * D], in;
+    cl_command_queue queue = facl_context_queue(p->ctx);
+    assert_int_equal(clEnqueueReadBuffer(queue, p->out, CL_TRUE, 0, sizeof out, out, 0, NULL, NULL),
+                     CL_SUCCESS);
+    assert_int_equal(clEnqueueReadBuffer(queue, p->q, CL_TRUE, 0, sizeof in, &in, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (int i = 0; i < SQ * D; ++i)
+        if (!(out[i] > in * 0.999f && out[i] < in * 1.001f)) fail_msg("out[%d] = %g, not %g", i, out[i], in);
+}
+
+static void test_blocked_kernel_group_too_large(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 5);
+    facl_attn_options opts = FACL_ATTN_OPTIONS_INIT;
+    assert_int_equal(facl_fwd(p.ctx, NULL, &p.tq, &p.tk, &p.tk, &p.tout, &p.tlse, &opts, 0, NULL, NULL),
+                     FACL_SUCCESS);
+    assert_string_equal(g_last_kernel, "attn_fwd_blocked"); /* the portable-gpu default */
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    expect_out_equals_inputs(&p);
+    /* 4 query rows: 16-row blocks of 64 work-items; a build that takes 32 cannot run it */
+    g_group_limit = 32;
+    g_over_limit = 0;
+    const facl_status st =
+        facl_fwd(p.ctx, NULL, &p.tq, &p.tk, &p.tk, &p.tout, &p.tlse, &opts, 0, NULL, NULL);
+    g_group_limit = 0;
+    assert_int_equal(st, FACL_SUCCESS);
+    assert_string_equal(g_last_kernel, "attn_fwd");
+    assert_int_equal(g_over_limit, 0);
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    expect_out_equals_inputs(&p);
+    problem_free(&p);
+}
+
 /* facl_bwd over the problem: dout, out = q; dq in p->out (poisoned); dk, dv = k's view. */
 static facl_status bwd_run(problem *p)
 {
@@ -206,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_failed_call_enqueues_nothing),
         cmocka_unit_test(test_no_zero_sized_launch),
         cmocka_unit_test(test_backward_launches),
+        cmocka_unit_test(test_blocked_kernel_group_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
