@@ -40,17 +40,23 @@ static void on_log(void *user, int32_t kind, const char *message)
     }
 }
 
-/* A context that hears the log. */
-static facl_context *context(heard *h)
+/* A context that hears the log, on a kernel path (NULL: the device's own). */
+static facl_context *context_on(heard *h, const char *kernel_path)
 {
     memset(h, 0, sizeof *h);
     facl_context_config cfg = FACL_CONTEXT_CONFIG_INIT;
+    cfg.kernel_path = kernel_path;
     cfg.log = on_log;
     cfg.log_user = h;
     facl_context *ctx = NULL;
     if (facl_context_create_with_config(NULL, &cfg, &ctx) != FACL_SUCCESS)
         fail_msg("facl_context_create_with_config: %s", facl_last_error());
     return ctx;
+}
+
+static facl_context *context(heard *h)
+{
+    return context_on(h, NULL);
 }
 
 static void tuning_text(const facl_context *ctx, char *text, size_t size)
@@ -154,11 +160,13 @@ static void write_override(const char *lines)
 }
 
 /* The entry's values are the ones the kernel is compiled with, and it still computes the
- * right thing. Both kernels' values are set: the device's path takes its own. */
+ * right thing. Both kernels' values are set: the device's path takes its own (the
+ * portable GPU kernel: attn_fwd, kernel = 1). */
 static void test_override_reaches_the_kernel(void **state)
 {
     (void)state;
-    write_override("d64.cpu_rows = 4\nd64.block_n = 8\nd64.lanes = 2\nd64.group_rows = 16\n");
+    write_override("d64.cpu_rows = 4\nd64.kernel = 1\nd64.block_n = 8\nd64.lanes = 2\n"
+                   "d64.group_rows = 16\n");
     heard h;
     facl_context *ctx = context(&h);
     char text[4096];
@@ -178,6 +186,27 @@ static void test_override_reaches_the_kernel(void **state)
                              ? "-DBLOCK_N=8 -DLANES=2 "
                              : NULL; /* a tensor-core path: fp32 runs attn_fwd too */
     if (!expect) expect = "-DBLOCK_N=8 -DLANES=2 ";
+    if (!strstr(h.programs, expect))
+        fail_msg("no program built or loaded with '%s' in:\n%s", expect, h.programs);
+    facl_context_free(ctx);
+    unsetenv("FACL_TUNING_FILE");
+}
+
+/* attn_fwd_blocked's shape from an entry, on the portable-gpu path (forced: this is the
+ * CPU's own path nowhere): compiled with it, and right. */
+static void test_blocked_shape_reaches_the_kernel(void **state)
+{
+    (void)state;
+    write_override("d64.blocked_m = 32\nd64.blocked_n = 32\nd64.blocked_tm = 8\nd64.blocked_tn = 4\n");
+    heard h;
+    facl_context *ctx = context_on(&h, "portable-gpu");
+    char text[4096];
+    tuning_text(ctx, text, sizeof text);
+    assert_value(text, "override", "applied");
+    assert_value(text, "d64.kernel", "2");
+    assert_value(text, "d64.blocked_tm", "8");
+    forward_passes(ctx);
+    const char *expect = "-DBLOCK_M=32 -DBLOCK_N=32 -DTM=8 -DTN=4 ";
     if (!strstr(h.programs, expect))
         fail_msg("no program built or loaded with '%s' in:\n%s", expect, h.programs);
     facl_context_free(ctx);
@@ -211,6 +240,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_and_capacity),
         cmocka_unit_test(test_override_reaches_the_kernel),
+        cmocka_unit_test(test_blocked_shape_reaches_the_kernel),
         cmocka_unit_test(test_bad_file_keeps_defaults),
     };
     const int failed = cmocka_run_group_tests(tests, NULL, NULL);
