@@ -239,7 +239,7 @@ static long search(const tune_options *o, tune_device *dev, tune_kernel kernel,
      * proves a failing candidate is reported and never chosen). */
     const char *inject_text = getenv("FACL_TUNE_INJECT_FAILURE");
     const long inject = inject_text ? strtol(inject_text, NULL, 10) : 0;
-    printf("%3s  %-46s %-8s %10s %5s  %s\n", "#", "parameters", "check", "median ms", "runs",
+    printf("%3s  %-72s %-8s %10s %5s  %s\n", "#", "parameters", "check", "median ms", "runs",
            "vs table");
     double table_ms = 0.0;
     long best = -1;
@@ -254,12 +254,12 @@ static long search(const tune_options *o, tune_device *dev, tune_kernel kernel,
             snprintf(r->note, sizeof r->note, "failure injected by FACL_TUNE_INJECT_FAILURE");
         }
         if (r->state != TUNE_OK) {
-            printf("%3zu  %-46s %-8s  -> %s\n", i + 1, text, state_name(r->state), r->note);
+            printf("%3zu  %-72s %-8s  -> %s\n", i + 1, text, state_name(r->state), r->note);
         } else {
             if (r->is_table) table_ms = r->median_ms;
             char ratio[32] = "-";
             if (table_ms > 0) snprintf(ratio, sizeof ratio, "%.2fx", table_ms / r->median_ms);
-            printf("%3zu  %-46s %-8s %10.3f %5d  %s\n", i + 1, text, "pass", r->median_ms,
+            printf("%3zu  %-72s %-8s %10.3f %5d  %s\n", i + 1, text, "pass", r->median_ms,
                    r->reps, ratio);
             if (best < 0 || r->median_ms < results[best].median_ms) best = (long)i;
         }
