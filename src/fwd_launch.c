@@ -103,12 +103,12 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
 static facl_status blocked_group_fits(facl_context *ctx, const facl_fwd_problem *p,
                                       cl_kernel *fwd, cl_kernel *probs, facl_fwd_plan *plan)
 {
+    if (strcmp(plan->kernel, "attn_fwd_blocked") != 0) return FACL_SUCCESS; /* no driver query */
     size_t kernel_wg = 0;
     cl_int err = clGetKernelWorkGroupInfo(*fwd, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                           sizeof kernel_wg, &kernel_wg, NULL);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
-    if (strcmp(plan->kernel, "attn_fwd_blocked") != 0 || kernel_wg >= plan->fixed_group)
-        return FACL_SUCCESS;
+    if (kernel_wg >= plan->fixed_group) return FACL_SUCCESS;
     clReleaseKernel(*fwd);
     *fwd = NULL;
     if (probs && *probs) {
