@@ -219,7 +219,7 @@ void attn_cache(CACHE_ATTN_ARGS)
     __local float warp_m[CACHE_WARPS * 16];
     __local float warp_l[CACHE_WARPS * 16];
     __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
-    /* the merge's 16 output rows reuse the tiles once every copy has landed */
+    /* warps 1.. park their output rows in the tiles once every copy has landed */
     __local float *out_acc = (__local float *)kv_tiles;
 
     const int kv_head = get_group_id(1);

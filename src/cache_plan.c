@@ -62,15 +62,15 @@ uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t hea
 }
 
 /* attn_cache_mma.cl's local arrays: the emulation scratch (a warp's
- * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the warps' row maxima and
- * normalisers, and each warp's ring of `stages` key and value tiles (16 rows of
- * head_dim + 8 16-bit elements each), which the 16-row fp32 output sum reuses. */
+ * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the merge flag (one int),
+ * the warps' row maxima and normalisers, and each warp's ring of `stages` key and value
+ * tiles (16 rows of head_dim + 8 16-bit elements each), in which warps 1.. park their
+ * 16 fp32 output rows at the end (always smaller than the tiles: the kernel checks). */
 static uint64_t mma_local_bytes(int head_dim, int emulated, int warps, int stages)
 {
     const uint64_t scratch = emulated ? (uint64_t)warps * (16 * 16 + 16 * 8) : 1u;
     const uint64_t tiles = (uint64_t)warps * stages * 2u * 16u * ((uint64_t)head_dim + 8u) * 2u;
-    const uint64_t out_sum = 16u * (uint64_t)head_dim * 4u;
-    return 4u * (scratch + 2u * (uint64_t)warps * 16u) + (tiles > out_sum ? tiles : out_sum);
+    return 4u * (scratch + 1u + 2u * (uint64_t)warps * 16u) + tiles;
 }
 
 static int valid_mma_shape(const facl_cache_mma_shape *s)

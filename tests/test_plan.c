@@ -507,12 +507,13 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
     }
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
     if (strstr(o, "-DCACHE_CPU=1")) return 0; /* the CPU variant: private arrays only */
-    if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl: scratch, warp_m, warp_l, kv_tiles */
+    if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl: scratch, merges_here, warp_m,
+                                          * warp_l, kv_tiles */
         const uint64_t warps = v[4], stages = v[5];
         const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? warps * (16 * 16 + 16 * 8) : 1;
         const uint64_t tiles = 2 * (warps * stages * 2 * 16 * (v[0] + 8));
-        assert_true(tiles >= 16 * v[0] * 4); /* the merge's out_acc lives in the tiles */
-        return 4 * (scratch + 2 * warps * 16) + tiles;
+        assert_true(tiles >= (warps - 1) * 16 * v[0] * 4); /* the parked output rows fit */
+        return 4 * (scratch + 1 + 2 * warps * 16) + tiles;
     }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
@@ -733,7 +734,7 @@ static void test_cache_plan(void **state)
                 facl_plan_cache(&p, &dev, NULL, &plan);
                 /* the smallest tile layout of attn_cache_mma.cl (one warp, one stage) must fit */
                 const int emulated = k_paths[pa] == FACL_PATH_MMA_EMULATED;
-                const uint64_t mma_bytes = 4 * ((emulated ? 16 * 16 + 16 * 8 : 1) + 2 * 16) +
+                const uint64_t mma_bytes = 4 * ((emulated ? 16 * 16 + 16 * 8 : 1) + 1 + 2 * 16) +
                                            2 * (2 * 16 * ((uint64_t)d + 8));
                 const int mma = (k_paths[pa] == FACL_PATH_NVIDIA_MMA || emulated) &&
                                 k_dtypes[t] != FACL_DTYPE_F32 && d % 16 == 0 && d <= 128 &&
