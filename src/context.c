@@ -90,9 +90,20 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
                              "FACL_PORTABLE_KERNEL: expected previous (attn_fwd) or blocked "
                              "(attn_fwd_blocked), got \"%s\"", portable);
     }
+    /* attn_fwd_rows's packing, for tests and benchmarks of both variants */
+    const char *pack = facl_getenv("FACL_CPU_PACK");
+    int cpu_pack = FACL_CPU_PACK_AUTO;
+    if (pack && *pack) {
+        if (strcmp(pack, "always") == 0) cpu_pack = FACL_CPU_PACK_ALWAYS;
+        else if (strcmp(pack, "never") == 0) cpu_pack = FACL_CPU_PACK_NEVER;
+        else if (strcmp(pack, "auto") != 0)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "FACL_CPU_PACK: expected auto, always or never, got \"%s\"", pack);
+    }
     facl_status st = facl_device_profile_query(ctx->device, &ctx->profile);
     if (st != FACL_SUCCESS) return st;
     ctx->profile.portable_kernel = portable_kernel;
+    ctx->profile.cpu_pack = cpu_pack;
     ctx->profile.bwd_dq_atomic = dq_atomic && strcmp(dq_atomic, "1") == 0;
     cl_int err;
     ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);

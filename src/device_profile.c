@@ -91,6 +91,7 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
 
     cl_uint units = 0;
     cl_ulong local_mem = 0, global_mem = 0, max_alloc = 0;
+    cl_uint float_width = 0;
     size_t max_wg = 0;
     err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof p->type, &p->type, NULL);
     if (err == CL_SUCCESS)
@@ -103,6 +104,9 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
         err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem, &global_mem, NULL);
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof float_width,
+                              &float_width, NULL);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetDeviceInfo");
     p->compute_units = units;
     p->max_work_group_size = max_wg;
@@ -112,6 +116,7 @@ facl_status facl_device_profile_query(cl_device_id device, facl_device_profile *
     p->local_mem_usable = local_mem > 1024 ? local_mem - 1024 : local_mem;
     p->global_mem = global_mem;
     p->max_alloc = max_alloc;
+    p->native_float_width = float_width;
 
     if (p->vendor == FACL_VENDOR_NVIDIA) {
         cl_uint major = 0, minor = 0;

@@ -41,6 +41,9 @@ typedef struct facl_device_profile {
     uint64_t local_mem_usable;
     uint64_t global_mem;
     uint64_t max_alloc;
+    /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: floats per SIMD register (8 for AVX2, 16 for
+     * AVX-512 on PoCL); sizes attn_fwd_rows's register blocks (plan.c) */
+    unsigned native_float_width;
     int nv_compute_major, nv_compute_minor;
     /* The tuning database's architecture key (facl_device_architecture) */
     char architecture[64];
@@ -73,7 +76,14 @@ typedef struct facl_device_profile {
      * or _BLOCKED, read at context creation: benchmarks of both side by side), or 0: the
      * tuning entry's choice. */
     int portable_kernel;
+    /* attn_fwd_rows's k/v tiles as FACL_CPU_PACK asked (read at context creation):
+     * FACL_CPU_PACK_AUTO (0) packs them once per call where that pays (plan.c),
+     * _ALWAYS wherever the buffer can be made, _NEVER not at all (each work-item
+     * transposes the tiles it reads). For tests and benchmarks of both variants. */
+    int cpu_pack;
 } facl_device_profile;
+
+enum { FACL_CPU_PACK_AUTO = 0, FACL_CPU_PACK_ALWAYS = 1, FACL_CPU_PACK_NEVER = 2 };
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */
 const char *facl_vendor_name(facl_vendor vendor);

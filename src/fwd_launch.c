@@ -10,24 +10,34 @@
 #include "plan.h"
 #include "status.h"
 
-static facl_status make_kernel(facl_context *ctx, const char *name, const char *options,
-                               cl_kernel *kernel)
+/* Kernel `name` of program `source`, checked to take the arguments the host binds. */
+static facl_status make_kernel_of(facl_context *ctx, const char *source, const char *name,
+                                  const char *options, cl_uint expected_args, cl_kernel *kernel)
 {
     cl_program program;
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
-                                      name, options, &program);
+                                      source, options, &program);
     if (st != FACL_SUCCESS) return st;
     cl_int err;
     *kernel = clCreateKernel(program, name, &err);
     if (err != CL_SUCCESS) return facl_fail_cl(err, name);
     cl_uint num_args = 0;
     err = clGetKernelInfo(*kernel, CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
-    if (err == CL_SUCCESS && num_args == FACL_KERNEL_NUM_ARGS) return FACL_SUCCESS;
+    if (err == CL_SUCCESS && num_args == expected_args) return FACL_SUCCESS;
     clReleaseKernel(*kernel);
     *kernel = NULL;
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
-    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %d",
-                     name, (unsigned)num_args, FACL_KERNEL_NUM_ARGS);
+    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %u",
+                     name, (unsigned)num_args, (unsigned)expected_args);
+}
+
+/* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last. */
+enum { PACKED_EXTRA_ARGS = 2, PACK_KERNEL_ARGS = 8 };
+
+static facl_status make_kernel(facl_context *ctx, const char *name, const char *options,
+                               cl_uint extra_args, cl_kernel *kernel)
+{
+    return make_kernel_of(ctx, name, name, options, FACL_KERNEL_NUM_ARGS + extra_args, kernel);
 }
 
 /* The ten buffers in the kernels' order, then the argument block. */
@@ -64,7 +74,9 @@ static facl_status scratch_lse(facl_context *ctx, const facl_fwd_problem *p, fac
 /* What one call enqueues, all obtained before the first enqueue. */
 typedef struct fwd_launch {
     cl_kernel fwd, probs;  /* probs NULL when attn_probs is not wanted or empty */
-    size_t fwd_global[3], fwd_local[3], probs_global[3];
+    cl_kernel pack;        /* pack_kv_tiles when attn_fwd_rows reads packed tiles, else NULL */
+    cl_mem packed;         /* its buffer, released once enqueued like the lse scratch */
+    size_t fwd_global[3], fwd_local[3], probs_global[3], pack_global[3];
     facl_view lse;
 } fwd_launch;
 
@@ -72,7 +84,44 @@ static void release_launch(fwd_launch *l, const facl_fwd_problem *p)
 {
     if (l->fwd) clReleaseKernel(l->fwd);
     if (l->probs) clReleaseKernel(l->probs);
+    if (l->pack) clReleaseKernel(l->pack);
+    if (l->packed) clReleaseMemObject(l->packed);
     if (l->lse.buffer && !p->lse.buffer) clReleaseMemObject(l->lse.buffer);
+}
+
+/* pack_kv_tiles and the buffer it fills, bound, and the packed tail of attn_fwd_rows's
+ * arguments: one work-item per tile of a (sequence, kv head), striding over longer
+ * sequences than max_seqlen_k says (attn_fwd_rows.cl). */
+static facl_status prepare_packing(facl_context *ctx, const facl_fwd_problem *p,
+                                   const facl_fwd_plan *plan, const facl_kernel_params *params,
+                                   fwd_launch *l)
+{
+    facl_status st = make_kernel_of(ctx, plan->kernel, "pack_kv_tiles", plan->options,
+                                    PACK_KERNEL_ARGS, &l->pack);
+    if (st != FACL_SUCCESS) return st;
+    cl_int err;
+    l->packed = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)plan->packed_bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        l->packed = NULL;
+        return facl_fail_cl(err, "allocating attn_fwd_rows's packed k/v tiles");
+    }
+    const cl_int total_tiles = (cl_int)plan->packed_tiles;
+    const cl_mem buffers[] = {p->k.buffer, p->v.buffer, p->cu_q, p->cu_k, p->seqused, l->packed};
+    const cl_uint n = sizeof buffers / sizeof buffers[0];
+    for (cl_uint i = 0; i < n && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(l->pack, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->pack, n, sizeof *params, params);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->pack, n + 1, sizeof total_tiles, &total_tiles);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS, sizeof(cl_mem), &l->packed);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS + 1, sizeof total_tiles, &total_tiles);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg (packed k/v tiles)");
+    const size_t keys = p->seqlen_k > 0 ? (size_t)p->seqlen_k : 1;
+    l->pack_global[0] = (keys + 15) / 16;
+    l->pack_global[1] = (size_t)p->heads_kv;
+    l->pack_global[2] = (size_t)p->batch;
+    return FACL_SUCCESS;
 }
 
 /* The forward programs as planned for `profile` (the context's, or a copy of it). */
@@ -86,11 +135,12 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
                          plan->kernel, p->head_dim, (unsigned long long)plan->local_bytes,
                          ctx->profile.device_name, (unsigned long long)plan->local_budget);
-    facl_status st = make_kernel(ctx, plan->kernel, plan->options, fwd);
+    facl_status st = make_kernel(ctx, plan->kernel, plan->options,
+                                 plan->packed_kv ? PACKED_EXTRA_ARGS : 0, fwd);
     if (st != FACL_SUCCESS || !probs) return st;
     char options[320];
     facl_plan_fwd_feature_options(p, options, sizeof options);
-    st = make_kernel(ctx, "attn_probs", options, probs);
+    st = make_kernel(ctx, "attn_probs", options, 0, probs);
     if (st != FACL_SUCCESS) {
         clReleaseKernel(*fwd);
         *fwd = NULL;
@@ -167,7 +217,8 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
     facl_kernel_params_fill(p, &l->lse, &params);
     err = bind(l->fwd, p, &l->lse, &params);
     if (err == CL_SUCCESS && l->probs) err = bind(l->probs, p, &l->lse, &params);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg");
+    return plan.packed_kv ? prepare_packing(ctx, p, &plan, &params, l) : FACL_SUCCESS;
 }
 
 facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const facl_fwd_problem *p,
@@ -189,13 +240,25 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         release_launch(&l, p);
         return st;
     }
-    cl_event fwd_done = NULL;
+    cl_event fwd_done = NULL, packed = NULL;
     facl_enqueue_lock(ctx);
-    cl_int err = clEnqueueNDRangeKernel(queue, l.fwd, 3, NULL, l.fwd_global, l.fwd_local,
-                                        num_wait, wait, (l.probs || event) ? &fwd_done : NULL);
-    if (err != CL_SUCCESS) {
-        st = facl_fail_cl(err, "enqueueing the forward kernel");
-    } else if (l.probs) {
+    cl_int err = CL_SUCCESS;
+    if (l.pack) {
+        /* The packing first; the forward waits for it through its event, so the order
+         * holds on an out-of-order queue too. Its failure leaves nothing enqueued; the
+         * forward's failure after it leaves only the library's own buffer written. */
+        err = clEnqueueNDRangeKernel(queue, l.pack, 3, NULL, l.pack_global, NULL, num_wait, wait,
+                                     &packed);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, "enqueueing pack_kv_tiles");
+    }
+    if (st == FACL_SUCCESS) {
+        err = clEnqueueNDRangeKernel(queue, l.fwd, 3, NULL, l.fwd_global, l.fwd_local,
+                                     packed ? 1 : num_wait, packed ? &packed : wait,
+                                     (l.probs || event) ? &fwd_done : NULL);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, "enqueueing the forward kernel");
+    }
+    if (packed) clReleaseEvent(packed);
+    if (st == FACL_SUCCESS && l.probs) {
         /* In order after the forward on any queue: the event carries the dependency on
          * an out-of-order queue too. This enqueue is the one step that can still fail
          * after work was enqueued (a driver out of resources): out and lse are then

@@ -13,6 +13,10 @@
  * kernel is written for this width, so it is not a tuning parameter. */
 #define CPU_TILE_N 16
 
+/* attn_fwd_rows's packed k/v buffer is made per call; past this size (or the device's
+ * largest allocation) the work-items transpose their tiles themselves instead. */
+#define CPU_PACK_MAX_BYTES ((uint64_t)1 << 30)
+
 /* The GPU kernel's largest work-group; its lane-sum scratch is sized for it. */
 #define GPU_MAX_GROUP 128
 
@@ -26,6 +30,35 @@ static int choose_lanes(int tuned, const facl_device_profile *profile)
     if (limit == 0 || limit > GPU_MAX_GROUP) limit = GPU_MAX_GROUP;
     while (lanes > 1 && (size_t)lanes > limit) lanes /= 2;
     return lanes;
+}
+
+/* attn_fwd_rows runs q.k and p.v for RB rows at once, RB chains of 16-wide FMAs: enough
+ * to keep two FMA pipelines of 4 cycles' latency busy without spilling the 16 (AVX2) or
+ * 32 (AVX-512) vector registers, i.e. 8 registers of accumulators: 4 rows where a
+ * register holds 8 floats, 8 rows where it holds 16, 2 where it holds 4. */
+static int cpu_register_rows(const facl_device_profile *profile)
+{
+    const unsigned width = profile->native_float_width;
+    return width >= 16 ? 8 : width >= 8 ? 4 : 2;
+}
+
+int facl_plan_cpu_packing(const facl_fwd_problem *p, const facl_device_profile *profile,
+                          int rows_per_item, int64_t *tiles, uint64_t *bytes)
+{
+    /* kt[d][16] and vt[16][d rounded up to 16] in fp32 (attn_fwd_rows.cl's TILE_FLOATS);
+     * tiles as packed_first_tile lays the sequences out */
+    const int64_t head_pad = (p->head_dim + 15) / 16 * 16;
+    *tiles = p->varlen ? ((int64_t)p->total_k + 15) / 16 + p->batch
+                       : (int64_t)p->batch * (((int64_t)p->seqlen_k + 15) / 16);
+    *bytes = (uint64_t)p->heads_kv * (uint64_t)*tiles * 16u * (uint64_t)(p->head_dim + head_pad) * 4u;
+    const uint64_t cap = profile->max_alloc && profile->max_alloc < CPU_PACK_MAX_BYTES
+                             ? profile->max_alloc
+                             : CPU_PACK_MAX_BYTES;
+    if (profile->cpu_pack == FACL_CPU_PACK_NEVER || *tiles == 0 || *bytes > cap) return 0;
+    /* Packing reads k and v once more and writes them: it pays where each tile is then
+     * read by several work-items, i.e. where a (sequence, head) has more query rows
+     * than one work-item takes. */
+    return profile->cpu_pack == FACL_CPU_PACK_ALWAYS || p->seqlen_q > rows_per_item;
 }
 
 /* A tile of BLOCK_N keys holds k and v as fp32 (2 * BLOCK_N * head_dim * 4 bytes of
@@ -231,6 +264,10 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     plan->fixed_group = 0;
     plan->group_rows = 0;
     plan->block_m = 0;
+    plan->register_rows = 0;
+    plan->packed_kv = 0;
+    plan->packed_tiles = 0;
+    plan->packed_bytes = 0;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     const uint64_t mma_budget = facl_mma_local_budget(profile);
     const int mma_keys = mma_block_n(p->head_dim, emulated, mma_budget);
@@ -288,13 +325,20 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     if (profile->path == FACL_PATH_PORTABLE_CPU) {
         plan->kernel = "attn_fwd_rows";
         plan->block_n = CPU_TILE_N;
-        plan->rows_per_item = tuned.cpu_rows; /* each loaded key and value is reused this often */
+        plan->register_rows = cpu_register_rows(profile);
+        /* each loaded key and value is reused this often: the tuned rows, in whole
+         * register blocks */
+        plan->rows_per_item = (tuned.cpu_rows + plan->register_rows - 1) / plan->register_rows *
+                              plan->register_rows;
+        plan->packed_kv = facl_plan_cpu_packing(p, profile, plan->rows_per_item,
+                                                &plan->packed_tiles, &plan->packed_bytes);
         plan->lanes = 1;
         plan->local_bytes = 0; /* private arrays only */
         /* -w: PoCL on AVX2 machines warns, on its own stderr, that the 16-wide vectors
          * change the call ABI; the kernel does not depend on it. */
-        snprintf(plan->options, sizeof plan->options, "%s -w -DROWS=%d -DTILE_N=%d", features,
-                 plan->rows_per_item, CPU_TILE_N);
+        snprintf(plan->options, sizeof plan->options,
+                 "%s -w -DROWS=%d -DRB=%d -DTILE_N=%d -DPACKED_KV=%d", features,
+                 plan->rows_per_item, plan->register_rows, CPU_TILE_N, plan->packed_kv);
         return;
     }
     const int kernel = profile->portable_kernel ? profile->portable_kernel : tuned.kernel;

@@ -14,6 +14,11 @@ typedef struct facl_fwd_plan {
     char options[416];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
+    int register_rows;   /* attn_fwd_rows: rows whose q.k and p.v chains run at once (RB) */
+    int packed_kv;       /* attn_fwd_rows: 1 when pack_kv_tiles first writes the k/v tiles
+                          * into a buffer of packed_tiles tiles per kv head, packed_bytes */
+    int64_t packed_tiles;
+    uint64_t packed_bytes;
     int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
     int group_rows;      /* attn_fwd: query rows per work-group before the launch's limits
                           * (tuning.h), else 0 */
@@ -50,6 +55,11 @@ void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_pr
  * multiple of plan->lanes (1 for attn_fwd_rows, whose work-items own several rows). */
 size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *problem,
                                 const facl_device_profile *profile, size_t kernel_wg_size);
+
+/* attn_fwd_rows's packed k/v buffer: tiles per kv head and bytes (plan.c, the kernel's
+ * packed_first_tile), and whether the plan packs. */
+int facl_plan_cpu_packing(const facl_fwd_problem *problem, const facl_device_profile *profile,
+                          int rows_per_item, int64_t *tiles, uint64_t *bytes);
 
 /* The options shared by every kernel of a forward call (dtype, head dim, features). */
 void facl_plan_fwd_feature_options(const facl_fwd_problem *problem, char *buf, size_t cap);

@@ -28,7 +28,9 @@ static const facl_tuning_params k_defaults[FACL_TUNING_CLASSES] = {
  * - lanes: a row's lanes must fit one work-group of at most 128 (MAX_GROUP); 16 leaves
  *   4 dimensions per lane at d <= 64, past which more lanes only add barriers;
  * - group_rows: at most the kernel's MAX_GROUP of 128 work-items;
- * - cpu_rows: q.k runs four rows at once (ROWS % 4 == 0); 32 rows of d = 256 already
+ * - cpu_rows: q.k runs 2, 4 or 8 rows at once by the device's vector width, and the plan
+ *   rounds the rows up to whole blocks of those (8 where registers hold 16 floats);
+ *   multiples of 4 keep that exact below 16 floats; 32 rows of d = 256 already
  *   hold 64 KiB of private arrays per work-item, CPU runtimes' stacks are not endless;
  * - kernel: 1 (attn_fwd) or 2 (attn_fwd_blocked);
  * - blocked_m, blocked_n: powers of two from 16 (the plan's floor when it shrinks them)

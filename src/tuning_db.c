@@ -23,6 +23,7 @@
  *   .lanes       attn_fwd: work-items per query row, a power of two 1..16
  *   .group_rows  attn_fwd: query rows per work-group, a power of two 1..128
  *   .cpu_rows    attn_fwd_rows: query rows per work-item, a multiple of 4 from 4 to 32
+ *                (rounded up to a multiple of 8 on devices with 16-float registers)
  *   .kernel      the portable GPU kernel: 1 attn_fwd, 2 attn_fwd_blocked
  *   .blocked_m   attn_fwd_blocked: query rows per work-group, a power of two 16..128
  *   .blocked_n   attn_fwd_blocked: keys per tile, a power of two 16..128

@@ -259,6 +259,9 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);
     expect_env("FACL_PORTABLE_KERNEL", "attn_fwd_blocked", FACL_SUCCESS);
     expect_env("FACL_PORTABLE_KERNEL", "fast", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_CPU_PACK", "always", FACL_SUCCESS);
+    expect_env("FACL_CPU_PACK", "auto", FACL_SUCCESS);
+    expect_env("FACL_CPU_PACK", "1", FACL_ERROR_INVALID_VALUE);
 }
 
 /* FACL_FWD_WGMMA=1 forces the Hopper kernel where it can run (mma-emulated here, an

@@ -201,6 +201,94 @@ static void test_cpu_path(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_rows");
 }
 
+/* attn_fwd_rows's register blocks follow the device's vector width (8 floats: 4 rows;
+ * 16: 8 rows; 4: 2 rows), and its rows per work-item come in whole blocks. */
+static void test_cpu_register_rows(void **state)
+{
+    (void)state;
+    const unsigned widths[4] = {0, 4, 8, 16};
+    const int blocks[4] = {2, 2, 4, 8};
+    for (int w = 0; w < 4; ++w) {
+        facl_device_profile dev = device(4u << 20, 4096);
+        dev.path = FACL_PATH_PORTABLE_CPU;
+        dev.native_float_width = widths[w];
+        facl_fwd_problem p = problem(64, 1000);
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_int_equal(plan.register_rows, blocks[w]);
+        assert_int_equal(plan.rows_per_item % plan.register_rows, 0);
+        char rb[32];
+        snprintf(rb, sizeof rb, "-DRB=%d ", blocks[w]);
+        assert_non_null(strstr(plan.options, rb));
+        /* a tuned 4 rows on a 16-float device: one whole block of 8 */
+        dev.tuning.d[FACL_TUNING_D64].cpu_rows = 4;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_int_equal(plan.rows_per_item, blocks[w] > 4 ? blocks[w] : 4);
+    }
+}
+
+/* The packed k/v tiles: sized as the kernel lays them out (dense: whole tiles per
+ * sequence; varlen: ceil(total_k / 16) + batch), packed by default only where a
+ * (sequence, head) has more query rows than a work-item takes, always or never as
+ * FACL_CPU_PACK asks, and never past 1 GiB or the device's largest allocation. */
+static void test_cpu_packing(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device(4u << 20, 4096);
+    dev.path = FACL_PATH_PORTABLE_CPU;
+    dev.native_float_width = 8;
+    facl_fwd_problem p = problem(40, 1000); /* head dims padded to 48 for v */
+    p.batch = 3;
+    p.heads_kv = 2;
+    p.seqlen_k = 33;
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 1);
+    assert_int_equal(plan.packed_tiles, 3 * 3);
+    assert_int_equal(plan.packed_bytes, 2u * 9u * 16u * (40u + 48u) * 4u);
+    assert_non_null(strstr(plan.options, "-DPACKED_KV=1"));
+    p.varlen = 1;
+    p.total_k = 70;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_tiles, 5 + 3);
+    /* one work-item's rows or fewer per sequence: each tile would be read once */
+    p.seqlen_q = plan.rows_per_item;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+    assert_non_null(strstr(plan.options, "-DPACKED_KV=0"));
+    dev.cpu_pack = FACL_CPU_PACK_ALWAYS;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 1);
+    dev.cpu_pack = FACL_CPU_PACK_NEVER;
+    p.seqlen_q = 1000;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+    /* no keys: nothing to pack, even when asked */
+    dev.cpu_pack = FACL_CPU_PACK_ALWAYS;
+    p.total_k = 0;
+    p.batch = 0;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+    /* too large for the device's largest allocation, then for the 1 GiB cap */
+    p.varlen = 0;
+    p.batch = 1;
+    p.seqlen_k = 1 << 20; /* 65536 tiles x 2 heads x 5632 bytes: 704 MiB */
+    dev.max_alloc = 256u << 20;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+    dev.max_alloc = (uint64_t)4 << 30;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 1);
+    p.heads_kv = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+    /* other paths never pack */
+    dev.path = FACL_PATH_PORTABLE_GPU;
+    p.heads_kv = 2;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(plan.packed_kv, 0);
+}
+
 /* The mma paths take fp16/bf16 up to head_dim 128 with 128-item groups, and fall back
  * to the portable GPU kernel for fp32 and wider heads; 16-byte loads only when every k
  * and v row starts on a multiple of 8 elements. */
@@ -1121,6 +1209,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
+        cmocka_unit_test(test_cpu_register_rows),
+        cmocka_unit_test(test_cpu_packing),
         cmocka_unit_test(test_blocked_plan),
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),

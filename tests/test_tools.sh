@@ -168,6 +168,29 @@ else
     fail "facl-bench output"; head -n 40 "$tmp/bench.json" "$tmp/bench.csv"
 fi
 
+# 6a. --portable-kernel unpacked,packed times both variants of the CPU kernel side by
+#     side (on a GPU the CPU choice changes nothing, and both rows still come out), each
+#     row named by its variant; an unknown name is refused.
+run "$bench" --tokens 512 --seqlens 256 --hdims 64 --dtypes fp32 --causal off --reps 1 \
+    --baseline off --portable-kernel unpacked,packed --json "$tmp/bench_pk.json"
+if [ "$rc" -eq 0 ] && python3 - "$tmp/bench_pk.json" <<'PY'
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1]))["rows"] if r["impl"] == "facl"]
+assert [r.get("portable_kernel") for r in rows] == ["unpacked", "packed"], rows
+assert all(r["status"] == "ok" and r["tflops"] > 0 for r in rows), rows
+PY
+then
+    pass "facl-bench --portable-kernel unpacked,packed"
+else
+    fail "facl-bench --portable-kernel unpacked,packed (exit $rc)"; show
+fi
+run "$bench" --portable-kernel tiled
+if [ "$rc" -ne 0 ] && grep -q "expected previous, blocked, unpacked or packed" "$tmp/err"; then
+    pass "facl-bench refuses an unknown --portable-kernel"
+else
+    fail "facl-bench --portable-kernel tiled (exit $rc)"; show
+fi
+
 # 6b. tools/bench_table.py turns that JSON into a Markdown row per point, and
 #     tools/plot_bench.sh into a PNG (where gnuplot is installed; bootstrap.sh installs it).
 run python3 "$table" "$tmp/bench.json"

@@ -32,8 +32,11 @@ static void usage(FILE *f)
             "                          by side (attn_fwd, attn_fwd_blocked), one context each\n"
             "                          made with FACL_PORTABLE_KERNEL=<name>; they run where\n"
             "                          the kernel path is portable-gpu (FACL_KERNEL_PATH) or\n"
-            "                          the fast path leaves a problem to it (fp32). The\n"
-            "                          baseline is timed on the first kernel's rows only\n"
+            "                          the fast path leaves a problem to it (fp32).\n"
+            "                          unpacked,packed: the CPU kernel (attn_fwd_rows) with\n"
+            "                          each work-item transposing its k/v tiles or with them\n"
+            "                          packed once per call (FACL_CPU_PACK=never / always).\n"
+            "                          The baseline is timed on the first kernel's rows only\n"
             "  -h, --help              this text\n\n"
             "Backward (--bwd): facl_bwd over the grid above (--hdims, --seqlens, --dtypes,\n"
             "--causal, --tokens, --reps, --no-verify, --progress, --json, --csv apply; no\n"
@@ -107,14 +110,35 @@ static int parse_causal(const char *text, bench_options *o)
     return 0;
 }
 
+int bench_kernel_choice(const char *name, const char **variable, const char **value)
+{
+    static const struct {
+        const char *name, *variable, *value;
+    } choices[] = {
+        {"previous", "FACL_PORTABLE_KERNEL", "previous"},
+        {"blocked", "FACL_PORTABLE_KERNEL", "blocked"},
+        {"unpacked", "FACL_CPU_PACK", "never"},
+        {"packed", "FACL_CPU_PACK", "always"},
+    };
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; ++i)
+        if (strcmp(name, choices[i].name) == 0) {
+            *variable = choices[i].variable;
+            *value = choices[i].value;
+            return 0;
+        }
+    return -1;
+}
+
 static int parse_portable_kernels(const char *text, bench_options *o)
 {
     int n = arg_word_list(text, "--portable-kernel", o->portable_kernels, 2);
     if (n < 0) return -1;
     for (int i = 0; i < n; ++i) {
-        if (strcmp(o->portable_kernels[i], "previous") != 0 &&
-            strcmp(o->portable_kernels[i], "blocked") != 0) {
-            fprintf(stderr, "--portable-kernel: expected previous and/or blocked, got '%s'\n",
+        const char *variable, *value;
+        if (bench_kernel_choice(o->portable_kernels[i], &variable, &value) != 0) {
+            fprintf(stderr,
+                    "--portable-kernel: expected previous, blocked, unpacked or packed, got "
+                    "'%s'\n",
                     o->portable_kernels[i]);
             return -1;
         }

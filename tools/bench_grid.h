@@ -41,8 +41,9 @@ typedef struct bench_options {
     /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
     int bwd;
     int deterministic[2], n_deterministic; /* --deterministic: opts.deterministic values */
-    /* --portable-kernel: the portable GPU kernels to time side by side, each through a
-     * context made with FACL_PORTABLE_KERNEL set to its name; 0 names: the library's */
+    /* --portable-kernel: the portable kernels to time side by side, each through a
+     * context made with the variable bench_kernel_choice() names for it (the GPU ones'
+     * FACL_PORTABLE_KERNEL, the CPU one's FACL_CPU_PACK); 0 names: the library's */
     char portable_kernels[2][16];
     int n_portable_kernels;
 } bench_options;
@@ -53,6 +54,11 @@ typedef struct bench_config {
     int deterministic; /* --bwd: opts.deterministic (0 elsewhere) */
     int portable_kernel; /* index into bench_options.portable_kernels; -1: the library's */
 } bench_config;
+
+/* The environment variable and value that select --portable-kernel's `name` when a
+ * context is made: previous / blocked (FACL_PORTABLE_KERNEL), unpacked / packed
+ * (FACL_CPU_PACK=never / always). Returns 0, or -1 for an unknown name. */
+int bench_kernel_choice(const char *name, const char **variable, const char **value);
 
 /* Parses argv. Returns 0 to run, 1 when --help was printed, -1 on an error (printed). */
 int bench_parse_args(int argc, char **argv, bench_options *o);

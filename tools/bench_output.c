@@ -35,7 +35,8 @@ void bench_print_header(FILE *f, const bench_session *s, const char *selector)
             s->opts->tokens, BENCH_HIDDEN);
     fprintf(f, "facl:    %s kernel, " LAYOUT_OURS "\n", d->kernel_path);
     if (s->opts->n_portable_kernels)
-        fprintf(f, "         portable GPU kernels side by side: %s%s%s (FACL_PORTABLE_KERNEL)\n",
+        fprintf(f, "         portable kernels side by side: %s%s%s (FACL_PORTABLE_KERNEL, "
+                   "FACL_CPU_PACK)\n",
                 s->opts->portable_kernels[0], s->opts->n_portable_kernels > 1 ? ", " : "",
                 s->opts->n_portable_kernels > 1 ? s->opts->portable_kernels[1] : "");
     fprintf(f, "clblast: %s\n",

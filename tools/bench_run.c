@@ -21,29 +21,35 @@ void bench_format_bytes(uint64_t bytes, char *buf, size_t size)
 }
 
 /* One context per --portable-kernel name, on the session's cl_context and device (so
- * they share its buffers and queue): the library reads FACL_PORTABLE_KERNEL when a
- * context is made, so it is set for each, then put back as it was. */
+ * they share its buffers and queue): the library reads FACL_PORTABLE_KERNEL and
+ * FACL_CPU_PACK when a context is made, so the name's variable is set for each, then
+ * put back as it was. */
 static int open_kernel_contexts(bench_session *s, const bench_options *o, char *err,
                                 size_t err_size)
 {
-    const char *was = getenv("FACL_PORTABLE_KERNEL");
-    char saved[64];
-    snprintf(saved, sizeof saved, "%s", was ? was : "");
     int rc = 0;
     for (int i = 0; i < o->n_portable_kernels && rc == 0; ++i) {
-        setenv("FACL_PORTABLE_KERNEL", o->portable_kernels[i], 1);
+        const char *variable = NULL, *value = NULL;
+        if (bench_kernel_choice(o->portable_kernels[i], &variable, &value) != 0) {
+            snprintf(err, err_size, "unknown --portable-kernel '%s'", o->portable_kernels[i]);
+            return -1;
+        }
+        const char *was = getenv(variable);
+        char saved[64];
+        snprintf(saved, sizeof saved, "%s", was ? was : "");
+        setenv(variable, value, 1);
         const facl_status st = facl_context_wrap(facl_context_cl_context(s->ctx),
                                                  facl_context_device(s->ctx), &s->kernel_ctx[i]);
         if (st != FACL_SUCCESS) {
-            snprintf(err, err_size, "cannot create a context with FACL_PORTABLE_KERNEL=%s: %s: %s",
-                     o->portable_kernels[i], facl_status_string(st), facl_last_error());
+            snprintf(err, err_size, "cannot create a context with %s=%s: %s: %s", variable, value,
+                     facl_status_string(st), facl_last_error());
             rc = -1;
         }
+        if (was)
+            setenv(variable, saved, 1);
+        else
+            unsetenv(variable);
     }
-    if (was)
-        setenv("FACL_PORTABLE_KERNEL", saved, 1);
-    else
-        unsetenv("FACL_PORTABLE_KERNEL");
     return rc;
 }
 
