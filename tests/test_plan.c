@@ -227,6 +227,14 @@ static void test_cpu_register_rows(void **state)
     }
 }
 
+/* Whether the CPU plan of a problem packs its k/v tiles. */
+static int packs(const facl_fwd_problem *p, const facl_device_profile *dev)
+{
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(p, dev, &plan);
+    return plan.packed_kv;
+}
+
 /* The packed k/v tiles: sized as the kernel lays them out (dense: whole tiles per
  * sequence; varlen: ceil(total_k / 16) + batch), packed by default only where a
  * (sequence, head) has more query rows than a work-item takes, always or never as
@@ -257,36 +265,29 @@ static void test_cpu_packing(void **state)
     assert_int_equal(plan.packed_kv, 0);
     assert_non_null(strstr(plan.options, "-DPACKED_KV=0"));
     dev.cpu_pack = FACL_CPU_PACK_ALWAYS;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 1);
+    assert_int_equal(packs(&p, &dev), 1);
     dev.cpu_pack = FACL_CPU_PACK_NEVER;
     p.seqlen_q = 1000;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 0);
+    assert_int_equal(packs(&p, &dev), 0);
     /* no keys: nothing to pack, even when asked */
     dev.cpu_pack = FACL_CPU_PACK_ALWAYS;
     p.total_k = 0;
     p.batch = 0;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 0);
+    assert_int_equal(packs(&p, &dev), 0);
     /* too large for the device's largest allocation, then for the 1 GiB cap */
     p.varlen = 0;
     p.batch = 1;
     p.seqlen_k = 1 << 20; /* 65536 tiles x 2 heads x 5632 bytes: 704 MiB */
     dev.max_alloc = 256u << 20;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 0);
+    assert_int_equal(packs(&p, &dev), 0);
     dev.max_alloc = (uint64_t)4 << 30;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 1);
+    assert_int_equal(packs(&p, &dev), 1);
     p.heads_kv = 4;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 0);
+    assert_int_equal(packs(&p, &dev), 0);
     /* other paths never pack */
     dev.path = FACL_PATH_PORTABLE_GPU;
     p.heads_kv = 2;
-    facl_plan_fwd_program(&p, &dev, &plan);
-    assert_int_equal(plan.packed_kv, 0);
+    assert_int_equal(packs(&p, &dev), 0);
 }
 
 /* The mma paths take fp16/bf16 up to head_dim 128 with 128-item groups, and fall back
