@@ -10,14 +10,10 @@
 #include "plan.h"
 #include "status.h"
 
-/* Kernel `name` of program `source`, checked to take the arguments the host binds. */
-static facl_status make_kernel_of(facl_context *ctx, const char *source, const char *name,
-                                  const char *options, cl_uint expected_args, cl_kernel *kernel)
+/* Kernel `name` of `program`, checked to take the arguments the host binds. */
+static facl_status kernel_of(cl_program program, const char *name, cl_uint expected_args,
+                             cl_kernel *kernel)
 {
-    cl_program program;
-    facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
-                                      source, options, &program);
-    if (st != FACL_SUCCESS) return st;
     cl_int err;
     *kernel = clCreateKernel(program, name, &err);
     if (err != CL_SUCCESS) return facl_fail_cl(err, name);
@@ -34,10 +30,15 @@ static facl_status make_kernel_of(facl_context *ctx, const char *source, const c
 /* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last. */
 enum { PACKED_EXTRA_ARGS = 2, PACK_KERNEL_ARGS = 8 };
 
+/* The program `name` (built or from the caches) and its kernel of the same name. */
 static facl_status make_kernel(facl_context *ctx, const char *name, const char *options,
                                cl_uint extra_args, cl_kernel *kernel)
 {
-    return make_kernel_of(ctx, name, name, options, FACL_KERNEL_NUM_ARGS + extra_args, kernel);
+    cl_program program;
+    facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
+                                      name, options, &program);
+    if (st != FACL_SUCCESS) return st;
+    return kernel_of(program, name, FACL_KERNEL_NUM_ARGS + extra_args, kernel);
 }
 
 /* The ten buffers in the kernels' order, then the argument block. */
@@ -96,10 +97,12 @@ static facl_status prepare_packing(facl_context *ctx, const facl_fwd_problem *p,
                                    const facl_fwd_plan *plan, const facl_kernel_params *params,
                                    fwd_launch *l)
 {
-    facl_status st = make_kernel_of(ctx, plan->kernel, "pack_kv_tiles", plan->options,
-                                    PACK_KERNEL_ARGS, &l->pack);
+    /* the forward kernel's own program: one program lookup per call, as elsewhere */
+    cl_program program;
+    cl_int err = clGetKernelInfo(l->fwd, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_PROGRAM)");
+    facl_status st = kernel_of(program, "pack_kv_tiles", PACK_KERNEL_ARGS, &l->pack);
     if (st != FACL_SUCCESS) return st;
-    cl_int err;
     l->packed = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)plan->packed_bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         l->packed = NULL;
