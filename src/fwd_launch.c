@@ -264,7 +264,8 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
     if (st == FACL_SUCCESS && l.probs) {
         /* In order after the forward on any queue: the event carries the dependency on
          * an out-of-order queue too. This enqueue is the one step that can still fail
-         * after work was enqueued (a driver out of resources): out and lse are then
+         * after work the caller sees was enqueued (a driver out of resources; a failed
+         * forward after the packing leaves only our own buffer written): out and lse are then
          * written and attn_probs is not, as docs/CONTRACT.md says. */
         cl_event probs_done = NULL;
         err = clEnqueueNDRangeKernel(queue, l.probs, 3, NULL, l.probs_global, NULL, 1, &fwd_done,
