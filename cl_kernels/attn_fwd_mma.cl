@@ -17,8 +17,9 @@
  * registers. Only fp16 and bf16 storage, head_dim up to 256 (padded to a multiple of 16
  * with zeros); the host falls back to attn_fwd.cl otherwise.
  *
- * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, VEC_LOADS (1 when every
- * k and v row starts on a 16-byte boundary, so tiles load 8 values per access),
+ * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, BLOCK_N, Q_LOCAL,
+ * VEC_LOADS (1 when every k and v row, and q's where Q_LOCAL stages q, starts on a
+ * 16-byte boundary, so tiles load 8 values per access),
  * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
  * masks and numerics as attn_fwd.cl.
  *
@@ -53,6 +54,13 @@
 #ifndef BLOCK_N
 #define BLOCK_N 64 /* keys per tile: 64, or 32 (the host's choice for head dims above 128) */
 #endif
+/* Q_LOCAL=1 (mma.sync only): the group's q rows stay in a local tile, each warp reading
+ * its fragments per k-step with ldmatrix (FlashAttention 2 with Is_Q_in_regs off), so
+ * that the registers q would take hold a second row tile's accumulators instead and
+ * every k and v fragment read from local memory feeds twice the products. */
+#ifndef Q_LOCAL
+#define Q_LOCAL 0
+#endif
 #if BLOCK_N % 16 != 0
 #error "BLOCK_N must be a multiple of 16"
 #endif
@@ -66,8 +74,8 @@
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
-#if M_TILES != 1 || BLOCK_N != 64
-#error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles"
+#if M_TILES != 1 || BLOCK_N != 64 || Q_LOCAL
+#error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles (Q_REGS, not Q_LOCAL)"
 #endif
 #define GROUP_SIZE (128 * WARPGROUPS)
 #define D_PAD (((HEAD_DIM + 63) / 64) * 64)
@@ -85,6 +93,9 @@
 #define TILE_AT(n, c) ((n) * K_PITCH + (c))
 #endif
 #define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32)) /* 16 * M_TILES rows per warp */
+/* q in a local tile (the wgmma kernel without Q_REGS, or Q_LOCAL), in the k tiles'
+ * layout; else in registers for the whole call. */
+#define Q_STAGED ((WGMMA && !Q_REGS) || Q_LOCAL)
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
@@ -266,9 +277,9 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KE
 {
     __local ushort k_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
     __local ushort v_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
-#if WGMMA && !Q_REGS
-    /* the group's q rows, a 64-row slice per warpgroup */
-    __local ushort q_tile[BLOCK_M * D_PAD] __attribute__((aligned(16)));
+#if Q_STAGED
+    /* the group's q rows (a 64-row slice per warpgroup, 16 * M_TILES rows per warp) */
+    __local ushort q_tile[BLOCK_M * (TILE_ELEMS / BLOCK_N)] __attribute__((aligned(16)));
 #endif
     __local float scratch[SCRATCH_FLOATS];
 
@@ -319,7 +330,7 @@ MMA_UNROLL
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
 
-#if !WGMMA || Q_REGS
+#if !Q_STAGED
         uint4 qa[M_TILES][K_STEPS];
 #endif
         float4 acc[M_TILES][D_BLOCKS];
@@ -327,7 +338,7 @@ MMA_UNROLL
         float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
-#if !WGMMA || Q_REGS
+#if !Q_STAGED
 MMA_UNROLL
             for (int ks = 0; ks < K_STEPS; ++ks) {
                 const int c = ks * 16 + 2 * t;
@@ -347,8 +358,9 @@ MMA_UNROLL
          * step's k while it computes (one tile of each: local memory holds no more). The
          * copy groups are committed in the same order by every work-item, also when
          * empty, so "all but the newest group" is always the tile about to be read. */
-#if WGMMA && !Q_REGS
-        /* the previous row block's products are done with q_tile (the loop's last barrier) */
+#if Q_STAGED
+        /* the previous row block's products are done with q_tile (the loop's last barrier);
+         * committed with the first k tile, so waited for with it */
         stage_rows(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
 #endif
         if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
@@ -428,6 +440,34 @@ MMA_UNROLL
 #else
             wg_commit_wait(s[0]);
 #endif
+#elif Q_LOCAL
+            /* k-steps outermost: each q fragment is read once per tile from local memory
+             * and serves every key block */
+            __local const ushort *q_warp = q_tile + warp_index() * M_TILES * 16 * K_PITCH;
+MMA_UNROLL
+            for (int nb = 0; nb < N_BLOCKS; ++nb)
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt) s[mt][nb] = (float4)(0.0f);
+MMA_UNROLL
+            for (int ks = 0; ks < K_STEPS; ks += 2) {
+                const bool two = ks + 1 < K_STEPS;
+                uint4 qf[M_TILES][2];
+MMA_UNROLL
+                for (int mt = 0; mt < M_TILES; ++mt) {
+                    qf[mt][0] = mma_a_fragment(q_warp + mt * 16 * K_PITCH, K_PITCH, ks);
+                    qf[mt][1] = two ? mma_a_fragment(q_warp + mt * 16 * K_PITCH, K_PITCH, ks + 1) : qf[mt][0];
+                }
+MMA_UNROLL
+                for (int nb = 0; nb < N_BLOCKS; ++nb) {
+                    uint2 kb[2];
+                    mma_key_fragments(k_cur, K_PITCH, nb, ks, two, kb);
+MMA_UNROLL
+                    for (int mt = 0; mt < M_TILES; ++mt) {
+                        s[mt][nb] = warp_mma(s[mt][nb], qf[mt][0], kb[0], scratch);
+                        if (two) s[mt][nb] = warp_mma(s[mt][nb], qf[mt][1], kb[1], scratch);
+                    }
+                }
+            }
 #else
 MMA_UNROLL
             for (int nb = 0; nb < N_BLOCKS; ++nb) {
@@ -589,7 +629,7 @@ MMA_UNROLL
             wg_hold_rest(acc[0]);
         }
 #endif
-#if WGMMA && !Q_REGS
+#if Q_STAGED
         ASYNC_WAIT(0); /* q's copies, where no key tile waited for them, land before the next */
 #endif
 

@@ -44,6 +44,25 @@ static facl_status read_wgmma_shape(facl_device_profile *p)
     return FACL_SUCCESS;
 }
 
+/* FACL_FWD_MMA_SHAPE "m_tiles,q_local,block_n" (1 or 2; 0 or 1; 32, 64 or 128) into the
+ * profile. */
+static facl_status read_mma_shape(facl_device_profile *p)
+{
+    const char *text = facl_getenv("FACL_FWD_MMA_SHAPE");
+    if (!text || !*text) return FACL_SUCCESS;
+    int m_tiles = 0, q_local = -1, block_n = 0, used = 0;
+    if (sscanf(text, "%d,%d,%d%n", &m_tiles, &q_local, &block_n, &used) != 3 ||
+        text[used] != '\0' || (m_tiles != 1 && m_tiles != 2) || (q_local != 0 && q_local != 1) ||
+        (block_n != 32 && block_n != 64 && block_n != 128))
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_MMA_SHAPE: expected \"m_tiles,q_local,block_n\" with "
+                         "m_tiles 1 or 2, q_local 0 or 1, block_n 32, 64 or 128, got \"%s\"", text);
+    p->mma_m_tiles = m_tiles;
+    p->mma_q_local = q_local;
+    p->mma_block_n = block_n;
+    return FACL_SUCCESS;
+}
+
 /* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): FACL_FWD_WGMMA
  * "0" never, "1" forced (nvidia-mma on compute capability 9.x, or mma-emulated), unset
  * or "" on a compute capability 9.x device whose nvidia-mma path was chosen by its probe,
@@ -88,7 +107,9 @@ static facl_status choose_wgmma(facl_context *ctx, int path_probed)
 facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
 {
     const char *env = facl_getenv("FACL_KERNEL_PATH");
-    facl_status st = FACL_SUCCESS;
+    /* before the probe, so that it runs the shape the calls will */
+    facl_status st = read_mma_shape(&ctx->profile);
+    if (st != FACL_SUCCESS) return st;
     int probed = 0;
     if (env && *env) {
         st = force_path(ctx, env, "FACL_KERNEL_PATH");

@@ -184,22 +184,38 @@ uint64_t facl_mma_local_budget(const facl_device_profile *p)
     return budget > p->local_mem_usable ? budget : p->local_mem_usable;
 }
 
-/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS and
- * SCRATCH_FLOATS) with tiles of block_n keys: the k and v tiles and the emulation scratch. */
-static uint64_t mma_local_bytes(int head_dim, int block_n, int emulated)
+/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS, q_tile
+ * and SCRATCH_FLOATS): the k and v tiles of block_n keys, with q_local the group's
+ * 64 * m_tiles q rows, and the emulation scratch. */
+static uint64_t mma_local_bytes(int head_dim, int m_tiles, int q_local, int block_n, int emulated)
 {
-    const uint64_t d_pad = (uint64_t)(head_dim + 15) / 16 * 16;
-    const uint64_t tile = (uint64_t)block_n * (d_pad + 8) * 2;
+    const uint64_t pitch = (uint64_t)(head_dim + 15) / 16 * 16 + 8;
+    const uint64_t tiles = 2u * (uint64_t)block_n * pitch * 2u;
+    const uint64_t q = q_local ? 64u * (uint64_t)m_tiles * pitch * 2u : 0u;
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
-    return 2 * tile + scratch;
+    return tiles + q + scratch;
 }
 
-/* attn_fwd_mma's keys per tile: 64 where both tiles fit the budget, else 32 (head dims
- * above 128 within NVIDIA's reported 48 KiB). At d = 256 on the H200, 64-key tiles (68
- * KiB) ran 1.12-1.14x the 32-key ones (run 24). */
-static int mma_block_n(int head_dim, int emulated, uint64_t budget)
+/* attn_fwd_mma's shape: FACL_FWD_MMA_SHAPE's where it fits the budget, else q in
+ * registers with two 16-row tiles per warp where the accumulators leave room for them
+ * (head dims up to 64), one above, and 64 keys per tile where both tiles fit, else 32
+ * (head dims above 128 within NVIDIA's reported 48 KiB). On the H200: two row tiles at
+ * d = 128 with q in registers ran 4-13% slower (run 18, spills); 64-key tiles at d = 256
+ * 1.12-1.14x the 32-key ones (run 24). 0 when no shape fits. */
+static int mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
+                     int *m_tiles, int *q_local, int *block_n)
 {
-    return mma_local_bytes(head_dim, 64, emulated) <= budget ? 64 : 32;
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    if (profile->mma_m_tiles > 0) {
+        *m_tiles = profile->mma_m_tiles;
+        *q_local = profile->mma_q_local;
+        *block_n = profile->mma_block_n;
+    } else {
+        *m_tiles = head_dim <= 64 ? 2 : 1;
+        *q_local = 0;
+        *block_n = mma_local_bytes(head_dim, *m_tiles, *q_local, 64, emulated) <= budget ? 64 : 32;
+    }
+    return mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget;
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
@@ -270,7 +286,6 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     plan->packed_bytes = 0;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     const uint64_t mma_budget = facl_mma_local_budget(profile);
-    const int mma_keys = mma_block_n(p->head_dim, emulated, mma_budget);
     plan->local_budget = profile->local_mem_usable;
     int warpgroups, q_regs, pipe;
     /* Where it was faster than attn_fwd_mma on the H200 (run 28: 1.18x at d = 256, 0.76x
@@ -301,24 +316,23 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
                  emulated ? "" : " -DFACL_SM90A=1");
         return;
     }
+    int m_tiles, q_local, mma_keys;
     if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
-        mma_local_bytes(p->head_dim, mma_keys, emulated) <= mma_budget) {
+        mma_shape(p->head_dim, profile, mma_budget, &m_tiles, &q_local, &mma_keys)) {
         plan->kernel = "attn_fwd_mma";
         plan->block_n = mma_keys;
         plan->local_budget = mma_budget;
         plan->rows_per_item = 1;
-        /* 4 warps of 16 * m_tiles rows: two 16-row tiles per warp where the output
-         * accumulators leave registers for them (head_dim <= 64). */
-        const int m_tiles = p->head_dim <= 64 ? 2 : 1;
         plan->lanes = 2 / m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
         plan->fixed_group = 128;
-        plan->local_bytes = mma_local_bytes(p->head_dim, mma_keys, emulated);
+        plan->local_bytes = mma_local_bytes(p->head_dim, m_tiles, q_local, mma_keys, emulated);
+        /* 16-byte copies where every row they read starts on a 16-byte boundary */
+        const int aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
+                            facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
+                            (!q_local || facl_view_rows_16_byte_aligned(&p->q, p->head_dim));
         snprintf(plan->options, sizeof plan->options,
-                 "%s -DM_TILES=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d", features,
-                 m_tiles, plan->block_n,
-                 facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
-                     facl_view_rows_16_byte_aligned(&p->v, p->head_dim),
-                 profile->path == FACL_PATH_MMA_EMULATED);
+                 "%s -DM_TILES=%d -DQ_LOCAL=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d",
+                 features, m_tiles, q_local, plan->block_n, aligned, emulated);
         return;
     }
     const facl_tuning_params tuned = facl_tuning_params_for(&profile->tuning, p->head_dim);

@@ -406,7 +406,9 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
         const uint64_t d_pad = (d + 15) / 16 * 16, k_pitch = d_pad + 8;
         const uint64_t scratch_floats =
             option_value(plan, "MMA_EMULATE") ? 4 * (16 * 16 + 16 * 8) : 1;
-        return 2 * block_n * k_pitch * 2 + scratch_floats * sizeof(float);
+        const uint64_t block_m = 64 * (uint64_t)option_value(plan, "M_TILES");
+        const uint64_t q_tile = option_value(plan, "Q_LOCAL") ? block_m * k_pitch * 2 : 0;
+        return 2 * block_n * k_pitch * 2 + q_tile + scratch_floats * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_wgmma") == 0) {
         const uint64_t block_n = (uint64_t)option_value(plan, "BLOCK_N");
@@ -483,8 +485,9 @@ static void test_kernel_sources_match_count(void **state)
           "#define KV_BUFS (WG_PIPE ? WG_PIPE : 1)",
           "#define GROUP_SIZE 128", "#define GROUP_SIZE (128 * WARPGROUPS)",
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define TILE_ELEMS (BLOCK_N * D_PAD)",
-          "#if WGMMA && !Q_REGS\n    /* the group's q rows, a 64-row slice per warpgroup */\n"
-          "    __local ushort q_tile[BLOCK_M * D_PAD]",
+          "#define Q_STAGED ((WGMMA && !Q_REGS) || Q_LOCAL)",
+          "#if Q_STAGED\n    /* the group's q rows (a 64-row slice per warpgroup, 16 * M_TILES rows per warp) */\n"
+          "    __local ushort q_tile[BLOCK_M * (TILE_ELEMS / BLOCK_N)]",
           "#define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32))", NULL},
          4},
         {"attn_fwd_blocked.cl",
@@ -1137,6 +1140,43 @@ static void test_wgmma_plan(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_blocked");
 }
 
+/* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile counted,
+ * q's rows in the 16-byte check where q is staged, and attn_fwd_mma left to the portable
+ * kernel when the shape does not fit the budget. */
+static void test_mma_requested_shape(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.mma_m_tiles = 2;
+    dev.mma_q_local = 1;
+    dev.mma_block_n = 64;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(option_value(&plan, "M_TILES"), 2);
+    assert_int_equal(option_value(&plan, "Q_LOCAL"), 1);
+    assert_int_equal(plan.block_n, 64);
+    assert_int_equal(128 / plan.lanes, 128); /* rows per group */
+    assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 128 * 136 * 2 + 4);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
+    p.q.offset = 4; /* q's copies need 16-byte rows too, k's and v's do not change */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 0);
+    dev.mma_q_local = 0; /* ... unless q stays in registers */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
+    assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 4);
+    /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget */
+    dev.mma_q_local = 1;
+    dev.mma_block_n = 128;
+    p.head_dim = 256;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+}
+
 /* Devices with too little local memory: a fast path falls back to a portable kernel
  * rather than plan its kernel over budget, attn_fwd_blocked to attn_fwd; a plan still
  * over budget (attn_fwd's smallest tile) is refused before any compile or enqueue,
@@ -1215,6 +1255,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blocked_plan),
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),
+        cmocka_unit_test(test_mma_requested_shape),
         cmocka_unit_test(test_lanes_for_wide_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
