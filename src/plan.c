@@ -196,25 +196,25 @@ static uint64_t mma_local_bytes(int head_dim, int m_tiles, int q_local, int bloc
     return tiles + q + scratch;
 }
 
-/* attn_fwd_mma's shape: FACL_FWD_MMA_SHAPE's where it fits the budget, else q in
- * registers with two 16-row tiles per warp where the accumulators leave room for them
- * (head dims up to 64), one above, and 64 keys per tile where both tiles fit, else 32
- * (head dims above 128 within NVIDIA's reported 48 KiB). On the H200: two row tiles at
- * d = 128 with q in registers ran 4-13% slower (run 18, spills); 64-key tiles at d = 256
- * 1.12-1.14x the 32-key ones (run 24). 0 when no shape fits. */
+/* attn_fwd_mma's shape: FACL_FWD_MMA_SHAPE's where it fits the budget (a benchmark's
+ * request; elsewhere, e.g. the wider head dims of the context's probe, the default), else
+ * q in registers with two 16-row tiles per warp where the accumulators leave room for
+ * them (head dims up to 64), one above, and 64 keys per tile where both tiles fit, else
+ * 32 (head dims above 128 within NVIDIA's reported 48 KiB). On the H200: two row tiles
+ * at d = 128 with q in registers ran 4-13% slower (run 18, spills); 64-key tiles at d =
+ * 256 1.12-1.14x the 32-key ones (run 24). 0 when no shape fits. */
 static int mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
                      int *m_tiles, int *q_local, int *block_n)
 {
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
-    if (profile->mma_m_tiles > 0) {
-        *m_tiles = profile->mma_m_tiles;
-        *q_local = profile->mma_q_local;
-        *block_n = profile->mma_block_n;
-    } else {
-        *m_tiles = head_dim <= 64 ? 2 : 1;
-        *q_local = 0;
-        *block_n = mma_local_bytes(head_dim, *m_tiles, *q_local, 64, emulated) <= budget ? 64 : 32;
-    }
+    *m_tiles = profile->mma_m_tiles;
+    *q_local = profile->mma_q_local;
+    *block_n = profile->mma_block_n;
+    if (*m_tiles > 0 && mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget)
+        return 1;
+    *m_tiles = head_dim <= 64 ? 2 : 1;
+    *q_local = 0;
+    *block_n = mma_local_bytes(head_dim, *m_tiles, *q_local, 64, emulated) <= budget ? 64 : 32;
     return mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget;
 }
 

@@ -1141,8 +1141,8 @@ static void test_wgmma_plan(void **state)
 }
 
 /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile counted,
- * q's rows in the 16-byte check where q is staged, and attn_fwd_mma left to the portable
- * kernel when the shape does not fit the budget. */
+ * q's rows in the 16-byte check where q is staged, and the default shape where the asked
+ * one does not fit the budget. */
 static void test_mma_requested_shape(void **state)
 {
     (void)state;
@@ -1169,12 +1169,18 @@ static void test_mma_requested_shape(void **state)
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
     assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 4);
-    /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget */
+    /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget:
+     * the default shape there (one row tile, q in registers, 64-key tiles) */
     dev.mma_q_local = 1;
     dev.mma_block_n = 128;
     p.head_dim = 256;
+    p.q.offset = 0;
     facl_plan_fwd_program(&p, &dev, &plan);
-    assert_string_equal(plan.kernel, "attn_fwd_blocked");
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(option_value(&plan, "M_TILES"), 1);
+    assert_int_equal(option_value(&plan, "Q_LOCAL"), 0);
+    assert_int_equal(plan.block_n, 64);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
 
 /* Devices with too little local memory: a fast path falls back to a portable kernel
