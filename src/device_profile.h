@@ -25,7 +25,7 @@ typedef enum facl_kernel_path {
                                  * local memory: any device, for testing its bookkeeping */
 } facl_kernel_path;
 
-enum { FACL_WGMMA_OFF = 0, FACL_WGMMA_WHERE_FASTER = 1, FACL_WGMMA_EVERYWHERE = 2 };
+enum { FACL_WGMMA_OFF = 0, FACL_WGMMA_EVERYWHERE = 1 };
 
 typedef struct facl_device_profile {
     char platform_name[128];
@@ -63,11 +63,10 @@ typedef struct facl_device_profile {
      * deterministic kernels (run 35, docs/PERFORMANCE.md), and the default mode only uses
      * atomics where they are faster. */
     int bwd_dq_atomic;
-    /* Where the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
-     * fp16/bf16: FACL_WGMMA_OFF, FACL_WGMMA_WHERE_FASTER (head dims above 128, where it
-     * ran faster than attn_fwd_mma: docs/PERFORMANCE.md) after its probe passed on a
-     * compute capability 9.x device's nvidia-mma path (kernel_path.c), or
-     * FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1 forces it (tests, benchmarks). */
+    /* Whether the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
+     * fp16/bf16: FACL_WGMMA_OFF (the default: attn_fwd_mma ran faster at every head dim
+     * on the H200, docs/PERFORMANCE.md), or FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1
+     * forces it (tests, benchmarks; kernel_path.c). */
     int fwd_wgmma;
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */

@@ -63,44 +63,30 @@ static facl_status read_mma_shape(facl_device_profile *p)
     return FACL_SUCCESS;
 }
 
-/* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): FACL_FWD_WGMMA
- * "0" never, "1" forced (nvidia-mma on compute capability 9.x, or mma-emulated), unset
- * or "" on a compute capability 9.x device whose nvidia-mma path was chosen by its probe,
- * after attn_fwd_wgmma's own probe. Appends the outcome to the path's reason. */
-static facl_status choose_wgmma(facl_context *ctx, int path_probed)
+/* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when
+ * FACL_FWD_WGMMA=1 forces it (nvidia-mma on compute capability 9.x, or mma-emulated);
+ * "0", unset or "": never (attn_fwd_mma was faster at every head dim on the H200).
+ * Appends a forced choice to the path's reason. */
+static facl_status choose_wgmma(facl_context *ctx)
 {
     facl_device_profile *p = &ctx->profile;
     facl_status st = read_wgmma_shape(p);
     if (st != FACL_SUCCESS) return st;
     const char *env = facl_getenv("FACL_FWD_WGMMA");
-    const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
-    const size_t used = strlen(ctx->path_reason);
-    char *note = ctx->path_reason + used;
-    const size_t room = sizeof ctx->path_reason - used;
-    if (env && *env && strcmp(env, "0") != 0 && strcmp(env, "1") != 0)
+    if (!env || !*env || strcmp(env, "0") == 0) return FACL_SUCCESS;
+    if (strcmp(env, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_WGMMA: expected 0 or 1, got \"%s\"",
                          env);
-    if (env && strcmp(env, "0") == 0) return FACL_SUCCESS;
-    if (env && strcmp(env, "1") == 0) {
-        if (!hopper && p->path != FACL_PATH_MMA_EMULATED)
-            return facl_fail(FACL_ERROR_UNSUPPORTED,
-                             "FACL_FWD_WGMMA=1 needs the nvidia-mma path on a compute "
-                             "capability 9.x GPU, or mma-emulated; %s runs %s",
-                             p->device_name, facl_kernel_path_name(p->path));
-        p->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
-        snprintf(note, room, "; forward wgmma forced by FACL_FWD_WGMMA (no probe)");
-        return FACL_SUCCESS;
-    }
-    if (!hopper || !path_probed) return FACL_SUCCESS;
-    char why[200];
-    if (facl_probe_fwd_wgmma(ctx, why, sizeof why) == FACL_SUCCESS) {
-        p->fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
-        snprintf(note, room, "; forward wgmma probe passed (used above head dim 128)");
-    } else {
-        snprintf(note, room, "; forward wgmma probe failed (attn_fwd_mma serves): %.100s", why);
-    }
-    facl_log(&ctx->logger, FACL_LOG_PROBE, "%s", ctx->path_reason);
-    facl_error_clear(); /* a failed probe is not a failure of this call */
+    const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
+    if (!hopper && p->path != FACL_PATH_MMA_EMULATED)
+        return facl_fail(FACL_ERROR_UNSUPPORTED,
+                         "FACL_FWD_WGMMA=1 needs the nvidia-mma path on a compute "
+                         "capability 9.x GPU, or mma-emulated; %s runs %s",
+                         p->device_name, facl_kernel_path_name(p->path));
+    p->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    const size_t used = strlen(ctx->path_reason);
+    snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+             "; forward wgmma forced by FACL_FWD_WGMMA (no probe)");
     return FACL_SUCCESS;
 }
 
@@ -110,7 +96,6 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
     /* before the probe, so that it runs the shape the calls will */
     facl_status st = read_mma_shape(&ctx->profile);
     if (st != FACL_SUCCESS) return st;
-    int probed = 0;
     if (env && *env) {
         st = force_path(ctx, env, "FACL_KERNEL_PATH");
     } else if (configured && *configured) {
@@ -119,7 +104,6 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
         char why[200];
         if (facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
             ctx->profile.path = FACL_PATH_NVIDIA_MMA;
-            probed = 1;
             if (facl_probe_cache_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
                 snprintf(ctx->path_reason, sizeof ctx->path_reason, "nvidia-mma probe passed");
             } else {
@@ -141,7 +125,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
                  ctx->profile.path == FACL_PATH_PORTABLE_CPU ? "CPU device"
                                                              : "no fast path for this device");
     }
-    if (st == FACL_SUCCESS) st = choose_wgmma(ctx, probed);
+    if (st == FACL_SUCCESS) st = choose_wgmma(ctx);
     if (st == FACL_SUCCESS)
         facl_log(&ctx->logger, FACL_LOG_KERNEL_PATH, "kernel path %s: %s",
                  facl_kernel_path_name(ctx->profile.path), ctx->path_reason);

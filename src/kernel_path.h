@@ -15,10 +15,6 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured);
  * otherwise the status and, in why, what went wrong. ctx->profile.path is restored. */
 facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);
 
-/* The same problems through attn_fwd_wgmma (Hopper's warpgroup products) on the
- * nvidia-mma path; the context's profile is left as it was. */
-facl_status facl_probe_fwd_wgmma(facl_context *ctx, char *why, size_t cap);
-
 /* The same problems through facl_fwd_kvcache's tensor-core kernel (split in two, so the
  * merge runs too) on `path`; the context's path is left as it was. */
 facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);

@@ -198,24 +198,28 @@ static uint64_t mma_local_bytes(int head_dim, int m_tiles, int q_local, int bloc
 
 /* attn_fwd_mma's shape: FACL_FWD_MMA_SHAPE's where it fits the budget (a benchmark's
  * request; elsewhere, e.g. the wider head dims of the context's probe, the default), else
- * q in registers with two 16-row tiles per warp where the accumulators leave room for
- * them (head dims up to 64), one above, and 64 keys per tile where both tiles fit, else
- * 32 (head dims above 128 within NVIDIA's reported 48 KiB). On the H200: two row tiles
- * at d = 128 with q in registers ran 4-13% slower (run 18, spills); 64-key tiles at d =
- * 256 1.12-1.14x the 32-key ones (run 24). 0 when no shape fits. */
+ * the first of these that fits: q staged in local memory with two 16-row tiles per warp
+ * up to d = 128 (one above: the accumulators need the registers) and 64-key tiles, then
+ * 32-key tiles, then one row tile, then q in registers (the least local memory). On the
+ * H200 (run 51, fp16, 1k-16k keys) staging q with two row tiles ran 1.03-1.13x q in
+ * registers at d = 64 and 128, and with one row tile 1.03-1.21x at d = 256 (fewer
+ * registers: no spills); 32-key tiles ran 3-15% below 64-key ones. 0 when none fits. */
 static int mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
                      int *m_tiles, int *q_local, int *block_n)
 {
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
-    *m_tiles = profile->mma_m_tiles;
-    *q_local = profile->mma_q_local;
-    *block_n = profile->mma_block_n;
-    if (*m_tiles > 0 && mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget)
-        return 1;
-    *m_tiles = head_dim <= 64 ? 2 : 1;
-    *q_local = 0;
-    *block_n = mma_local_bytes(head_dim, *m_tiles, *q_local, 64, emulated) <= budget ? 64 : 32;
-    return mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget;
+    const int two = head_dim <= 128 ? 2 : 1;
+    const int shapes[][3] = {
+        {profile->mma_m_tiles, profile->mma_q_local, profile->mma_block_n},
+        {two, 1, 64}, {two, 1, 32}, {1, 1, 64}, {1, 0, 64}, {1, 0, 32},
+    };
+    for (size_t i = profile->mma_m_tiles > 0 ? 0 : 1; i < sizeof shapes / sizeof shapes[0]; ++i) {
+        *m_tiles = shapes[i][0];
+        *q_local = shapes[i][1];
+        *block_n = shapes[i][2];
+        if (mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget) return 1;
+    }
+    return 0;
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
@@ -288,13 +292,9 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     const uint64_t mma_budget = facl_mma_local_budget(profile);
     plan->local_budget = profile->local_mem_usable;
     int warpgroups, q_regs, pipe;
-    /* Where it was faster than attn_fwd_mma on the H200 (run 28: 1.18x at d = 256, 0.76x
-     * and 0.81x at d = 64 and 128, whose warps all wait at the same barriers with no
-     * second work-group per multiprocessor to fill the tensor cores meanwhile), or
-     * everywhere when forced. */
-    const int wgmma_wanted = profile->fwd_wgmma == FACL_WGMMA_EVERYWHERE ||
-                             (profile->fwd_wgmma == FACL_WGMMA_WHERE_FASTER && p->head_dim > 128);
-    if (wgmma_wanted && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
+    /* Only when forced (FACL_FWD_WGMMA=1): attn_fwd_mma with q staged in local memory ran
+     * faster at every head dim on the H200 (run 51; docs/PERFORMANCE.md). */
+    if (profile->fwd_wgmma == FACL_WGMMA_EVERYWHERE && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
         mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs, &pipe)) {
         plan->kernel = "attn_fwd_wgmma";
         plan->block_n = 64;

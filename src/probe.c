@@ -193,15 +193,6 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
     return st;
 }
 
-facl_status facl_probe_fwd_wgmma(facl_context *ctx, char *why, size_t cap)
-{
-    const int saved = ctx->profile.fwd_wgmma;
-    ctx->profile.fwd_wgmma = FACL_WGMMA_EVERYWHERE; /* every case through it */
-    facl_status st = facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, cap);
-    ctx->profile.fwd_wgmma = saved;
-    return st;
-}
-
 facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap)
 {
     const facl_kernel_path saved = ctx->profile.path;

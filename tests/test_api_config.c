@@ -271,7 +271,7 @@ static void test_config_cache_kernel_env(void **state)
 
 /* FACL_FWD_WGMMA=1 forces the Hopper kernel where it can run (mma-emulated here, an
  * sm_90 nvidia-mma path) and is refused, naming itself, on any other path; the reason says
- * so. Its probe fails, with a reason, where the inline PTX cannot compile. */
+ * so. */
 static void test_fwd_wgmma_env(void **state)
 {
     (void)state;
@@ -290,17 +290,6 @@ static void test_fwd_wgmma_env(void **state)
     assert_error_names("FACL_FWD_WGMMA");
     assert_null(ctx);
 
-    ctx = api_context();
-    info = api_info(ctx);
-    if (info.nv_compute_major == 0) {
-        char why[256] = {0};
-        if (facl_probe_fwd_wgmma(ctx, why, sizeof why) == FACL_SUCCESS)
-            fail_msg("the wgmma probe passed on %s", info.device_name);
-        if (!why[0] || strcmp(why, "passed") == 0)
-            fail_msg("the failed wgmma probe gave the reason '%s'", why);
-        assert_string_equal(api_info(ctx).kernel_path, info.kernel_path);
-    }
-    facl_context_free(ctx);
 }
 
 /* ------------------------------------------------------------------ probe */

@@ -325,16 +325,18 @@ static void test_mma_path(void **state)
     assert_int_equal(plan.fixed_group, 256);
     assert_int_equal(plan.block_m, 64);
     p.dtype = FACL_DTYPE_F16;
-    /* 64-key tiles where both fit the budget, 32-key tiles otherwise: within 48 KiB up
-     * to d = 160, beyond it on an sm_90 (113 KiB, facl_mma_local_budget) */
+    /* q staged with 64-key tiles where they fit the budget, then with 32-key tiles, then
+     * q in registers: within 48 KiB (with the emulation's 6 KiB of scratch) d = 160 takes
+     * q staged with 32-key tiles, d = 176 and 256 q in registers with 32-key tiles; an
+     * sm_90 (113 KiB, facl_mma_local_budget) q staged with 64-key tiles at d = 256 */
     p.head_dim = 160;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
-    assert_non_null(strstr(plan.options, "-DBLOCK_N=64"));
+    assert_non_null(strstr(plan.options, "-DQ_LOCAL=1 -DBLOCK_N=32"));
     p.head_dim = 176;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
-    assert_non_null(strstr(plan.options, "-DBLOCK_N=32"));
+    assert_non_null(strstr(plan.options, "-DQ_LOCAL=0 -DBLOCK_N=32"));
     assert_int_equal(plan.block_n, 32);
     assert_int_equal(plan.local_budget, dev.local_mem_usable);
     p.head_dim = 256;
@@ -346,6 +348,7 @@ static void test_mma_path(void **state)
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_int_equal(plan.block_n, 64);
+    assert_non_null(strstr(plan.options, "-DQ_LOCAL=1"));
     assert_int_equal(plan.local_budget, 113 * 1024);
     assert_true(plan.local_bytes > dev.local_mem_usable && plan.local_bytes <= plan.local_budget);
     dev.path = FACL_PATH_PORTABLE_GPU; /* the budget is the tensor-core paths' only */
@@ -1062,7 +1065,7 @@ static void test_wgmma_plan(void **state)
     const facl_kernel_path paths[2] = {FACL_PATH_NVIDIA_MMA, FACL_PATH_MMA_EMULATED};
     int wgmma_plans = 0;
     for (int pa = 0; pa < 2; ++pa)
-        for (int mode = FACL_WGMMA_WHERE_FASTER; mode <= FACL_WGMMA_EVERYWHERE; ++mode)
+        for (int mode = FACL_WGMMA_OFF; mode <= FACL_WGMMA_EVERYWHERE; ++mode)
             for (int t = 1; t < 3; ++t)
                 for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
                     facl_device_profile dev = device_reporting(48 * 1024, paths[pa]);
@@ -1072,7 +1075,7 @@ static void test_wgmma_plan(void **state)
                     p.dtype = k_dtypes[t];
                     facl_fwd_plan plan;
                     facl_plan_fwd_program(&p, &dev, &plan);
-                    const int wanted = mode == FACL_WGMMA_EVERYWHERE || d > 128;
+                    const int wanted = mode == FACL_WGMMA_EVERYWHERE;
                     const int emulated = paths[pa] == FACL_PATH_MMA_EMULATED;
                     if (!wanted || facl_wgmma_local_bytes(d, 1, 1, 0, emulated) >
                                        facl_mma_local_budget(&dev)) {
@@ -1102,7 +1105,7 @@ static void test_wgmma_plan(void **state)
     /* the planner's shapes on the H200's budget: two warpgroups, q in registers */
     facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     dev.nv_compute_major = 9;
-    dev.fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
+    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
     facl_fwd_problem p = problem(256, 1000);
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &dev, &plan);
@@ -1112,11 +1115,9 @@ static void test_wgmma_plan(void **state)
     assert_int_equal(option_value(&plan, "WG_PIPE"), 0); /* two or three of each tile: 128+ KiB */
     assert_int_equal(plan.local_bytes, 2 * 64 * 256 * 2 + 4);
     facl_fwd_problem p128 = problem(128, 1000);
-    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
     facl_plan_fwd_program(&p128, &dev, &plan);
     assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
     assert_int_equal(plan.local_bytes, 6 * 64 * 128 * 2 + 4);
-    dev.fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
     /* q in local memory needs 16-byte q rows for its copies too */
     dev.wgmma_warpgroups = 1;
     dev.wgmma_q_regs = 0;
@@ -1170,7 +1171,7 @@ static void test_mma_requested_shape(void **state)
     assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
     assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 4);
     /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget:
-     * the default shape there (one row tile, q in registers, 64-key tiles) */
+     * the default shape there (one row tile, q staged, 64-key tiles) */
     dev.mma_q_local = 1;
     dev.mma_block_n = 128;
     p.head_dim = 256;
@@ -1178,7 +1179,7 @@ static void test_mma_requested_shape(void **state)
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_int_equal(option_value(&plan, "M_TILES"), 1);
-    assert_int_equal(option_value(&plan, "Q_LOCAL"), 0);
+    assert_int_equal(option_value(&plan, "Q_LOCAL"), 1);
     assert_int_equal(plan.block_n, 64);
     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
