@@ -354,13 +354,15 @@ MMA_UNROLL
             l_a[mt] = l_b[mt] = 0.0f;
         }
 
-        /* k of the first tile in flight; each step then fetches its own v and the next
-         * step's k while it computes (one tile of each: local memory holds no more). The
-         * copy groups are committed in the same order by every work-item, also when
-         * empty, so "all but the newest group" is always the tile about to be read. */
+        /* k of the first tile in flight; each step then fetches its own v while it
+         * computes the scores and the next step's k during the softmax and p.v (one tile
+         * of each), with FlashAttention 2's two barriers per step: one once k has landed
+         * (every warp is then done with v_tile too), one once v has landed (every warp is
+         * done with k_tile). The copy groups are committed in the same order by every
+         * work-item, also when empty. */
 #if Q_STAGED
-        /* the previous row block's products are done with q_tile (the loop's last barrier);
-         * committed with the first k tile, so waited for with it */
+        /* the previous row block's products are done with q_tile (its last scores came
+         * before a barrier); committed with the first k tile, so waited for with it */
         stage_rows(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
 #endif
         if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
@@ -407,11 +409,12 @@ MMA_UNROLL
             async_commit();
 #else
             __local ushort *k_cur = k_tile;
+            ASYNC_WAIT(0);                /* this work-item's copies of k have landed */
+            TILES_LANDED();
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's; every p.v of the last step
+                                           * is done with v_tile */
             stage_rows(v_seq, p.v_ss, tile0, block_end, BLOCK_N, v_tile);
             async_commit();
-            ASYNC_WAIT(1);                /* this work-item's copies of k have landed */
-            TILES_LANDED();
-            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
 #endif
 
             /* Scores: s[mt][nb] covers keys tile0 + 8nb .. + 7 of rows a (x, y) and b (z, w).
@@ -486,7 +489,10 @@ MMA_UNROLL
             }
 #endif
 #if !WG_PIPE
-            barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with k_tile: refill it */
+            ASYNC_WAIT(0);                /* this work-item's copies of v have landed */
+            TILES_LANDED();
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's; every warp is done with
+                                           * k_tile: refill it */
             if (tile0 + BLOCK_N < block_end)
                 stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, BLOCK_N, k_tile);
             async_commit();
@@ -579,9 +585,6 @@ MMA_UNROLL
                 step++;
             }
 #else
-            ASYNC_WAIT(1);                /* this work-item's copies of v have landed */
-            TILES_LANDED();
-            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's */
 #if WGMMA
             /* acc += p.v per 16 keys and 64 dims, p from the score registers */
             {
@@ -615,7 +618,6 @@ MMA_UNROLL
                 }
             }
 #endif
-            barrier(CLK_LOCAL_MEM_FENCE); /* every warp is done with v_tile: the next step refills it */
 #endif /* !WG_PIPE */
         }
 #if WG_PIPE
