@@ -157,6 +157,12 @@ inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int e
 #define LOG2E 1.44269504088896340736f
 #define LN2 0.69314718055994530942f
 
+/* A row's running maximum (base-2 logits) moves only when a score exceeds it by more than
+ * this, as FlashAttention 4 rescales: the softmax is the same (any reference point
+ * cancels), the unnormalised probabilities stay at most 2^8 (inside fp16's and bf16's
+ * range as p.v operands, and fp32's as sums). */
+#define MAX_SLACK 8.0f
+
 /* Key block 8nb of a score tile as base-2 logits: scale, softcap, ALiBi and, where
  * `masked`, the visibility of keys j0, j0 + 1 for rows a (x, y) and b (z, w). The kernel
  * calls it with a literal `masked`, so the tiles that every row of a warp sees whole run
@@ -529,8 +535,13 @@ MMA_UNROLL
                     tmax_a = fmax(tmax_a, fmax(s[mt][nb].x, s[mt][nb].y));
                     tmax_b = fmax(tmax_b, fmax(s[mt][nb].z, s[mt][nb].w));
                 }
-                const float mnew_a = fmax(m_a[mt], quad_max(tmax_a, scratch));
-                const float mnew_b = fmax(m_b[mt], quad_max(tmax_b, scratch));
+                /* The running maxima move only when a score exceeds them by more than
+                 * MAX_SLACK, so that in most tiles no row of a warp moves and the warp skips
+                 * the rescale of its accumulators (below). */
+                const float tile_a = quad_max(tmax_a, scratch), tile_b = quad_max(tmax_b, scratch);
+                const float mnew_a = tile_a > m_a[mt] + MAX_SLACK ? tile_a : m_a[mt];
+                const float mnew_b = tile_b > m_b[mt] + MAX_SLACK ? tile_b : m_b[mt];
+                const bool moved = mnew_a != m_a[mt] || mnew_b != m_b[mt];
                 /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
                  * 2^-inf = 0 everywhere and no inf - inf appears. native_exp2: one
                  * special-function instruction on NVIDIA (ex2.approx, relative error near
@@ -545,10 +556,12 @@ MMA_UNROLL
 #if WG_PIPE
                 /* p.v of the previous tile may still be adding into acc: rescaled below */
                 alpha_pipe = (float2)(alpha_a, alpha_b);
+                (void)moved;
 #else
+                if (warp_any(moved)) /* else every alpha of the warp is 2^0 = 1 */
 MMA_UNROLL
-                for (int db = 0; db < D_BLOCKS; ++db)
-                    acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
+                    for (int db = 0; db < D_BLOCKS; ++db)
+                        acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
 #endif
 
                 /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */

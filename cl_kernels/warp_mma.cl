@@ -76,6 +76,18 @@ inline uint pack_pair(float lo, float hi)
     return r;
 }
 
+/* Whether `pred` holds in any lane of the warp (vote.sync.any): a branch that every lane
+ * then takes together. */
+inline bool warp_any(bool pred)
+{
+    uint r;
+    asm volatile("{ .reg .pred p; setp.ne.u32 p, %1, 0; vote.sync.any.pred p, p, 0xffffffff; "
+                 "selp.u32 %0, 1, 0, p; }"
+                 : "=r"(r)
+                 : "r"((uint)pred));
+    return r != 0;
+}
+
 /* The lanes of this warp meet; their local-memory writes become visible to each other
  * (bar.warp.sync orders memory among the threads it names). Warps that stage their own
  * tiles need no work-group barrier, so they do not wait for one another. */
@@ -199,6 +211,13 @@ inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
     const float y = S[warp_lane() ^ mask];
     barrier(CLK_LOCAL_MEM_FENCE);
     return y;
+}
+
+/* Callers use it to skip work that would change nothing, so "yes" is always right here. */
+inline bool warp_any(bool pred)
+{
+    (void)pred;
+    return true;
 }
 
 /* The emulation runs a work-group's work-items in lock step through barriers, so a
