@@ -5,7 +5,8 @@
 # self-test's exit status follows a failing device (FACL_SELFTEST_INJECT_FAILURE), that
 # the self-test runs its KV-cache and backward families, that facl-bench --decode measures
 # every cache layout (and skips what the device cannot hold), that facl-bench --bwd times
-# and checks the backward, that the table and chart scripts
+# and checks the backward, that facl-bench --host-cost times calls on the host, that the
+# table and chart scripts
 # turn the benchmark's JSON into a table and a PNG, and that facl-tune --quick writes a
 # tuning entry that the library then uses (docs/TUNING.md).
 # Kept under a minute on a 2-core PoCL machine: quick sets, one tiny bench point.
@@ -360,6 +361,18 @@ else
     fail "bench_table.py backward table (exit $rc)"; show
 fi
 
+# 7g. Host cost: host microseconds per call of a decode through facl_fwd_kvcache, the same
+#     through facl_fwd, and a short prefill chunk (a few calls, one round).
+run "$bench" --host-cost --kv-lens 64 --hdims 64 --dtypes fp32 --calls 5 --reps 1
+if [ "$rc" -eq 0 ] && grep -q '^host time per call: wall time from entering the call' "$tmp/out" &&
+   grep -Eq '^facl_fwd_kvcache +fp32 +64 +1 +8/2 +1 +64 \| +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ \| +[0-9.]+$' "$tmp/out" &&
+   grep -Eq '^facl_fwd +fp32 +64 +1 +8/2 +1 +64 \| +[0-9.]+ ' "$tmp/out" &&
+   grep -Eq '^facl_fwd +fp32 +64 +1 +8/2 +64 +64 \| +[0-9.]+ ' "$tmp/out"; then
+    pass "facl-bench --host-cost prints host microseconds per call"
+else
+    fail "facl-bench --host-cost (exit $rc)"; show
+fi
+
 # 8. The benchmark rejects bad options.
 run "$bench" --dtypes fp8
 if [ "$rc" -ne 0 ] && grep -q 'unknown dtype' "$tmp/err"; then
@@ -417,6 +430,18 @@ if [ "$rc" -eq 2 ] && grep -q -- '--baseline does not apply to --bwd' "$tmp/err"
     pass "facl-bench --bwd rejects --baseline (exit $rc)"
 else
     fail "facl-bench --bwd --baseline on (exit $rc)"; show
+fi
+run "$bench" --host-cost --pages 16
+if [ "$rc" -eq 2 ] && grep -q -- '--pages does not apply to --host-cost' "$tmp/err"; then
+    pass "facl-bench --host-cost rejects a decode-only option (exit $rc)"
+else
+    fail "facl-bench --host-cost --pages 16 (exit $rc)"; show
+fi
+run "$bench" --calls 10
+if [ "$rc" -eq 2 ] && grep -q -- '--calls needs --host-cost' "$tmp/err"; then
+    pass "facl-bench rejects --calls without --host-cost (exit $rc)"
+else
+    fail "facl-bench --calls without --host-cost (exit $rc)"; show
 fi
 run "$bench" --bwd --decode
 if [ "$rc" -eq 2 ] && grep -q 'different modes' "$tmp/err"; then

@@ -71,7 +71,18 @@ static void usage(FILE *f)
             "                          (default 512 on GPUs, 0 on CPUs; 0 = off: the span\n"
             "                          then includes the host's call overhead)\n"
             "  --copy-gbps X           a copy rate in GB/s (e.g. the device's measured copy\n"
-            "                          bandwidth) to report GB/s as a %% of\n",
+            "                          bandwidth) to report GB/s as a %% of\n\n"
+            "Host cost (--host-cost): the host's wall time per call, from entering the call to\n"
+            "its return, the mean of back-to-back calls on the context's queue (no clFinish\n"
+            "between them; the device held back by a user event until the round's last call\n"
+            "returns, then drained, timed apart), median of --reps rounds (default 5), for\n"
+            "facl_fwd_kvcache with seqlen_q 1 (trusted cache_seqlens, a workspace made once),\n"
+            "facl_fwd with seqlen_q 1 over the same k/v, and facl_fwd with 64 query rows over\n"
+            "64 keys. --device, --dtypes, --hdims, --kv-lens (the first value of each),\n"
+            "--batch, --heads, --heads-kv apply; defaults fp16, d 128, 1024 keys, batch 1,\n"
+            "heads 8/2.\n"
+            "  --host-cost             host-cost mode\n"
+            "  --calls N               calls per round (default 1000)\n",
             FACL_MAX_HEAD_DIM);
 }
 
@@ -189,12 +200,9 @@ static void defaults(bench_options *o)
     o->tokens = 16384;
     o->baseline = 1;
     o->verify = 1;
-    o->batch = 16;
-    o->heads = 32;
-    o->heads_kv = 8;
-    static const int kv_lens[] = {1024, 4096, 16384, 65536};
-    memcpy(o->kv_lens, kv_lens, sizeof kv_lens);
-    o->n_kv_lens = 4;
+    /* batch, heads, heads_kv and kv_lens: 0 / none until the mode's defaults apply
+     * (finish_args) */
+    o->calls = 1000;
     static const int pages[] = {0, 16, 256};
     memcpy(o->pages, pages, sizeof pages);
     o->n_pages = 3;
@@ -208,23 +216,44 @@ static void defaults(bench_options *o)
  * other mode. */
 enum {
     SEEN_HDIMS = 1 << 0, SEEN_DTYPES = 1 << 1, SEEN_FORWARD_ONLY = 1 << 2,
-    SEEN_DECODE_ONLY = 1 << 3, SEEN_BASELINE = 1 << 4, SEEN_BWD_ONLY = 1 << 5
+    SEEN_DECODE_ONLY = 1 << 3, SEEN_BASELINE = 1 << 4, SEEN_BWD_ONLY = 1 << 5,
+    SEEN_SHAPE = 1 << 6,    /* --batch, --heads, --heads-kv, --kv-lens: decode or host cost */
+    SEEN_HOST_ONLY = 1 << 7 /* --calls */
 };
+
+/* The decode shape's defaults where not given: torch_sdpa.py --decode's grid, or for
+ * --host-cost one small decode. */
+static void shape_defaults(bench_options *o)
+{
+    static const int kv_lens[] = {1024, 4096, 16384, 65536};
+    if (!o->batch) o->batch = o->host_cost ? 1 : 16;
+    if (!o->heads) o->heads = o->host_cost ? 8 : 32;
+    if (!o->heads_kv) o->heads_kv = o->host_cost ? 2 : 8;
+    if (!o->n_kv_lens) {
+        o->n_kv_lens = o->host_cost ? 1 : 4;
+        memcpy(o->kv_lens, kv_lens, sizeof kv_lens);
+    }
+}
 
 /* Checks that need the whole command line: the mode's defaults and the options that
  * belong to the other mode. */
 static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
-                       const char *decode_opt)
+                       const char *decode_opt, const char *shape_opt)
 {
-    if (o->bwd && o->decode) {
-        fprintf(stderr, "facl-bench: --bwd and --decode are different modes; pick one\n");
+    if (o->bwd + o->decode + o->host_cost > 1) {
+        fprintf(stderr, "facl-bench: --bwd, --decode and --host-cost are different modes; "
+                        "pick one\n");
+        return -1;
+    }
+    if (!o->host_cost && (seen & SEEN_HOST_ONLY)) {
+        fprintf(stderr, "facl-bench: --calls needs --host-cost\n");
         return -1;
     }
     if (o->bwd && (seen & SEEN_BASELINE)) {
         fprintf(stderr, "facl-bench: --baseline does not apply to --bwd (no CLBlast backward)\n");
         return -1;
     }
-    if ((o->bwd || o->decode) && o->n_portable_kernels) {
+    if ((o->bwd || o->decode || o->host_cost) && o->n_portable_kernels) {
         fprintf(stderr, "facl-bench: --portable-kernel applies to the forward grid only\n");
         return -1;
     }
@@ -233,9 +262,14 @@ static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
         return -1;
     }
     if (o->bwd) o->baseline = 0;
-    if (!o->decode) {
-        if (seen & SEEN_DECODE_ONLY) {
-            fprintf(stderr, "facl-bench: %s needs --decode\n", decode_opt);
+    if (o->host_cost && (seen & SEEN_DECODE_ONLY)) {
+        fprintf(stderr, "facl-bench: %s does not apply to --host-cost\n", decode_opt);
+        return -1;
+    }
+    if (!o->decode && !o->host_cost) {
+        if (seen & (SEEN_DECODE_ONLY | SEEN_SHAPE)) {
+            fprintf(stderr, "facl-bench: %s needs --decode\n",
+                    seen & SEEN_DECODE_ONLY ? decode_opt : shape_opt);
             return -1;
         }
         for (int k = 0; k < o->n_hdims; ++k) {
@@ -248,9 +282,11 @@ static int finish_args(bench_options *o, unsigned seen, const char *forward_opt,
         return 0;
     }
     if (seen & SEEN_FORWARD_ONLY) {
-        fprintf(stderr, "facl-bench: %s does not apply to --decode\n", forward_opt);
+        fprintf(stderr, "facl-bench: %s does not apply to %s\n", forward_opt,
+                o->decode ? "--decode" : "--host-cost");
         return -1;
     }
+    shape_defaults(o);
     if (!(seen & SEEN_HDIMS)) {
         o->hdims[0] = 128;
         o->n_hdims = 1;
@@ -279,7 +315,7 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
 {
     defaults(o);
     unsigned seen = 0;
-    const char *forward_opt = NULL, *decode_opt = NULL;
+    const char *forward_opt = NULL, *decode_opt = NULL, *shape_opt = NULL;
     for (int i = 1; i < argc; ++i) {
         const char *v = NULL;
         int r;
@@ -301,6 +337,10 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
         }
         if (arg_flag(argv, i, "--bwd", NULL)) {
             o->bwd = 1;
+            continue;
+        }
+        if (arg_flag(argv, i, "--host-cost", NULL)) {
+            o->host_cost = 1;
             continue;
         }
         const char *name = argv[i];
@@ -355,18 +395,18 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             o->csv_path = v;
         } else if ((r = arg_value(argc, argv, &i, "--batch", NULL, &v)) != 0) {
             if (r < 0 || one_int(v, "--batch", &o->batch) != 0) return -1;
-            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+            seen |= SEEN_SHAPE, shape_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--heads", NULL, &v)) != 0) {
             if (r < 0 || one_int(v, "--heads", &o->heads) != 0) return -1;
-            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+            seen |= SEEN_SHAPE, shape_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--heads-kv", NULL, &v)) != 0) {
             if (r < 0 || one_int(v, "--heads-kv", &o->heads_kv) != 0) return -1;
-            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+            seen |= SEEN_SHAPE, shape_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--kv-lens", NULL, &v)) != 0) {
             if (r < 0 ||
                 (o->n_kv_lens = arg_int_list(v, "--kv-lens", o->kv_lens, BENCH_MAX_LIST)) < 0)
                 return -1;
-            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+            seen |= SEEN_SHAPE, shape_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--pages", NULL, &v)) != 0) {
             if (r < 0 || (o->n_pages = arg_count_list(v, "--pages", o->pages, BENCH_MAX_LIST)) < 0)
                 return -1;
@@ -386,6 +426,9 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
         } else if ((r = arg_value(argc, argv, &i, "--flush-mib", NULL, &v)) != 0) {
             if (r < 0 || arg_count_list(v, "--flush-mib", &o->flush_mib, 1) != 1) return -1;
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--calls", NULL, &v)) != 0) {
+            if (r < 0 || one_int(v, "--calls", &o->calls) != 0) return -1;
+            seen |= SEEN_HOST_ONLY;
         } else if ((r = arg_value(argc, argv, &i, "--copy-gbps", NULL, &v)) != 0) {
             if (r < 0 || arg_positive_double(v, "--copy-gbps", &o->copy_gbps) != 0) return -1;
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
@@ -394,7 +437,7 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             return -1;
         }
     }
-    return finish_args(o, seen, forward_opt, decode_opt);
+    return finish_args(o, seen, forward_opt, decode_opt, shape_opt);
 }
 
 size_t bench_grid_configs(const bench_options *o, bench_config *out, size_t max)

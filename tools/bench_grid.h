@@ -5,6 +5,7 @@
  * With --decode the grid is torch_sdpa.py --decode's instead (bench_decode.h): seqlen_q 1
  * over a KV cache, batch 16, heads 32/8, head_dim 128, KV 1k..64k, fp16/bf16.
  * With --bwd the forward's grid times the backward (facl_bwd) instead (bench_bwd.h).
+ * With --host-cost: the host's time per call of a few small calls (bench_host.h).
  */
 #ifndef FACL_TOOLS_BENCH_GRID_H
 #define FACL_TOOLS_BENCH_GRID_H
@@ -31,7 +32,8 @@ typedef struct bench_options {
     int progress;            /* --progress: a line per point on stderr with its wall time */
     /* --decode (bench_decode.h): facl_fwd_kvcache with seqlen_q 1 */
     int decode;
-    int batch, heads, heads_kv;           /* the decode shape */
+    /* the decode shape (also --host-cost's); 0 / none given: the mode's defaults */
+    int batch, heads, heads_kv;
     int kv_lens[BENCH_MAX_LIST], n_kv_lens;
     int pages[BENCH_MAX_LIST], n_pages;   /* 0 = contiguous cache, P = paged, page size P */
     int splits[BENCH_MAX_LIST], n_splits; /* num_splits; 0 = the library chooses */
@@ -41,6 +43,9 @@ typedef struct bench_options {
     /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
     int bwd;
     int deterministic[2], n_deterministic; /* --deterministic: opts.deterministic values */
+    /* --host-cost (bench_host.h): host microseconds per call, on the decode shape options */
+    int host_cost;
+    int calls; /* back-to-back calls per round */
     /* --portable-kernel: the portable kernels to time side by side, each through a
      * context made with the variable bench_kernel_choice() names for it (the GPU ones'
      * FACL_PORTABLE_KERNEL, the CPU one's FACL_CPU_PACK); 0 names: the library's */

@@ -4,6 +4,7 @@
  * See bench_grid.c for the options (--help), bench_run.c for what is measured.
  * --decode measures facl_fwd_kvcache with seqlen_q 1 in GB/s instead (bench_decode.h);
  * --bwd measures the backward, facl_bwd, over the same grid (bench_bwd.h).
+ * --host-cost measures the host's time per call of a few small calls (bench_host.h).
  *
  * Exit status: 0 when every facl point ran (points that do not fit the device are n/a,
  * not failures) and the baseline agreed with facl; 1 otherwise; 2 on a usage error.
@@ -17,6 +18,7 @@
 #include "bench_decode.h"
 #include "bench_devices.h"
 #include "bench_grid.h"
+#include "bench_host.h"
 #include "bench_output.h"
 #include "bench_run.h"
 #include "bench_verify.h"
@@ -49,7 +51,10 @@ static int verify_all(bench_session *s, const bench_options *o, FILE *f)
     return bad;
 }
 
-static int run_decode(const bench_options *o, FILE *table)
+/* A mode with its own table (--decode, --bwd, --host-cost) on a session of its own. */
+typedef int (*mode_fn)(bench_session *s, const char *selector, FILE *table);
+
+static int run_mode(const bench_options *o, FILE *table, mode_fn run)
 {
     bench_session s;
     char err[512];
@@ -59,28 +64,17 @@ static int run_decode(const bench_options *o, FILE *table)
     }
     char selector[32];
     device_selector(&s, selector, sizeof selector);
-    int rc = bench_decode_run(&s, selector, table);
+    int rc = run(&s, selector, table);
     bench_session_close(&s);
     return rc;
 }
 
-static int run_bwd(const bench_options *o, FILE *table)
+static void note_skipped_seqlens(const bench_options *o)
 {
     for (int i = 0; i < o->n_seqlens; ++i)
         if (o->seqlens[i] > o->tokens)
             fprintf(stderr, "facl-bench: seqlen %d skipped: above --tokens %ld\n", o->seqlens[i],
                     o->tokens);
-    bench_session s;
-    char err[512];
-    if (bench_session_open(&s, o, err, sizeof err) != 0) {
-        fprintf(stderr, "facl-bench: %s\n", err);
-        return 1;
-    }
-    char selector[32];
-    device_selector(&s, selector, sizeof selector);
-    int rc = bench_bwd_run(&s, selector, table);
-    bench_session_close(&s);
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -93,8 +87,12 @@ int main(int argc, char **argv)
     int stdout_taken = (o.json_path && strcmp(o.json_path, "-") == 0) ||
                        (o.csv_path && strcmp(o.csv_path, "-") == 0);
     FILE *table = stdout_taken ? stderr : stdout;
-    if (o.decode) return run_decode(&o, table);
-    if (o.bwd) return run_bwd(&o, table);
+    if (o.decode) return run_mode(&o, table, bench_decode_run);
+    if (o.host_cost) return run_mode(&o, table, bench_host_run);
+    if (o.bwd) {
+        note_skipped_seqlens(&o);
+        return run_mode(&o, table, bench_bwd_run);
+    }
 
     size_t max_points = (size_t)o.n_dtypes * o.n_hdims * o.n_causal * o.n_seqlens *
                         (size_t)(o.n_portable_kernels ? o.n_portable_kernels : 1);
@@ -107,10 +105,7 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = bench_grid_configs(&o, configs, max_points);
-    for (int i = 0; i < o.n_seqlens; ++i)
-        if (o.seqlens[i] > o.tokens)
-            fprintf(stderr, "facl-bench: seqlen %d skipped: above --tokens %ld\n", o.seqlens[i],
-                    o.tokens);
+    note_skipped_seqlens(&o);
     if (n == 0) {
         fprintf(stderr, "facl-bench: no point of the grid has seqlen <= --tokens %ld\n", o.tokens);
         free(rows);
