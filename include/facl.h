@@ -19,8 +19,9 @@
  *
  * Threads
  * - One facl_context may be used by any number of threads at once: every call on it
- *   is safe to make concurrently (programs are shared; kernel objects are made per
- *   call). facl_context_free must not race with other calls on the same context.
+ *   is safe to make concurrently (programs and kernel objects are shared; each call sets
+ *   its kernels' arguments and enqueues them under the context's lock).
+ *   facl_context_free must not race with other calls on the same context.
  * - The first call of each kernel variant (dtype, head dim, features) compiles its
  *   program and blocks for that compile (tens of ms to seconds; the disk cache makes
  *   later processes fast). Another thread that needs a program already built does not

@@ -6,8 +6,9 @@
  * order too). As in fwd_launch.c, everything that can
  * fail (the workspace's size, the program, the kernel objects, the arguments) is
  * checked or obtained before the first enqueue, so a refused call leaves nothing on the
- * queue. Kernel objects are made per call (clSetKernelArg on a shared kernel is not
- * thread-safe). */
+ * queue. The kernel objects are the context's, shared by its threads; their arguments
+ * are set under the enqueue lock, all three kernels' before the first enqueue
+ * (fwd_launch.c says why). */
 #include "bwd_params.h"
 #include "bwd_plan.h"
 #include "bwd_problem.h"
@@ -30,45 +31,33 @@ void facl_bwd_params_fill(const facl_bwd_problem *p, const facl_view *delta, fac
     g->delta_ss = delta->ss;
 }
 
-/* What one call enqueues, all obtained before the first enqueue. */
+/* What one call enqueues, all obtained before the first enqueue; the kernels are the
+ * context's, their arguments set under the enqueue lock (bind_all). */
 typedef struct bwd_launch {
     cl_kernel kernels[3]; /* plan->kernels */
     size_t global[3][3], local[3][3];
     facl_view delta;
     cl_mem workspace;     /* the caller's, or own_workspace */
     cl_mem own_workspace; /* allocated here when the caller passed none */
+    facl_kernel_params params;
+    facl_bwd_params bparams;
 } bwd_launch;
 
 static void release_launch(bwd_launch *l)
 {
-    for (int i = 0; i < 3; ++i)
-        if (l->kernels[i]) clReleaseKernel(l->kernels[i]);
     /* OpenCL keeps the buffer alive until the kernels that use it end. */
     if (l->own_workspace) clReleaseMemObject(l->own_workspace);
 }
 
-static facl_status make_kernels(facl_context *ctx, const facl_bwd_plan *plan, bwd_launch *l)
+static facl_status get_kernels(facl_context *ctx, const facl_bwd_plan *plan, bwd_launch *l)
 {
     cl_program program;
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
                                       plan->program, plan->options, &program);
-    if (st != FACL_SUCCESS) return st;
-    for (int i = 0; i < 3; ++i) {
-        cl_int err;
-        l->kernels[i] = clCreateKernel(program, plan->kernels[i], &err);
-        if (err != CL_SUCCESS) {
-            l->kernels[i] = NULL;
-            return facl_fail_cl(err, plan->kernels[i]);
-        }
-        cl_uint num_args = 0;
-        err = clGetKernelInfo(l->kernels[i], CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
-        if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
-        if (num_args != FACL_BWD_KERNEL_NUM_ARGS)
-            return facl_fail(FACL_ERROR_BUILD_FAILED,
-                             "kernel %s takes %u arguments, the host binds %d", plan->kernels[i],
-                             (unsigned)num_args, FACL_BWD_KERNEL_NUM_ARGS);
-    }
-    return FACL_SUCCESS;
+    for (int i = 0; i < 3 && st == FACL_SUCCESS; ++i)
+        st = facl_program_kernel(&ctx->programs, program, plan->kernels[i],
+                                 FACL_BWD_KERNEL_NUM_ARGS, &l->kernels[i]);
+    return st;
 }
 
 static cl_int bind(cl_kernel kernel, const facl_bwd_problem *bp, const cl_mem delta,
@@ -121,7 +110,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
                          plan->program, p->head_dim, (unsigned long long)plan->local_bytes,
                          ctx->profile.device_name,
                          (unsigned long long)plan->local_budget);
-    facl_status st = make_kernels(ctx, plan, l);
+    facl_status st = get_kernels(ctx, plan, l);
     if (st != FACL_SUCCESS) return st;
 
     /* Launch shapes: over query rows (and query heads), keys (and kv heads) or the query
@@ -182,14 +171,9 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
     l->delta.sh = (p->varlen ? (int64_t)p->total_q : (int64_t)p->seqlen_q) * per_entry;
     l->delta.sb = p->varlen ? 0 : l->delta.sh * p->heads_q;
 
-    facl_kernel_params params;
-    facl_kernel_params_fill(p, &p->lse, &params);
-    facl_bwd_params bparams;
-    facl_bwd_params_fill(bp, &l->delta, &bparams);
-    cl_int err = CL_SUCCESS;
-    for (int i = 0; i < 3 && err == CL_SUCCESS; ++i)
-        err = bind(l->kernels[i], bp, l->workspace, &params, &bparams);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "clSetKernelArg");
+    facl_kernel_params_fill(p, &p->lse, &l->params);
+    facl_bwd_params_fill(bp, &l->delta, &l->bparams);
+    return FACL_SUCCESS;
 }
 
 facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
@@ -218,6 +202,10 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
      * may be written and dk, dv not, as docs/CONTRACT.md says. */
     cl_event done = NULL;
     facl_enqueue_lock(ctx);
+    cl_int bound = CL_SUCCESS; /* every argument of the three, before the first enqueue */
+    for (int i = 0; i < 3 && bound == CL_SUCCESS; ++i)
+        bound = bind(l.kernels[i], bp, l.workspace, &l.params, &l.bparams);
+    if (bound != CL_SUCCESS) st = facl_fail_cl(bound, "clSetKernelArg");
     for (int i = 0; i < 3 && st == FACL_SUCCESS; ++i) {
         cl_event next = NULL;
         const cl_int err = clEnqueueNDRangeKernel(

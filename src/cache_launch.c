@@ -1,7 +1,9 @@
 /* Enqueue a validated cache problem: the append (when there are new keys), the attention
  * over the cache, and the merge of the key splits (when the plan splits). As in
- * fwd_launch.c, every program, kernel, scratch buffer and argument is obtained before the
- * first enqueue, so a failed call leaves nothing on the queue. */
+ * fwd_launch.c, every program, kernel, scratch buffer and argument is obtained (the
+ * arguments set, under the enqueue lock) before the first enqueue, so a failed call
+ * leaves nothing on the queue; the kernels are the context's, shared by its threads
+ * (fwd_launch.c says how their arguments stay each call's own). */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,22 +13,6 @@
 #include "context.h"
 #include "kernel_params.h"
 #include "status.h"
-
-static facl_status make_kernel(cl_program program, const char *name, cl_uint expected_args,
-                               cl_kernel *kernel)
-{
-    cl_int err;
-    *kernel = clCreateKernel(program, name, &err);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, name);
-    cl_uint num_args = 0;
-    err = clGetKernelInfo(*kernel, CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
-    if (err == CL_SUCCESS && num_args == expected_args) return FACL_SUCCESS;
-    clReleaseKernel(*kernel);
-    *kernel = NULL;
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
-    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %u",
-                     name, (unsigned)num_args, (unsigned)expected_args);
-}
 
 static cl_int bind_buffers(cl_kernel kernel, const cl_mem *buffers, cl_uint n,
                            const facl_kernel_params *params, const facl_cache_params *cparams)
@@ -79,7 +65,8 @@ static void fill_cache_params(const facl_cache_problem *p, const facl_cache_plan
     c->batch = f->batch;
 }
 
-/* What one call enqueues, all obtained before the first enqueue. */
+/* What one call enqueues, all obtained before the first enqueue; the kernels are the
+ * context's, their arguments set under the enqueue lock (bind_all). */
 typedef struct cache_launch {
     cl_kernel append, attn, combine; /* append / combine NULL when not needed */
     cl_mem parts;                    /* split partials and their lse, NULL without splits */
@@ -87,13 +74,12 @@ typedef struct cache_launch {
     cl_mem counters;                 /* the queue's split counters: merged in the kernel */
     size_t counters_zero_bytes;      /* > 0: a new counter buffer, zeroed before the kernel */
     size_t append_global[3], attn_global[3], attn_local[3], combine_global[3];
+    facl_kernel_params params;
+    facl_cache_params cparams;
 } cache_launch;
 
 static void release_launch(cache_launch *l)
 {
-    if (l->append) clReleaseKernel(l->append);
-    if (l->attn) clReleaseKernel(l->attn);
-    if (l->combine) clReleaseKernel(l->combine);
     if (l->parts && l->parts_owned) clReleaseMemObject(l->parts);
     if (l->counters) clReleaseMemObject(l->counters);
 }
@@ -151,7 +137,9 @@ static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
     st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile, plan.program,
                           plan.options, &program);
     if (st != FACL_SUCCESS) return st;
-    if ((st = make_kernel(program, "attn_cache", FACL_CACHE_ATTN_NUM_ARGS, &l->attn))) return st;
+    if ((st = facl_program_kernel(&ctx->programs, program, "attn_cache", FACL_CACHE_ATTN_NUM_ARGS,
+                                  &l->attn)))
+        return st;
     size_t kernel_wg = 0;
     cl_int err = clGetKernelWorkGroupInfo(l->attn, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                           sizeof kernel_wg, &kernel_wg, NULL);
@@ -161,37 +149,15 @@ static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
                          "attn_cache needs work-groups of %zu work-items; the device allows %zu",
                          plan.group_size, kernel_wg);
     if (p->k_new.buffer &&
-        (st = make_kernel(program, "cache_append", FACL_CACHE_APPEND_NUM_ARGS, &l->append)))
+        (st = facl_program_kernel(&ctx->programs, program, "cache_append",
+                                  FACL_CACHE_APPEND_NUM_ARGS, &l->append)))
         return st;
     if (plan.splits > 1 && !l->counters &&
-        (st = make_kernel(program, "cache_combine", FACL_CACHE_COMBINE_NUM_ARGS, &l->combine)))
+        (st = facl_program_kernel(&ctx->programs, program, "cache_combine",
+                                  FACL_CACHE_COMBINE_NUM_ARGS, &l->combine)))
         return st;
-
-    facl_kernel_params params;
-    facl_kernel_params_fill(f, &f->lse, &params);
-    facl_cache_params cparams;
-    fill_cache_params(p, &plan, &cparams);
-    const cl_mem attn_out = plan.splits > 1 ? l->parts : f->out.buffer;
-    const cl_mem attn_lse = plan.splits > 1 ? l->parts : f->lse.buffer;
-    const cl_mem merged_out = l->counters ? f->out.buffer : NULL;
-    const cl_mem merged_lse = l->counters ? f->lse.buffer : NULL;
-    const cl_mem attn_buffers[19] = {f->q.buffer,    f->k.buffer,   f->v.buffer,   attn_out,
-                                     attn_lse,       f->cu_q,       f->cu_k,       f->seqused,
-                                     f->alibi.buffer, p->seqlens,   p->batch_idx,  p->leftpad,
-                                     p->block_table, p->cu_new,     p->cos.buffer, p->sin.buffer,
-                                     merged_out,     merged_lse,    l->counters};
-    err = bind_buffers(l->attn, attn_buffers, 19, &params, &cparams);
-    if (err == CL_SUCCESS && l->append) {
-        const cl_mem b[10] = {p->k_new.buffer, p->v_new.buffer, f->k.buffer,  f->v.buffer,
-                              p->seqlens,      p->batch_idx,    p->block_table, p->cu_new,
-                              p->cos.buffer,   p->sin.buffer};
-        err = bind_buffers(l->append, b, 10, &params, &cparams);
-    }
-    if (err == CL_SUCCESS && l->combine) {
-        const cl_mem b[5] = {l->parts, l->parts, f->out.buffer, f->lse.buffer, f->cu_q};
-        err = bind_buffers(l->combine, b, 5, &params, &cparams);
-    }
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg (KV-cache kernels)");
+    facl_kernel_params_fill(f, &f->lse, &l->params);
+    fill_cache_params(p, &plan, &l->cparams);
 
     const size_t new_rows = p->cu_new ? (size_t)p->total_new : (size_t)f->batch * (size_t)p->seqlen_new;
     l->append_global[0] = (size_t)f->head_dim;
@@ -210,6 +176,38 @@ static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
     l->combine_global[1] = (size_t)f->heads_q;
     l->combine_global[2] = (size_t)f->batch;
     return FACL_SUCCESS;
+}
+
+/* Every argument of every kernel the call enqueues; with the enqueue lock held, before the
+ * first enqueue. The attention writes the split partials where the plan splits
+ * (cparams.num_splits > 1), and merges them into out and lse itself where it has the
+ * queue's counters. */
+static cl_int bind_all(const cache_launch *l, const facl_cache_problem *p)
+{
+    const facl_fwd_problem *f = &p->fwd;
+    const int split = l->cparams.num_splits > 1;
+    const cl_mem attn_out = split ? l->parts : f->out.buffer;
+    const cl_mem attn_lse = split ? l->parts : f->lse.buffer;
+    const cl_mem merged_out = l->counters ? f->out.buffer : NULL;
+    const cl_mem merged_lse = l->counters ? f->lse.buffer : NULL;
+    const cl_mem attn_buffers[19] = {f->q.buffer,    f->k.buffer,   f->v.buffer,   attn_out,
+                                     attn_lse,       f->cu_q,       f->cu_k,       f->seqused,
+                                     f->alibi.buffer, p->seqlens,   p->batch_idx,  p->leftpad,
+                                     p->block_table, p->cu_new,     p->cos.buffer, p->sin.buffer,
+                                     merged_out,     merged_lse,    l->counters};
+    cl_int err = CL_SUCCESS;
+    if (l->attn) err = bind_buffers(l->attn, attn_buffers, 19, &l->params, &l->cparams);
+    if (err == CL_SUCCESS && l->append) {
+        const cl_mem b[10] = {p->k_new.buffer, p->v_new.buffer, f->k.buffer,  f->v.buffer,
+                              p->seqlens,      p->batch_idx,    p->block_table, p->cu_new,
+                              p->cos.buffer,   p->sin.buffer};
+        err = bind_buffers(l->append, b, 10, &l->params, &l->cparams);
+    }
+    if (err == CL_SUCCESS && l->combine) {
+        const cl_mem b[5] = {l->parts, l->parts, f->out.buffer, f->lse.buffer, f->cu_q};
+        err = bind_buffers(l->combine, b, 5, &l->params, &l->cparams);
+    }
+    return err;
 }
 
 facl_status facl_launch_cache(facl_context *ctx, cl_command_queue queue,
@@ -231,10 +229,11 @@ facl_status facl_launch_cache(facl_context *ctx, cl_command_queue queue,
     /* Each kernel waits for the one before through its event, so the order holds on an
      * out-of-order queue too. */
     cl_event last = NULL;
-    cl_int err = CL_SUCCESS;
     const char *failed = NULL;
     facl_enqueue_lock(ctx);
-    if (l.counters_zero_bytes) { /* first, so that its failure leaves nothing enqueued */
+    cl_int err = bind_all(&l, p);
+    if (err != CL_SUCCESS) failed = "clSetKernelArg (KV-cache kernels)";
+    if (!failed && l.counters_zero_bytes) { /* first, so that its failure leaves nothing enqueued */
         const cl_int zero = 0; /* in queue order, so before the attention kernel */
         err = clEnqueueFillBuffer(queue, l.counters, &zero, sizeof zero, 0, l.counters_zero_bytes,
                                   0, NULL, NULL);

@@ -1,7 +1,30 @@
 /* Enqueue the forward kernels of a validated problem. Everything that can fail (programs,
- * kernel objects, scratch memory, arguments) is obtained before the first enqueue, so a
- * failed call leaves nothing behind on the queue. Kernel objects are made per call
- * because clSetKernelArg on a shared kernel is not thread-safe. */
+ * kernel objects, scratch memory, argument counts, the arguments themselves) is obtained,
+ * checked or set before the first enqueue, so a failed call leaves nothing behind on the
+ * queue.
+ *
+ * Kernel objects are the context's, made once per program and kernel name and shared by
+ * every call and thread (facl_program_kernel, programs.h): a call no longer pays for
+ * clCreateKernel. An argument stays set on a kernel object until it is set again, and
+ * clSetKernelArg on one object from two threads at once is undefined (OpenCL, "Multiple
+ * host threads"), so a call sets its arguments only while it holds the context's enqueue
+ * lock: every argument of every kernel it enqueues, all before its first enqueue (a
+ * refused argument then leaves nothing enqueued, and whatever state it left on the object
+ * is overwritten by the next call), then its enqueues, then it lets go. Another call's
+ * arguments can never land between this call's setting and its enqueues, and an enqueue
+ * takes the values set at that moment ("the value used by all API calls that enqueue
+ * kernel until the argument value is changed by a call to clSetKernelArg"), so the next
+ * call may set its own right after. The shared kernels and cache_launch.c, bwd_launch.c
+ * and merge_launch.c follow the same rule.
+ *
+ * Buffers left set on a kernel object after a call are not kept alive by it: a kernel
+ * object does not update the reference count of memory objects set as its arguments (the
+ * specification's note under clSetKernelArg; the conformance test
+ * retain_mem_object_set_kernel_arg checks it), while the enqueued command keeps them until
+ * it ends (clReleaseMemObject). So the caller's buffers and this call's scratch are
+ * freed when their owners release them; a stale handle on the object is never used,
+ * since every call sets every argument. (An implementation that retained them anyway
+ * would free them at the kernel's next call or at facl_context_free: late, never wrong.) */
 #include <string.h>
 
 #include "context.h"
@@ -10,35 +33,20 @@
 #include "plan.h"
 #include "status.h"
 
-/* Kernel `name` of `program`, checked to take the arguments the host binds. */
-static facl_status kernel_of(cl_program program, const char *name, cl_uint expected_args,
-                             cl_kernel *kernel)
-{
-    cl_int err;
-    *kernel = clCreateKernel(program, name, &err);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, name);
-    cl_uint num_args = 0;
-    err = clGetKernelInfo(*kernel, CL_KERNEL_NUM_ARGS, sizeof num_args, &num_args, NULL);
-    if (err == CL_SUCCESS && num_args == expected_args) return FACL_SUCCESS;
-    clReleaseKernel(*kernel);
-    *kernel = NULL;
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
-    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %u",
-                     name, (unsigned)num_args, (unsigned)expected_args);
-}
-
 /* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last. */
 enum { PACKED_EXTRA_ARGS = 2, PACK_KERNEL_ARGS = 8 };
 
-/* The program `name` (built or from the caches) and its kernel of the same name. */
-static facl_status make_kernel(facl_context *ctx, const char *name, const char *options,
-                               cl_uint extra_args, cl_kernel *kernel)
+/* The program `name` (built or from the caches) and its kernel of the same name, checked
+ * to take the arguments the host binds; the kernel is the context's (not released). */
+static facl_status kernel_of(facl_context *ctx, const char *name, const char *options,
+                             cl_uint extra_args, cl_kernel *kernel)
 {
     cl_program program;
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
                                       name, options, &program);
     if (st != FACL_SUCCESS) return st;
-    return kernel_of(program, name, FACL_KERNEL_NUM_ARGS + extra_args, kernel);
+    return facl_program_kernel(&ctx->programs, program, name, FACL_KERNEL_NUM_ARGS + extra_args,
+                               kernel);
 }
 
 /* The ten buffers in the kernels' order, then the argument block. */
@@ -72,59 +80,76 @@ static facl_status scratch_lse(facl_context *ctx, const facl_fwd_problem *p, fac
     return FACL_SUCCESS;
 }
 
-/* What one call enqueues, all obtained before the first enqueue. */
+/* What one call enqueues, all obtained before the first enqueue; the kernels are the
+ * context's, their arguments set under the enqueue lock (bind_all). */
 typedef struct fwd_launch {
     cl_kernel fwd, probs;  /* probs NULL when attn_probs is not wanted or empty */
     cl_kernel pack;        /* pack_kv_tiles when attn_fwd_rows reads packed tiles, else NULL */
     cl_mem packed;         /* its buffer, released once enqueued like the lse scratch */
+    cl_int packed_tiles;
     size_t fwd_global[3], fwd_local[3], probs_global[3], pack_global[3];
     facl_view lse;
+    facl_kernel_params params;
 } fwd_launch;
 
 static void release_launch(fwd_launch *l, const facl_fwd_problem *p)
 {
-    if (l->fwd) clReleaseKernel(l->fwd);
-    if (l->probs) clReleaseKernel(l->probs);
-    if (l->pack) clReleaseKernel(l->pack);
     if (l->packed) clReleaseMemObject(l->packed);
     if (l->lse.buffer && !p->lse.buffer) clReleaseMemObject(l->lse.buffer);
 }
 
-/* pack_kv_tiles and the buffer it fills, bound, and the packed tail of attn_fwd_rows's
- * arguments: one work-item per tile of a (sequence, kv head), striding over longer
- * sequences than max_seqlen_k says (attn_fwd_rows.cl). */
+/* pack_kv_tiles and the buffer it fills: one work-item per tile of a (sequence, kv head),
+ * striding over longer sequences than max_seqlen_k says (attn_fwd_rows.cl). */
 static facl_status prepare_packing(facl_context *ctx, const facl_fwd_problem *p,
-                                   const facl_fwd_plan *plan, const facl_kernel_params *params,
-                                   fwd_launch *l)
+                                   const facl_fwd_plan *plan, fwd_launch *l)
 {
     /* the forward kernel's own program: one program lookup per call, as elsewhere */
     cl_program program;
     cl_int err = clGetKernelInfo(l->fwd, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_PROGRAM)");
-    facl_status st = kernel_of(program, "pack_kv_tiles", PACK_KERNEL_ARGS, &l->pack);
+    facl_status st =
+        facl_program_kernel(&ctx->programs, program, "pack_kv_tiles", PACK_KERNEL_ARGS, &l->pack);
     if (st != FACL_SUCCESS) return st;
     l->packed = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, (size_t)plan->packed_bytes, NULL, &err);
     if (err != CL_SUCCESS) {
         l->packed = NULL;
         return facl_fail_cl(err, "allocating attn_fwd_rows's packed k/v tiles");
     }
-    const cl_int total_tiles = (cl_int)plan->packed_tiles;
-    const cl_mem buffers[] = {p->k.buffer, p->v.buffer, p->cu_q, p->cu_k, p->seqused, l->packed};
-    const cl_uint n = sizeof buffers / sizeof buffers[0];
-    for (cl_uint i = 0; i < n && err == CL_SUCCESS; ++i)
-        err = clSetKernelArg(l->pack, i, sizeof(cl_mem), &buffers[i]);
-    if (err == CL_SUCCESS) err = clSetKernelArg(l->pack, n, sizeof *params, params);
-    if (err == CL_SUCCESS) err = clSetKernelArg(l->pack, n + 1, sizeof total_tiles, &total_tiles);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS, sizeof(cl_mem), &l->packed);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS + 1, sizeof total_tiles, &total_tiles);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg (packed k/v tiles)");
+    l->packed_tiles = (cl_int)plan->packed_tiles;
     const size_t keys = p->seqlen_k > 0 ? (size_t)p->seqlen_k : 1;
     l->pack_global[0] = (keys + 15) / 16;
     l->pack_global[1] = (size_t)p->heads_kv;
     l->pack_global[2] = (size_t)p->batch;
     return FACL_SUCCESS;
+}
+
+/* pack_kv_tiles's arguments, and the packed tail of attn_fwd_rows's. */
+static cl_int bind_packing(const fwd_launch *l, const facl_fwd_problem *p)
+{
+    const cl_mem buffers[] = {p->k.buffer, p->v.buffer, p->cu_q, p->cu_k, p->seqused, l->packed};
+    const cl_uint n = sizeof buffers / sizeof buffers[0];
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; i < n && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(l->pack, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->pack, n, sizeof l->params, &l->params);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(l->pack, n + 1, sizeof l->packed_tiles, &l->packed_tiles);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS, sizeof(cl_mem), &l->packed);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS + 1, sizeof l->packed_tiles,
+                             &l->packed_tiles);
+    return err;
+}
+
+/* Every argument of every kernel the call enqueues; with the enqueue lock held, before the
+ * first enqueue (the top of this file says why). */
+static cl_int bind_all(const fwd_launch *l, const facl_fwd_problem *p)
+{
+    cl_int err = bind(l->fwd, p, &l->lse, &l->params);
+    if (err == CL_SUCCESS && l->probs) err = bind(l->probs, p, &l->lse, &l->params);
+    if (err == CL_SUCCESS && l->pack) err = bind_packing(l, p);
+    return err;
 }
 
 /* The forward programs as planned for `profile` (the context's, or a copy of it). */
@@ -138,16 +163,13 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
                          plan->kernel, p->head_dim, (unsigned long long)plan->local_bytes,
                          ctx->profile.device_name, (unsigned long long)plan->local_budget);
-    facl_status st = make_kernel(ctx, plan->kernel, plan->options,
-                                 plan->packed_kv ? PACKED_EXTRA_ARGS : 0, fwd);
+    facl_status st = kernel_of(ctx, plan->kernel, plan->options,
+                               plan->packed_kv ? PACKED_EXTRA_ARGS : 0, fwd);
     if (st != FACL_SUCCESS || !probs) return st;
     char options[320];
     facl_plan_fwd_feature_options(p, options, sizeof options);
-    st = make_kernel(ctx, "attn_probs", options, 0, probs);
-    if (st != FACL_SUCCESS) {
-        clReleaseKernel(*fwd);
-        *fwd = NULL;
-    }
+    st = kernel_of(ctx, "attn_probs", options, 0, probs);
+    if (st != FACL_SUCCESS) *fwd = NULL;
     return st;
 }
 
@@ -162,12 +184,8 @@ static facl_status blocked_group_fits(facl_context *ctx, const facl_fwd_problem 
                                           sizeof kernel_wg, &kernel_wg, NULL);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
     if (kernel_wg >= plan->fixed_group) return FACL_SUCCESS;
-    clReleaseKernel(*fwd);
-    *fwd = NULL;
-    if (probs && *probs) {
-        clReleaseKernel(*probs);
-        *probs = NULL;
-    }
+    *fwd = NULL; /* the context keeps it; this call takes attn_fwd's */
+    if (probs) *probs = NULL;
     facl_device_profile previous = ctx->profile;
     previous.portable_kernel = FACL_TUNING_KERNEL_PREVIOUS;
     return programs_for(ctx, &previous, p, fwd, probs, plan);
@@ -216,12 +234,8 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
     l->lse = p->lse;
     if (want_probs && !l->lse.buffer && (st = scratch_lse(ctx, p, &l->lse)) != FACL_SUCCESS)
         return st;
-    facl_kernel_params params;
-    facl_kernel_params_fill(p, &l->lse, &params);
-    err = bind(l->fwd, p, &l->lse, &params);
-    if (err == CL_SUCCESS && l->probs) err = bind(l->probs, p, &l->lse, &params);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "clSetKernelArg");
-    return plan.packed_kv ? prepare_packing(ctx, p, &plan, &params, l) : FACL_SUCCESS;
+    facl_kernel_params_fill(p, &l->lse, &l->params);
+    return plan.packed_kv ? prepare_packing(ctx, p, &plan, l) : FACL_SUCCESS;
 }
 
 facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const facl_fwd_problem *p,
@@ -245,8 +259,9 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
     }
     cl_event fwd_done = NULL, packed = NULL;
     facl_enqueue_lock(ctx);
-    cl_int err = CL_SUCCESS;
-    if (l.pack) {
+    cl_int err = bind_all(&l, p);
+    if (err != CL_SUCCESS) st = facl_fail_cl(err, "clSetKernelArg");
+    if (st == FACL_SUCCESS && l.pack) {
         /* The packing first; the forward waits for it through its event, so the order
          * holds on an out-of-order queue too. Its failure leaves nothing enqueued; the
          * forward's failure after it leaves only the library's own buffer written. */

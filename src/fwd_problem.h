@@ -79,9 +79,10 @@ facl_status facl_validate_fwd_varlen(const facl_context *ctx, cl_command_queue q
 struct facl_fwd_plan;
 
 /* The plan of a validated problem and its kernel objects (attn_probs too when `probs` is
- * not NULL), compiling or loading their programs. The caller releases the kernels. Where
- * the driver's build of attn_fwd_blocked cannot take its fixed work-group, the plan and
- * kernels are attn_fwd's. */
+ * not NULL), compiling or loading their programs. The kernels are the context's
+ * (facl_program_kernel): not released by the caller, their arguments set only under the
+ * enqueue lock. Where the driver's build of attn_fwd_blocked cannot take its fixed
+ * work-group, the plan and kernels are attn_fwd's. */
 facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *problem,
                                   cl_kernel *fwd, cl_kernel *probs, struct facl_fwd_plan *plan);
 

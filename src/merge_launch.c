@@ -1,4 +1,6 @@
-/* Enqueue facl_merge: one program per (part dtype, out dtype, head dim). */
+/* Enqueue facl_merge: one program per (part dtype, out dtype, head dim); its kernel object
+ * is the context's, shared by its threads, its arguments set under the enqueue lock
+ * (fwd_launch.c says why). */
 #include <stdio.h>
 
 #include "context.h"
@@ -25,23 +27,24 @@ facl_status facl_launch_merge(facl_context *ctx, cl_command_queue queue,
     facl_status st = facl_program_get(&ctx->programs, ctx->cl_ctx, ctx->device, &ctx->profile,
                                       "attn_merge", options, &program);
     if (st != FACL_SUCCESS) return st;
-    cl_int err;
-    cl_kernel kernel = clCreateKernel(program, "attn_merge", &err);
-    if (err != CL_SUCCESS) return facl_fail_cl(err, "attn_merge");
-    const cl_mem buffers[4] = {p->parts, p->lse_parts, p->out, p->lse};
-    for (cl_uint i = 0; i < 4 && err == CL_SUCCESS; ++i)
-        err = clSetKernelArg(kernel, i, sizeof(cl_mem), &buffers[i]);
-    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 4, sizeof p->params, &p->params);
-    if (err != CL_SUCCESS) {
-        clReleaseKernel(kernel);
-        return facl_fail_cl(err, "clSetKernelArg(attn_merge)");
-    }
+    cl_kernel kernel; /* the context's, its arguments set under the enqueue lock */
+    st = facl_program_kernel(&ctx->programs, program, "attn_merge", FACL_MERGE_KERNEL_NUM_ARGS,
+                             &kernel);
+    if (st != FACL_SUCCESS) return st;
     /* one work-item per output element: attn_merge.cl splits dimension 0 into (row, d) */
     const size_t global[3] = {(size_t)p->rows * (size_t)p->head_dim, (size_t)p->heads,
                               (size_t)p->batch};
+    const cl_mem buffers[4] = {p->parts, p->lse_parts, p->out, p->lse};
+    cl_int err = CL_SUCCESS;
     facl_enqueue_lock(ctx);
-    err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, NULL, num_wait, wait, event);
+    for (cl_uint i = 0; i < 4 && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(kernel, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(kernel, 4, sizeof p->params, &p->params);
+    const char *failed = err != CL_SUCCESS ? "clSetKernelArg(attn_merge)" : NULL;
+    if (!failed) {
+        err = clEnqueueNDRangeKernel(queue, kernel, 3, NULL, global, NULL, num_wait, wait, event);
+        if (err != CL_SUCCESS) failed = "enqueueing attn_merge";
+    }
     facl_enqueue_unlock(ctx);
-    clReleaseKernel(kernel);
-    return err == CL_SUCCESS ? FACL_SUCCESS : facl_fail_cl(err, "enqueueing attn_merge");
+    return failed ? facl_fail_cl(err, failed) : FACL_SUCCESS;
 }

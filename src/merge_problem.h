@@ -18,6 +18,9 @@ typedef struct facl_merge_params {
 
 _Static_assert(sizeof(facl_merge_params) == 18 * 8 + 2 * 4, "facl_merge_params has padding");
 
+/* attn_merge's arguments: parts, lse_parts, out, lse, then the block above. */
+#define FACL_MERGE_KERNEL_NUM_ARGS 5
+
 typedef struct facl_merge_problem {
     facl_dtype part_dtype, out_dtype;
     int head_dim, batch, rows, heads;

@@ -84,12 +84,10 @@ facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, 
             facl_read_struct(name, element, size, &d, sizeof d, ends, sizeof ends / sizeof ends[0]);
         facl_fwd_problem p;
         if (st == FACL_SUCCESS) st = problem_of(&d, i, &p);
-        cl_kernel fwd = NULL, probs = NULL;
+        cl_kernel fwd = NULL, probs = NULL; /* the context's: made here, kept for the calls */
         facl_fwd_plan plan;
         if (st == FACL_SUCCESS)
             st = facl_fwd_programs_get(ctx, &p, &fwd, p.probs.buffer ? &probs : NULL, &plan);
-        if (fwd) clReleaseKernel(fwd);
-        if (probs) clReleaseKernel(probs);
         if (st != FACL_SUCCESS) return st;
     }
     return FACL_SUCCESS;

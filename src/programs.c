@@ -1,6 +1,7 @@
 /* Program cache. A program is identified by (source bytes, build options, device).
  * Lookup order: this context's memory, then the disk cache, then a build from source
- * (whose binary is then written to disk). Any disk problem only costs a rebuild.
+ * (whose binary is then written to disk). Any disk problem only costs a rebuild. Each
+ * built program keeps the kernel objects made from it (facl_program_kernel).
  *
  * Locking (see programs.h): the first thread to need a program puts an entry marked
  * building in the list and builds with no lock held; threads that need the same
@@ -20,10 +21,19 @@
 #include "sha256.h"
 #include "status.h"
 
+/* A kernel object of a built program, made on first use (facl_program_kernel). */
+typedef struct facl_kernel_entry {
+    char *name;
+    cl_kernel kernel;
+    cl_uint num_args;
+    struct facl_kernel_entry *next;
+} facl_kernel_entry;
+
 struct facl_program_entry {
     const facl_kernel_source *source;
     char *options;
     cl_program program;   /* NULL while building and after a failed build */
+    facl_kernel_entry *kernels; /* of `program`; only a built entry has any */
     int building;
     pthread_t builder;    /* while building: the thread that builds */
     int waiters;          /* threads waiting for this entry's build */
@@ -32,8 +42,20 @@ struct facl_program_entry {
     facl_program_entry *next;
 };
 
+static void free_kernel(facl_kernel_entry *k)
+{
+    if (k->kernel) clReleaseKernel(k->kernel);
+    free(k->name);
+    free(k);
+}
+
 static void free_entry(facl_program_entry *e)
 {
+    while (e->kernels) {
+        facl_kernel_entry *next = e->kernels->next;
+        free_kernel(e->kernels);
+        e->kernels = next;
+    }
     if (e->program) clReleaseProgram(e->program);
     free(e->options);
     free(e->message);
@@ -439,5 +461,94 @@ facl_status facl_program_get(facl_program_cache *cache, cl_context cl_ctx, cl_de
     }
     pthread_cond_broadcast(&cache->built);
     pthread_mutex_unlock(&cache->lock);
+    return st;
+}
+
+/* ------------------------------------------------------------ kernel objects */
+
+/* The built entry of `program`, or NULL (lock held). Entries with a program stay in the
+ * list until the cache is released, so the pointer outlives the lock. */
+static facl_program_entry *entry_of_program(const facl_program_cache *cache, cl_program program)
+{
+    for (facl_program_entry *e = cache->entries; e; e = e->next)
+        if (e->program == program) return e;
+    return NULL;
+}
+
+static facl_kernel_entry *find_kernel(const facl_program_entry *e, const char *name)
+{
+    for (facl_kernel_entry *k = e->kernels; k; k = k->next)
+        if (strcmp(k->name, name) == 0) return k;
+    return NULL;
+}
+
+static facl_status check_num_args(const char *name, cl_uint num_args, cl_uint expected_args)
+{
+    if (num_args == expected_args) return FACL_SUCCESS;
+    return facl_fail(FACL_ERROR_BUILD_FAILED, "kernel %s takes %u arguments, the host binds %u",
+                     name, (unsigned)num_args, (unsigned)expected_args);
+}
+
+/* A new kernel object and its argument count (no lock held). */
+static facl_status create_kernel(cl_program program, const char *name, facl_kernel_entry **out)
+{
+    facl_kernel_entry *k = calloc(1, sizeof *k);
+    if (k) k->name = strdup(name);
+    if (!k || !k->name) {
+        free(k);
+        return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "kernel cache entry");
+    }
+    cl_int err;
+    k->kernel = clCreateKernel(program, name, &err);
+    if (err != CL_SUCCESS) {
+        k->kernel = NULL;
+        free_kernel(k);
+        return facl_fail_cl(err, name);
+    }
+    err = clGetKernelInfo(k->kernel, CL_KERNEL_NUM_ARGS, sizeof k->num_args, &k->num_args, NULL);
+    if (err != CL_SUCCESS) {
+        free_kernel(k);
+        return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_NUM_ARGS)");
+    }
+    *out = k;
+    return FACL_SUCCESS;
+}
+
+facl_status facl_program_kernel(facl_program_cache *cache, cl_program program, const char *name,
+                                cl_uint expected_args, cl_kernel *kernel)
+{
+    *kernel = NULL;
+    pthread_mutex_lock(&cache->lock);
+    facl_program_entry *e = entry_of_program(cache, program);
+    const facl_kernel_entry *found = e ? find_kernel(e, name) : NULL;
+    const cl_uint num_args = found ? found->num_args : 0;
+    const cl_kernel cached = found ? found->kernel : NULL;
+    pthread_mutex_unlock(&cache->lock);
+    if (!e)
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "kernel %s: its program is not in the context's cache",
+                         name);
+    if (cached) {
+        facl_status st = check_num_args(name, num_args, expected_args);
+        if (st == FACL_SUCCESS) *kernel = cached;
+        return st;
+    }
+    /* Made with no lock held; a thread that made the same kernel meanwhile wins. */
+    facl_kernel_entry *made = NULL;
+    facl_status st = create_kernel(program, name, &made);
+    if (st != FACL_SUCCESS) return st;
+    pthread_mutex_lock(&cache->lock);
+    facl_kernel_entry *k = find_kernel(e, name);
+    if (!k) {
+        made->next = e->kernels;
+        e->kernels = made;
+        k = made;
+        made = NULL;
+    }
+    const cl_uint args = k->num_args;
+    const cl_kernel use = k->kernel;
+    pthread_mutex_unlock(&cache->lock);
+    if (made) free_kernel(made);
+    st = check_num_args(name, args, expected_args);
+    if (st == FACL_SUCCESS) *kernel = use;
     return st;
 }

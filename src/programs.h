@@ -10,9 +10,10 @@
 
 typedef struct facl_program_entry facl_program_entry;
 
-/* Thread rules: `lock` guards entries and stats and is never held across a compile, a
- * disk load or store, or a log callback. A program being built has an entry marked
- * building; threads that need that same program wait on `built`, all others go on. */
+/* Thread rules: `lock` guards entries (with their kernel objects) and stats and is never
+ * held across a compile, a disk load or store, a log callback or any other OpenCL call.
+ * A program being built has an entry marked building; threads that need that same
+ * program wait on `built`, all others go on. */
 typedef struct facl_program_cache {
     pthread_mutex_t lock;
     pthread_cond_t built; /* broadcast whenever an entry stops building */
@@ -39,6 +40,16 @@ void facl_program_cache_release(facl_program_cache *cache);
 facl_status facl_program_get(facl_program_cache *cache, cl_context cl_ctx, cl_device_id device,
                              const facl_device_profile *profile, const char *source_name,
                              const char *options, cl_program *program);
+
+/* Kernel `name` of `program` (which facl_program_get returned from this cache), checked to
+ * take `expected_args` arguments. Each program entry keeps its kernel objects by name:
+ * created on first use, released with the program by facl_program_cache_release, never
+ * by the caller. They are shared by every thread of the context, and clSetKernelArg on
+ * one kernel object from two threads at once is undefined (OpenCL, "Multiple host
+ * threads"), so callers set their arguments and enqueue them only while they hold the
+ * context's enqueue lock (context.h), setting every argument each time. */
+facl_status facl_program_kernel(facl_program_cache *cache, cl_program program, const char *name,
+                                cl_uint expected_args, cl_kernel *kernel);
 
 facl_cache_stats facl_program_cache_stats(facl_program_cache *cache);
 
