@@ -11,13 +11,20 @@
  *   with no keys it launches all three (dq = 0), none of zero size.
  * - attn_fwd_blocked needs its whole fixed work-group: where the driver's build of it
  *   allows fewer work-items (this test's clGetKernelWorkGroupInfo says so), the call runs
- *   attn_fwd instead, and still computes the right thing. */
+ *   attn_fwd instead, and still computes the right thing.
+ * - Kernel objects (counted through clCreateKernel and clReleaseKernel) are made once per
+ *   context and kernel, by the first call that needs them, used by every later call, and
+ *   all released by facl_context_free.
+ * - A call sets every argument of its kernels before its first enqueue: a kernel refusing
+ *   its arguments (this test's clSetKernelArg), even the call's last one, fails the call
+ *   with nothing launched, and the next call, which sets them all again, is right. */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -28,6 +35,8 @@ static int g_launches, g_zero_sized, g_fail_probs_build, g_fail_bwd_build;
 static size_t g_group_limit;  /* CL_KERNEL_WORK_GROUP_SIZE reported at most this; 0: real */
 static int g_over_limit;      /* launches with a work-group above g_group_limit */
 static char g_last_kernel[64]; /* the function name of the last launch */
+static int g_kernels_made, g_kernels_released; /* by clCreateKernel / clReleaseKernel */
+static char g_refuse_args_of[64]; /* clSetKernelArg refuses this kernel's arguments */
 
 /* attn_probs is the one program built without a tile-size option (see src/plan.c). */
 static int is_probs_program(const char *options)
@@ -65,6 +74,41 @@ CL_API_ENTRY cl_int CL_API_CALL clGetKernelWorkGroupInfo(cl_kernel kernel, cl_de
         *(size_t *)value > g_group_limit)
         *(size_t *)value = g_group_limit;
     return err;
+}
+
+CL_API_ENTRY cl_kernel CL_API_CALL clCreateKernel(cl_program program, const char *name,
+                                                  cl_int *err)
+{
+    typedef cl_kernel (*real_fn)(cl_program, const char *, cl_int *);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clCreateKernel");
+    cl_kernel kernel = real(program, name, err);
+    if (kernel) g_kernels_made++;
+    return kernel;
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clReleaseKernel(cl_kernel kernel)
+{
+    typedef cl_int (*real_fn)(cl_kernel);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clReleaseKernel");
+    const cl_int err = real(kernel);
+    if (err == CL_SUCCESS) g_kernels_released++;
+    return err;
+}
+
+CL_API_ENTRY cl_int CL_API_CALL clSetKernelArg(cl_kernel kernel, cl_uint index, size_t size,
+                                              const void *value)
+{
+    typedef cl_int (*real_fn)(cl_kernel, cl_uint, size_t, const void *);
+    static real_fn real;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "clSetKernelArg");
+    char name[64];
+    if (g_refuse_args_of[0] &&
+        clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL) == CL_SUCCESS &&
+        strcmp(name, g_refuse_args_of) == 0)
+        return CL_INVALID_ARG_VALUE;
+    return real(kernel, index, size, value);
 }
 
 CL_API_ENTRY cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel,
@@ -264,6 +308,84 @@ static void test_backward_launches(void **state)
     problem_free(&p);
 }
 
+/* A decode over the problem's k and v as a dense cache holding all its keys. */
+static facl_status decode_run(problem *p)
+{
+    const int64_t qs[4] = {1, 1, HEADS, D}, ls[3] = {1, HEADS, 1};
+    facl_tensor q = facl_tensor_contiguous(p->q, FACL_DTYPE_F32, 4, qs);
+    facl_tensor out = facl_tensor_contiguous(p->out, FACL_DTYPE_F32, 4, qs);
+    facl_tensor lse = facl_tensor_contiguous(p->lse, FACL_DTYPE_F32, 3, ls);
+    facl_kvcache_args args = FACL_KVCACHE_ARGS_INIT;
+    args.cache_seqlens_value = (int32_t)p->tk.shape[1];
+    return facl_fwd_kvcache(p->ctx, NULL, &q, &p->tk, &p->tk, &args, &out, &lse, NULL, 0, NULL,
+                            NULL);
+}
+
+static void test_kernel_objects_kept_and_released(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 5);
+    g_kernels_made = g_kernels_released = 0;
+    for (int i = 0; i < 3; ++i) assert_int_equal(problem_run(&p), FACL_SUCCESS);
+    assert_int_equal(g_kernels_made, 2); /* the forward kernel and attn_probs */
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    expect_out_equals_inputs(&p);
+    for (int i = 0; i < 3; ++i) assert_int_equal(decode_run(&p), FACL_SUCCESS);
+    assert_int_equal(g_kernels_made, 3); /* and attn_cache */
+    for (int i = 0; i < 3; ++i) assert_int_equal(bwd_run(&p), FACL_SUCCESS);
+    assert_int_equal(g_kernels_made, 6); /* and the backward's three */
+    assert_int_equal(clFinish(facl_context_queue(p.ctx)), CL_SUCCESS);
+    assert_int_equal(g_kernels_released, 0);
+    problem_free(&p);
+    assert_int_equal(g_kernels_released, g_kernels_made);
+}
+
+/* out still all 0xFF bytes. */
+static void expect_out_poisoned(problem *p, const char *what)
+{
+    unsigned char out[SQ * D * 4];
+    assert_int_equal(clEnqueueReadBuffer(facl_context_queue(p->ctx), p->out, CL_TRUE, 0,
+                                         sizeof out, out, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (size_t i = 0; i < sizeof out; ++i)
+        if (out[i] != 0xFF) fail_msg("out byte %zu was written by %s", i, what);
+}
+
+static void test_refused_argument_enqueues_nothing(void **state)
+{
+    (void)state;
+    problem p;
+    problem_make(&p, 5);
+    cl_command_queue queue = facl_context_queue(p.ctx);
+    assert_int_equal(problem_run(&p), FACL_SUCCESS); /* the kernels exist, arguments set */
+    const unsigned char poison = 0xFF;
+    assert_int_equal(clEnqueueFillBuffer(queue, p.out, &poison, 1, 0, SQ * D * 4, 0, NULL, NULL),
+                     CL_SUCCESS);
+    assert_int_equal(clFinish(queue), CL_SUCCESS);
+    g_launches = 0;
+    /* the forward's second kernel: the forward kernel's arguments were set already */
+    snprintf(g_refuse_args_of, sizeof g_refuse_args_of, "attn_probs");
+    facl_status st = problem_run(&p);
+    g_refuse_args_of[0] = '\0';
+    assert_int_not_equal(st, FACL_SUCCESS);
+    if (!strstr(facl_last_error(), "clSetKernelArg")) fail_msg("message: %s", facl_last_error());
+    /* the backward's last kernel: its first two are not enqueued either */
+    snprintf(g_refuse_args_of, sizeof g_refuse_args_of, "attn_bwd_dkdv");
+    st = bwd_run(&p);
+    g_refuse_args_of[0] = '\0';
+    assert_int_not_equal(st, FACL_SUCCESS);
+    assert_int_equal(clFinish(queue), CL_SUCCESS);
+    if (g_launches != 0) fail_msg("calls refused at their arguments launched %d kernel(s)", g_launches);
+    expect_out_poisoned(&p, "a call refused at its arguments");
+    /* the same call again sets every argument anew */
+    assert_int_equal(problem_run(&p), FACL_SUCCESS);
+    assert_int_equal(clFinish(queue), CL_SUCCESS);
+    assert_int_equal(g_launches, 2);
+    expect_out_equals_inputs(&p);
+    problem_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_no_zero_sized_launch),
         cmocka_unit_test(test_backward_launches),
         cmocka_unit_test(test_blocked_kernel_group_too_large),
+        cmocka_unit_test(test_kernel_objects_kept_and_released),
+        cmocka_unit_test(test_refused_argument_enqueues_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

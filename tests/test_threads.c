@@ -8,9 +8,11 @@
  *   eight_contexts: 8 threads x 100 mixed calls, each thread on its OWN context
  *                   (created and freed inside the thread, all at the same time), after
  *                   a single-threaded warm-up that runs each variant once and fills the
- *                   disk cache (a failure there is no thread problem).
+ *                   disk cache (a failure there is no thread problem);
+ *   shared_kernels: 8 threads on one context calling back to back through the same
+ *                   kernel objects (below, "Shared kernel objects").
  *
- * Each thread draws its own random inputs (seeds differ per thread and call) and owns
+ * In the first two, each thread draws its own random inputs (seeds differ per thread and call) and owns
  * its buffers. Calls rotate over six kernel programs (dtype, head dim, varlen, softcap,
  * ALiBi, dropout) and, within them, over layouts (dense, qkv-packed, kv-packed and the
  * varlen forms), causal on/off, both mask alignments, windows (small and wider than the
@@ -32,6 +34,7 @@
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* pthreads */
 #endif
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,8 +48,10 @@
 #include <cmocka.h>
 
 #include "case_runner.h"
+#include "compare.h"
 #include "facl.h"
 #include "numeric.h"
+#include "reference.h"
 
 enum {
     NTHREADS = 8,
@@ -249,27 +254,33 @@ typedef struct start_gate {
     int open, cancelled;
 } start_gate;
 
+/* A worker's failures: how many, and the first one's message. */
+typedef struct failure_log {
+    int count;
+    char first[2048];
+} failure_log;
+
+static void record_failure(failure_log *log, const char *fmt, ...)
+{
+    va_list ap;
+    if (log->count++ == 0) {
+        va_start(ap, fmt);
+        vsnprintf(log->first, sizeof log->first, fmt, ap);
+        va_end(ap);
+    }
+}
+
 typedef struct worker {
     int tid, ncalls;
     facl_context *shared; /* NULL: the worker makes its own context */
     start_gate *start;
     /* results */
-    int done, failures, per_mode[NMODES];
+    int done, per_mode[NMODES];
     facl_cache_stats stats; /* of its own context */
-    char first_failure[2048];
+    failure_log failures;
 } worker;
 
 static pthread_mutex_t g_context_queue_turn = PTHREAD_MUTEX_INITIALIZER;
-
-static void record_failure(worker *w, const char *fmt, ...)
-{
-    va_list ap;
-    if (w->failures++ == 0) {
-        va_start(ap, fmt);
-        vsnprintf(w->first_failure, sizeof w->first_failure, fmt, ap);
-        va_end(ap);
-    }
-}
 
 static void *worker_main(void *arg)
 {
@@ -289,14 +300,14 @@ static void *worker_main(void *arg)
     if (!ctx) {
         facl_status st = facl_context_create(NULL, &ctx);
         if (st != FACL_SUCCESS) {
-            record_failure(w, "thread %d: facl_context_create: %s: %s", w->tid,
+            record_failure(&w->failures, "thread %d: facl_context_create: %s: %s", w->tid,
                            facl_status_string(st), facl_last_error());
             ctx = NULL;
             goto out;
         }
     }
     if (!res_create(ctx, &tr, err, sizeof err)) {
-        record_failure(w, "thread %d: %s", w->tid, err);
+        record_failure(&w->failures, "thread %d: %s", w->tid, err);
         goto out;
     }
     testkit_rng_seed(&rng, 1000003u * (uint64_t)(w->tid + 1));
@@ -320,7 +331,7 @@ static void *worker_main(void *arg)
             char name[256], res[1400];
             fwd_case_name(&p.c, name, sizeof name);
             case_result_format(&r, res, sizeof res);
-            record_failure(w, "thread %d call %d on %s: %s (seed %#llx)\n%s", w->tid, i,
+            record_failure(&w->failures, "thread %d call %d on %s: %s (seed %#llx)\n%s", w->tid, i,
                            k_mode_names[p.mode], name, (unsigned long long)p.c.seed, res);
         }
         if (i % 10 == 5) { /* an invalid call: this thread's message, not another's */
@@ -328,7 +339,7 @@ static void *worker_main(void *arg)
             facl_status st = bad_call(ctx, &tr, kind);
             const char *msg = facl_last_error();
             if (st != g_bad_status[kind] || strcmp(msg, g_bad_message[kind]) != 0)
-                record_failure(w, "thread %d call %d: invalid call %d gave %s \"%s\", "
+                record_failure(&w->failures, "thread %d call %d: invalid call %d gave %s \"%s\", "
                                "expected %s \"%s\"", w->tid, i, kind, facl_status_string(st),
                                msg, facl_status_string(g_bad_status[kind]), g_bad_message[kind]);
         }
@@ -387,13 +398,13 @@ static void run_workers(facl_context *shared)
         fail_msg("pthread_create failed after %d threads", started);
 
     for (int t = 0; t < NTHREADS; t++) {
-        failures += w[t].failures;
+        failures += w[t].failures.count;
         done += w[t].done;
         for (int m = 0; m < NMODES; m++)
             per_mode[m] += w[t].per_mode[m];
-        if (w[t].failures)
-            print_message("thread %d: %d failure(s); first:\n%s\n", t, w[t].failures,
-                          w[t].first_failure);
+        if (w[t].failures.count)
+            print_message("thread %d: %d failure(s); first:\n%s\n", t, w[t].failures.count,
+                          w[t].failures.first);
     }
     print_message("%d threads, %d calls (%d on the context's queue, %d on the threads' own, "
                   "%d of those with async uploads), %.1f s\n", NTHREADS, done,
@@ -459,6 +470,258 @@ static void test_eight_contexts(void **state)
     (void)state;
     warm_up();
     run_workers(NULL);
+}
+
+/* ------------------------------------------------------------------ shared kernel objects */
+
+/* Shared kernel objects (docs/THREADS.md): a context makes each kernel object
+ * once, and every call of every thread sets its arguments on that same object, under the
+ * context's enqueue lock, then enqueues it. Here 8 threads, all on one context and each on
+ * its own in-order queue, make their calls back to back through the same two programs
+ * (one forward variant; one KV-cache decode variant, whose calls alternate between one
+ * split and two, so attn_cache and cache_combine), every call with its own shapes,
+ * buffers and values, and wait only after a batch of calls; then every output is checked
+ * against the float64 reference with the rule of docs/CONTRACT.md. Were a call's enqueue
+ * able to take another call's arguments (arguments set outside the lock, or an enqueue
+ * after letting it go), some call's outputs would stay poisoned or hold another
+ * problem's numbers: with no wait between calls the threads spend most of their time
+ * inside the calls, where the arguments are set, so such a race shows here.
+ * FACL_TEST_SHARED_ROUNDS=n changes the rounds per thread (default 30). */
+
+enum {
+    DEFAULT_ROUNDS = 30,
+    BATCH = 6,     /* calls per round, even slots facl_fwd, odd ones facl_fwd_kvcache */
+    D = 16,        /* fp32, d 16, 2 query heads over 1 kv head: one program each */
+    HQ = 2,
+    HKV = 1,
+    MAX_SQ = 5,    /* the forward's query rows, 1 .. MAX_SQ */
+    MAX_SK = 24,   /* the forward's keys and the cache's capacity */
+};
+
+/* One call's buffers: q (MAX_SQ, HQ, D), k and v (MAX_SK, HKV, D), out like q, lse
+ * (HQ, MAX_SQ); a call uses a prefix of each as a contiguous batch-1 tensor. */
+typedef struct slot {
+    cl_mem q, k, v, out, lse;
+    int sq, sk, splits; /* this round's problem: sk is the cache's used length for a decode */
+    float hq[MAX_SQ * HQ * D], hk[MAX_SK * HKV * D], hv[MAX_SK * HKV * D];
+} slot;
+
+typedef struct kernel_worker {
+    int tid, rounds;
+    facl_context *ctx;
+    cl_command_queue queue;
+    slot slots[BATCH];
+    testkit_rng rng;
+    int calls;
+    failure_log failures;
+} kernel_worker;
+
+static int make_slots(kernel_worker *w)
+{
+    cl_context cl = facl_context_cl_context(w->ctx);
+    const size_t bytes[5] = {sizeof w->slots[0].hq, sizeof w->slots[0].hk, sizeof w->slots[0].hk,
+                             sizeof w->slots[0].hq, sizeof(float) * HQ * MAX_SQ};
+    for (int s = 0; s < BATCH; s++) {
+        cl_mem *all[5] = {&w->slots[s].q, &w->slots[s].k, &w->slots[s].v, &w->slots[s].out,
+                          &w->slots[s].lse};
+        for (int i = 0; i < 5; i++) {
+            cl_int e;
+            *all[i] = clCreateBuffer(cl, CL_MEM_READ_WRITE, bytes[i], NULL, &e);
+            if (e != CL_SUCCESS) {
+                *all[i] = NULL;
+                record_failure(&w->failures, "thread %d: clCreateBuffer: %d", w->tid, (int)e);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static void release_slots(kernel_worker *w)
+{
+    for (int s = 0; s < BATCH; s++) {
+        cl_mem all[5] = {w->slots[s].q, w->slots[s].k, w->slots[s].v, w->slots[s].out,
+                         w->slots[s].lse};
+        for (int i = 0; i < 5; i++)
+            if (all[i]) clReleaseMemObject(all[i]);
+    }
+}
+
+/* This round's problem and values of slot s, uploaded, its outputs poisoned (NaN). */
+static cl_int fill_slot(kernel_worker *w, int s, int round)
+{
+    slot *sl = &w->slots[s];
+    const int decode = s % 2;
+    sl->sq = decode ? 1 : 1 + (w->tid + s + round) % MAX_SQ;
+    sl->sk = 1 + (3 * w->tid + 5 * s + round) % MAX_SK;
+    sl->splits = decode ? 1 + (round + s / 2) % 2 : 0;
+    for (size_t i = 0; i < sizeof sl->hq / sizeof sl->hq[0]; i++)
+        sl->hq[i] = (float)testkit_rng_normal(&w->rng);
+    for (size_t i = 0; i < sizeof sl->hk / sizeof sl->hk[0]; i++) {
+        sl->hk[i] = (float)testkit_rng_normal(&w->rng);
+        sl->hv[i] = (float)testkit_rng_normal(&w->rng);
+    }
+    const unsigned char poison = 0xFF;
+    cl_int e = clEnqueueWriteBuffer(w->queue, sl->q, CL_FALSE, 0, sizeof sl->hq, sl->hq, 0, NULL, NULL);
+    if (e == CL_SUCCESS)
+        e = clEnqueueWriteBuffer(w->queue, sl->k, CL_FALSE, 0, sizeof sl->hk, sl->hk, 0, NULL, NULL);
+    if (e == CL_SUCCESS)
+        e = clEnqueueWriteBuffer(w->queue, sl->v, CL_FALSE, 0, sizeof sl->hv, sl->hv, 0, NULL, NULL);
+    if (e == CL_SUCCESS)
+        e = clEnqueueFillBuffer(w->queue, sl->out, &poison, 1, 0, sizeof sl->hq, 0, NULL, NULL);
+    if (e == CL_SUCCESS)
+        e = clEnqueueFillBuffer(w->queue, sl->lse, &poison, 1, 0, sizeof(float) * HQ * MAX_SQ, 0,
+                                NULL, NULL);
+    return e;
+}
+
+/* Slot s's call: facl_fwd over sk keys, or a decode over a cache holding sk keys. */
+static facl_status call_slot(kernel_worker *w, int s)
+{
+    const slot *sl = &w->slots[s];
+    const int decode = s % 2;
+    const int64_t qs[4] = {1, sl->sq, HQ, D}, ls[3] = {1, HQ, sl->sq};
+    const int64_t ks[4] = {1, decode ? MAX_SK : sl->sk, HKV, D};
+    facl_tensor q = facl_tensor_contiguous(sl->q, FACL_DTYPE_F32, 4, qs);
+    facl_tensor k = facl_tensor_contiguous(sl->k, FACL_DTYPE_F32, 4, ks);
+    facl_tensor v = facl_tensor_contiguous(sl->v, FACL_DTYPE_F32, 4, ks);
+    facl_tensor out = facl_tensor_contiguous(sl->out, FACL_DTYPE_F32, 4, qs);
+    facl_tensor lse = facl_tensor_contiguous(sl->lse, FACL_DTYPE_F32, 3, ls);
+    facl_attn_options opts = FACL_ATTN_OPTIONS_INIT;
+    if (!decode)
+        return facl_fwd(w->ctx, w->queue, &q, &k, &v, &out, &lse, &opts, 0, NULL, NULL);
+    facl_kvcache_args args = FACL_KVCACHE_ARGS_INIT;
+    args.cache_seqlens_value = sl->sk;
+    args.num_splits = sl->splits;
+    return facl_fwd_kvcache(w->ctx, w->queue, &q, &k, &v, &args, &out, &lse, &opts, 0, NULL, NULL);
+}
+
+/* Slot s's outputs, read back after the round, against float64 over its first sk keys. */
+static void check_slot(kernel_worker *w, int s, int round)
+{
+    const slot *sl = &w->slots[s];
+    float got[MAX_SQ * HQ * D], got_lse[HQ * MAX_SQ];
+    const size_t n = (size_t)sl->sq * HQ * D, nl = (size_t)HQ * sl->sq;
+    cl_int e = clEnqueueReadBuffer(w->queue, sl->out, CL_TRUE, 0, n * sizeof(float), got, 0,
+                                   NULL, NULL);
+    if (e == CL_SUCCESS)
+        e = clEnqueueReadBuffer(w->queue, sl->lse, CL_TRUE, 0, nl * sizeof(float), got_lse, 0,
+                                NULL, NULL);
+    if (e != CL_SUCCESS) {
+        record_failure(&w->failures, "thread %d round %d slot %d: reading back: %d", w->tid, round, s, (int)e);
+        return;
+    }
+    const int32_t cu_q[2] = {0, sl->sq}, cu_k[2] = {0, sl->sk};
+    ref_problem p;
+    memset(&p, 0, sizeof p);
+    p.batch = 1;
+    p.heads_q = HQ;
+    p.heads_kv = HKV;
+    p.head_dim = D;
+    p.cu_q = cu_q;
+    p.cu_k = cu_k;
+    p.scale = 1.0f / sqrtf((float)D);
+    p.window_left = p.window_right = -1;
+    double ref[MAX_SQ * HQ * D], ref_lse[HQ * MAX_SQ];
+    ref_attention_f64(&p, sl->hq, sl->hk, sl->hv, ref, ref_lse);
+    const cmp_result out = cmp_check(FACL_DTYPE_F32, got, ref, NULL, n);
+    const cmp_result lse = cmp_check(FACL_DTYPE_F32, got_lse, ref_lse, NULL, nl);
+    if (!out.pass || !lse.pass) {
+        char what[160];
+        cmp_format(out.pass ? &lse : &out, what, sizeof what);
+        record_failure(&w->failures, "thread %d round %d: %s sq=%d sk=%d%s: %s wrong: %s", w->tid, round,
+                       s % 2 ? "facl_fwd_kvcache" : "facl_fwd", sl->sq, sl->sk,
+                       s % 2 ? (sl->splits > 1 ? " 2 splits" : " 1 split") : "",
+                       out.pass ? "lse" : "out", what);
+    }
+}
+
+static void *kernel_worker_main(void *arg)
+{
+    kernel_worker *w = arg;
+    cl_int e = CL_SUCCESS;
+    w->queue = clCreateCommandQueue(facl_context_cl_context(w->ctx), facl_context_device(w->ctx),
+                                    0, &e);
+    if (e != CL_SUCCESS) {
+        record_failure(&w->failures, "thread %d: clCreateCommandQueue: %d", w->tid, (int)e);
+        return NULL;
+    }
+    testkit_rng_seed(&w->rng, 0x5eedull * (uint64_t)(w->tid + 1));
+    if (!make_slots(w)) goto out;
+    for (int r = 0; r < w->rounds; r++) {
+        for (int s = 0; s < BATCH && e == CL_SUCCESS; s++) e = fill_slot(w, s, r);
+        if (e == CL_SUCCESS) e = clFinish(w->queue);
+        if (e != CL_SUCCESS) {
+            record_failure(&w->failures, "thread %d round %d: uploads: %d", w->tid, r, (int)e);
+            break;
+        }
+        /* the round's calls back to back: no wait between them */
+        for (int s = 0; s < BATCH; s++) {
+            const facl_status st = call_slot(w, s);
+            w->calls++;
+            if (st != FACL_SUCCESS)
+                record_failure(&w->failures, "thread %d round %d slot %d: %s: %s", w->tid, r, s,
+                               facl_status_string(st), facl_last_error());
+        }
+        if ((e = clFinish(w->queue)) != CL_SUCCESS) {
+            record_failure(&w->failures, "thread %d round %d: clFinish: %d", w->tid, r, (int)e);
+            break;
+        }
+        for (int s = 0; s < BATCH; s++) check_slot(w, s, r);
+    }
+out:
+    release_slots(w);
+    clReleaseCommandQueue(w->queue);
+    return NULL;
+}
+
+static int rounds_per_thread(void)
+{
+    const char *env = getenv("FACL_TEST_SHARED_ROUNDS");
+    const int n = env && *env ? atoi(env) : DEFAULT_ROUNDS;
+    return n > 0 ? n : DEFAULT_ROUNDS;
+}
+
+static void test_shared_kernels(void **state)
+{
+    (void)state;
+    facl_context *ctx = NULL;
+    const facl_status st = facl_context_create(NULL, &ctx);
+    if (st != FACL_SUCCESS)
+        fail_msg("facl_context_create: %s: %s", facl_status_string(st), facl_last_error());
+    /* Each program once on this thread first: a build failure here is no thread problem,
+     * and the threads then meet on built programs and kernels. */
+    kernel_worker warm;
+    memset(&warm, 0, sizeof warm);
+    warm.ctx = ctx;
+    warm.rounds = 1;
+    kernel_worker_main(&warm);
+    if (warm.failures.count) fail_msg("single-threaded warm-up: %s", warm.failures.first);
+
+    static kernel_worker w[NTHREADS];
+    pthread_t th[NTHREADS];
+    int started = 0, failures = 0, calls = 0;
+    memset(w, 0, sizeof w);
+    for (int t = 0; t < NTHREADS; t++) {
+        w[t].tid = t;
+        w[t].rounds = rounds_per_thread();
+        w[t].ctx = ctx;
+        if (pthread_create(&th[t], NULL, kernel_worker_main, &w[t]) != 0) break;
+        started++;
+    }
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    facl_context_free(ctx);
+    if (started < NTHREADS) fail_msg("pthread_create failed after %d threads", started);
+    for (int t = 0; t < NTHREADS; t++) {
+        failures += w[t].failures.count;
+        calls += w[t].calls;
+        if (w[t].failures.count)
+            print_message("thread %d: %d failure(s); first: %s\n", t, w[t].failures.count,
+                          w[t].failures.first);
+    }
+    print_message("%d threads, %d calls on one context's kernel objects\n", NTHREADS, calls);
+    assert_int_equal(failures, 0);
+    assert_int_equal(calls, NTHREADS * rounds_per_thread() * BATCH);
 }
 
 /* The shared context (no disk cache), and the messages of the invalid calls as a single
@@ -531,6 +794,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_context),
         cmocka_unit_test(test_eight_contexts),
+        cmocka_unit_test(test_shared_kernels),
     };
     return cmocka_run_group_tests_name("threads", tests, setup, teardown);
 }
