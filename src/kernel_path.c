@@ -25,42 +25,43 @@ static facl_status force_path(facl_context *ctx, const char *name, const char *s
     return FACL_SUCCESS;
 }
 
-/* FACL_FWD_WGMMA_SHAPE "warpgroups,q_regs,stages" (1 or 2; 0 or 1; 0, 2 or 3) into the
- * profile. */
-static facl_status read_wgmma_shape(facl_device_profile *p)
+/* A benchmark's shape switch: three comma-separated integers from environment variable
+ * `name`, each one of allowed[i] (ended by -1), into *v[i]; untouched when it is unset or
+ * empty. `usage` names the fields and their values for the error. */
+static facl_status read_shape(const char *name, const char *usage, const int allowed[3][4],
+                              int *const v[3])
 {
-    const char *text = facl_getenv("FACL_FWD_WGMMA_SHAPE");
+    const char *text = facl_getenv(name);
     if (!text || !*text) return FACL_SUCCESS;
-    int warpgroups = 0, q_regs = -1, pipe = -1, used = 0;
-    if (sscanf(text, "%d,%d,%d%n", &warpgroups, &q_regs, &pipe, &used) != 3 ||
-        text[used] != '\0' || (warpgroups != 1 && warpgroups != 2) || (q_regs != 0 && q_regs != 1) ||
-        (pipe != 0 && pipe != 2 && pipe != 3))
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_FWD_WGMMA_SHAPE: expected \"warpgroups,q_regs,stages\" with "
-                         "warpgroups 1 or 2, q_regs 0 or 1, stages 0, 2 or 3, got \"%s\"", text);
-    p->wgmma_warpgroups = warpgroups;
-    p->wgmma_q_regs = q_regs;
-    p->wgmma_pipe = pipe;
+    int read[3] = {0, 0, 0}, used = 0;
+    int ok = sscanf(text, "%d,%d,%d%n", &read[0], &read[1], &read[2], &used) == 3 && text[used] == '\0';
+    for (int i = 0; i < 3 && ok; ++i) {
+        int found = 0;
+        for (int j = 0; j < 4 && allowed[i][j] >= 0; ++j) found |= read[i] == allowed[i][j];
+        ok = found;
+    }
+    if (!ok)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "%s: expected %s, got \"%s\"", name, usage, text);
+    for (int i = 0; i < 3; ++i) *v[i] = read[i];
     return FACL_SUCCESS;
 }
 
-/* FACL_FWD_MMA_SHAPE "m_tiles,q_local,block_n" (1 or 2; 0 or 1; 32, 64 or 128) into the
- * profile. */
-static facl_status read_mma_shape(facl_device_profile *p)
+/* FACL_FWD_WGMMA_SHAPE and FACL_FWD_MMA_SHAPE into the profile. */
+static facl_status read_shapes(facl_device_profile *p)
 {
-    const char *text = facl_getenv("FACL_FWD_MMA_SHAPE");
-    if (!text || !*text) return FACL_SUCCESS;
-    int m_tiles = 0, q_local = -1, block_n = 0, used = 0;
-    if (sscanf(text, "%d,%d,%d%n", &m_tiles, &q_local, &block_n, &used) != 3 ||
-        text[used] != '\0' || (m_tiles != 1 && m_tiles != 2) || (q_local != 0 && q_local != 1) ||
-        (block_n != 32 && block_n != 64 && block_n != 128))
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_FWD_MMA_SHAPE: expected \"m_tiles,q_local,block_n\" with "
-                         "m_tiles 1 or 2, q_local 0 or 1, block_n 32, 64 or 128, got \"%s\"", text);
-    p->mma_m_tiles = m_tiles;
-    p->mma_q_local = q_local;
-    p->mma_block_n = block_n;
-    return FACL_SUCCESS;
+    static const int wgmma[3][4] = {{1, 2, -1}, {0, 1, -1}, {0, 2, 3, -1}};
+    static const int mma[3][4] = {{1, 2, -1}, {0, 1, -1}, {32, 64, 128, -1}};
+    int *const wgmma_fields[3] = {&p->wgmma_warpgroups, &p->wgmma_q_regs, &p->wgmma_pipe};
+    int *const mma_fields[3] = {&p->mma_m_tiles, &p->mma_q_local, &p->mma_block_n};
+    facl_status st = read_shape("FACL_FWD_WGMMA_SHAPE",
+                                "\"warpgroups,q_regs,stages\" with warpgroups 1 or 2, q_regs 0 or 1, "
+                                "stages 0, 2 or 3",
+                                wgmma, wgmma_fields);
+    if (st != FACL_SUCCESS) return st;
+    return read_shape("FACL_FWD_MMA_SHAPE",
+                      "\"m_tiles,q_local,block_n\" with m_tiles 1 or 2, q_local 0 or 1, block_n 32, "
+                      "64 or 128",
+                      mma, mma_fields);
 }
 
 /* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when
@@ -70,8 +71,6 @@ static facl_status read_mma_shape(facl_device_profile *p)
 static facl_status choose_wgmma(facl_context *ctx)
 {
     facl_device_profile *p = &ctx->profile;
-    facl_status st = read_wgmma_shape(p);
-    if (st != FACL_SUCCESS) return st;
     const char *env = facl_getenv("FACL_FWD_WGMMA");
     if (!env || !*env || strcmp(env, "0") == 0) return FACL_SUCCESS;
     if (strcmp(env, "1") != 0)
@@ -94,7 +93,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
 {
     const char *env = facl_getenv("FACL_KERNEL_PATH");
     /* before the probe, so that it runs the shape the calls will */
-    facl_status st = read_mma_shape(&ctx->profile);
+    facl_status st = read_shapes(&ctx->profile);
     if (st != FACL_SUCCESS) return st;
     if (env && *env) {
         st = force_path(ctx, env, "FACL_KERNEL_PATH");
