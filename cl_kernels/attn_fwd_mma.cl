@@ -52,7 +52,7 @@
 #define M_TILES 1
 #endif
 #ifndef BLOCK_N
-#define BLOCK_N 64 /* keys per tile: 64, or 32 (the host's choice for head dims above 128) */
+#define BLOCK_N 64 /* keys per tile: 64, or 32 where local memory is short (plan.c) */
 #endif
 /* Q_LOCAL=1 (mma.sync only): the group's q rows stay in a local tile, each warp reading
  * its fragments per k-step with ldmatrix (FlashAttention 2 with Is_Q_in_regs off), so
