@@ -1056,7 +1056,7 @@ static void test_local_memory_every_path(void **state)
 }
 
 /* attn_fwd_wgmma (Hopper): forced, every fp16/bf16 head dim on nvidia-mma (with the
- * sm_90a rebuild) and mma-emulated (without); after its probe only above head dim 128;
+ * sm_90a rebuild) and mma-emulated (without); never unless forced;
  * local memory as the kernel declares it and within the budget; a requested shape that
  * does not fit falls back to attn_fwd_mma. */
 static void test_wgmma_plan(void **state)
