@@ -1,24 +1,26 @@
 /* Forward attention on tensor cores (FlashAttention 2's algorithm with warp-level mma).
  *
  * A work-group of 128 work-items (4 warps) covers BLOCK_M = 64 * M_TILES query rows of
- * one (sequence, head); each warp owns M_TILES tiles of 16 rows and keeps their q as mma
- * A operands in registers for the whole call. For each tile of BLOCK_N keys (64; 32 for
- * head dims above 128, whose tiles would not fit local memory otherwise) the
- * group stages k and v, both row major as raw 16-bit values, in local memory; each warp
- * then computes its 16 x 64 scores with m16n8k16 products, applies scale, softcap, ALiBi
- * and the masks, keeps an online softmax in fp32 (each row is spread over the 4 lanes of
- * a quad, reduced with shuffles), and feeds the probabilities, rounded to the storage
- * type as FlashAttention does, straight from the score registers into the p.v products.
- * Operands come out of the tiles through ldmatrix (.trans for v: no transposing store).
+ * one (sequence, head); each warp owns M_TILES tiles of 16 rows, whose q it reads as mma
+ * A operands from a local tile (Q_LOCAL) or keeps in registers for the whole call. For
+ * each tile of BLOCK_N keys (plan.c chooses the shape) the group stages k and v, both
+ * row major as raw 16-bit values, in local memory; each warp then computes its scores
+ * with m16n8k16 products, applies scale, softcap, ALiBi and the masks, keeps an online
+ * softmax in fp32 (each row is spread over the 4 lanes of a quad, reduced with
+ * shuffles), and feeds the probabilities, rounded to the storage type as FlashAttention
+ * does, straight from the score registers into the p.v products. Operands come out of
+ * the tiles through ldmatrix (.trans for v: no transposing store).
  *
- * Copies overlap the arithmetic as in FlashAttention 2: with 16-byte aligned rows
- * (VEC_LOADS) the tiles are filled by asynchronous copies (cp.async), v of a tile while
- * its scores are computed and k of the next tile while p.v runs; otherwise through
- * registers. Only fp16 and bf16 storage, head_dim up to 256 (padded to a multiple of 16
- * with zeros); the host falls back to attn_fwd.cl otherwise.
+ * Copies overlap the arithmetic: with 16-byte aligned rows (VEC_LOADS) the tiles are
+ * filled by asynchronous copies (cp.async), otherwise through registers. With one buffer
+ * of each (KV_STAGES=1, FlashAttention 2's schedule) v of a tile is copied while its
+ * scores are computed and k of the next tile while p.v runs; with two (KV_STAGES=2) k
+ * and v of the next tile while the whole of this one computes. Only fp16 and bf16
+ * storage, head_dim up to 256 (padded to a multiple of 16 with zeros); the host falls
+ * back to attn_fwd.cl otherwise.
  *
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, BLOCK_N, Q_LOCAL,
- * VEC_LOADS (1 when every k and v row, and q's where Q_LOCAL stages q, starts on a
+ * KV_STAGES, VEC_LOADS (1 when every k and v row, and q's where Q_LOCAL stages q, starts on a
  * 16-byte boundary, so tiles load 8 values per access),
  * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
  * masks and numerics as attn_fwd.cl.
@@ -64,6 +66,18 @@
 #if BLOCK_N % 16 != 0
 #error "BLOCK_N must be a multiple of 16"
 #endif
+/* KV_STAGES (mma.sync only): 1, k and v of one tile each, refilled in turn within the tile
+ * (FlashAttention 2's schedule, two barriers per tile); 2, two of each, the next tile's k
+ * and v copied while the whole of this tile computes (one barrier per tile). On the H200
+ * a build without the copies ran 1.2-1.4x faster (run 60, docs/PERFORMANCE.md), double
+ * buffers 1.01-1.04x (run 61): the copies cost mostly local-memory bandwidth, shared
+ * with ldmatrix, rather than latency. */
+#ifndef KV_STAGES
+#define KV_STAGES 1
+#endif
+#if KV_STAGES != 1 && KV_STAGES != 2
+#error "KV_STAGES is 1 or 2"
+#endif
 #if WGMMA
 #ifndef WARPGROUPS
 #define WARPGROUPS 1
@@ -74,7 +88,7 @@
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
-#if M_TILES != 1 || BLOCK_N != 64 || Q_LOCAL
+#if M_TILES != 1 || BLOCK_N != 64 || Q_LOCAL || KV_STAGES != 1
 #error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles (Q_REGS, not Q_LOCAL)"
 #endif
 #define GROUP_SIZE (128 * WARPGROUPS)
@@ -104,7 +118,7 @@
 #if WG_PIPE != 0 && WG_PIPE != 2 && WG_PIPE != 3
 #error "WG_PIPE is 0, 2 or 3"
 #endif
-#define KV_BUFS (WG_PIPE ? WG_PIPE : 1)
+#define KV_BUFS (WG_PIPE ? WG_PIPE : KV_STAGES)
 
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
 #define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
@@ -163,10 +177,22 @@ inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int e
  * range as p.v operands, and fp32's as sums). */
 #define MAX_SLACK 8.0f
 
-/* Key block 8nb of a score tile as base-2 logits: scale, softcap, ALiBi and, where
- * `masked`, the visibility of keys j0, j0 + 1 for rows a (x, y) and b (z, w). The kernel
- * calls it with a literal `masked`, so the tiles that every row of a warp sees whole run
- * without the comparisons (FlashAttention applies masks on boundary tiles only). */
+/* Without softcap and ALiBi the scale goes into the exponent, as FlashAttention 2 does:
+ * a score tile keeps the raw products q.k, its row maxima are scaled once per row, and
+ * each probability is 2^(s * scale_log2 - m), one FMA before ex2 instead of a multiply
+ * per score and a subtraction. Exact for the maxima because scale > 0 (validate_fwd.c
+ * rejects negative scales and replaces 0 by 1/sqrt(d)) and rounding is monotonic: the
+ * scaled maximum of the raw scores is the maximum of the scaled ones. On the H200 (run
+ * 61) this ran 1.01-1.05x at d = 64 and 128 but 0.97-0.98x above, where one row tile's
+ * accumulators already fill the registers (ptxas spilled 36 bytes instead of 24): not
+ * there. */
+#define FOLD_SCALE (!HAS_SOFTCAP && !HAS_ALIBI && HEAD_DIM <= 128)
+
+/* Key block 8nb of a score tile as base-2 logits (FOLD_SCALE: as raw scores): scale,
+ * softcap, ALiBi and, where `masked`, the visibility of keys j0, j0 + 1 for rows a (x, y)
+ * and b (z, w). The kernel calls it with a literal `masked`, so the tiles that every row
+ * of a warp sees whole run without the comparisons (FlashAttention applies masks on
+ * boundary tiles only). */
 inline float4 base2_logits(float4 s, const attn_params p, float scale_log2, float slope, int j0,
                            int rel_a, int rel_b, int lo_a, int end_a, int lo_b, int end_b,
                            bool masked)
@@ -180,7 +206,12 @@ inline float4 base2_logits(float4 s, const attn_params p, float scale_log2, floa
         LOG2E;
 #else
     (void)p, (void)slope, (void)rel_a, (void)rel_b;
+#if FOLD_SCALE
+    (void)scale_log2;
+    x = s;
+#else
     x = s * scale_log2;
+#endif
 #endif
     if (masked) {
         const int j1 = j0 + 1;
@@ -190,6 +221,22 @@ inline float4 base2_logits(float4 s, const attn_params p, float scale_log2, floa
         x.w = j1 >= lo_b && j1 < end_b ? x.w : -INFINITY;
     }
     return x;
+}
+
+/* 2^(logit - max) of a score block's rows a (x, y) and b (z, w), from base2_logits'
+ * values and the rows' maxima (base-2 logits). native_exp2: one special-function
+ * instruction on NVIDIA (ex2.approx, relative error near 2^-22), far inside the tolerance
+ * of fp16/bf16 results. */
+inline float4 probabilities(float4 x, float scale_log2, float max_a, float max_b)
+{
+#if FOLD_SCALE
+    return (float4)(native_exp2(fma(x.x, scale_log2, -max_a)), native_exp2(fma(x.y, scale_log2, -max_a)),
+                    native_exp2(fma(x.z, scale_log2, -max_b)), native_exp2(fma(x.w, scale_log2, -max_b)));
+#else
+    (void)scale_log2;
+    return (float4)(native_exp2(x.x - max_a), native_exp2(x.y - max_a), native_exp2(x.z - max_b),
+                    native_exp2(x.w - max_b));
+#endif
 }
 
 /* Two adjacent 16-bit values of q as one operand register (zeros outside the matrix). */
@@ -371,7 +418,12 @@ MMA_UNROLL
          * before a barrier); committed with the first k tile, so waited for with it */
         stage_rows(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
 #endif
-        if (block_lo < block_end) stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
+        if (block_lo < block_end) {
+            stage_rows(k_seq, p.k_ss, block_lo, block_end, BLOCK_N, k_tile);
+#if KV_STAGES == 2
+            stage_rows(v_seq, p.v_ss, block_lo, block_end, BLOCK_N, v_tile); /* and its v */
+#endif
+        }
         async_commit();
 #if WG_PIPE == 3
         /* a second group ahead: k of the next tile, v of the first */
@@ -388,6 +440,8 @@ MMA_UNROLL
          * j's k and j - 1's v are read while the copies of k of j + WG_PIPE - 1 and v of
          * j + WG_PIPE - 2 are in flight, so one barrier per tile suffices. */
         uint4 pa_prev[BLOCK_N / 16];
+#endif
+#if WG_PIPE || KV_STAGES == 2
         int step = 0; /* the tile's index in this row block */
 #endif
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
@@ -413,8 +467,25 @@ MMA_UNROLL
                                k_tile + ((step + WG_PIPE - 1) % WG_PIPE) * TILE_ELEMS);
             }
             async_commit();
+#elif KV_STAGES == 2
+            /* tile j in buffers j % 2: once its copies have landed and every warp is done
+             * with tile j - 1, the copies of tile j + 1 go into the other buffers */
+            __local ushort *k_cur = k_tile + (step & 1) * TILE_ELEMS;
+            __local ushort *v_cur = v_tile + (step & 1) * TILE_ELEMS;
+            ASYNC_WAIT(0);                /* this work-item's copies of k and v have landed */
+            barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's; every warp is done with the
+                                           * previous tile's buffers */
+            if (tile0 + BLOCK_N < block_end) {
+                __local ushort *k_next = k_tile + ((step + 1) & 1) * TILE_ELEMS;
+                __local ushort *v_next = v_tile + ((step + 1) & 1) * TILE_ELEMS;
+                stage_rows(k_seq, p.k_ss, tile0 + BLOCK_N, block_end, BLOCK_N, k_next);
+                stage_rows(v_seq, p.v_ss, tile0 + BLOCK_N, block_end, BLOCK_N, v_next);
+            }
+            async_commit();
+            step++;
 #else
             __local ushort *k_cur = k_tile;
+            __local ushort *v_cur = v_tile;
             ASYNC_WAIT(0);                /* this work-item's copies of k have landed */
             TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's; every p.v of the last step
@@ -494,7 +565,7 @@ MMA_UNROLL
                 }
             }
 #endif
-#if !WG_PIPE
+#if !WG_PIPE && KV_STAGES == 1
             ASYNC_WAIT(0);                /* this work-item's copies of v have landed */
             TILES_LANDED();
             barrier(CLK_LOCAL_MEM_FENCE); /* ... and everyone's; every warp is done with
@@ -538,14 +609,17 @@ MMA_UNROLL
                 /* The running maxima move only when a score exceeds them by more than
                  * MAX_SLACK, so that in most tiles no row of a warp moves and the warp skips
                  * the rescale of its accumulators (below). */
+#if FOLD_SCALE
+                const float tile_a = quad_max(tmax_a, scratch) * scale_log2;
+                const float tile_b = quad_max(tmax_b, scratch) * scale_log2;
+#else
                 const float tile_a = quad_max(tmax_a, scratch), tile_b = quad_max(tmax_b, scratch);
+#endif
                 const float mnew_a = tile_a > m_a[mt] + MAX_SLACK ? tile_a : m_a[mt];
                 const float mnew_b = tile_b > m_b[mt] + MAX_SLACK ? tile_b : m_b[mt];
                 const bool moved = mnew_a != m_a[mt] || mnew_b != m_b[mt];
                 /* A row that has seen no key yet keeps max -inf: subtract 0 instead, so that
-                 * 2^-inf = 0 everywhere and no inf - inf appears. native_exp2: one
-                 * special-function instruction on NVIDIA (ex2.approx, relative error near
-                 * 2^-22), far inside the tolerance of fp16/bf16 results. */
+                 * 2^-inf = 0 everywhere and no inf - inf appears. */
                 const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
                 const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
                 const float alpha_a = native_exp2(m_a[mt] - base_a), alpha_b = native_exp2(m_b[mt] - base_b);
@@ -567,8 +641,7 @@ MMA_UNROLL
                 /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */
 MMA_UNROLL
                 for (int nb = 0; nb < N_BLOCKS; ++nb) {
-                    float4 pr = (float4)(native_exp2(s[mt][nb].x - base_a), native_exp2(s[mt][nb].y - base_a),
-                                        native_exp2(s[mt][nb].z - base_b), native_exp2(s[mt][nb].w - base_b));
+                    float4 pr = probabilities(s[mt][nb], scale_log2, base_a, base_b);
                     l_a[mt] += pr.x + pr.y;
                     l_b[mt] += pr.z + pr.w;
     #if HAS_DROPOUT
@@ -622,7 +695,7 @@ MMA_UNROLL
 MMA_UNROLL
                 for (int db = 0; db < D_BLOCKS; db += 2) { /* D_BLOCKS is even: D_PAD % 16 == 0 */
                     uint2 vb[2];
-                    mma_value_fragments(v_tile + kk * 16 * K_PITCH, K_PITCH, db, vb);
+                    mma_value_fragments(v_cur + kk * 16 * K_PITCH, K_PITCH, db, vb);
 MMA_UNROLL
                     for (int h2 = 0; h2 < 2; ++h2)
 MMA_UNROLL
@@ -677,5 +750,10 @@ MMA_UNROLL
                     lse[l0 + (long)(e.q_start + rb) * p.lse_ss] = sum_b > 0.0f ? m_b[mt] * LN2 + log(sum_b) : INFINITY;
             }
         }
+#if KV_STAGES == 2
+        /* No barrier follows the last scores of a tile here: slower warps may still read
+         * q_tile and the buffers the next row block's first copies go into. */
+        barrier(CLK_LOCAL_MEM_FENCE);
+#endif
     }
 }

@@ -71,9 +71,9 @@ typedef struct facl_device_profile {
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */
     int wgmma_warpgroups, wgmma_q_regs, wgmma_pipe;
-    /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE="m_tiles,q_local,block_n" asked
-     * (benchmarking), or zeros: the planner's choice. */
-    int mma_m_tiles, mma_q_local, mma_block_n;
+    /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE="m_tiles,q_local,block_n,kv_stages"
+     * asked (benchmarking), or zeros: the planner's choice. */
+    int mma_m_tiles, mma_q_local, mma_block_n, mma_kv_stages;
     /* The portable GPU kernel as FACL_PORTABLE_KERNEL asked (FACL_TUNING_KERNEL_PREVIOUS
      * or _BLOCKED, read at context creation: benchmarks of both side by side), or 0: the
      * tuning entry's choice. */

@@ -25,24 +25,31 @@ static facl_status force_path(facl_context *ctx, const char *name, const char *s
     return FACL_SUCCESS;
 }
 
-/* A benchmark's shape switch: three comma-separated integers from environment variable
- * `name`, each one of allowed[i] (ended by -1), into *v[i]; untouched when it is unset or
- * empty. `usage` names the fields and their values for the error. */
-static facl_status read_shape(const char *name, const char *usage, const int allowed[3][4],
-                              int *const v[3])
+/* A benchmark's shape switch: `count` (3 or 4) comma-separated integers from environment
+ * variable `name`, each one of allowed[i] (ended by -1), into *v[i]; untouched when it is
+ * unset or empty. `usage` names the fields and their values for the error. */
+enum { SHAPE_FIELDS_MAX = 4 };
+static facl_status read_shape(const char *name, const char *usage, int count,
+                              const int allowed[][4], int *const v[])
 {
     const char *text = facl_getenv(name);
     if (!text || !*text) return FACL_SUCCESS;
-    int read[3] = {0, 0, 0}, used = 0;
-    int ok = sscanf(text, "%d,%d,%d%n", &read[0], &read[1], &read[2], &used) == 3 && text[used] == '\0';
-    for (int i = 0; i < 3 && ok; ++i) {
+    int read[SHAPE_FIELDS_MAX] = {0, 0, 0, 0}, used = 0;
+    int ok = sscanf(text, "%d,%d,%d%n", &read[0], &read[1], &read[2], &used) == 3;
+    if (ok && count == 4) {
+        const int three = used;
+        ok = sscanf(text + three, ",%d%n", &read[3], &used) == 1;
+        used += three;
+    }
+    ok = ok && text[used] == '\0';
+    for (int i = 0; i < count && ok; ++i) {
         int found = 0;
         for (int j = 0; j < 4 && allowed[i][j] >= 0; ++j) found |= read[i] == allowed[i][j];
         ok = found;
     }
     if (!ok)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "%s: expected %s, got \"%s\"", name, usage, text);
-    for (int i = 0; i < 3; ++i) *v[i] = read[i];
+    for (int i = 0; i < count; ++i) *v[i] = read[i];
     return FACL_SUCCESS;
 }
 
@@ -50,18 +57,18 @@ static facl_status read_shape(const char *name, const char *usage, const int all
 static facl_status read_shapes(facl_device_profile *p)
 {
     static const int wgmma[3][4] = {{1, 2, -1}, {0, 1, -1}, {0, 2, 3, -1}};
-    static const int mma[3][4] = {{1, 2, -1}, {0, 1, -1}, {32, 64, 128, -1}};
+    static const int mma[4][4] = {{1, 2, -1}, {0, 1, -1}, {32, 64, 128, -1}, {1, 2, -1}};
     int *const wgmma_fields[3] = {&p->wgmma_warpgroups, &p->wgmma_q_regs, &p->wgmma_pipe};
-    int *const mma_fields[3] = {&p->mma_m_tiles, &p->mma_q_local, &p->mma_block_n};
+    int *const mma_fields[4] = {&p->mma_m_tiles, &p->mma_q_local, &p->mma_block_n, &p->mma_kv_stages};
     facl_status st = read_shape("FACL_FWD_WGMMA_SHAPE",
                                 "\"warpgroups,q_regs,stages\" with warpgroups 1 or 2, q_regs 0 or 1, "
                                 "stages 0, 2 or 3",
-                                wgmma, wgmma_fields);
+                                3, wgmma, wgmma_fields);
     if (st != FACL_SUCCESS) return st;
     return read_shape("FACL_FWD_MMA_SHAPE",
-                      "\"m_tiles,q_local,block_n\" with m_tiles 1 or 2, q_local 0 or 1, block_n 32, "
-                      "64 or 128",
-                      mma, mma_fields);
+                      "\"m_tiles,q_local,block_n,kv_stages\" with m_tiles 1 or 2, q_local 0 or 1, "
+                      "block_n 32, 64 or 128, kv_stages 1 or 2",
+                      4, mma, mma_fields);
 }
 
 /* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when

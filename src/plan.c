@@ -184,14 +184,19 @@ uint64_t facl_mma_local_budget(const facl_device_profile *p)
     return budget > p->local_mem_usable ? budget : p->local_mem_usable;
 }
 
-/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS, q_tile
- * and SCRATCH_FLOATS): the k and v tiles of block_n keys, with q_local the group's
- * 64 * m_tiles q rows, and the emulation scratch. */
-static uint64_t mma_local_bytes(int head_dim, int m_tiles, int q_local, int block_n, int emulated)
+/* attn_fwd_mma's shape (plan->options: M_TILES, Q_LOCAL, BLOCK_N, KV_STAGES). */
+typedef struct mma_shape {
+    int m_tiles, q_local, block_n, kv_stages;
+} mma_shape;
+
+/* attn_fwd_mma's static local memory (keep in step with its K_PITCH, TILE_ELEMS, KV_BUFS,
+ * q_tile and SCRATCH_FLOATS): kv_stages k and v tiles of block_n keys, with q_local the
+ * group's 64 * m_tiles q rows, and the emulation scratch. */
+static uint64_t mma_local_bytes(int head_dim, mma_shape s, int emulated)
 {
     const uint64_t pitch = (uint64_t)(head_dim + 15) / 16 * 16 + 8;
-    const uint64_t tiles = 2u * (uint64_t)block_n * pitch * 2u;
-    const uint64_t q = q_local ? 64u * (uint64_t)m_tiles * pitch * 2u : 0u;
+    const uint64_t tiles = 2u * (uint64_t)s.kv_stages * (uint64_t)s.block_n * pitch * 2u;
+    const uint64_t q = s.q_local ? 64u * (uint64_t)s.m_tiles * pitch * 2u : 0u;
     const uint64_t scratch = emulated ? 4u * (16 * 16 + 16 * 8) * 4u : 4u;
     return tiles + q + scratch;
 }
@@ -199,25 +204,28 @@ static uint64_t mma_local_bytes(int head_dim, int m_tiles, int q_local, int bloc
 /* attn_fwd_mma's shape: FACL_FWD_MMA_SHAPE's where it fits the budget (a benchmark's
  * request; elsewhere, e.g. the wider head dims of the context's probe, the default), else
  * the first of these that fits: q staged in local memory with two 16-row tiles per warp
- * up to d = 128 (one above: the accumulators need the registers) and 64-key tiles, then
- * 32-key tiles, then one row tile, then q in registers (the least local memory). On the
- * H200 (run 51, fp16, 1k-16k keys) staging q with two row tiles ran 1.03-1.13x q in
- * registers at d = 64 and 128, and with one row tile 1.03-1.21x at d = 256 (fewer
- * registers: no spills); 32-key tiles ran 3-15% below 64-key ones. 0 when none fits. */
-static int mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
-                     int *m_tiles, int *q_local, int *block_n)
+ * up to d = 128 (one above: the accumulators need the registers), 64-key tiles, k and v
+ * double-buffered; then single-buffered, then 32-key tiles, then one row tile, then q in
+ * registers (the least local memory). On the H200 (fp16, 1k-16k keys): staging q with
+ * two row tiles ran 1.03-1.13x q in registers at d = 64 and 128, and with one row tile
+ * 1.03-1.21x at d = 256 (fewer registers: no spills; run 51); 32-key tiles ran 3-15%
+ * below 64-key ones; double buffers ran 1.01-1.04x single ones at d = 64 and 128, while
+ * at d = 256, where they fit only with 32-key tiles, 0.93-0.98x (run 61). 0 when none
+ * fits. */
+static int choose_mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
+                            mma_shape *chosen)
 {
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     const int two = head_dim <= 128 ? 2 : 1;
-    const int shapes[][3] = {
-        {profile->mma_m_tiles, profile->mma_q_local, profile->mma_block_n},
-        {two, 1, 64}, {two, 1, 32}, {1, 1, 64}, {1, 0, 64}, {1, 0, 32},
+    const mma_shape shapes[] = {
+        {profile->mma_m_tiles, profile->mma_q_local, profile->mma_block_n, profile->mma_kv_stages},
+        {two, 1, 64, 2}, {two, 1, 64, 1}, {two, 1, 32, 1}, {1, 1, 64, 1}, {1, 0, 64, 1}, {1, 0, 32, 1},
     };
     for (size_t i = profile->mma_m_tiles > 0 ? 0 : 1; i < sizeof shapes / sizeof shapes[0]; ++i) {
-        *m_tiles = shapes[i][0];
-        *q_local = shapes[i][1];
-        *block_n = shapes[i][2];
-        if (mma_local_bytes(head_dim, *m_tiles, *q_local, *block_n, emulated) <= budget) return 1;
+        if (mma_local_bytes(head_dim, shapes[i], emulated) <= budget) {
+            *chosen = shapes[i];
+            return 1;
+        }
     }
     return 0;
 }
@@ -316,23 +324,25 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
                  emulated ? "" : " -DFACL_SM90A=1");
         return;
     }
-    int m_tiles, q_local, mma_keys;
+    mma_shape mma;
     if ((profile->path == FACL_PATH_NVIDIA_MMA || emulated) && mma_applies(p) &&
-        mma_shape(p->head_dim, profile, mma_budget, &m_tiles, &q_local, &mma_keys)) {
+        choose_mma_shape(p->head_dim, profile, mma_budget, &mma)) {
         plan->kernel = "attn_fwd_mma";
-        plan->block_n = mma_keys;
+        plan->block_n = mma.block_n;
         plan->local_budget = mma_budget;
         plan->rows_per_item = 1;
-        plan->lanes = 2 / m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
+        plan->lanes = 2 / mma.m_tiles; /* work-items per row: 128 of them per 64 * m_tiles rows */
         plan->fixed_group = 128;
-        plan->local_bytes = mma_local_bytes(p->head_dim, m_tiles, q_local, mma_keys, emulated);
+        plan->local_bytes = mma_local_bytes(p->head_dim, mma, emulated);
         /* 16-byte copies where every row they read starts on a 16-byte boundary */
         const int aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
                             facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
-                            (!q_local || facl_view_rows_16_byte_aligned(&p->q, p->head_dim));
+                            (!mma.q_local || facl_view_rows_16_byte_aligned(&p->q, p->head_dim));
         snprintf(plan->options, sizeof plan->options,
-                 "%s -DM_TILES=%d -DQ_LOCAL=%d -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d",
-                 features, m_tiles, q_local, plan->block_n, aligned, emulated);
+                 "%s -DM_TILES=%d -DQ_LOCAL=%d -DBLOCK_N=%d -DKV_STAGES=%d -DVEC_LOADS=%d "
+                 "-DMMA_EMULATE=%d",
+                 features, mma.m_tiles, mma.q_local, mma.block_n, mma.kv_stages, aligned,
+                 emulated);
         return;
     }
     const facl_tuning_params tuned = facl_tuning_params_for(&profile->tuning, p->head_dim);

@@ -411,7 +411,8 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
             option_value(plan, "MMA_EMULATE") ? 4 * (16 * 16 + 16 * 8) : 1;
         const uint64_t block_m = 64 * (uint64_t)option_value(plan, "M_TILES");
         const uint64_t q_tile = option_value(plan, "Q_LOCAL") ? block_m * k_pitch * 2 : 0;
-        return 2 * block_n * k_pitch * 2 + q_tile + scratch_floats * sizeof(float);
+        const uint64_t stages = (uint64_t)option_value(plan, "KV_STAGES");
+        return 2 * stages * block_n * k_pitch * 2 + q_tile + scratch_floats * sizeof(float);
     }
     if (strcmp(plan->kernel, "attn_fwd_wgmma") == 0) {
         const uint64_t block_n = (uint64_t)option_value(plan, "BLOCK_N");
@@ -1141,23 +1142,32 @@ static void test_wgmma_plan(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_blocked");
 }
 
-/* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile counted,
- * q's rows in the 16-byte check where q is staged, and the default shape where the asked
- * one does not fit the budget. */
+/* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile and its
+ * k/v buffers counted, q's rows in the 16-byte check where q is staged, and the default
+ * shape where the asked one does not fit the budget. */
 static void test_mma_requested_shape(void **state)
 {
     (void)state;
     facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     dev.nv_compute_major = 9;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    /* the default at d = 128 on sm_90 (113 KiB): two row tiles, q staged, 64-key tiles,
+     * k and v double-buffered: 104 KiB */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(option_value(&plan, "KV_STAGES"), 2);
+    assert_int_equal(plan.local_bytes, 2 * 2 * 64 * 136 * 2 + 128 * 136 * 2 + 4);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
     dev.mma_m_tiles = 2;
     dev.mma_q_local = 1;
     dev.mma_block_n = 64;
-    facl_fwd_problem p = problem(128, 1000);
-    facl_fwd_plan plan;
+    dev.mma_kv_stages = 1;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_int_equal(option_value(&plan, "M_TILES"), 2);
     assert_int_equal(option_value(&plan, "Q_LOCAL"), 1);
+    assert_int_equal(option_value(&plan, "KV_STAGES"), 1);
     assert_int_equal(plan.block_n, 64);
     assert_int_equal(128 / plan.lanes, 128); /* rows per group */
     assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 128 * 136 * 2 + 4);
@@ -1171,7 +1181,8 @@ static void test_mma_requested_shape(void **state)
     assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
     assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 4);
     /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget:
-     * the default shape there (one row tile, q staged, 64-key tiles) */
+     * the default shape there (one row tile, q staged, 64-key tiles, one buffer: two
+     * would take 165 KiB) */
     dev.mma_q_local = 1;
     dev.mma_block_n = 128;
     p.head_dim = 256;
@@ -1180,6 +1191,7 @@ static void test_mma_requested_shape(void **state)
     assert_string_equal(plan.kernel, "attn_fwd_mma");
     assert_int_equal(option_value(&plan, "M_TILES"), 1);
     assert_int_equal(option_value(&plan, "Q_LOCAL"), 1);
+    assert_int_equal(option_value(&plan, "KV_STAGES"), 1);
     assert_int_equal(plan.block_n, 64);
     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
