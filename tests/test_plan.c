@@ -486,7 +486,7 @@ static void test_kernel_sources_match_count(void **state)
           "__local float scratch[SCRATCH_FLOATS];", "#define TILE_ELEMS (BLOCK_N * K_PITCH)",
           "#define D_PAD (((HEAD_DIM + 15) / 16) * 16)", "#define K_PITCH (D_PAD + 8)",
           "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)",
-          "#define KV_BUFS (WG_PIPE ? WG_PIPE : 1)",
+          "#define KV_BUFS (WG_PIPE ? WG_PIPE : KV_STAGES)",
           "#define GROUP_SIZE 128", "#define GROUP_SIZE (128 * WARPGROUPS)",
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define TILE_ELEMS (BLOCK_N * D_PAD)",
           "#define Q_STAGED ((WGMMA && !Q_REGS) || Q_LOCAL)",
