@@ -129,32 +129,60 @@
 #define SCRATCH_FLOATS 1
 #endif
 
+/* One 16-byte piece of a tile: row n, columns c .. c + 7 of x (the row at `row`, or zeros
+ * where !row_in), as an asynchronous copy with VEC_LOADS (committed and waited for by the
+ * caller), else through registers. With VEC_LOADS, HEAD_DIM % 8 == 0, so a piece is all
+ * inside the row or all past it. */
+inline void stage_piece(__local ushort *dst, __global const ushort *x_seq, __global const ushort *row,
+                        int c, bool row_in)
+{
+#if VEC_LOADS
+    const bool in = row_in && c < HEAD_DIM;
+    copy_async16(dst, in ? row + c : x_seq, in ? 16 : 0);
+#else
+    (void)x_seq;
+    *(__local uint4 *)dst = row_in ? load_row8(row, c) : (uint4)(0u);
+#endif
+}
+
 /* Rows tile0 .. tile0 + rows - 1 of x (k, v or q of the sequence) into a tile (TILE_AT);
  * rows at or past `end` and columns at or past HEAD_DIM are zeros (a zero v row keeps
- * 0 * p finite). With VEC_LOADS as asynchronous copies, which the caller commits and
- * waits for; else through registers. */
+ * 0 * p finite). The caller passes a constant `rows`. */
 inline void stage_rows(__global const ushort *x_seq, long x_ss, int tile0, int end, int rows,
                        __local ushort *tile)
 {
-    for (int idx = get_local_id(0); idx < rows * (D_PAD / 8); idx += GROUP_SIZE) {
+#define PIECES (D_PAD / 8) /* 16-byte pieces per tile row */
+#define PIECE_ROWS (GROUP_SIZE / PIECES)
+#if !WGMMA && GROUP_SIZE % PIECES == 0
+    /* Where a row's pieces divide the group (D_PAD 16, 32, 64, 128, 256), each work-item
+     * keeps one column piece and steps down the rows: one pointer increment and a
+     * constant local offset per copy instead of a division and two products (the SASS of
+     * run 61's d = 128 build had about 25 instructions per copy in the general loop). */
+    if (rows % PIECE_ROWS == 0) {
+        const int n0 = get_local_id(0) / PIECES, c = (get_local_id(0) % PIECES) * 8;
+        __global const ushort *row = x_seq + (long)(tile0 + n0) * x_ss;
+        const long row_step = (long)PIECE_ROWS * x_ss;
+        __local ushort *dst = tile + TILE_AT(n0, c);
+MMA_UNROLL
+        for (int it = 0; it < rows / PIECE_ROWS; ++it) {
+            stage_piece(dst + it * PIECE_ROWS * K_PITCH, x_seq, row, c, tile0 + n0 + it * PIECE_ROWS < end);
+            row += row_step;
+        }
+        return;
+    }
+#endif
+    for (int idx = get_local_id(0); idx < rows * PIECES; idx += GROUP_SIZE) {
 #if WGMMA
         /* eight neighbouring work-items fill one 128-byte core matrix (8 rows of one
          * 16-byte column piece): no two of them on the same local-memory banks */
-        const int n = (idx & 7) + 8 * ((idx >> 3) / (D_PAD / 8)), c = ((idx >> 3) % (D_PAD / 8)) * 8;
+        const int n = (idx & 7) + 8 * ((idx >> 3) / PIECES), c = ((idx >> 3) % PIECES) * 8;
 #else
-        const int n = idx / (D_PAD / 8), c = (idx % (D_PAD / 8)) * 8;
+        const int n = idx / PIECES, c = (idx % PIECES) * 8;
 #endif
-        const bool row_in = tile0 + n < end;
-#if VEC_LOADS
-        /* HEAD_DIM % 8 == 0 here, so a piece is all inside the row or all past it */
-        const bool in = row_in && c < HEAD_DIM;
-        copy_async16(tile + TILE_AT(n, c), in ? x_seq + (long)(tile0 + n) * x_ss + c : x_seq,
-                     in ? 16 : 0);
-#else
-        *(__local uint4 *)(tile + TILE_AT(n, c)) =
-            row_in ? load_row8(x_seq + (long)(tile0 + n) * x_ss, c) : (uint4)(0u);
-#endif
+        stage_piece(tile + TILE_AT(n, c), x_seq, x_seq + (long)(tile0 + n) * x_ss, c, tile0 + n < end);
     }
+#undef PIECE_ROWS
+#undef PIECES
 }
 
 /* After this work-item's copies into the tiles have landed: on the warpgroup path they
