@@ -136,7 +136,7 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
     (void)slope, (void)rel;
     const float x2 = score * LOG2E;
 #endif
-    const float prob = visible ? native_exp2(x2 - lse2) : 0.0f;
+    const float prob = visible ? exp2_ftz(x2 - lse2) : 0.0f; /* warp_mma.cl */
 #if HAS_SOFTCAP
     const float th = tanh(score / p.softcap);
     const float dlogit = 1.0f - th * th;

@@ -205,16 +205,24 @@ MMA_UNROLL
  * range as p.v operands, and fp32's as sums). */
 #define MAX_SLACK 8.0f
 
-/* Without softcap and ALiBi the scale goes into the exponent, as FlashAttention 2 does:
- * a score tile keeps the raw products q.k, its row maxima are scaled once per row, and
- * each probability is 2^(s * scale_log2 - m), one FMA before ex2 instead of a multiply
- * per score and a subtraction. Exact for the maxima because scale > 0 (validate_fwd.c
- * rejects negative scales and replaces 0 by 1/sqrt(d)) and rounding is monotonic: the
- * scaled maximum of the raw scores is the maximum of the scaled ones. On the H200 (run
- * 61) this ran 1.01-1.05x at d = 64 and 128 but 0.97-0.98x above, where one row tile's
- * accumulators already fill the registers (ptxas spilled 36 bytes instead of 24): not
- * there. */
-#define FOLD_SCALE (!HAS_SOFTCAP && !HAS_ALIBI && HEAD_DIM <= 128)
+/* The lean softmax, up to d = 128: without softcap and ALiBi the scale goes into the
+ * exponent, as FlashAttention 2 does (a score tile keeps the raw products q.k, its row
+ * maxima are scaled once per row, and each probability is 2^(s * scale_log2 - m), one
+ * FMA before ex2 instead of a multiply per score and a subtraction), and ex2 skips the
+ * denormal handling (exp2_ftz, warp_mma.cl). The fold is exact for the maxima because
+ * scale > 0 (validate_fwd.c rejects negative scales and replaces 0 by 1/sqrt(d)) and
+ * rounding is monotonic: the scaled maximum of the raw scores is the maximum of the
+ * scaled ones. On the H200 the fold ran 1.01-1.05x and exp2_ftz 1.04-1.08x at d = 64
+ * and 128, but each 0.97-0.98x at d = 256 (runs 61 and 63), where local-memory reads
+ * bound the kernel (one row tile per warp: 144 ldmatrix per 256 products against 80)
+ * and the compiler's schedule of the leaner code came out slower: not there. */
+#define LEAN_SOFTMAX (HEAD_DIM <= 128)
+#define FOLD_SCALE (LEAN_SOFTMAX && !HAS_SOFTCAP && !HAS_ALIBI)
+#if LEAN_SOFTMAX
+#define softmax_exp2 exp2_ftz
+#else
+#define softmax_exp2 native_exp2
+#endif
 
 /* Key block 8nb of a score tile as base-2 logits (FOLD_SCALE: as raw scores): scale,
  * softcap, ALiBi and, where `masked`, the visibility of keys j0, j0 + 1 for rows a (x, y)
@@ -252,18 +260,18 @@ inline float4 base2_logits(float4 s, const attn_params p, float scale_log2, floa
 }
 
 /* 2^(logit - max) of a score block's rows a (x, y) and b (z, w), from base2_logits'
- * values and the rows' maxima (base-2 logits). native_exp2: one special-function
- * instruction on NVIDIA (ex2.approx, relative error near 2^-22), far inside the tolerance
- * of fp16/bf16 results. */
+ * values and the rows' maxima (base-2 logits); one special-function instruction each on
+ * NVIDIA (ex2.approx, relative error near 2^-22), far inside the tolerance of fp16/bf16
+ * results. */
 inline float4 probabilities(float4 x, float scale_log2, float max_a, float max_b)
 {
 #if FOLD_SCALE
-    return (float4)(native_exp2(fma(x.x, scale_log2, -max_a)), native_exp2(fma(x.y, scale_log2, -max_a)),
-                    native_exp2(fma(x.z, scale_log2, -max_b)), native_exp2(fma(x.w, scale_log2, -max_b)));
+    return (float4)(softmax_exp2(fma(x.x, scale_log2, -max_a)), softmax_exp2(fma(x.y, scale_log2, -max_a)),
+                    softmax_exp2(fma(x.z, scale_log2, -max_b)), softmax_exp2(fma(x.w, scale_log2, -max_b)));
 #else
     (void)scale_log2;
-    return (float4)(native_exp2(x.x - max_a), native_exp2(x.y - max_a), native_exp2(x.z - max_b),
-                    native_exp2(x.w - max_b));
+    return (float4)(softmax_exp2(x.x - max_a), softmax_exp2(x.y - max_a), softmax_exp2(x.z - max_b),
+                    softmax_exp2(x.w - max_b));
 #endif
 }
 
@@ -650,7 +658,7 @@ MMA_UNROLL
                  * 2^-inf = 0 everywhere and no inf - inf appears. */
                 const float base_a = mnew_a == -INFINITY ? 0.0f : mnew_a;
                 const float base_b = mnew_b == -INFINITY ? 0.0f : mnew_b;
-                const float alpha_a = native_exp2(m_a[mt] - base_a), alpha_b = native_exp2(m_b[mt] - base_b);
+                const float alpha_a = softmax_exp2(m_a[mt] - base_a), alpha_b = softmax_exp2(m_b[mt] - base_b);
                 m_a[mt] = mnew_a;
                 m_b[mt] = mnew_b;
                 l_a[mt] *= alpha_a;

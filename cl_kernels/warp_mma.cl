@@ -1,7 +1,7 @@
 /* Warp-level matrix operations for the tensor-core kernels (attn_fwd_mma.cl,
  * attn_cache_mma.cl): the m16n8k16 tensor-core product with fp32 accumulation, a
  * butterfly shuffle, the packing of two fp32 values into one 32-bit operand register of
- * the 16-bit storage type, asynchronous copies into local memory, and the readers of
+ * the 16-bit storage type, the softmax's exponential, asynchronous copies into local memory, and the readers of
  * key and value fragments from row-major local tiles (ldmatrix).
  *
  * On NVIDIA (sm_80 and newer) each is one inline-PTX instruction. With MMA_EMULATE=1 the
@@ -148,6 +148,19 @@ inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memo
  * what the last one to count in does before it reads the others' results. */
 inline void global_fence(void) { asm volatile("membar.gl;" ::: "memory"); }
 
+/* 2^x for the softmax (the argument at most a few units above 0, the result a
+ * probability): ex2.approx.ftz, one special-function instruction. native_exp2 compiles to
+ * ex2.approx without .ftz, which NVIDIA's compiler wraps in a denormal-safe sequence (a
+ * compare and two predicated multiplies around each ex2: 3 of every 5 instructions of
+ * the exponentials in attn_fwd_mma's SASS, run 62). Flushing results below 2^-126 to
+ * zero changes nothing a row's sum (at least 1) can show. */
+inline float exp2_ftz(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 /* A float another work-group of this kernel wrote (published by global_fence and an
  * atomic): read from L2 (.cg), past this compute unit's L1, which is not coherent with
  * the others; volatile, so that it is not moved above the fence that orders it. */
@@ -159,6 +172,8 @@ inline float load_published(__global const float *x)
 }
 
 #else /* MMA_EMULATE */
+
+inline float exp2_ftz(float x) { return native_exp2(x); }
 
 inline uint pack_pair(float lo, float hi)
 {
