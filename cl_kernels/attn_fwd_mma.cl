@@ -212,10 +212,10 @@ MMA_UNROLL
  * denormal handling (exp2_ftz, warp_mma.cl). The fold is exact for the maxima because
  * scale > 0 (validate_fwd.c rejects negative scales and replaces 0 by 1/sqrt(d)) and
  * rounding is monotonic: the scaled maximum of the raw scores is the maximum of the
- * scaled ones. On the H200 the fold ran 1.01-1.05x and exp2_ftz 1.04-1.08x at d = 64
- * and 128, but each 0.97-0.98x at d = 256 (runs 61 and 63), where local-memory reads
- * bound the kernel (one row tile per warp: 144 ldmatrix per 256 products against 80)
- * and the compiler's schedule of the leaner code came out slower: not there. */
+ * scaled ones. On the H200 the fold ran 1.01-1.05x and exp2_ftz 1.03-1.08x at d = 64
+ * and 128, but each lost 1-4% non-causal at d = 256 (runs 59 and 63), where local-memory
+ * reads bound the kernel (one row tile per warp: 144 ldmatrix per 256 products against
+ * 80) and the compiler's schedule of the leaner code came out slower: not there. */
 #define LEAN_SOFTMAX (HEAD_DIM <= 128)
 #define FOLD_SCALE (LEAN_SOFTMAX && !HAS_SOFTCAP && !HAS_ALIBI)
 #if LEAN_SOFTMAX

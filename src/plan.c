@@ -210,7 +210,7 @@ static uint64_t mma_local_bytes(int head_dim, mma_shape s, int emulated)
  * two row tiles ran 1.03-1.13x q in registers at d = 64 and 128, and with one row tile
  * 1.03-1.21x at d = 256 (fewer registers: no spills; run 51); 32-key tiles ran 3-15%
  * below 64-key ones; double buffers ran 1.01-1.04x single ones at d = 64 and 128, while
- * at d = 256, where they fit only with 32-key tiles, 0.93-0.98x (run 61). 0 when none
+ * at d = 256, where they fit only with 32-key tiles, 0.92-0.97x (run 61). 0 when none
  * fits. */
 static int choose_mma_shape(int head_dim, const facl_device_profile *profile, uint64_t budget,
                             mma_shape *chosen)
