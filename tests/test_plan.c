@@ -1196,6 +1196,32 @@ static void test_mma_requested_shape(void **state)
     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
 
+/* The shapes tests/oclgrind/test_forward_tiny.c's mma-emulated cases rely on (Oclgrind's
+ * 32 KiB): d = 16 two row tiles, q staged, 64-key tiles, two k/v buffers; d = 80 q in
+ * registers and one buffer; d = 128 32-key tiles; d = 256 no shape (portable-gpu). */
+static void test_mma_shapes_on_oclgrind(void **state)
+{
+    (void)state;
+    const facl_device_profile dev = device_reporting(32 * 1024, FACL_PATH_MMA_EMULATED);
+    const struct {
+        int d, m_tiles, q_local, block_n, kv_stages;
+    } want[] = {{16, 2, 1, 64, 2}, {80, 1, 0, 64, 1}, {128, 1, 0, 32, 1}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; ++i) {
+        facl_fwd_problem p = problem(want[i].d, 1000);
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_string_equal(plan.kernel, "attn_fwd_mma");
+        assert_int_equal(option_value(&plan, "M_TILES"), want[i].m_tiles);
+        assert_int_equal(option_value(&plan, "Q_LOCAL"), want[i].q_local);
+        assert_int_equal(plan.block_n, want[i].block_n);
+        assert_int_equal(option_value(&plan, "KV_STAGES"), want[i].kv_stages);
+    }
+    facl_fwd_problem p = problem(256, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_not_equal(plan.kernel, "attn_fwd_mma");
+}
+
 /* Devices with too little local memory: a fast path falls back to a portable kernel
  * rather than plan its kernel over budget, attn_fwd_blocked to attn_fwd; a plan still
  * over budget (attn_fwd's smallest tile) is refused before any compile or enqueue,
@@ -1275,6 +1301,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_mma_requested_shape),
+        cmocka_unit_test(test_mma_shapes_on_oclgrind),
         cmocka_unit_test(test_lanes_for_wide_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

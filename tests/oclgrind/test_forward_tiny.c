@@ -124,15 +124,18 @@ static void add_mma(void)
     fwd_case c;
 
     /* head_dim <= 64: two 16-row tiles per warp, q staged in local memory (its copies and
-     * ldmatrix reads under the race detector); 16-byte loads; GQA; causal; attn_probs;
-     * two tiles of 64 keys (the barriers between tiles under the race detector) */
+     * ldmatrix reads under the race detector); 16-byte loads, one column piece per
+     * work-item (stage_rows); GQA; causal; attn_probs; two tiles of 64 keys in two k/v
+     * buffers (KV_STAGES=2: the second tile's copies while the first computes, one
+     * barrier per tile, under the race detector) */
     c = tiny(CASE_DENSE, FACL_DTYPE_F16, 16, 20, 72, 2, 1, 1);
     causal(&c, FACL_ALIGN_BOTTOM_RIGHT);
     c.want_probs = 1;
     case_suite_add("mma", &c);
 
     /* head_dim 80: one 16-row tile per warp with q in registers (no shape with q staged
-     * fits Oclgrind's 32 KiB with the emulation's scratch), 5 column blocks; bf16; varlen with a
+     * fits Oclgrind's 32 KiB with the emulation's scratch), one k/v buffer, stage_rows'
+     * general loop (10 pieces per row), 5 column blocks; bf16; varlen with a
      * sequence without keys; window, softcap, ALiBi and dropout; strided views at offsets
      * that rule out the 16-byte loads */
     c = tiny(CASE_VARLEN, FACL_DTYPE_BF16, 80, 0, 0, 1, 1, 2);
