@@ -223,8 +223,10 @@ void facl_plan_bwd_program(const facl_bwd_problem *bp, const facl_device_profile
 {
     const facl_fwd_problem *p = &bp->f;
     memset(plan, 0, sizeof *plan);
+    facl_fwd_plan_key key;
+    facl_fwd_plan_key_of(p, &key);
     char features[320];
-    facl_plan_fwd_feature_options(p, features, sizeof features);
+    facl_plan_fwd_feature_options(&key, features, sizeof features);
     if (plan_mma(bp, profile, requested, features, plan)) return;
     /* deterministic whatever the options say: no atomics here */
     plan->program = "attn_bwd";

@@ -109,27 +109,64 @@ static facl_cache_mma_shape mma_shape(int head_dim, int emulated, uint64_t usabl
 /* The tensor-core kernel: 16-bit storage, head dims it keeps in registers, rows whose
  * 32-bit pairs are aligned, on a path whose warp operations exist (NVIDIA, where the
  * kernel passed its own probe) or are emulated (tests). */
-static int use_mma(const facl_cache_problem *p, const facl_device_profile *profile, int aligned)
+static int use_mma(const facl_cache_plan_key *f, const facl_device_profile *profile)
 {
-    const facl_fwd_problem *f = &p->fwd;
     const int mma_path = (profile->path == FACL_PATH_NVIDIA_MMA && !profile->cache_mma_off) ||
                          profile->path == FACL_PATH_MMA_EMULATED;
     return mma_path && f->dtype != FACL_DTYPE_F32 && f->head_dim % 16 == 0 &&
-           f->head_dim <= 128 && aligned &&
+           f->head_dim <= 128 && f->kv_aligned &&
            mma_local_bytes(f->head_dim, profile->path == FACL_PATH_MMA_EMULATED, 1, 1) <=
                profile->local_mem_usable &&
            profile->max_work_group_size >= 32;
 }
 
+/* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
+_Static_assert(sizeof(facl_cache_plan_key) == 23 * sizeof(int), "facl_cache_plan_key has padding");
+
+void facl_cache_plan_key_of(const facl_cache_problem *p, const facl_cache_mma_shape *shape,
+                            facl_cache_plan_key *key)
+{
+    const facl_fwd_problem *f = &p->fwd;
+    memset(key, 0, sizeof *key);
+    key->dtype = (int)f->dtype;
+    key->head_dim = f->head_dim;
+    key->batch = f->batch;
+    key->heads_q = f->heads_q;
+    key->heads_kv = f->heads_kv;
+    key->seqlen_q = f->seqlen_q;
+    key->seqlen_k = f->seqlen_k;
+    key->varlen = f->varlen;
+    key->softcap = f->softcap > 0.0f;
+    key->alibi = f->alibi.buffer != NULL;
+    key->seqused = f->seqused != NULL;
+    key->kv_aligned = facl_view_rows_16_byte_aligned(&f->k, f->head_dim) &&
+                      facl_view_rows_16_byte_aligned(&f->v, f->head_dim);
+    key->paged = p->paged;
+    key->seqlens = p->seqlens != NULL;
+    key->batch_idx = p->batch_idx != NULL;
+    key->leftpad = p->leftpad != NULL;
+    key->k_new = p->k_new.buffer != NULL;
+    key->cu_new = p->cu_new != NULL;
+    key->rotary = p->cos.buffer != NULL;
+    key->keys_from_cu_k = p->key_source == FACL_KEYS_CU_SEQLENS_K;
+    key->num_splits = p->num_splits;
+    if (shape) key->shape = *shape;
+}
+
 void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *profile,
                      const facl_cache_mma_shape *shape, facl_cache_plan *plan)
 {
-    const facl_fwd_problem *f = &p->fwd;
+    facl_cache_plan_key key;
+    facl_cache_plan_key_of(p, shape, &key);
+    facl_plan_cache_keyed(&key, profile, plan);
+}
+
+void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profile *profile,
+                           facl_cache_plan *plan)
+{
     const int group = f->heads_q / f->heads_kv;
     const int64_t rows_needed = (int64_t)group * (f->seqlen_q > 0 ? f->seqlen_q : 1);
-    const int aligned = facl_view_rows_16_byte_aligned(&f->k, f->head_dim) &&
-                        facl_view_rows_16_byte_aligned(&f->v, f->head_dim);
-    const int mma = use_mma(p, profile, aligned);
+    const int mma = use_mma(f, profile);
     plan->program = mma ? "attn_cache_mma" : "attn_cache";
     plan->rows = 1;
     while (plan->rows < 8 && plan->rows < rows_needed) plan->rows *= 2;
@@ -167,7 +204,7 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
     if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
         const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
         facl_cache_mma_shape chosen =
-            mma_shape(f->head_dim, emulated, profile->local_mem_usable, shape);
+            mma_shape(f->head_dim, emulated, profile->local_mem_usable, &f->shape);
         while (chosen.warps > 1 && (size_t)chosen.warps * 32u > profile->max_work_group_size)
             chosen.warps /= 2;
         plan->mma_warps = chosen.warps;
@@ -182,8 +219,8 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
 
     const int64_t tiles = (rows_needed + plan->rows - 1) / plan->rows;
     plan->units = (int64_t)f->batch * f->heads_kv * tiles;
-    if (p->num_splits > 0) {
-        plan->splits = p->num_splits;
+    if (f->num_splits > 0) {
+        plan->splits = f->num_splits;
     } else {
         plan->splits = facl_plan_cache_auto_splits(
             plan->units, f->seqlen_k, plan->key_groups * plan->keys_per_step, profile);
@@ -200,11 +237,10 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
              "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
              "-DCACHE_STAGES=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d",
-             sizeof(facl_kernel_params), sizeof(facl_cache_params), (int)f->dtype, f->head_dim,
-             f->varlen, f->softcap > 0.0f, f->alibi.buffer != NULL, f->seqused != NULL, p->paged,
-             p->seqlens != NULL, p->batch_idx != NULL, p->leftpad != NULL,
-             p->k_new.buffer != NULL, p->cu_new != NULL, p->cos.buffer != NULL,
-             p->key_source == FACL_KEYS_CU_SEQLENS_K, plan->splits > 1, aligned, plan->warp_shuffle, plan->rows,
+             sizeof(facl_kernel_params), sizeof(facl_cache_params), f->dtype, f->head_dim,
+             f->varlen, f->softcap, f->alibi, f->seqused, f->paged, f->seqlens, f->batch_idx,
+             f->leftpad, f->k_new, f->cu_new, f->rotary, f->keys_from_cu_k, plan->splits > 1,
+             f->kv_aligned, plan->warp_shuffle, plan->rows,
              plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
              mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->cpu,
              /* the CPU variant's software prefetch: not on Oclgrind (no llvm.prefetch) */

@@ -38,8 +38,30 @@ typedef struct facl_cache_mma_shape {
     int stages; /* 1 to 4 */
 } facl_cache_mma_shape;
 
-/* `shape` may be NULL. A requested shape whose tiles do not fit the device's local
- * memory is not taken (the planner's choice is). */
+/* Everything the cache planner reads of a problem and of the requested shape, and
+ * nothing else: facl_plan_cache_keyed sees only this and the device profile, so one key
+ * on one profile always gives the same plan (plan_memo.h reuses plans on that). All
+ * ints, so no padding (cache_plan.c checks) and equal keys are equal bytes. */
+typedef struct facl_cache_plan_key {
+    int dtype, head_dim, batch, heads_q, heads_kv, seqlen_q, seqlen_k, varlen;
+    int softcap, alibi, seqused;          /* the forward's features, 0 or 1 */
+    int kv_aligned;                       /* k and v rows 16-byte aligned */
+    int paged, seqlens, batch_idx, leftpad, k_new, cu_new, rotary; /* each 0 or 1 */
+    int keys_from_cu_k;                   /* key_source == FACL_KEYS_CU_SEQLENS_K */
+    int num_splits;
+    facl_cache_mma_shape shape;           /* the requested shape, zeros = none */
+} facl_cache_plan_key;
+
+/* `shape` may be NULL. */
+void facl_cache_plan_key_of(const facl_cache_problem *problem, const facl_cache_mma_shape *shape,
+                            facl_cache_plan_key *key);
+
+/* A requested shape whose tiles do not fit the device's local memory is not taken (the
+ * planner's choice is). */
+void facl_plan_cache_keyed(const facl_cache_plan_key *key, const facl_device_profile *profile,
+                           facl_cache_plan *plan);
+
+/* facl_plan_cache_keyed of the problem's key. */
 void facl_plan_cache(const facl_cache_problem *problem, const facl_device_profile *profile,
                      const facl_cache_mma_shape *shape, facl_cache_plan *plan);
 

@@ -166,8 +166,10 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
     facl_status st = kernel_of(ctx, plan->kernel, plan->options,
                                plan->packed_kv ? PACKED_EXTRA_ARGS : 0, fwd);
     if (st != FACL_SUCCESS || !probs) return st;
+    facl_fwd_plan_key key;
+    facl_fwd_plan_key_of(p, &key);
     char options[320];
-    facl_plan_fwd_feature_options(p, options, sizeof options);
+    facl_plan_fwd_feature_options(&key, options, sizeof options);
     st = kernel_of(ctx, "attn_probs", options, 0, probs);
     if (st != FACL_SUCCESS) *fwd = NULL;
     return st;

@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "kernel_params.h"
 
@@ -42,7 +43,7 @@ static int cpu_register_rows(const facl_device_profile *profile)
     return width >= 16 ? 8 : width >= 8 ? 4 : 2;
 }
 
-int facl_plan_cpu_packing(const facl_fwd_problem *p, const facl_device_profile *profile,
+int facl_plan_cpu_packing(const facl_fwd_plan_key *p, const facl_device_profile *profile,
                           int rows_per_item, int64_t *tiles, uint64_t *bytes)
 {
     /* kt[d][16] and vt[16][d rounded up to 16] in fp32 (attn_fwd_rows.cl's TILE_FLOATS);
@@ -135,7 +136,7 @@ static int blocked_chunk_keys(int head_dim, const blocked_shape *s)
  * shrinks its groups for decoding), then smaller q/k steps, key tiles and row blocks until
  * the local memory fits and the work-group is within the device's limit. 0 when nothing
  * fits (the plan then takes attn_fwd). */
-static int blocked_shape_for(const facl_tuning_params *tuned, const facl_fwd_problem *p,
+static int blocked_shape_for(const facl_tuning_params *tuned, const facl_fwd_plan_key *p,
                              const facl_device_profile *profile, blocked_shape *s)
 {
     s->block_m = tuned->blocked_m;
@@ -230,13 +231,36 @@ static int choose_mma_shape(int head_dim, const facl_device_profile *profile, ui
     return 0;
 }
 
-void facl_plan_fwd_feature_options(const facl_fwd_problem *p, char *buf, size_t cap)
+/* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
+_Static_assert(sizeof(facl_fwd_plan_key) == 15 * sizeof(int), "facl_fwd_plan_key has padding");
+
+void facl_fwd_plan_key_of(const facl_fwd_problem *p, facl_fwd_plan_key *key)
+{
+    memset(key, 0, sizeof *key);
+    key->dtype = (int)p->dtype;
+    key->head_dim = p->head_dim;
+    key->batch = p->batch;
+    key->heads_kv = p->heads_kv;
+    key->seqlen_q = p->seqlen_q;
+    key->seqlen_k = p->seqlen_k;
+    key->total_k = p->total_k;
+    key->varlen = p->varlen;
+    key->softcap = p->softcap > 0.0f;
+    key->alibi = p->alibi.buffer != NULL;
+    key->dropout = p->dropout_p > 0.0f;
+    key->seqused = p->seqused != NULL;
+    key->q_aligned = facl_view_rows_16_byte_aligned(&p->q, p->head_dim);
+    key->k_aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim);
+    key->v_aligned = facl_view_rows_16_byte_aligned(&p->v, p->head_dim);
+}
+
+void facl_plan_fwd_feature_options(const facl_fwd_plan_key *p, char *buf, size_t cap)
 {
     snprintf(buf, cap,
              "-cl-std=CL1.2 -DFACL_PARAMS_SIZE=%zu -DFACL_DTYPE=%d -DHEAD_DIM=%d -DIS_VARLEN=%d "
              "-DHAS_SOFTCAP=%d -DHAS_ALIBI=%d -DHAS_DROPOUT=%d -DHAS_SEQUSED=%d",
-             sizeof(facl_kernel_params), (int)p->dtype, p->head_dim, p->varlen, p->softcap > 0.0f,
-             p->alibi.buffer != NULL, p->dropout_p > 0.0f, p->seqused != NULL);
+             sizeof(facl_kernel_params), p->dtype, p->head_dim, p->varlen, p->softcap, p->alibi,
+             p->dropout, p->seqused);
 }
 
 /* attn_fwd_wgmma's static local memory (attn_fwd_mma.cl with WGMMA=1: KV_BUFS,
@@ -258,7 +282,7 @@ uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pi
  * d = 64 / 128 / 256) two warpgroups with q in registers ran 167 / 193 / 231, one
  * warpgroup 141-145 either way; at d = 256 q in registers takes 255 registers with 104
  * bytes of spills and is still the fastest. */
-static int wgmma_shape(const facl_fwd_problem *p, const facl_device_profile *profile,
+static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *profile,
                        uint64_t budget, int *warpgroups, int *q_regs, int *pipe)
 {
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
@@ -279,13 +303,13 @@ static int wgmma_shape(const facl_fwd_problem *p, const facl_device_profile *pro
 }
 
 /* attn_fwd_mma: fp16 or bf16 operands, any head_dim (up to 256). */
-static int mma_applies(const facl_fwd_problem *p)
+static int mma_applies(const facl_fwd_plan_key *p)
 {
     return (p->dtype == FACL_DTYPE_F16 || p->dtype == FACL_DTYPE_BF16) && p->head_dim <= 256;
 }
 
-void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile *profile,
-                           facl_fwd_plan *plan)
+void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profile,
+                   facl_fwd_plan *plan)
 {
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
@@ -312,9 +336,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->fixed_group = 128u * (size_t)warpgroups;
         plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated);
         /* 16-byte copies of q too where q is staged in local memory */
-        const int aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
-                            facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
-                            (q_regs || facl_view_rows_16_byte_aligned(&p->q, p->head_dim));
+        const int aligned = p->k_aligned && p->v_aligned && (q_regs || p->q_aligned);
         /* FACL_SM90A: the program is rebuilt from its PTX with the sm_90a instructions
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
@@ -335,9 +357,7 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
         plan->fixed_group = 128;
         plan->local_bytes = mma_local_bytes(p->head_dim, mma, emulated);
         /* 16-byte copies where every row they read starts on a 16-byte boundary */
-        const int aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
-                            facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
-                            (!mma.q_local || facl_view_rows_16_byte_aligned(&p->q, p->head_dim));
+        const int aligned = p->k_aligned && p->v_aligned && (!mma.q_local || p->q_aligned);
         snprintf(plan->options, sizeof plan->options,
                  "%s -DM_TILES=%d -DQ_LOCAL=%d -DBLOCK_N=%d -DKV_STAGES=%d -DVEC_LOADS=%d "
                  "-DMMA_EMULATE=%d",
@@ -390,6 +410,14 @@ void facl_plan_fwd_program(const facl_fwd_problem *p, const facl_device_profile 
     plan->local_bytes = gpu_local_bytes(plan->block_n, p->head_dim, plan->lanes);
     snprintf(plan->options, sizeof plan->options, "%s -DBLOCK_N=%d -DLANES=%d -DMAX_GROUP=%d",
              features, plan->block_n, plan->lanes, GPU_MAX_GROUP);
+}
+
+void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
+                           facl_fwd_plan *plan)
+{
+    facl_fwd_plan_key key;
+    facl_fwd_plan_key_of(problem, &key);
+    facl_plan_fwd(&key, profile, plan);
 }
 
 size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_problem *p,

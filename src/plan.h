@@ -45,9 +45,27 @@ uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pi
 uint64_t facl_blocked_local_bytes(int head_dim, int block_m, int block_n, int tm, int tn,
                                   int chunk_d, int chunk_keys);
 
+/* Everything the forward planner reads of a problem, and nothing else: facl_plan_fwd
+ * sees only this and the device profile (no environment, no other state: settings read
+ * from the environment live in the profile), so one key on one profile always gives the
+ * same plan, which is what lets plan_memo.h reuse plans. All ints, so no padding
+ * (plan.c checks) and equal keys are equal bytes. */
+typedef struct facl_fwd_plan_key {
+    int dtype, head_dim, batch, heads_kv;
+    int seqlen_q, seqlen_k, total_k, varlen;
+    int softcap, alibi, dropout, seqused; /* the features, 0 or 1 */
+    int q_aligned, k_aligned, v_aligned;  /* facl_view_rows_16_byte_aligned of each view */
+} facl_fwd_plan_key;
+
+void facl_fwd_plan_key_of(const facl_fwd_problem *problem, facl_fwd_plan_key *key);
+
 /* The kernel and its options. A fast path whose kernel would not fit the device's local
  * memory falls back to the portable kernel; the launch refuses a plan whose
  * local_bytes still exceeds profile->local_mem_usable. */
+void facl_plan_fwd(const facl_fwd_plan_key *key, const facl_device_profile *profile,
+                   facl_fwd_plan *plan);
+
+/* facl_plan_fwd of the problem's key. */
 void facl_plan_fwd_program(const facl_fwd_problem *problem, const facl_device_profile *profile,
                            facl_fwd_plan *plan);
 
@@ -58,10 +76,10 @@ size_t facl_plan_fwd_group_size(const facl_fwd_plan *plan, const facl_fwd_proble
 
 /* attn_fwd_rows's packed k/v buffer: tiles per kv head and bytes (plan.c, the kernel's
  * packed_first_tile), and whether the plan packs. */
-int facl_plan_cpu_packing(const facl_fwd_problem *problem, const facl_device_profile *profile,
+int facl_plan_cpu_packing(const facl_fwd_plan_key *key, const facl_device_profile *profile,
                           int rows_per_item, int64_t *tiles, uint64_t *bytes);
 
 /* The options shared by every kernel of a forward call (dtype, head dim, features). */
-void facl_plan_fwd_feature_options(const facl_fwd_problem *problem, char *buf, size_t cap);
+void facl_plan_fwd_feature_options(const facl_fwd_plan_key *key, char *buf, size_t cap);
 
 #endif
