@@ -12,6 +12,7 @@
 #include "cache_problem.h"
 #include "context.h"
 #include "kernel_params.h"
+#include "plan_memo.h"
 #include "status.h"
 
 static cl_int bind_buffers(cl_kernel kernel, const cl_mem *buffers, cl_uint n,
@@ -96,7 +97,7 @@ static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
 {
     const facl_fwd_problem *f = &p->fwd;
     facl_cache_plan plan;
-    facl_plan_cache(p, &ctx->profile, &ctx->cache_mma_shape, &plan);
+    facl_plan_cache_memo(&ctx->plans, p, &ctx->profile, &ctx->cache_mma_shape, &plan);
     if (plan.local_bytes > ctx->profile.local_mem_usable)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "attn_cache for head_dim %d needs %llu bytes of local memory; %s has %llu usable",

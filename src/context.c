@@ -132,6 +132,8 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device,
         return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "cannot create the enqueue mutex");
     }
     facl_status st = facl_queue_counters_init(&ctx->split_counters);
+    if (st == FACL_SUCCESS && (st = facl_plan_memo_init(&ctx->plans)) != FACL_SUCCESS)
+        facl_queue_counters_release(&ctx->split_counters);
     if (st != FACL_SUCCESS) {
         pthread_mutex_destroy(&ctx->enqueue_lock);
         free(ctx);
@@ -139,6 +141,7 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device,
     }
     st = finish_context(ctx, config);
     if (st != FACL_SUCCESS) {
+        facl_plan_memo_release(&ctx->plans);
         facl_queue_counters_release(&ctx->split_counters);
         pthread_mutex_destroy(&ctx->enqueue_lock);
         if (ctx->programs_ready) facl_program_cache_release(&ctx->programs);
@@ -223,6 +226,7 @@ void facl_context_free(facl_context *ctx)
     if (!ctx) return;
     facl_program_cache_release(&ctx->programs);
     facl_queue_counters_release(&ctx->split_counters);
+    facl_plan_memo_release(&ctx->plans);
     clReleaseCommandQueue(ctx->queue);
     clReleaseDevice(ctx->device);
     clReleaseContext(ctx->cl_ctx);

@@ -7,6 +7,7 @@
 #include "device_profile.h"
 #include "facl.h"
 #include "log.h"
+#include "plan_memo.h"
 #include "programs.h"
 #include "queue_counters.h"
 
@@ -17,6 +18,7 @@ struct facl_context {
     facl_device_profile profile;
     facl_program_cache programs;
     int programs_ready; /* programs initialised (so the failure path releases it) */
+    facl_plan_memo plans; /* the plans of recent calls, reused by calls of their shapes */
     facl_logger logger;
     /* Held around each enqueue the library makes (see facl_enqueue_lock). */
     pthread_mutex_t enqueue_lock;

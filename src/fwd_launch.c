@@ -31,6 +31,7 @@
 #include "fwd_problem.h"
 #include "kernel_params.h"
 #include "plan.h"
+#include "plan_memo.h"
 #include "status.h"
 
 /* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last. */
@@ -157,7 +158,7 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
                                 const facl_fwd_problem *p, cl_kernel *fwd, cl_kernel *probs,
                                 facl_fwd_plan *plan)
 {
-    facl_plan_fwd_program(p, profile, plan);
+    facl_plan_fwd_memo(&ctx->plans, p, profile, plan);
     if (plan->local_bytes > plan->local_budget)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
