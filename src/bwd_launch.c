@@ -268,10 +268,10 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
     /* Planned on a copy of the profile, whose bwd_mma_off this call may set. */
     facl_device_profile profile = ctx->profile;
     facl_bwd_plan plan;
-    facl_plan_bwd_program(bp, &profile, req, &plan);
+    facl_plan_bwd_memo(&ctx->plans, bp, &profile, req, &plan);
     if (strcmp(plan.program, "attn_bwd_mma") == 0 && !bwd_mma_allowed(ctx)) {
         profile.bwd_mma_off = 1;
-        facl_plan_bwd_program(bp, &profile, req, &plan);
+        facl_plan_bwd_memo(&ctx->plans, bp, &profile, req, &plan);
     }
     return facl_launch_bwd_planned(ctx, queue, bp, &plan, num_wait, wait, event);
 }

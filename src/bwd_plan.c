@@ -163,11 +163,11 @@ uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim
     return n ? n * per : 1;
 }
 
-static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profile,
-                    const facl_bwd_mma_shape *requested, const char *features,
-                    facl_bwd_plan *plan)
+static int plan_mma(const facl_bwd_plan_key *key, const facl_device_profile *profile,
+                    const char *features, facl_bwd_plan *plan)
 {
-    const facl_fwd_problem *p = &bp->f;
+    const facl_fwd_plan_key *p = &key->fwd;
+    const facl_bwd_mma_shape *requested = key->has_requested ? &key->requested : NULL;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     if (!facl_bwd_mma_applies(profile, p->head_dim) || profile->bwd_mma_off ||
         (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16))
@@ -178,13 +178,10 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
         return 0;
     const uint64_t dkdv = facl_bwd_mma_dkdv_local_bytes(&s, p->head_dim, emulated);
     const uint64_t dq = facl_bwd_mma_dq_local_bytes(&s, p->head_dim, emulated);
-    const int vec_loads = facl_view_rows_16_byte_aligned(&p->q, p->head_dim) &&
-                          facl_view_rows_16_byte_aligned(&p->k, p->head_dim) &&
-                          facl_view_rows_16_byte_aligned(&p->v, p->head_dim) &&
-                          facl_view_rows_16_byte_aligned(&bp->dout, p->head_dim);
+    const int vec_loads = p->q_aligned && p->k_aligned && p->v_aligned && key->dout_aligned;
     plan->program = "attn_bwd_mma";
     plan->mma = s;
-    plan->dq_atomic = p->dq_atomics && profile->bwd_dq_atomic; /* device_profile.h: why opt-in */
+    plan->dq_atomic = key->dq_atomics && profile->bwd_dq_atomic; /* device_profile.h: why opt-in */
     plan->kernels[0] = "attn_bwd_dot";
     plan->spans[0] = FACL_BWD_SPAN_ROWS;
     if (plan->dq_atomic) {
@@ -218,16 +215,37 @@ static int plan_mma(const facl_bwd_problem *bp, const facl_device_profile *profi
     return 1;
 }
 
+/* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
+_Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 10 * sizeof(int),
+               "facl_bwd_plan_key has padding");
+
+void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *requested,
+                          facl_bwd_plan_key *key)
+{
+    memset(key, 0, sizeof *key);
+    facl_fwd_plan_key_of(&bp->f, &key->fwd);
+    key->dout_aligned = facl_view_rows_16_byte_aligned(&bp->dout, bp->f.head_dim);
+    key->dq_atomics = bp->f.dq_atomics;
+    key->has_requested = requested != NULL;
+    if (requested) key->requested = *requested;
+}
+
 void facl_plan_bwd_program(const facl_bwd_problem *bp, const facl_device_profile *profile,
                            const facl_bwd_mma_shape *requested, facl_bwd_plan *plan)
 {
-    const facl_fwd_problem *p = &bp->f;
+    facl_bwd_plan_key key;
+    facl_bwd_plan_key_of(bp, requested, &key);
+    facl_plan_bwd_keyed(&key, profile, plan);
+}
+
+void facl_plan_bwd_keyed(const facl_bwd_plan_key *key, const facl_device_profile *profile,
+                         facl_bwd_plan *plan)
+{
+    const facl_fwd_plan_key *p = &key->fwd;
     memset(plan, 0, sizeof *plan);
-    facl_fwd_plan_key key;
-    facl_fwd_plan_key_of(p, &key);
     char features[320];
-    facl_plan_fwd_feature_options(&key, features, sizeof features);
-    if (plan_mma(bp, profile, requested, features, plan)) return;
+    facl_plan_fwd_feature_options(p, features, sizeof features);
+    if (plan_mma(key, profile, features, plan)) return;
     /* deterministic whatever the options say: no atomics here */
     plan->program = "attn_bwd";
     plan->kernels[0] = "attn_bwd_dot";

@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "device_profile.h"
 #include "bwd_problem.h"
+#include "device_profile.h"
+#include "plan.h"
 
 /* The shape of attn_bwd_mma.cl's kernels (its -D of the same names). */
 typedef struct facl_bwd_mma_shape {
@@ -67,6 +68,25 @@ uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_d
  * refuses a plan of the chosen shapes whose local_bytes still exceeds the device's. */
 void facl_plan_bwd_program(const facl_bwd_problem *problem, const facl_device_profile *profile,
                            const facl_bwd_mma_shape *requested, facl_bwd_plan *plan);
+
+/* Everything the backward planner reads of a problem and of the requested shape, and
+ * nothing else (as the forward's key, plan.h): facl_plan_bwd_keyed sees only this and
+ * the device profile. All ints, no padding (bwd_plan.c checks). */
+typedef struct facl_bwd_plan_key {
+    facl_fwd_plan_key fwd;        /* the forward's: features, head dim, q, k, v alignment */
+    int dout_aligned;             /* dout's rows 16-byte aligned */
+    int dq_atomics;               /* the problem allows atomic dq */
+    int has_requested;            /* requested: a shape was asked for, else zeros */
+    facl_bwd_mma_shape requested;
+} facl_bwd_plan_key;
+
+/* `requested` may be NULL. */
+void facl_bwd_plan_key_of(const facl_bwd_problem *problem, const facl_bwd_mma_shape *requested,
+                          facl_bwd_plan_key *key);
+
+/* facl_plan_bwd_program, of the problem's key. */
+void facl_plan_bwd_keyed(const facl_bwd_plan_key *key, const facl_device_profile *profile,
+                         facl_bwd_plan *plan);
 
 /* "kv_warps,kv_keys,kv_rows,kv_stages,dq_warps,dq_keys,dq_stages" (FACL_BWD_MMA_SHAPE,
  * for benchmarking shapes): 0 and the shape, or -1 when the text is malformed or the

@@ -5,7 +5,7 @@
 
 #include "status.h"
 
-enum { PLANNER_FWD = 1, PLANNER_CACHE = 2 };
+enum { PLANNER_FWD = 1, PLANNER_CACHE = 2, PLANNER_BWD = 3 };
 
 facl_status facl_plan_memo_init(facl_plan_memo *memo)
 {
@@ -83,4 +83,15 @@ void facl_plan_cache_memo(facl_plan_memo *memo, const facl_cache_problem *proble
     if (recall(memo, PLANNER_CACHE, &key, sizeof key, profile, plan, sizeof *plan)) return;
     facl_plan_cache_keyed(&key, profile, plan);
     remember(memo, PLANNER_CACHE, &key, sizeof key, profile, plan, sizeof *plan);
+}
+
+void facl_plan_bwd_memo(facl_plan_memo *memo, const facl_bwd_problem *problem,
+                        const facl_device_profile *profile, const facl_bwd_mma_shape *requested,
+                        facl_bwd_plan *plan)
+{
+    facl_bwd_plan_key key;
+    facl_bwd_plan_key_of(problem, requested, &key);
+    if (recall(memo, PLANNER_BWD, &key, sizeof key, profile, plan, sizeof *plan)) return;
+    facl_plan_bwd_keyed(&key, profile, plan);
+    remember(memo, PLANNER_BWD, &key, sizeof key, profile, plan, sizeof *plan);
 }

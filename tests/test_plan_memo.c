@@ -1,8 +1,9 @@
 /* The plan memo (src/plan_memo.h) without a device: a plan it hands back is always the
- * plan the planner makes afresh for the same call. Checked for varied problems and
- * profiles, for a change of every planner input (it must reach the plan where the planner
- * uses it), for the inputs the planner does not read (they share a slot), for eviction,
- * for random call sequences and for threads sharing one memo. */
+ * plan the planner makes afresh for the same call (forward, KV cache, backward). Checked
+ * for varied problems and profiles, for a change of every planner input (it must reach
+ * the plan where the planner uses it), for the inputs the planner does not read (they
+ * share a slot), for eviction, for random call sequences and for threads sharing one
+ * memo. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "bwd_plan.h"
 #include "cache_plan.h"
 #include "plan.h"
 #include "plan_memo.h"
@@ -96,6 +98,20 @@ static int cache_plans_equal(const facl_cache_plan *a, const facl_cache_plan *b)
            a->units == b->units && a->local_bytes == b->local_bytes;
 }
 
+static int bwd_plans_equal(const facl_bwd_plan *a, const facl_bwd_plan *b)
+{
+    int same = strcmp(a->program, b->program) == 0 && strcmp(a->options, b->options) == 0 &&
+               a->dq_atomic == b->dq_atomic && a->block_m == b->block_m &&
+               a->block_n == b->block_n && memcmp(&a->mma, &b->mma, sizeof a->mma) == 0 &&
+               a->local_bytes == b->local_bytes && a->local_budget == b->local_budget &&
+               a->requested_shape == b->requested_shape;
+    for (int i = 0; i < 3; ++i)
+        same = same && strcmp(a->kernels[i], b->kernels[i]) == 0 && a->spans[i] == b->spans[i] &&
+               a->fixed_group[i] == b->fixed_group[i] &&
+               a->items_per_group[i] == b->items_per_group[i];
+    return same;
+}
+
 /* Through the memo, checked against a fresh plan. */
 static facl_fwd_plan memo_fwd(facl_plan_memo *m, const facl_fwd_problem *p,
                               const facl_device_profile *dev)
@@ -119,6 +135,33 @@ static facl_cache_plan memo_cache(facl_plan_memo *m, const facl_cache_problem *p
         fail_msg("memo: %s [%s], fresh: %s [%s]", got.program, got.options, fresh.program,
                  fresh.options);
     return got;
+}
+
+static facl_bwd_plan memo_bwd(facl_plan_memo *m, const facl_bwd_problem *p,
+                              const facl_device_profile *dev, const facl_bwd_mma_shape *requested)
+{
+    facl_bwd_plan got, fresh;
+    facl_plan_bwd_memo(m, p, dev, requested, &got);
+    facl_plan_bwd_program(p, dev, requested, &fresh);
+    if (!bwd_plans_equal(&got, &fresh))
+        fail_msg("memo: %s [%s], fresh: %s [%s]", got.program, got.options, fresh.program,
+                 fresh.options);
+    return got;
+}
+
+static facl_bwd_problem bwd_problem(int head_dim, int seqlen)
+{
+    facl_bwd_problem p;
+    memset(&p, 0, sizeof p);
+    p.f = fwd_problem(head_dim, seqlen);
+    p.f.lse.buffer = BUFFER(20);
+    p.dout = p.dq = p.f.q;
+    p.dout.buffer = BUFFER(21);
+    p.dq.buffer = BUFFER(22);
+    p.dk = p.dv = p.f.k;
+    p.dk.buffer = BUFFER(23);
+    p.dv.buffer = BUFFER(24);
+    return p;
 }
 
 static int used_slots(const facl_plan_memo *m)
@@ -421,6 +464,70 @@ static void test_cache_inputs(void **state)
     cache_variant(m, &base, &gpu, NULL, &base, &d, NULL, "-DCACHE_MMA=1 ");
 }
 
+/* The same for the backward planner. */
+static void bwd_variant(facl_plan_memo *m, const facl_bwd_problem *base,
+                        const facl_device_profile *base_dev, const facl_bwd_mma_shape *base_req,
+                        const facl_bwd_problem *variant, const facl_device_profile *variant_dev,
+                        const facl_bwd_mma_shape *variant_req, const char *expect)
+{
+    const facl_bwd_plan a = memo_bwd(m, base, base_dev, base_req);
+    const facl_bwd_plan b = memo_bwd(m, variant, variant_dev, variant_req);
+    if (bwd_plans_equal(&a, &b)) fail_msg("the change does not reach the plan: %s", b.options);
+    if (expect && (!strstr(b.options, expect) || strstr(a.options, expect)))
+        fail_msg("'%s' expected in [%s], not in [%s]", expect, b.options, a.options);
+    const facl_bwd_plan again = memo_bwd(m, base, base_dev, base_req);
+    assert_true(bwd_plans_equal(&a, &again));
+}
+
+static void test_bwd_inputs(void **state)
+{
+    facl_plan_memo *m = *state;
+    facl_device_profile mma = profile(FACL_PATH_MMA_EMULATED);
+    mma.local_mem_usable = 100 * 1024;
+    const facl_device_profile gpu = profile(FACL_PATH_PORTABLE_GPU);
+    const facl_bwd_problem base = bwd_problem(64, 128);
+    facl_bwd_problem v;
+#define SAME_DEVICE(dev, expect) bwd_variant(m, &base, &dev, NULL, &v, &dev, NULL, expect)
+    v = base, v.f.head_dim = 128;
+    SAME_DEVICE(mma, "-DHEAD_DIM=128 ");
+    v = base, v.f.dtype = FACL_DTYPE_F32;
+    SAME_DEVICE(mma, "-DBLOCK_M=");
+    v = base, v.f.softcap = 30.0f;
+    SAME_DEVICE(gpu, "-DHAS_SOFTCAP=1 ");
+    v = base, v.f.alibi.buffer = BUFFER(6);
+    SAME_DEVICE(gpu, "-DHAS_ALIBI=1 ");
+    v = base, v.f.dropout_p = 0.1f;
+    SAME_DEVICE(mma, "-DHAS_DROPOUT=1 ");
+    v = base, v.f.seqused = BUFFER(7);
+    SAME_DEVICE(gpu, "-DHAS_SEQUSED=1 ");
+    v = base, v.f.varlen = 1;
+    SAME_DEVICE(mma, "-DIS_VARLEN=1 ");
+    v = base, v.dout.ss += 1;
+    SAME_DEVICE(mma, "-DVEC_LOADS=0 ");
+    v = base, v.f.q.offset = 4;
+    SAME_DEVICE(mma, "-DVEC_LOADS=0 ");
+    v = base, v.f.v.sh = 4;
+    SAME_DEVICE(mma, "-DVEC_LOADS=0 ");
+#undef SAME_DEVICE
+    /* atomic dq: the problem allows it and the context takes it (FACL_BWD_DQ_ATOMIC=1) */
+    facl_device_profile atomic = mma;
+    atomic.bwd_dq_atomic = 1;
+    v = base, v.f.dq_atomics = 1;
+    bwd_variant(m, &base, &atomic, NULL, &v, &atomic, NULL, "-DDQ_ATOMIC=1");
+    bwd_variant(m, &v, &mma, NULL, &v, &atomic, NULL, "-DDQ_ATOMIC=1");
+    /* the probe's verdict: the copy of the profile that a failed probe plans with */
+    facl_device_profile off = mma;
+    off.bwd_mma_off = 1;
+    bwd_variant(m, &base, &mma, NULL, &base, &off, NULL, "-DBLOCK_M=");
+    /* the path: portable-cpu's -w */
+    facl_device_profile cpu = gpu;
+    cpu.path = FACL_PATH_PORTABLE_CPU;
+    bwd_variant(m, &base, &gpu, NULL, &base, &cpu, NULL, " -w ");
+    /* FACL_BWD_MMA_SHAPE */
+    const facl_bwd_mma_shape shape = {2, 32, 32, 1, 2, 32, 1};
+    bwd_variant(m, &base, &mma, NULL, &base, &mma, &shape, "-DKV_WARPS=2 -DKV_KEYS=32 -DKV_ROWS=32 ");
+}
+
 /* A forward and a cache plan never stand in for each other, even where the forward key's
  * bytes are the start of the cache key's (built so here). */
 static void test_planners_apart(void **state)
@@ -474,9 +581,11 @@ enum { POOL = 24, POOL_DEVICES = 3 };
 typedef struct pool {
     facl_fwd_problem fwd[POOL];
     facl_cache_problem cache[POOL];
+    facl_bwd_problem bwd[POOL];
     facl_device_profile dev[POOL_DEVICES];
     facl_fwd_plan fwd_plan[POOL][POOL_DEVICES];     /* fresh */
     facl_cache_plan cache_plan[POOL][POOL_DEVICES]; /* fresh */
+    facl_bwd_plan bwd_plan[POOL][POOL_DEVICES];     /* fresh */
 } pool;
 
 static pool *make_pool(void)
@@ -493,6 +602,9 @@ static pool *make_pool(void)
         p->cache[i].fwd.dtype = k_dtypes[(i + 1) % 3];
         p->cache[i].paged = i % 2;
         p->cache[i].num_splits = i % 4;
+        p->bwd[i] = bwd_problem(dims[(i + 2) % 4], 8 * i);
+        p->bwd[i].f.dtype = k_dtypes[(i + 2) % 3];
+        p->bwd[i].f.dq_atomics = i % 2;
     }
     p->dev[0] = profile(FACL_PATH_PORTABLE_CPU);
     p->dev[1] = profile(FACL_PATH_MMA_EMULATED);
@@ -501,6 +613,7 @@ static pool *make_pool(void)
         for (int d = 0; d < POOL_DEVICES; ++d) {
             facl_plan_fwd_program(&p->fwd[i], &p->dev[d], &p->fwd_plan[i][d]);
             facl_plan_cache(&p->cache[i], &p->dev[d], NULL, &p->cache_plan[i][d]);
+            facl_plan_bwd_program(&p->bwd[i], &p->dev[d], NULL, &p->bwd_plan[i][d]);
         }
     return p;
 }
@@ -516,10 +629,16 @@ static int pool_call(const pool *p, facl_plan_memo *m, unsigned *seed)
 {
     const unsigned r = next_random(seed);
     const int i = (int)(r % POOL), d = (int)(r / POOL % POOL_DEVICES);
-    if (r / (POOL * POOL_DEVICES) % 2) {
+    const unsigned planner = r / (POOL * POOL_DEVICES) % 3;
+    if (planner == 0) {
         facl_fwd_plan plan;
         facl_plan_fwd_memo(m, &p->fwd[i], &p->dev[d], &plan);
         return fwd_plans_equal(&plan, &p->fwd_plan[i][d]);
+    }
+    if (planner == 1) {
+        facl_bwd_plan plan;
+        facl_plan_bwd_memo(m, &p->bwd[i], &p->dev[d], NULL, &plan);
+        return bwd_plans_equal(&plan, &p->bwd_plan[i][d]);
     }
     facl_cache_plan plan;
     facl_plan_cache_memo(m, &p->cache[i], &p->dev[d], NULL, &plan);
@@ -583,6 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fwd_unread_inputs_share_a_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_profile_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bwd_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_planners_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_calls, setup, teardown),
