@@ -19,9 +19,15 @@
  * storage, head_dim up to 256 (padded to a multiple of 16 with zeros); the host falls
  * back to attn_fwd.cl otherwise.
  *
+ * The output leaves through local memory where it can (O_STAGED): each warp writes its
+ * rows, rounded to the storage type, over its own rows of the q tile and stores them to
+ * global memory in 16-byte pieces, whole rows at a time; elsewhere as 32-bit pairs
+ * (O_PAIRS) where output rows are aligned, else value by value.
+ *
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM, M_TILES, BLOCK_N, Q_LOCAL,
  * KV_STAGES, VEC_LOADS (1 when every k and v row, and q's where Q_LOCAL stages q, starts on a
- * 16-byte boundary, so tiles load 8 values per access),
+ * 16-byte boundary, so tiles load 8 values per access), O_VEC (1 when every output row
+ * does),
  * MMA_EMULATE (warp_mma.cl) and attn_common.cl's feature switches. Same arguments,
  * masks and numerics as attn_fwd.cl.
  *
@@ -110,6 +116,20 @@
 /* q in a local tile (the wgmma kernel without Q_REGS, or Q_LOCAL), in the k tiles'
  * layout; else in registers for the whole call. */
 #define Q_STAGED ((WGMMA && !Q_REGS) || Q_LOCAL)
+#ifndef O_VEC
+#define O_VEC 0
+#endif
+/* How the output leaves. Stored from the registers, each lane writes two 16-bit values
+ * per 8-column block and row, and those partial writes of 32-byte sectors cost a short
+ * row block more than its products: on the H200 (run 66, docs/PERFORMANCE.md) builds
+ * without the stores ran up to 1.29x at 512 keys. With 16-byte aligned output rows
+ * (O_VEC): up to d = 128 through each warp's rows of the q tile, then 16-byte stores of
+ * whole rows (O_STAGED, mma.sync with Q_LOCAL: 1.18-1.27x at 512 keys, 1.00-1.02x at 16k,
+ * run 67); otherwise each pair of values as one 32-bit store (O_PAIRS: at d = 256, where
+ * the staged stores cost the key loop 3-9% at 4k-16k keys, run 67, pairs ran 1.14-1.20x
+ * at 512 keys and 1.00-1.04x at 16k, run 68). */
+#define O_STAGED (!WGMMA && Q_LOCAL && O_VEC && D_PAD <= 128)
+#define O_PAIRS (O_VEC && !O_STAGED)
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
@@ -756,6 +776,13 @@ MMA_UNROLL
 #if Q_STAGED
         ASYNC_WAIT(0); /* q's copies, where no key tile waited for them, land before the next */
 #endif
+#if O_STAGED
+        /* This warp's rows of q_tile take its output. q's copies were spread over the
+         * whole group: where no key tile's barrier followed them, wait for everyone's. */
+        if (block_lo >= block_end) barrier(CLK_LOCAL_MEM_FENCE);
+        __local ushort *o_warp = q_tile + warp_index() * M_TILES * 16 * K_PITCH;
+        warp_sync(); /* every lane of the warp is done reading its q rows */
+#endif
 
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
@@ -763,11 +790,25 @@ MMA_UNROLL
             const float sum_a = quad_sum(l_a[mt], scratch), sum_b = quad_sum(l_b[mt], scratch);
             const float inv_a = sum_a > 0.0f ? 1.0f / sum_a : 0.0f;
             const float inv_b = sum_b > 0.0f ? 1.0f / sum_b : 0.0f;
+#if O_STAGED
+MMA_UNROLL
+            for (int db = 0; db < D_BLOCKS; ++db) {
+                __local ushort *at = o_warp + (mt * 16 + g) * K_PITCH + db * 8 + 2 * t;
+                *(__local uint *)at = pack_pair(acc[mt][db].x * inv_a, acc[mt][db].y * inv_a);
+                *(__local uint *)(at + 8 * K_PITCH) = pack_pair(acc[mt][db].z * inv_b, acc[mt][db].w * inv_b);
+            }
+#else
             const long o_a = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + ra, h);
             const long o_b = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + rb, h);
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
                 const int c = db * 8 + 2 * t;
+#if O_PAIRS /* HEAD_DIM % 8 == 0: c + 1 < HEAD_DIM where c < HEAD_DIM */
+                if (ra < e.sq && c < HEAD_DIM)
+                    *(__global uint *)((__global ushort *)o + o_a + c) = pack_pair(acc[mt][db].x * inv_a, acc[mt][db].y * inv_a);
+                if (rb < e.sq && c < HEAD_DIM)
+                    *(__global uint *)((__global ushort *)o + o_b + c) = pack_pair(acc[mt][db].z * inv_b, acc[mt][db].w * inv_b);
+#else
                 if (ra < e.sq) {
                     if (c < HEAD_DIM) store_value(o, o_a + c, acc[mt][db].x * inv_a);
                     if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[mt][db].y * inv_a);
@@ -776,7 +817,9 @@ MMA_UNROLL
                     if (c < HEAD_DIM) store_value(o, o_b + c, acc[mt][db].z * inv_b);
                     if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[mt][db].w * inv_b);
                 }
+#endif
             }
+#endif
             if (lse && t == 0) {
                 const long l0 = p.lse_off + b * p.lse_sb + h * p.lse_sh;
                 /* the maxima are base-2 logits: back to natural units */
@@ -786,9 +829,28 @@ MMA_UNROLL
                     lse[l0 + (long)(e.q_start + rb) * p.lse_ss] = sum_b > 0.0f ? m_b[mt] * LN2 + log(sum_b) : INFINITY;
             }
         }
-#if KV_STAGES == 2
+#if O_STAGED
+        /* The warp's output rows, 16 bytes per work-item and step, whole rows in turn
+         * (HEAD_DIM % 8 == 0 with O_VEC: a piece is all inside the row or all past it). */
+        warp_sync(); /* every lane's values are in o_warp */
+        {
+#define O_PIECES (D_PAD / 8)
+            const int warp_row0 = row0 + warp_index() * M_TILES * 16;
+MMA_UNROLL
+            for (int idx = warp_lane(); idx < M_TILES * 16 * O_PIECES; idx += 32) {
+                const int r = idx / O_PIECES, c = (idx % O_PIECES) * 8;
+                if (warp_row0 + r < e.sq && c < HEAD_DIM) {
+                    const long at = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + warp_row0 + r, h);
+                    *(__global uint4 *)((__global ushort *)o + at + c) = *(__local const uint4 *)(o_warp + r * K_PITCH + c);
+                }
+            }
+#undef O_PIECES
+        }
+#endif
+#if KV_STAGES == 2 || O_STAGED
         /* No barrier follows the last scores of a tile here: slower warps may still read
-         * q_tile and the buffers the next row block's first copies go into. */
+         * q_tile (for their scores or their output) and the buffers the next row block's
+         * first copies go into. */
         barrier(CLK_LOCAL_MEM_FENCE);
 #endif
     }

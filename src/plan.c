@@ -232,7 +232,7 @@ static int choose_mma_shape(int head_dim, const facl_device_profile *profile, ui
 }
 
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_fwd_plan_key) == 15 * sizeof(int), "facl_fwd_plan_key has padding");
+_Static_assert(sizeof(facl_fwd_plan_key) == 16 * sizeof(int), "facl_fwd_plan_key has padding");
 
 void facl_fwd_plan_key_of(const facl_fwd_problem *p, facl_fwd_plan_key *key)
 {
@@ -252,6 +252,7 @@ void facl_fwd_plan_key_of(const facl_fwd_problem *p, facl_fwd_plan_key *key)
     key->q_aligned = facl_view_rows_16_byte_aligned(&p->q, p->head_dim);
     key->k_aligned = facl_view_rows_16_byte_aligned(&p->k, p->head_dim);
     key->v_aligned = facl_view_rows_16_byte_aligned(&p->v, p->head_dim);
+    key->o_aligned = facl_view_rows_16_byte_aligned(&p->out, p->head_dim);
 }
 
 void facl_plan_fwd_feature_options(const facl_fwd_plan_key *p, char *buf, size_t cap)
@@ -360,9 +361,9 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
         const int aligned = p->k_aligned && p->v_aligned && (!mma.q_local || p->q_aligned);
         snprintf(plan->options, sizeof plan->options,
                  "%s -DM_TILES=%d -DQ_LOCAL=%d -DBLOCK_N=%d -DKV_STAGES=%d -DVEC_LOADS=%d "
-                 "-DMMA_EMULATE=%d",
+                 "-DO_VEC=%d -DMMA_EMULATE=%d",
                  features, mma.m_tiles, mma.q_local, mma.block_n, mma.kv_stages, aligned,
-                 emulated);
+                 p->o_aligned, emulated);
         return;
     }
     const facl_tuning_params tuned = facl_tuning_params_for(&profile->tuning, p->head_dim);

@@ -54,7 +54,7 @@ typedef struct facl_fwd_plan_key {
     int dtype, head_dim, batch, heads_kv;
     int seqlen_q, seqlen_k, total_k, varlen;
     int softcap, alibi, dropout, seqused; /* the features, 0 or 1 */
-    int q_aligned, k_aligned, v_aligned;  /* facl_view_rows_16_byte_aligned of each view */
+    int q_aligned, k_aligned, v_aligned, o_aligned; /* facl_view_rows_16_byte_aligned of each view */
 } facl_fwd_plan_key;
 
 void facl_fwd_plan_key_of(const facl_fwd_problem *problem, facl_fwd_plan_key *key);

@@ -1179,6 +1179,13 @@ static void test_mma_requested_shape(void **state)
     dev.mma_q_local = 0; /* ... unless q stays in registers */
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
+    /* the output's 16-byte pieces (O_VEC): its own rows' alignment only */
+    assert_int_equal(option_value(&plan, "O_VEC"), 1);
+    p.out.offset = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "O_VEC"), 0);
+    assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
+    p.out.offset = 0;
     assert_int_equal(plan.local_bytes, 2 * 64 * 136 * 2 + 4);
     /* 2 row tiles, q staged, 128-key tiles at d = 256: 203 KiB, over the 113 KiB budget:
      * the default shape there (one row tile, q staged, 64-key tiles, one buffer: two

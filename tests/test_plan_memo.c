@@ -276,6 +276,11 @@ static void test_fwd_problem_inputs(void **state)
     fwd_problem_variant(m, &base, &v, &mma, "-DVEC_LOADS=0 ");
     v = base, v.k.sb = 4;
     fwd_problem_variant(m, &base, &v, &mma, "-DVEC_LOADS=0 ");
+    /* ... and whether the output leaves in 16-byte pieces (O_VEC) */
+    v = base, v.out.ss += 1;
+    fwd_problem_variant(m, &base, &v, &mma, "-DO_VEC=0 ");
+    v = base, v.out.offset = 4;
+    fwd_problem_variant(m, &base, &v, &mma, "-DO_VEC=0 ");
     v = fwd_problem(72, 128), v.k.sh = 4; /* q, k, v all unaligned where d % 8 != 0 too */
     facl_fwd_problem d72 = fwd_problem(72, 128);
     fwd_problem_variant(m, &d72, &v, &mma, "-DVEC_LOADS=0 ");
@@ -299,7 +304,8 @@ static void test_fwd_problem_inputs(void **state)
 }
 
 /* What the planner does not read shares one plan: buffers (other than which are given),
- * scale, windows, dropout's seed and offset, the output and lse views, heads_q. */
+ * scale, windows, dropout's seed and offset, the lse view, the output view's strides
+ * while its rows stay 16-byte aligned, heads_q. */
 static void test_fwd_unread_inputs_share_a_slot(void **state)
 {
     facl_plan_memo *m = *state;
@@ -311,7 +317,7 @@ static void test_fwd_unread_inputs_share_a_slot(void **state)
     v.k.buffer = BUFFER(12);
     v.v.buffer = BUFFER(13);
     v.out.buffer = BUFFER(14);
-    v.out.ss = 3;
+    v.out.ss = 8 * 40;
     v.lse.buffer = BUFFER(15);
     v.probs.buffer = BUFFER(16);
     v.cu_q = BUFFER(17);
@@ -540,6 +546,7 @@ static void test_planners_apart(void **state)
     f.heads_kv = 1, f.seqlen_q = 1, f.seqlen_k = 1, f.total_k = 1024;
     f.seqused = BUFFER(7);          /* where the cache key has kv_aligned = 1 */
     f.q.offset = f.v.offset = 4;    /* paged = 0, batch_idx = 0 */
+    f.out.offset = 4;               /* leftpad = 0 */
     facl_fwd_plan_key fk;
     facl_cache_plan_key ck;
     facl_fwd_plan_key_of(&f, &fk);
