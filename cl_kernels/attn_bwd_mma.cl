@@ -47,7 +47,9 @@
  * KV_KEYS, KV_ROWS, DQ_WARPS, DQ_KEYS (src/bwd_plan.c picks them to fit local memory),
  * KV_STAGES, DQ_STAGES: 2 where local memory holds two of the tiles that change
  * from step to step (q and dout; k and v), so that the next step's copies (cp.async)
- * overlap this step's products, else 1, and DQ_ATOMIC (0 or 1, above).
+ * overlap this step's products, else 1, DQ_ATOMIC (0 or 1, above), and GRAD_PAIRS (1 when
+ * every row of dq, dk and dv starts on a 16-byte boundary: gradient pairs go out as
+ * 32-bit stores).
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -144,6 +146,25 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
     const float dlogit = 1.0f;
 #endif
     return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
+}
+
+#ifndef GRAD_PAIRS
+#define GRAD_PAIRS 0
+#endif
+/* Columns c and c + 1 of a gradient row at `row` (lo, hi in fp32). With GRAD_PAIRS
+ * (HEAD_DIM % 8 == 0, so c < HEAD_DIM covers c + 1) one 32-bit store: the forward's
+ * output stores, value by value, half-filled 32-byte sectors and cost its short rows up
+ * to a fifth of their time on the H200 (docs/PERFORMANCE.md, run 66); here, with three
+ * products per stored value more than the forward, pairs ran 1.02-1.06x at 1k keys and
+ * 0.98-1.02x at 4k (run 69). */
+inline void store_grad_pair(__global storage_t *x, long row, int c, float lo, float hi)
+{
+#if GRAD_PAIRS
+    if (c < HEAD_DIM) *(__global uint *)((__global ushort *)x + row + c) = pack_pair(lo, hi);
+#else
+    if (c < HEAD_DIM) store_value(x, row + c, lo);
+    if (c + 1 < HEAD_DIM) store_value(x, row + c + 1, hi);
+#endif
 }
 
 /* Row tile row0 .. row0 + KV_ROWS - 1 (rows at or past `end` padded) of query head h:
@@ -503,12 +524,12 @@ MMA_UNROLL
         for (int db = 0; db < KV_DB; ++db) {
             const int c = 8 * (wd * KV_DB + db) + 2 * lt;
             if (ja < key_rows) {
-                if (c < HEAD_DIM) store_value(dk, dk_a + c, dk_acc[db].x * p.scale), store_value(dv, dv_a + c, dv_acc[db].x);
-                if (c + 1 < HEAD_DIM) store_value(dk, dk_a + c + 1, dk_acc[db].y * p.scale), store_value(dv, dv_a + c + 1, dv_acc[db].y);
+                store_grad_pair(dk, dk_a, c, dk_acc[db].x * p.scale, dk_acc[db].y * p.scale);
+                store_grad_pair(dv, dv_a, c, dv_acc[db].x, dv_acc[db].y);
             }
             if (jb < key_rows) {
-                if (c < HEAD_DIM) store_value(dk, dk_b + c, dk_acc[db].z * p.scale), store_value(dv, dv_b + c, dv_acc[db].z);
-                if (c + 1 < HEAD_DIM) store_value(dk, dk_b + c + 1, dk_acc[db].w * p.scale), store_value(dv, dv_b + c + 1, dv_acc[db].w);
+                store_grad_pair(dk, dk_b, c, dk_acc[db].z * p.scale, dk_acc[db].w * p.scale);
+                store_grad_pair(dv, dv_b, c, dv_acc[db].z, dv_acc[db].w);
             }
         }
     }
@@ -659,14 +680,8 @@ MMA_UNROLL
 MMA_UNROLL
         for (int db = 0; db < D_BLOCKS; ++db) {
             const int c = 8 * db + 2 * lt;
-            if (ra < e.sq) {
-                if (c < HEAD_DIM) store_value(dq, dq_a + c, acc[db].x * p.scale);
-                if (c + 1 < HEAD_DIM) store_value(dq, dq_a + c + 1, acc[db].y * p.scale);
-            }
-            if (rb < e.sq) {
-                if (c < HEAD_DIM) store_value(dq, dq_b + c, acc[db].z * p.scale);
-                if (c + 1 < HEAD_DIM) store_value(dq, dq_b + c + 1, acc[db].w * p.scale);
-            }
+            if (ra < e.sq) store_grad_pair(dq, dq_a, c, acc[db].x * p.scale, acc[db].y * p.scale);
+            if (rb < e.sq) store_grad_pair(dq, dq_b, c, acc[db].z * p.scale, acc[db].w * p.scale);
         }
     }
 }

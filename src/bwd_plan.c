@@ -209,14 +209,15 @@ static int plan_mma(const facl_bwd_plan_key *key, const facl_device_profile *pro
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DKV_WARPS=%d -DKV_KEYS=%d -DKV_ROWS=%d "
              "-DKV_STAGES=%d -DDQ_WARPS=%d -DDQ_KEYS=%d -DDQ_STAGES=%d -DVEC_LOADS=%d "
-             "-DMMA_EMULATE=%d -DDQ_ATOMIC=%d",
+             "-DMMA_EMULATE=%d -DDQ_ATOMIC=%d -DGRAD_PAIRS=%d",
              features, sizeof(facl_bwd_params), s.kv_warps, s.kv_keys, s.kv_rows, s.kv_stages,
-             s.dq_warps, s.dq_keys, s.dq_stages, vec_loads, emulated, plan->dq_atomic);
+             s.dq_warps, s.dq_keys, s.dq_stages, vec_loads, emulated, plan->dq_atomic,
+             key->grads_aligned);
     return 1;
 }
 
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 10 * sizeof(int),
+_Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 11 * sizeof(int),
                "facl_bwd_plan_key has padding");
 
 void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *requested,
@@ -225,6 +226,9 @@ void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *
     memset(key, 0, sizeof *key);
     facl_fwd_plan_key_of(&bp->f, &key->fwd);
     key->dout_aligned = facl_view_rows_16_byte_aligned(&bp->dout, bp->f.head_dim);
+    key->grads_aligned = facl_view_rows_16_byte_aligned(&bp->dq, bp->f.head_dim) &&
+                         facl_view_rows_16_byte_aligned(&bp->dk, bp->f.head_dim) &&
+                         facl_view_rows_16_byte_aligned(&bp->dv, bp->f.head_dim);
     key->dq_atomics = bp->f.dq_atomics;
     key->has_requested = requested != NULL;
     if (requested) key->requested = *requested;

@@ -75,6 +75,7 @@ void facl_plan_bwd_program(const facl_bwd_problem *problem, const facl_device_pr
 typedef struct facl_bwd_plan_key {
     facl_fwd_plan_key fwd;        /* the forward's: features, head dim, q, k, v alignment */
     int dout_aligned;             /* dout's rows 16-byte aligned */
+    int grads_aligned;            /* dq's, dk's and dv's rows 16-byte aligned */
     int dq_atomics;               /* the problem allows atomic dq */
     int has_requested;            /* requested: a shape was asked for, else zeros */
     facl_bwd_mma_shape requested;

@@ -514,6 +514,13 @@ static void test_bwd_inputs(void **state)
     SAME_DEVICE(mma, "-DVEC_LOADS=0 ");
     v = base, v.f.v.sh = 4;
     SAME_DEVICE(mma, "-DVEC_LOADS=0 ");
+    /* the gradients' rows decide their 32-bit pair stores */
+    v = base, v.dq.offset = 4;
+    SAME_DEVICE(mma, "-DGRAD_PAIRS=0");
+    v = base, v.dk.ss += 1;
+    SAME_DEVICE(mma, "-DGRAD_PAIRS=0");
+    v = base, v.dv.sb = 4;
+    SAME_DEVICE(mma, "-DGRAD_PAIRS=0");
 #undef SAME_DEVICE
     /* atomic dq: the problem allows it and the context takes it (FACL_BWD_DQ_ATOMIC=1) */
     facl_device_profile atomic = mma;
