@@ -265,8 +265,10 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
 {
     /* FACL_BWD_MMA_SHAPE (read at context creation): a shape for attn_bwd_mma */
     const facl_bwd_mma_shape *req = ctx->has_bwd_mma_shape ? &ctx->bwd_mma_shape : NULL;
-    /* Planned on a copy of the profile, whose bwd_mma_off this call may set. */
-    facl_device_profile profile = ctx->profile;
+    /* Planned on a copy of the profile, whose bwd_mma_off this call may set; copied byte
+     * for byte, padding included, as the plan memo compares profiles with memcmp. */
+    facl_device_profile profile;
+    memcpy(&profile, &ctx->profile, sizeof profile);
     facl_bwd_plan plan;
     facl_plan_bwd_memo(&ctx->plans, bp, &profile, req, &plan);
     if (strcmp(plan.program, "attn_bwd_mma") == 0 && !bwd_mma_allowed(ctx)) {

@@ -189,7 +189,8 @@ static facl_status blocked_group_fits(facl_context *ctx, const facl_fwd_problem 
     if (kernel_wg >= plan->fixed_group) return FACL_SUCCESS;
     *fwd = NULL; /* the context keeps it; this call takes attn_fwd's */
     if (probs) *probs = NULL;
-    facl_device_profile previous = ctx->profile;
+    facl_device_profile previous; /* byte for byte: the plan memo compares with memcmp */
+    memcpy(&previous, &ctx->profile, sizeof previous);
     previous.portable_kernel = FACL_TUNING_KERNEL_PREVIOUS;
     return programs_for(ctx, &previous, p, fwd, probs, plan);
 }
