@@ -151,21 +151,9 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
 #ifndef GRAD_PAIRS
 #define GRAD_PAIRS 0
 #endif
-/* Columns c and c + 1 of a gradient row at `row` (lo, hi in fp32). With GRAD_PAIRS
- * (HEAD_DIM % 8 == 0, so c < HEAD_DIM covers c + 1) one 32-bit store: the forward's
- * output stores, value by value, half-filled 32-byte sectors and cost its short rows up
- * to a fifth of their time on the H200 (docs/PERFORMANCE.md, run 66); here, with three
- * products per stored value more than the forward, pairs ran 1.02-1.06x at 1k keys and
- * 0.98-1.02x at 4k (run 69). */
-inline void store_grad_pair(__global storage_t *x, long row, int c, float lo, float hi)
-{
-#if GRAD_PAIRS
-    if (c < HEAD_DIM) *(__global uint *)((__global ushort *)x + row + c) = pack_pair(lo, hi);
-#else
-    if (c < HEAD_DIM) store_value(x, row + c, lo);
-    if (c + 1 < HEAD_DIM) store_value(x, row + c + 1, hi);
-#endif
-}
+/* GRAD_PAIRS (store_value_pair, warp_mma.cl): on the H200 pairs ran 1.02-1.06x at 1k keys
+ * and 0.98-1.02x at 4k (run 69, docs/PERFORMANCE.md), less than the forward's gain: three
+ * more products per stored value. */
 
 /* Row tile row0 .. row0 + KV_ROWS - 1 (rows at or past `end` padded) of query head h:
  * q and dout into their tiles (asynchronous copies where rows are 16-byte aligned, which
@@ -524,12 +512,12 @@ MMA_UNROLL
         for (int db = 0; db < KV_DB; ++db) {
             const int c = 8 * (wd * KV_DB + db) + 2 * lt;
             if (ja < key_rows) {
-                store_grad_pair(dk, dk_a, c, dk_acc[db].x * p.scale, dk_acc[db].y * p.scale);
-                store_grad_pair(dv, dv_a, c, dv_acc[db].x, dv_acc[db].y);
+                store_value_pair(dk, dk_a, c, dk_acc[db].x * p.scale, dk_acc[db].y * p.scale, GRAD_PAIRS);
+                store_value_pair(dv, dv_a, c, dv_acc[db].x, dv_acc[db].y, GRAD_PAIRS);
             }
             if (jb < key_rows) {
-                store_grad_pair(dk, dk_b, c, dk_acc[db].z * p.scale, dk_acc[db].w * p.scale);
-                store_grad_pair(dv, dv_b, c, dv_acc[db].z, dv_acc[db].w);
+                store_value_pair(dk, dk_b, c, dk_acc[db].z * p.scale, dk_acc[db].w * p.scale, GRAD_PAIRS);
+                store_value_pair(dv, dv_b, c, dv_acc[db].z, dv_acc[db].w, GRAD_PAIRS);
             }
         }
     }
@@ -680,8 +668,8 @@ MMA_UNROLL
 MMA_UNROLL
         for (int db = 0; db < D_BLOCKS; ++db) {
             const int c = 8 * db + 2 * lt;
-            if (ra < e.sq) store_grad_pair(dq, dq_a, c, acc[db].x * p.scale, acc[db].y * p.scale);
-            if (rb < e.sq) store_grad_pair(dq, dq_b, c, acc[db].z * p.scale, acc[db].w * p.scale);
+            if (ra < e.sq) store_value_pair(dq, dq_a, c, acc[db].x * p.scale, acc[db].y * p.scale, GRAD_PAIRS);
+            if (rb < e.sq) store_value_pair(dq, dq_b, c, acc[db].z * p.scale, acc[db].w * p.scale, GRAD_PAIRS);
         }
     }
 }

@@ -803,21 +803,8 @@ MMA_UNROLL
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
                 const int c = db * 8 + 2 * t;
-#if O_PAIRS /* HEAD_DIM % 8 == 0: c + 1 < HEAD_DIM where c < HEAD_DIM */
-                if (ra < e.sq && c < HEAD_DIM)
-                    *(__global uint *)((__global ushort *)o + o_a + c) = pack_pair(acc[mt][db].x * inv_a, acc[mt][db].y * inv_a);
-                if (rb < e.sq && c < HEAD_DIM)
-                    *(__global uint *)((__global ushort *)o + o_b + c) = pack_pair(acc[mt][db].z * inv_b, acc[mt][db].w * inv_b);
-#else
-                if (ra < e.sq) {
-                    if (c < HEAD_DIM) store_value(o, o_a + c, acc[mt][db].x * inv_a);
-                    if (c + 1 < HEAD_DIM) store_value(o, o_a + c + 1, acc[mt][db].y * inv_a);
-                }
-                if (rb < e.sq) {
-                    if (c < HEAD_DIM) store_value(o, o_b + c, acc[mt][db].z * inv_b);
-                    if (c + 1 < HEAD_DIM) store_value(o, o_b + c + 1, acc[mt][db].w * inv_b);
-                }
-#endif
+                if (ra < e.sq) store_value_pair(o, o_a, c, acc[mt][db].x * inv_a, acc[mt][db].y * inv_a, O_PAIRS);
+                if (rb < e.sq) store_value_pair(o, o_b, c, acc[mt][db].z * inv_b, acc[mt][db].w * inv_b, O_PAIRS);
             }
 #endif
             if (lse && t == 0) {

@@ -282,6 +282,21 @@ inline uint4 load_row8(__global const ushort *row, int c)
                    (uint)x[4] | ((uint)x[5] << 16), (uint)x[6] | ((uint)x[7] << 16));
 }
 
+/* Columns c and c + 1 of the row starting at element `row` of x (lo and hi in fp32,
+ * rounded to the storage type). With `as_pair` (a literal: 1 only where every row starts on
+ * a 16-byte boundary and HEAD_DIM % 8 == 0, so c < HEAD_DIM covers c + 1) one 32-bit store;
+ * else value by value, which half-fills 32-byte sectors: on the H200 such stores cost the
+ * forward's short rows up to a fifth of their time (docs/PERFORMANCE.md, run 66). */
+inline void store_value_pair(__global storage_t *x, long row, int c, float lo, float hi, bool as_pair)
+{
+    if (as_pair) {
+        if (c < HEAD_DIM) *(__global uint *)((__global ushort *)x + row + c) = pack_pair(lo, hi);
+    } else {
+        if (c < HEAD_DIM) store_value(x, row + c, lo);
+        if (c + 1 < HEAD_DIM) store_value(x, row + c + 1, hi);
+    }
+}
+
 /* ---------------------------------------------------------------- fragment readers */
 
 /* The B fragments (b.x: dims 2t, 2t+1; b.y: dims 2t+8, 2t+9; of key g) of keys
