@@ -42,6 +42,13 @@
 #ifndef CACHE_STAGES
 #define CACHE_STAGES 2
 #endif
+#ifndef CACHE_BULK
+#define CACHE_BULK 0
+#endif
+/* cache slots a lane holds for one step: its pieces' rows, or with the copy engine the
+ * one row (lane % 16) whose k (lanes 0-15) or v (lanes 16-31) copy it issues */
+#define ROW_SLOTS (CACHE_BULK ? 1 : ROW_LOADS)
+#define ROW_BYTES (HEAD_DIM * 2)
 #define STAGE_ELEMS (2 * TILE_ELEMS) /* a warp's key tile, then its value tile */
 #define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)
 #if TILES_ELEMS * 2 < (CACHE_WARPS - 1) * 16 * HEAD_DIM * 4
@@ -73,6 +80,11 @@ inline int2 tile_piece(int it)
 inline void tile_slots(__global const int *block_table, const cache_params c, const cache_seq s,
                        int b, int key0, int key_end, int2 *slots)
 {
+#if CACHE_BULK
+    const int j = key0 + (warp_lane() & 15);
+    slots[0] = j < key_end ? cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j) : (int2)(-1, 0);
+    return;
+#endif
 #if IS_PAGED
     /* 16 whole keys inside one page (power-of-two pages of 16 or more, the usual case):
      * one table entry for the tile instead of one per row */
@@ -112,6 +124,51 @@ inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, l
                          slots[it].x >= 0 ? 16 : 0);
         }
     }
+}
+
+/* One step's key and value rows (keys key0 .. key0 + 15 of this warp) into a stage's
+ * tiles: 16-byte asynchronous copies by every lane, one commit group per stage; or with
+ * the copy engine (CACHE_BULK) one bulk copy per row, lane L taking row L % 16 of k
+ * (L < 16) or v, counted onto the stage's barrier. Rows without a slot are zeros. */
+inline void copy_stage(__global const storage_t *k, __global const storage_t *v, const attn_params p,
+                       int kv_head, const int2 *slots, int key0, int key_end,
+                       __local ushort *to, __local ulong *bar)
+{
+#if CACHE_BULK
+    const int rows = clamp(key_end - key0, 0, 16); /* the rows with a slot: the first ones */
+    if (warp_lane() == 0) mbar_expect_tx(bar, (uint)(2 * rows * ROW_BYTES));
+    warp_sync(); /* the bytes are announced before any copy can complete */
+    async_proxy_fence(); /* the warp's reads and zero rows of this stage, before the engine writes it */
+    const int is_v = warp_lane() >> 4;
+    __local ushort *row = to + is_v * TILE_ELEMS + (warp_lane() & 15) * TILE_PITCH;
+    if (slots[0].x >= 0) {
+        const long from = is_v ? slot_index(slots[0], p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head)
+                               : slot_index(slots[0], p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head);
+        copy_bulk(row, (is_v ? v : k) + from, ROW_BYTES, bar);
+    } else {
+        MMA_UNROLL
+        for (int i = 0; i < HEAD_DIM / 8; ++i) ((__local uint4 *)row)[i] = (uint4)(0u);
+    }
+#else
+    (void)key0, (void)key_end, (void)bar;
+    copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, to);
+    copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, to + TILE_ELEMS);
+    async_commit();
+#endif
+}
+
+/* The oldest stage in flight has landed, for every lane of the warp. With the copy
+ * engine: the phase of the stage's barrier that its latest copy_stage opened (`issued`
+ * holds one bit per stage, flipped at each copy_stage). */
+inline void wait_stage(__local ulong *bar, uint issued, int stage)
+{
+#if CACHE_BULK
+    mbar_wait(bar, ((issued >> stage) & 1u) ^ 1u);
+#else
+    (void)bar, (void)issued, (void)stage;
+    WAIT_OLDEST_STAGE();
+#endif
+    warp_sync();
 }
 
 #if MERGE_IN_KERNEL
@@ -219,6 +276,8 @@ void attn_cache(CACHE_ATTN_ARGS)
     __local float warp_m[CACHE_WARPS * 16];
     __local float warp_l[CACHE_WARPS * 16];
     __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
+    /* CACHE_BULK: a transaction barrier per warp and stage (else unused) */
+    __local ulong stage_bars[CACHE_WARPS * CACHE_STAGES];
     /* warps 1.. park their output rows in the tiles once every copy has landed */
     __local float *out_acc = (__local float *)kv_tiles;
 
@@ -232,6 +291,13 @@ void attn_cache(CACHE_ATTN_ARGS)
     const int off = p.align_top_left ? 0 : s.sk - s.sq;
     const int rows_total = s.sq * p.group;
     __local ushort *warp_tiles = kv_tiles + warp * CACHE_STAGES * STAGE_ELEMS;
+    __local ulong *warp_bars = stage_bars + warp * CACHE_STAGES;
+#if CACHE_BULK
+    if (warp_lane() < CACHE_STAGES) mbar_init(warp_bars + warp_lane());
+    mbar_init_fence();
+    warp_sync();
+#endif
+    uint issued = 0; /* CACHE_BULK: the parity of each stage's copies issued so far */
 
     for (int tile = get_group_id(0); tile * 16 < rows_total; tile += get_num_groups(0)) {
         /* this lane's two rows: g (index 0) and g + 8 (index 1) of the tile */
@@ -271,13 +337,13 @@ void attn_cache(CACHE_ATTN_ARGS)
 
         /* the first CACHE_STAGES - 1 steps in flight, and the slots of the next one */
         const int warp_key = 16 * warp, step_keys = 16 * CACHE_WARPS;
-        int2 slots[ROW_LOADS];
+        int2 slots[ROW_SLOTS];
         for (int st = 0; st < CACHE_STAGES - 1; ++st) {
-            tile_slots(block_table, c, s, b, key_lo + st * step_keys + warp_key, key_end, slots);
-            __local ushort *to = warp_tiles + st * STAGE_ELEMS;
-            copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, to);
-            copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, to + TILE_ELEMS);
-            async_commit();
+            const int key0 = key_lo + st * step_keys + warp_key;
+            tile_slots(block_table, c, s, b, key0, key_end, slots);
+            copy_stage(k, v, p, kv_head, slots, key0, key_end, warp_tiles + st * STAGE_ELEMS,
+                       warp_bars + st);
+            issued ^= 1u << st;
         }
         tile_slots(block_table, c, s, b, key_lo + (CACHE_STAGES - 1) * step_keys + warp_key,
                    key_end, slots);
@@ -311,14 +377,12 @@ void attn_cache(CACHE_ATTN_ARGS)
             const int key0 = base + warp_key; /* this warp's 16 keys */
             /* refill the tiles the previous step finished with, CACHE_STAGES - 1 steps
              * ahead, then read the table entries of the step after that */
-            __local ushort *refill =
-                warp_tiles + (stage == 0 ? CACHE_STAGES - 1 : stage - 1) * STAGE_ELEMS;
-            copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, refill);
-            copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, refill + TILE_ELEMS);
-            async_commit();
+            const int refill = stage == 0 ? CACHE_STAGES - 1 : stage - 1;
+            copy_stage(k, v, p, kv_head, slots, key0 + (CACHE_STAGES - 1) * step_keys, key_end,
+                       warp_tiles + refill * STAGE_ELEMS, warp_bars + refill);
+            issued ^= 1u << refill;
             tile_slots(block_table, c, s, b, key0 + CACHE_STAGES * step_keys, key_end, slots);
-            WAIT_OLDEST_STAGE(); /* this step's copies have landed (this lane's) */
-            warp_sync();         /* ... and every lane's */
+            wait_stage(warp_bars + stage, issued, stage); /* this step's copies have landed */
             __local const ushort *k_tile = warp_tiles + stage * STAGE_ELEMS;
             __local const ushort *v_tile = k_tile + TILE_ELEMS;
             /* S for keys key0 + 8nb + g (B columns: dims 16ks + 2t, +1 and +8, +9) */

@@ -143,6 +143,53 @@ inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memo
 /* Wait until at most n (a literal) committed groups are still in flight. */
 #define ASYNC_WAIT(n) asm volatile("cp.async.wait_group " #n ";" ::: "memory")
 
+/* Hopper's bulk copy engine (sm_90): one instruction moves a whole row (`bytes`, a
+ * multiple of 16, both ends 16-byte aligned) from global to local memory, outside the
+ * load/store unit, and counts its bytes onto a transaction barrier (mbarrier) in local
+ * memory; a waiter sees the row once the barrier's phase completes, i.e. once the bytes
+ * announced by mbar_expect_tx have all landed and its one arrival has been made. */
+inline void mbar_init(__local ulong *bar)
+{
+    asm volatile("mbarrier.init.shared.b64 [%0], 1;" : : "r"((uint)(ulong)bar) : "memory");
+}
+
+/* The barriers' initialisation, before the copy engine uses them. */
+inline void mbar_init_fence(void)
+{
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+/* This phase's one arrival, announcing the bytes its copies will bring. */
+inline void mbar_expect_tx(__local ulong *bar, uint bytes)
+{
+    asm volatile("{ .reg .b64 st; mbarrier.arrive.expect_tx.shared.b64 st, [%0], %1; }"
+                 :
+                 : "r"((uint)(ulong)bar), "r"(bytes)
+                 : "memory");
+}
+
+/* Until the phase of this parity (0 or 1) has completed. */
+inline void mbar_wait(__local ulong *bar, uint parity)
+{
+    uint done = 0;
+    while (!done)
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                     : "=r"(done)
+                     : "r"((uint)(ulong)bar), "r"(parity)
+                     : "memory");
+}
+
+inline void copy_bulk(__local void *dst, __global const void *src, uint bytes, __local ulong *bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];"
+                 :
+                 : "r"((uint)(ulong)dst), "l"(src), "r"(bytes), "r"((uint)(ulong)bar)
+                 : "memory");
+}
+
+/* Ordinary local writes before the copy engine's later writes to the same bytes. */
+inline void async_proxy_fence(void) { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 /* This thread's global writes before its later ones, for every thread of the device
  * (membar.gl): what a work-group publishes before counting itself in with an atomic, and
  * what the last one to count in does before it reads the others' results. */
@@ -249,6 +296,20 @@ inline void async_commit(void) {}
 #define ASYNC_WAIT(n) ((void)0)
 
 inline void global_fence(void) { mem_fence(CLK_GLOBAL_MEM_FENCE); }
+
+/* The bulk copy completes at once, so its barrier has nothing to count. */
+inline void mbar_init(__local ulong *bar) { *bar = 0; }
+inline void mbar_init_fence(void) {}
+inline void mbar_expect_tx(__local ulong *bar, uint bytes) { (void)bar, (void)bytes; }
+inline void mbar_wait(__local ulong *bar, uint parity) { (void)bar, (void)parity; }
+inline void copy_bulk(__local void *dst, __global const void *src, uint bytes, __local ulong *bar)
+{
+    (void)bar;
+    for (uint i = 0; i < bytes / 16; ++i)
+        ((__local uint4 *)dst)[i] = ((__global const uint4 *)src)[i];
+}
+inline void async_proxy_fence(void) {}
+
 
 inline float load_published(__global const float *x) { return *(volatile __global const float *)x; }
 

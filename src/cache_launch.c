@@ -98,11 +98,11 @@ static facl_status prepare_launch(facl_context *ctx, cl_command_queue queue,
     const facl_fwd_problem *f = &p->fwd;
     facl_cache_plan plan;
     facl_plan_cache_memo(&ctx->plans, p, &ctx->profile, &ctx->cache_mma_shape, &plan);
-    if (plan.local_bytes > ctx->profile.local_mem_usable)
+    if (plan.local_bytes > plan.local_budget)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "attn_cache for head_dim %d needs %llu bytes of local memory; %s has %llu usable",
                          f->head_dim, (unsigned long long)plan.local_bytes,
-                         ctx->profile.device_name, (unsigned long long)ctx->profile.local_mem_usable);
+                         ctx->profile.device_name, (unsigned long long)plan.local_budget);
     /* the split partials' scratch, checked and made before any compile */
     facl_status st = FACL_SUCCESS;
     const size_t rows = (size_t)(f->varlen ? f->total_q : (int64_t)f->batch * f->seqlen_q);

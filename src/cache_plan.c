@@ -6,11 +6,12 @@
 
 #include "cache_params.h"
 #include "kernel_params.h"
+#include "plan.h"
 
 /* Work-items per work-group the kernel aims at: four warps on NVIDIA, two wavefronts on
  * AMD; PoCL runs a group as a loop, where the size only sets the vector width. */
 #define TARGET_GROUP 128
-/* Work-groups of the cache kernels a GPU compute unit runs at once, as planned: on the
+/* Work-groups of the cache kernels a GPU compute unit runs at once, at most, as planned: on the
  * H200 (2026-11-29, docs/PERFORMANCE.md) the tensor-core kernel's groups ran 4 to a
  * multiprocessor, and a decode split into exactly one wave of them ran fastest: a wave
  * with a few groups left over costs nearly a whole wave (9 splits of 128 units ran at
@@ -31,7 +32,7 @@ static uint64_t local_bytes(int rows, int key_groups, int kps, int chunks)
 }
 
 int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
-                                const facl_device_profile *profile)
+                                int groups_per_cu, const facl_device_profile *profile)
 {
     const int64_t cus = profile->compute_units ? profile->compute_units : 1;
     int64_t splits;
@@ -43,7 +44,7 @@ int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
         if (splits > by_keys) splits = by_keys;
     } else {
         /* one wave: as many splits as one wave of work-groups holds */
-        const int64_t wave = cus * GPU_GROUPS_PER_CU;
+        const int64_t wave = cus * (groups_per_cu > 0 ? groups_per_cu : 1);
         if (units <= 0 || units >= wave) return 1;
         splits = wave / units;
         int64_t min_keys = (int64_t)keys_per_step * 4;
@@ -65,12 +66,13 @@ uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t hea
  * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the merge flag (one int),
  * the warps' row maxima and normalisers, and each warp's ring of `stages` key and value
  * tiles (16 rows of head_dim + 8 16-bit elements each), in which warps 1.. park their
- * 16 fp32 output rows at the end (always smaller than the tiles: the kernel checks). */
+ * 16 fp32 output rows at the end (always smaller than the tiles: the kernel checks), and
+ * a 64-bit barrier per warp and stage (the copy engine's). */
 static uint64_t mma_local_bytes(int head_dim, int emulated, int warps, int stages)
 {
     const uint64_t scratch = emulated ? (uint64_t)warps * (16 * 16 + 16 * 8) : 1u;
     const uint64_t tiles = (uint64_t)warps * stages * 2u * 16u * ((uint64_t)head_dim + 8u) * 2u;
-    return 4u * (scratch + 1u + 2u * (uint64_t)warps * 16u) + tiles;
+    return 4u * (scratch + 1u + 2u * (uint64_t)warps * 16u) + tiles + 8u * (uint64_t)warps * stages;
 }
 
 static int valid_mma_shape(const facl_cache_mma_shape *s)
@@ -81,26 +83,55 @@ static int valid_mma_shape(const facl_cache_mma_shape *s)
 int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape)
 {
     int warps = 0, stages = 0, used = 0;
-    if (!text || sscanf(text, "%d,%d%n", &warps, &stages, &used) != 2 || text[used] != '\0')
+    if (!text || sscanf(text, "%d,%d%n", &warps, &stages, &used) != 2) return -1;
+    int copy = FACL_CACHE_COPY_AUTO;
+    if (strcmp(text + used, ",async") == 0)
+        copy = FACL_CACHE_COPY_ASYNC;
+    else if (strcmp(text + used, ",bulk") == 0)
+        copy = FACL_CACHE_COPY_BULK;
+    else if (text[used] != '\0')
         return -1;
-    const facl_cache_mma_shape parsed = {warps, stages};
+    const facl_cache_mma_shape parsed = {warps, stages, copy};
     if (!valid_mma_shape(&parsed)) return -1;
     *shape = parsed;
     return 0;
 }
 
-/* The planner's shape: two warps of two stages (35 KiB of tiles at d = 128), which ran
- * decode fastest on the H200 (docs/PERFORMANCE.md: 1.0-1.5x one warp of three stages at
- * 4k-64k keys); where that does not fit, one warp of two stages, then of one. A requested
- * shape is taken when it fits. */
-static facl_cache_mma_shape mma_shape(int head_dim, int emulated, uint64_t usable,
+/* The copy engine (CACHE_BULK): where asked for, on a device that has it (sm_90 and newer)
+ * or emulated. The planner's choice, on such an NVIDIA device: for a dense cache and for
+ * pages of 256 rows or more, where it read 1-5% faster than cp.async (H200, runs 73-75,
+ * docs/PERFORMANCE.md); smaller pages keep cp.async, which read pages of 16 rows 4-7%
+ * faster from 16k keys on (in random order, each page is a separate 32 KiB piece). */
+int facl_cache_has_copy_engine(const facl_device_profile *profile)
+{
+    return profile->path == FACL_PATH_NVIDIA_MMA && profile->nv_compute_major >= 9;
+}
+
+static int use_bulk(int requested, int page_size, const facl_device_profile *profile)
+{
+    const int nvidia_engine = facl_cache_has_copy_engine(profile);
+    if (requested == FACL_CACHE_COPY_BULK)
+        return nvidia_engine || profile->path == FACL_PATH_MMA_EMULATED;
+    return requested == FACL_CACHE_COPY_AUTO && nvidia_engine &&
+           (page_size == 0 || page_size >= 256);
+}
+
+/* The planner's shape. With the copy engine, four warps of two stages (70 KiB at d = 128,
+ * two work-groups to an H200 SM, which its registers allow anyway): with two splits it
+ * read the decode of run 73 as fast as any shape, 1-5% ahead of two warps from 1k to 4k
+ * keys. With cp.async, two warps of two stages (35 KiB), which ran decode fastest
+ * (docs/PERFORMANCE.md: 1.0-1.5x one warp of three stages at 4k-64k keys); where a shape
+ * does not fit, one warp of two stages, then of one. A requested shape is taken when it
+ * fits `usable` (on the nvidia-mma path facl_mma_local_budget, beyond the 48 KiB
+ * NVIDIA's OpenCL reports). */
+static facl_cache_mma_shape mma_shape(int head_dim, int emulated, int bulk, uint64_t usable,
                                       const facl_cache_mma_shape *requested)
 {
     if (requested && valid_mma_shape(requested) &&
         mma_local_bytes(head_dim, emulated, requested->warps, requested->stages) <= usable)
         return *requested;
-    static const facl_cache_mma_shape choices[] = {{2, 2}, {1, 2}, {1, 1}};
-    for (size_t i = 0; i + 1 < sizeof choices / sizeof choices[0]; ++i)
+    static const facl_cache_mma_shape choices[] = {{4, 2, 0}, {2, 2, 0}, {1, 2, 0}, {1, 1, 0}};
+    for (size_t i = bulk ? 0 : 1; i + 1 < sizeof choices / sizeof choices[0]; ++i)
         if (mma_local_bytes(head_dim, emulated, choices[i].warps, choices[i].stages) <= usable)
             return choices[i];
     return choices[sizeof choices / sizeof choices[0] - 1];
@@ -120,8 +151,24 @@ static int use_mma(const facl_cache_plan_key *f, const facl_device_profile *prof
            profile->max_work_group_size >= 32;
 }
 
+/* How many of the plan's work-groups a GPU compute unit holds at once, at most
+ * GPU_GROUPS_PER_CU: the tensor-core kernel's shapes beyond two warps of two stages take
+ * more than a quarter of an SM's shared memory (facl_mma_local_budget is half of it, less
+ * 1 KiB), and its split variants use all 255 registers a work-item may have (ptxas,
+ * run 72), so an SM's 64 Ki registers hold 8 of its warps: two groups of 4 warps. (Run 72:
+ * 3 splits of 4-warp groups, 1.5 waves, ran at 0.75-0.8x of 2.) */
+static int groups_per_cu(const facl_cache_plan *plan)
+{
+    if (!plan->mma_warps || plan->local_bytes == 0) return GPU_GROUPS_PER_CU;
+    const uint64_t cu_bytes = 2u * (plan->local_budget + 1024u);
+    uint64_t fit = cu_bytes / (plan->local_bytes + 1024u);
+    const uint64_t by_registers = 8u / (uint64_t)plan->mma_warps;
+    if (fit > by_registers) fit = by_registers;
+    return fit < 1 ? 1 : fit > GPU_GROUPS_PER_CU ? GPU_GROUPS_PER_CU : (int)fit;
+}
+
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_cache_plan_key) == 23 * sizeof(int), "facl_cache_plan_key has padding");
+_Static_assert(sizeof(facl_cache_plan_key) == 25 * sizeof(int), "facl_cache_plan_key has padding");
 
 void facl_cache_plan_key_of(const facl_cache_problem *p, const facl_cache_mma_shape *shape,
                             facl_cache_plan_key *key)
@@ -142,6 +189,7 @@ void facl_cache_plan_key_of(const facl_cache_problem *p, const facl_cache_mma_sh
     key->kv_aligned = facl_view_rows_16_byte_aligned(&f->k, f->head_dim) &&
                       facl_view_rows_16_byte_aligned(&f->v, f->head_dim);
     key->paged = p->paged;
+    key->page_size = p->paged ? p->page_size : 0;
     key->seqlens = p->seqlens != NULL;
     key->batch_idx = p->batch_idx != NULL;
     key->leftpad = p->leftpad != NULL;
@@ -188,7 +236,8 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
         plan->key_groups /= 2;
     plan->group_size = (size_t)plan->chunks * (size_t)plan->key_groups;
     plan->local_bytes = local_bytes(plan->rows, plan->key_groups, plan->keys_per_step, plan->chunks);
-    plan->mma_warps = plan->mma_stages = 0;
+    plan->mma_warps = plan->mma_stages = plan->mma_bulk = 0;
+    plan->local_budget = profile->local_mem_usable;
     /* CPUs (portable-cpu path): attn_cache.cl's CACHE_CPU variant, where one work-item
      * takes the tile's rows over its split of the keys, CPU_TILE (16) keys per step, with
      * 16-wide vectors and no local memory or barriers (PoCL runs a 128-item work-group
@@ -203,8 +252,10 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
     }
     if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
         const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+        plan->local_budget = facl_mma_local_budget(profile);
+        plan->mma_bulk = use_bulk(f->shape.copy, f->page_size, profile);
         facl_cache_mma_shape chosen =
-            mma_shape(f->head_dim, emulated, profile->local_mem_usable, &f->shape);
+            mma_shape(f->head_dim, emulated, plan->mma_bulk, plan->local_budget, &f->shape);
         while (chosen.warps > 1 && (size_t)chosen.warps * 32u > profile->max_work_group_size)
             chosen.warps /= 2;
         plan->mma_warps = chosen.warps;
@@ -222,8 +273,9 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
     if (f->num_splits > 0) {
         plan->splits = f->num_splits;
     } else {
-        plan->splits = facl_plan_cache_auto_splits(
-            plan->units, f->seqlen_k, plan->key_groups * plan->keys_per_step, profile);
+        plan->splits = facl_plan_cache_auto_splits(plan->units, f->seqlen_k,
+                                                   plan->key_groups * plan->keys_per_step,
+                                                   groups_per_cu(plan), profile);
     }
     /* varlen queries may describe more rows than max_seqlen_q (the kernel strides over
      * them), so a work-group could meet a unit more than once: not there */
@@ -236,13 +288,13 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
              "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
-             "-DCACHE_STAGES=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d",
+             "-DCACHE_STAGES=%d -DCACHE_BULK=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), f->dtype, f->head_dim,
              f->varlen, f->softcap, f->alibi, f->seqused, f->paged, f->seqlens, f->batch_idx,
              f->leftpad, f->k_new, f->cu_new, f->rotary, f->keys_from_cu_k, plan->splits > 1,
              f->kv_aligned, plan->warp_shuffle, plan->rows,
              plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
-             mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->cpu,
+             mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->mma_bulk, plan->cpu,
              /* the CPU variant's software prefetch: not on Oclgrind (no llvm.prefetch) */
              plan->cpu && !strstr(profile->platform_name, "Oclgrind"));
 }

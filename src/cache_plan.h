@@ -21,6 +21,7 @@ typedef struct facl_cache_plan {
     int warp_shuffle;    /* lane sums through NVIDIA warp shuffles (else local memory) */
     int mma_warps;       /* tensor cores: CACHE_WARPS, warps per work-group (else 0) */
     int mma_stages;      /* tensor cores: CACHE_STAGES, steps of tiles in flight per warp */
+    int mma_bulk;        /* tensor cores: CACHE_BULK, tiles filled by the copy engine */
     size_t group_size;   /* chunks * key_groups work-items */
     int splits;          /* chunks of keys computed in parallel, then merged (>= 1) */
     /* the splits may be merged inside the attention kernel (tensor cores, dense queries,
@@ -29,6 +30,8 @@ typedef struct facl_cache_plan {
     int merge_in_kernel_ok;
     int64_t units; /* work-groups per split: a counter each when merged in the kernel */
     uint64_t local_bytes;
+    uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
+                            * facl_mma_local_budget for attn_cache_mma) */
 } facl_cache_plan;
 
 /* The tensor-core kernel's work-group shape; 0 = the planner's choice. Set through
@@ -36,7 +39,16 @@ typedef struct facl_cache_plan {
 typedef struct facl_cache_mma_shape {
     int warps;  /* 1, 2 or 4 */
     int stages; /* 1 to 4 */
+    int copy;   /* how the tiles are filled: a facl_cache_copy */
 } facl_cache_mma_shape;
+
+/* How attn_cache_mma fills its tiles: the planner's choice, 16-byte asynchronous copies by
+ * every lane (cp.async, sm_80), or a bulk copy per row by the copy engine (sm_90). */
+typedef enum facl_cache_copy {
+    FACL_CACHE_COPY_AUTO = 0,
+    FACL_CACHE_COPY_ASYNC = 1,
+    FACL_CACHE_COPY_BULK = 2
+} facl_cache_copy;
 
 /* Everything the cache planner reads of a problem and of the requested shape, and
  * nothing else: facl_plan_cache_keyed sees only this and the device profile, so one key
@@ -47,6 +59,7 @@ typedef struct facl_cache_plan_key {
     int softcap, alibi, seqused;          /* the forward's features, 0 or 1 */
     int kv_aligned;                       /* k and v rows 16-byte aligned */
     int paged, seqlens, batch_idx, leftpad, k_new, cu_new, rotary; /* each 0 or 1 */
+    int page_size;                        /* paged: rows per page, else 0 */
     int keys_from_cu_k;                   /* key_source == FACL_KEYS_CU_SEQLENS_K */
     int num_splits;
     facl_cache_mma_shape shape;           /* the requested shape, zeros = none */
@@ -74,13 +87,19 @@ void facl_plan_cache(const facl_cache_problem *problem, const facl_device_profil
 uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t head_dim,
                                      int splits);
 
-/* "W,S" (FACL_CACHE_MMA_SHAPE) into a shape; 0 on success, -1 if malformed. */
+/* An NVIDIA device of the nvidia-mma path with Hopper's copy engine (sm_90 and newer),
+ * which the planner uses for dense caches and large pages (cache_plan.c says why). */
+int facl_cache_has_copy_engine(const facl_device_profile *profile);
+
+/* "W,S" or "W,S,async" / "W,S,bulk" (FACL_CACHE_MMA_SHAPE) into a shape; 0 on success,
+ * -1 if malformed. */
 int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape);
 
 /* The split count num_splits = 0 chooses (`units` = work-groups without splitting,
  * `keys` = the longest key range): on a CPU one work-group per core; on a GPU one wave
- * of work-groups, each split keeping at least 256 keys (cache_plan.c says why). */
+ * of work-groups (`groups_per_cu` to a compute unit), each split keeping at least 256
+ * keys (cache_plan.c says why). */
 int facl_plan_cache_auto_splits(int64_t units, int64_t keys, int keys_per_step,
-                                const facl_device_profile *profile);
+                                int groups_per_cu, const facl_device_profile *profile);
 
 #endif

@@ -542,8 +542,9 @@ static void test_kernel_sources_match_count(void **state)
           "#define MMA_SCRATCH_FLOATS (MMA_EMULATE ? CACHE_WARPS * MMA_SCRATCH_PER_WARP : 1)",
           "__local ushort kv_tiles[TILES_ELEMS]",
           "#define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)",
-          "#define STAGE_ELEMS (2 * TILE_ELEMS)", "#define TILE_ELEMS (16 * TILE_PITCH)"},
-         4},
+          "#define STAGE_ELEMS (2 * TILE_ELEMS)", "#define TILE_ELEMS (16 * TILE_PITCH)",
+          "__local ulong stage_bars[CACHE_WARPS * CACHE_STAGES];"},
+         5},
     };
     regex_t decl;
     assert_int_equal(regcomp(&decl, "__local[ \t]+(const[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\\[",
@@ -604,12 +605,12 @@ static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
     const uint64_t chunks = (v[0] + 7) / 8, rows = v[1], groups = v[2], kps = v[3];
     if (strstr(o, "-DCACHE_CPU=1")) return 0; /* the CPU variant: private arrays only */
     if (strstr(o, "-DCACHE_MMA=1")) { /* attn_cache_mma.cl: scratch, merges_here, warp_m,
-                                          * warp_l, kv_tiles */
+                                          * warp_l, kv_tiles, stage_bars */
         const uint64_t warps = v[4], stages = v[5];
         const uint64_t scratch = strstr(o, "-DMMA_EMULATE=1") ? warps * (16 * 16 + 16 * 8) : 1;
         const uint64_t tiles = 2 * (warps * stages * 2 * 16 * (v[0] + 8));
         assert_true(tiles >= (warps - 1) * 16 * v[0] * 4); /* the parked output rows fit */
-        return 4 * (scratch + 1 + 2 * warps * 16) + tiles;
+        return 4 * (scratch + 1 + 2 * warps * 16) + tiles + 8 * warps * stages;
     }
     return 4 * (groups * kps * rows * chunks + groups * kps * rows + 2 * groups * rows +
                 groups * chunks * 8);
@@ -843,11 +844,11 @@ static void test_cache_plan(void **state)
                     assert_int_equal(plan.rows, 16);
                     assert_true(plan.mma_stages >= 1 && plan.mma_stages <= 4);
                     /* a requested shape is taken when it fits, else the planner's */
-                    const facl_cache_mma_shape four = {4, 2};
+                    const facl_cache_mma_shape four = {4, 2, 0};
                     facl_cache_plan forced;
                     facl_plan_cache(&p, &dev, &four, &forced);
                     assert_int_equal(forced.local_bytes, cache_kernel_local_bytes(&forced));
-                    assert_true(forced.local_bytes <= dev.local_mem_usable);
+                    assert_true(forced.local_bytes <= forced.local_budget);
                     if (forced.mma_warps == 4)
                         assert_int_equal(forced.mma_stages, 2);
                     else
@@ -888,30 +889,136 @@ static void test_cache_plan(void **state)
     facl_device_profile cpu = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
     cpu.compute_units = 16;
     cpu.type = CL_DEVICE_TYPE_CPU;
-    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, &cpu), 1);
-    assert_int_equal(facl_plan_cache_auto_splits(2, 65536, 16, &cpu), 8);
-    assert_int_equal(facl_plan_cache_auto_splits(2, 100, 16, &cpu), 1); /* too few keys */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, 4, &cpu), 1);
+    assert_int_equal(facl_plan_cache_auto_splits(2, 65536, 16, 4, &cpu), 8);
+    assert_int_equal(facl_plan_cache_auto_splits(2, 100, 16, 4, &cpu), 1); /* too few keys */
     /* a GPU of 132 units: waves of 528 groups; decode of 16 x 8 kv heads = 128 units */
     facl_device_profile gpu = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     gpu.compute_units = 132;
     gpu.type = CL_DEVICE_TYPE_GPU;
-    assert_int_equal(facl_plan_cache_auto_splits(128, 1024, 16, &gpu), 4);   /* one wave */
-    assert_int_equal(facl_plan_cache_auto_splits(128, 4096, 16, &gpu), 4);
-    assert_int_equal(facl_plan_cache_auto_splits(128, 16384, 16, &gpu), 4);
-    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, &gpu), 4);
-    assert_int_equal(facl_plan_cache_auto_splits(8, 65536, 16, &gpu), 64);  /* 66, capped */
-    assert_int_equal(facl_plan_cache_auto_splits(100, 65536, 16, &gpu), 5); /* 528 / 100 */
-    assert_int_equal(facl_plan_cache_auto_splits(128, 600, 16, &gpu), 2);    /* >= 256 keys */
-    assert_int_equal(facl_plan_cache_auto_splits(128, 200, 16, &gpu), 1);
-    assert_int_equal(facl_plan_cache_auto_splits(528, 65536, 16, &gpu), 1);  /* a wave already */
-    assert_int_equal(facl_plan_cache_auto_splits(1, 1 << 20, 16, &gpu), 64); /* at most 64 */
-    facl_cache_mma_shape shape = {0, 0};
+    assert_int_equal(facl_plan_cache_auto_splits(128, 1024, 16, 4, &gpu), 4);   /* one wave */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 4096, 16, 4, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(128, 16384, 16, 4, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(128, 65536, 16, 4, &gpu), 4);
+    assert_int_equal(facl_plan_cache_auto_splits(8, 65536, 16, 4, &gpu), 64);  /* 66, capped */
+    assert_int_equal(facl_plan_cache_auto_splits(100, 65536, 16, 4, &gpu), 5); /* 528 / 100 */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 600, 16, 4, &gpu), 2);    /* >= 256 keys */
+    assert_int_equal(facl_plan_cache_auto_splits(128, 200, 16, 4, &gpu), 1);
+    assert_int_equal(facl_plan_cache_auto_splits(528, 65536, 16, 4, &gpu), 1);  /* a wave already */
+    assert_int_equal(facl_plan_cache_auto_splits(1, 1 << 20, 16, 4, &gpu), 64); /* at most 64 */
+    facl_cache_mma_shape shape = {0, 0, 0};
     assert_int_equal(facl_parse_cache_mma_shape("2,3", &shape), 0);
     assert_int_equal(shape.warps, 2);
     assert_int_equal(shape.stages, 3);
-    const char *bad[] = {"", "3,2", "2", "2,0", "2,5", "2,3x", "a,b", "4,2,1"};
+    assert_int_equal(shape.copy, FACL_CACHE_COPY_AUTO);
+    assert_int_equal(facl_parse_cache_mma_shape("4,3,bulk", &shape), 0);
+    assert_int_equal(shape.warps, 4);
+    assert_int_equal(shape.stages, 3);
+    assert_int_equal(shape.copy, FACL_CACHE_COPY_BULK);
+    assert_int_equal(facl_parse_cache_mma_shape("1,1,async", &shape), 0);
+    assert_int_equal(shape.copy, FACL_CACHE_COPY_ASYNC);
+    const char *bad[] = {"", "3,2", "2", "2,0", "2,5", "2,3x", "a,b", "4,2,1", "2,2,", "2,2,bulkx",
+                         "2,2,BULK", "2,2 ,bulk"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
         assert_int_equal(facl_parse_cache_mma_shape(bad[i], &shape), -1);
+}
+
+/* attn_cache_mma's copies and shapes on NVIDIA: the copy engine where asked for and the
+ * device has it (sm_90) or it is emulated, and by default on sm_90 for a dense cache;
+ * cp.async otherwise. Shapes beyond the 48 KiB NVIDIA's OpenCL reports up to
+ * facl_mma_local_budget, and the split count of one wave counting the work-groups an SM
+ * holds (its shared memory, and its registers: 8 warps of 255 registers). */
+static void test_cache_copy_and_budget(void **state)
+{
+    (void)state;
+    facl_cache_problem p;
+    memset(&p, 0, sizeof p);
+    p.fwd = problem(128, 1);
+    p.fwd.heads_q = 32;
+    p.fwd.heads_kv = 8;
+    p.fwd.batch = 16;
+    p.fwd.seqlen_k = 65536;
+    p.fwd.k.ss = p.fwd.v.ss = 8 * 128;
+    p.fwd.k.sh = p.fwd.v.sh = 128;
+    facl_device_profile h200 = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    h200.compute_units = 132;
+    h200.type = CL_DEVICE_TYPE_GPU;
+    h200.vendor = FACL_VENDOR_NVIDIA;
+    h200.nv_compute_major = 9;
+    facl_device_profile a100 = h200;
+    a100.nv_compute_major = 8;
+    a100.compute_units = 108;
+    facl_device_profile emulated = h200;
+    emulated.path = FACL_PATH_MMA_EMULATED;
+    const struct {
+        const facl_device_profile *dev;
+        int page_size, copy, bulk; /* page_size 0: dense */
+    } cases[] = {
+        {&h200, 0, FACL_CACHE_COPY_AUTO, 1},      {&h200, 16, FACL_CACHE_COPY_AUTO, 0},
+        {&h200, 128, FACL_CACHE_COPY_AUTO, 0},    {&h200, 256, FACL_CACHE_COPY_AUTO, 1},
+        {&h200, 1024, FACL_CACHE_COPY_AUTO, 1},   {&h200, 0, FACL_CACHE_COPY_ASYNC, 0},
+        {&h200, 256, FACL_CACHE_COPY_ASYNC, 0},   {&h200, 16, FACL_CACHE_COPY_BULK, 1},
+        {&a100, 0, FACL_CACHE_COPY_BULK, 0},      {&a100, 0, FACL_CACHE_COPY_AUTO, 0},
+        {&emulated, 16, FACL_CACHE_COPY_BULK, 1}, {&emulated, 0, FACL_CACHE_COPY_AUTO, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const facl_cache_mma_shape shape = {2, 2, cases[i].copy};
+        facl_cache_problem q = p;
+        q.paged = cases[i].page_size > 0;
+        q.page_size = cases[i].page_size;
+        facl_cache_plan plan;
+        facl_plan_cache(&q, cases[i].dev, &shape, &plan);
+        assert_string_equal(plan.program, "attn_cache_mma");
+        assert_int_equal(plan.mma_bulk, cases[i].bulk);
+        assert_non_null(strstr(plan.options, cases[i].bulk ? "-DCACHE_BULK=1" : "-DCACHE_BULK=0"));
+        assert_int_equal(plan.mma_warps, 2); /* the requested shape */
+    }
+    /* the default on the H200, dense: the copy engine, 4 warps x 2 stages (70 KiB at
+     * d = 128: beyond the reported 48 KiB, within the budget of half its 228 KiB less
+     * 1 KiB), two to an SM by registers, so 264 / 128 = 2 splits at 64k keys */
+    facl_cache_plan plan;
+    facl_plan_cache(&p, &h200, NULL, &plan);
+    assert_int_equal(plan.mma_bulk, 1);
+    assert_int_equal(plan.mma_warps, 4);
+    assert_int_equal(plan.mma_stages, 2);
+    assert_int_equal(plan.local_budget, facl_mma_local_budget(&h200));
+    assert_true(plan.local_bytes > h200.local_mem_usable && plan.local_bytes <= plan.local_budget);
+    assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+    assert_int_equal(plan.splits, 2);
+    /* pages of 16: cp.async, 2 warps x 2 stages, four to an SM: 4 splits */
+    facl_cache_problem paged = p;
+    paged.paged = 1;
+    paged.page_size = 16;
+    facl_plan_cache(&paged, &h200, NULL, &plan);
+    assert_int_equal(plan.mma_bulk, 0);
+    assert_int_equal(plan.mma_warps, 2);
+    assert_int_equal(plan.mma_stages, 2);
+    assert_int_equal(plan.splits, 4);
+    /* 2 warps x 3 stages (53 KiB) asked for: four to an SM (212 of 228 KiB) */
+    const facl_cache_mma_shape three = {2, 3, 0};
+    facl_plan_cache(&p, &h200, &three, &plan);
+    assert_int_equal(plan.mma_stages, 3);
+    assert_int_equal(plan.splits, 4);
+    /* 2 warps x 4 stages (70 KiB): three to an SM by shared memory, 396 / 128 = 3 */
+    const facl_cache_mma_shape four = {2, 4, 0};
+    facl_plan_cache(&p, &h200, &four, &plan);
+    assert_int_equal(plan.mma_stages, 4);
+    assert_int_equal(plan.splits, 3);
+    /* beyond the budget (4 warps x 4 stages, 139 KiB): the planner's shape */
+    const facl_cache_mma_shape big = {4, 4, 0};
+    facl_plan_cache(&p, &h200, &big, &plan);
+    assert_int_equal(plan.mma_warps, 4);
+    assert_int_equal(plan.mma_stages, 2);
+    /* the A100 (no copy engine) keeps 2 x 2 with cp.async */
+    facl_plan_cache(&p, &a100, NULL, &plan);
+    assert_int_equal(plan.mma_bulk, 0);
+    assert_int_equal(plan.mma_warps, 2);
+    assert_int_equal(plan.mma_stages, 2);
+    /* the emulation keeps to what the device reports: 4 x 2 does not fit there */
+    const facl_cache_mma_shape wide = {4, 2, FACL_CACHE_COPY_BULK};
+    facl_plan_cache(&p, &emulated, &wide, &plan);
+    assert_int_equal(plan.mma_warps, 2);
+    assert_int_equal(plan.local_budget, emulated.local_mem_usable);
 }
 
 /* attn_fwd_blocked, the portable GPU default: its local memory as declared and within
@@ -1294,6 +1401,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kernel_sources_match_count),
         cmocka_unit_test(test_local_memory_every_path),
         cmocka_unit_test(test_cache_plan),
+        cmocka_unit_test(test_cache_copy_and_budget),
         cmocka_unit_test(test_local_memory_too_small),
         cmocka_unit_test(test_tiles_fit_local_memory),
         cmocka_unit_test(test_bwd_plan),

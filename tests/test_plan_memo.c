@@ -453,7 +453,7 @@ static void test_cache_inputs(void **state)
     SAME_DEVICE(gpu, NULL);
 #undef SAME_DEVICE
     /* the requested shape (FACL_CACHE_MMA_SHAPE) */
-    const facl_cache_mma_shape one = {1, 1};
+    const facl_cache_mma_shape one = {1, 1, 0};
     cache_variant(m, &base, &mma, NULL, &base, &mma, &one, "-DCACHE_WARPS=1 -DCACHE_STAGES=1 ");
     /* the profile: the probe's verdict, the platform, the compute units, the path */
     facl_device_profile nvidia = mma;
@@ -468,6 +468,19 @@ static void test_cache_inputs(void **state)
     cache_variant(m, &base, &gpu, NULL, &base, &d, NULL, "-DSPLIT=0 ");
     d = gpu, d.path = FACL_PATH_MMA_EMULATED;
     cache_variant(m, &base, &gpu, NULL, &base, &d, NULL, "-DCACHE_MMA=1 ");
+    /* the copy asked for, the compute capability, the page size (sm_90: the copy engine for
+     * a dense cache and pages of 256 rows or more) */
+    const facl_cache_mma_shape bulk = {2, 2, FACL_CACHE_COPY_BULK};
+    const facl_cache_mma_shape two = {2, 2, 0};
+    cache_variant(m, &base, &mma, &two, &base, &mma, &bulk, "-DCACHE_BULK=1 ");
+    facl_device_profile hopper = nvidia;
+    hopper.nv_compute_major = 9;
+    cache_variant(m, &base, &nvidia, &two, &base, &hopper, &two, "-DCACHE_BULK=1 ");
+    facl_cache_problem small_pages = base, large_pages = base;
+    small_pages.paged = large_pages.paged = 1;
+    small_pages.page_size = 16;
+    large_pages.page_size = 256;
+    cache_variant(m, &small_pages, &hopper, &two, &large_pages, &hopper, &two, "-DCACHE_BULK=1 ");
 }
 
 /* The same for the backward planner. */
