@@ -769,6 +769,23 @@ static void test_bwd_mma_requested_shape(void **state)
 /* The KV-cache plan: local memory as declared and within budget, work-groups within the
  * device's limit and exactly chunks x key groups, ROWS covering a GQA group, forced
  * split counts kept, automatic ones filling a GPU and leaving a CPU alone. */
+/* Issue 9's decode: one query row per sequence, batch 16, heads_q over 8 kv heads, a
+ * dense cache of seqlen_k keys with rows of head_dim (token-major, 16-byte aligned
+ * where head_dim % 8 == 0). */
+static facl_cache_problem decode_problem(int head_dim, int heads_q, int seqlen_k)
+{
+    facl_cache_problem p;
+    memset(&p, 0, sizeof p);
+    p.fwd = problem(head_dim, 1);
+    p.fwd.heads_q = heads_q;
+    p.fwd.heads_kv = 8;
+    p.fwd.batch = 16;
+    p.fwd.seqlen_k = seqlen_k;
+    p.fwd.k.ss = p.fwd.v.ss = 8 * head_dim;
+    p.fwd.k.sh = p.fwd.v.sh = head_dim;
+    return p;
+}
+
 static void test_cache_plan(void **state)
 {
     (void)state;
@@ -781,14 +798,8 @@ static void test_cache_plan(void **state)
                     dev.max_work_group_size = 256;
                     dev.compute_units = 132;
                     dev.type = CL_DEVICE_TYPE_GPU;
-                    facl_cache_problem p;
-                    memset(&p, 0, sizeof p);
-                    p.fwd = problem(d, 1);
+                    facl_cache_problem p = decode_problem(d, 8 * group, 65536);
                     p.fwd.dtype = k_dtypes[t];
-                    p.fwd.heads_q = 8 * group;
-                    p.fwd.heads_kv = 8;
-                    p.fwd.batch = 16;
-                    p.fwd.seqlen_k = 65536;
                     facl_cache_plan plan;
                     facl_plan_cache(&p, &dev, NULL, &plan);
                     assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
@@ -817,16 +828,8 @@ static void test_cache_plan(void **state)
                 dev.max_work_group_size = 1024;
                 dev.compute_units = 132;
                 dev.type = CL_DEVICE_TYPE_GPU;
-                facl_cache_problem p;
-                memset(&p, 0, sizeof p);
-                p.fwd = problem(d, 1);
+                facl_cache_problem p = decode_problem(d, 32, 4096);
                 p.fwd.dtype = k_dtypes[t];
-                p.fwd.heads_q = 32;
-                p.fwd.heads_kv = 8;
-                p.fwd.batch = 16;
-                p.fwd.seqlen_k = 4096;
-                p.fwd.k.ss = p.fwd.v.ss = 8 * d;
-                p.fwd.k.sh = p.fwd.v.sh = d;
                 facl_cache_plan plan;
                 facl_plan_cache(&p, &dev, NULL, &plan);
                 /* the smallest tile layout of attn_cache_mma.cl (one warp, one stage) must fit */
@@ -874,13 +877,7 @@ static void test_cache_plan(void **state)
         facl_device_profile og = device_reporting(64 * 1024, FACL_PATH_PORTABLE_CPU);
         og.type = CL_DEVICE_TYPE_CPU;
         snprintf(og.platform_name, sizeof og.platform_name, "Oclgrind");
-        facl_cache_problem p;
-        memset(&p, 0, sizeof p);
-        p.fwd = problem(128, 1);
-        p.fwd.heads_q = 32;
-        p.fwd.heads_kv = 8;
-        p.fwd.batch = 16;
-        p.fwd.seqlen_k = 4096;
+        const facl_cache_problem p = decode_problem(128, 32, 4096);
         facl_cache_plan plan;
         facl_plan_cache(&p, &og, NULL, &plan);
         assert_int_equal(plan.cpu, 1);
@@ -931,15 +928,7 @@ static void test_cache_plan(void **state)
 static void test_cache_copy_and_budget(void **state)
 {
     (void)state;
-    facl_cache_problem p;
-    memset(&p, 0, sizeof p);
-    p.fwd = problem(128, 1);
-    p.fwd.heads_q = 32;
-    p.fwd.heads_kv = 8;
-    p.fwd.batch = 16;
-    p.fwd.seqlen_k = 65536;
-    p.fwd.k.ss = p.fwd.v.ss = 8 * 128;
-    p.fwd.k.sh = p.fwd.v.sh = 128;
+    const facl_cache_problem p = decode_problem(128, 32, 65536);
     facl_device_profile h200 = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     h200.compute_units = 132;
     h200.type = CL_DEVICE_TYPE_GPU;
