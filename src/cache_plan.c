@@ -77,7 +77,18 @@ static uint64_t mma_local_bytes(int head_dim, int emulated, int warps, int stage
 
 static int valid_mma_shape(const facl_cache_mma_shape *s)
 {
-    return (s->warps == 1 || s->warps == 2 || s->warps == 4) && s->stages >= 1 && s->stages <= 4;
+    return (s->warps == 1 || s->warps == 2 || s->warps == 4 || s->warps == 8) && s->stages >= 1 &&
+           s->stages <= 4;
+}
+
+/* The local memory a tensor-core cache shape of `warps` may take, given the budget of two
+ * groups per SM (facl_mma_local_budget): 8 warps, one group to an SM (as their registers
+ * allow anyway), may take the whole SM where that budget goes beyond what the device
+ * reports (nvidia-mma); elsewhere the budget is what the device reports, and stays. */
+static uint64_t shape_budget(int warps, uint64_t budget, const facl_device_profile *profile)
+{
+    if (warps == 8 && budget > profile->local_mem_usable) return 2u * (budget + 1024u) - 1024u;
+    return budget;
 }
 
 int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape)
@@ -116,23 +127,30 @@ static int use_bulk(int requested, int page_size, const facl_device_profile *pro
            (page_size == 0 || page_size >= 256);
 }
 
-/* The planner's shape. With the copy engine, four warps of two stages (70 KiB at d = 128,
- * two work-groups to an H200 SM, which its registers allow anyway): with two splits it
- * read the decode of run 73 as fast as any shape, 1-5% ahead of two warps from 1k to 4k
- * keys. With cp.async, two warps of two stages (35 KiB), which ran decode fastest
+/* The planner's shape. With the copy engine on a dense cache whose units (16-row tiles of
+ * a kv head of a sequence) fit one to an SM: eight warps of two stages, one work-group to
+ * an SM (139 KiB at d = 128), with no split for issue 9's 128 units on the H200's 132 SMs:
+ * 1.01-1.05x four warps with 2 splits (run 78, docs/PERFORMANCE.md). With the copy engine
+ * otherwise, four warps of two stages (70 KiB), two to an SM: with two splits they read the
+ * decode of run 73 as fast as any other shape, 1-5% ahead of two warps from 1k to 4k keys.
+ * With cp.async, two warps of two stages (35 KiB), which ran decode fastest
  * (docs/PERFORMANCE.md: 1.0-1.5x one warp of three stages at 4k-64k keys); where a shape
  * does not fit, one warp of two stages, then of one. A requested shape is taken when it
- * fits `usable` (on the nvidia-mma path facl_mma_local_budget, beyond the 48 KiB
- * NVIDIA's OpenCL reports). */
-static facl_cache_mma_shape mma_shape(int head_dim, int emulated, int bulk, uint64_t usable,
-                                      const facl_cache_mma_shape *requested)
+ * fits (shape_budget of `usable`: on the nvidia-mma path facl_mma_local_budget, beyond the
+ * 48 KiB NVIDIA's OpenCL reports). */
+static facl_cache_mma_shape mma_shape(int head_dim, int emulated, int bulk, int whole_sm,
+                                      uint64_t usable, const facl_cache_mma_shape *requested,
+                                      const facl_device_profile *profile)
 {
     if (requested && valid_mma_shape(requested) &&
-        mma_local_bytes(head_dim, emulated, requested->warps, requested->stages) <= usable)
+        mma_local_bytes(head_dim, emulated, requested->warps, requested->stages) <=
+            shape_budget(requested->warps, usable, profile))
         return *requested;
-    static const facl_cache_mma_shape choices[] = {{4, 2, 0}, {2, 2, 0}, {1, 2, 0}, {1, 1, 0}};
-    for (size_t i = bulk ? 0 : 1; i + 1 < sizeof choices / sizeof choices[0]; ++i)
-        if (mma_local_bytes(head_dim, emulated, choices[i].warps, choices[i].stages) <= usable)
+    static const facl_cache_mma_shape choices[] = {{8, 2, 0}, {4, 2, 0}, {2, 2, 0}, {1, 2, 0}, {1, 1, 0}};
+    const size_t first = bulk ? (whole_sm ? 0 : 1) : 2;
+    for (size_t i = first; i + 1 < sizeof choices / sizeof choices[0]; ++i)
+        if (mma_local_bytes(head_dim, emulated, choices[i].warps, choices[i].stages) <=
+            shape_budget(choices[i].warps, usable, profile))
             return choices[i];
     return choices[sizeof choices / sizeof choices[0] - 1];
 }
@@ -157,10 +175,10 @@ static int use_mma(const facl_cache_plan_key *f, const facl_device_profile *prof
  * 1 KiB), and its split variants use all 255 registers a work-item may have (ptxas,
  * run 72), so an SM's 64 Ki registers hold 8 of its warps: two groups of 4 warps. (Run 72:
  * 3 splits of 4-warp groups, 1.5 waves, ran at 0.75-0.8x of 2.) */
-static int groups_per_cu(const facl_cache_plan *plan)
+static int groups_per_cu(const facl_cache_plan *plan, const facl_device_profile *profile)
 {
     if (!plan->mma_warps || plan->local_bytes == 0) return GPU_GROUPS_PER_CU;
-    const uint64_t cu_bytes = 2u * (plan->local_budget + 1024u);
+    const uint64_t cu_bytes = 2u * (facl_mma_local_budget(profile) + 1024u);
     uint64_t fit = cu_bytes / (plan->local_bytes + 1024u);
     const uint64_t by_registers = 8u / (uint64_t)plan->mma_warps;
     if (fit > by_registers) fit = by_registers;
@@ -252,12 +270,16 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
     }
     if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
         const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
-        plan->local_budget = facl_mma_local_budget(profile);
+        const uint64_t budget = facl_mma_local_budget(profile);
         plan->mma_bulk = use_bulk(f->shape.copy, f->page_size, profile);
-        facl_cache_mma_shape chosen =
-            mma_shape(f->head_dim, emulated, plan->mma_bulk, plan->local_budget, &f->shape);
+        /* a dense cache whose units fit one to an SM may take whole SMs */
+        const int64_t units = (int64_t)f->batch * f->heads_kv * ((rows_needed + 15) / 16);
+        const int whole_sm = !f->paged && units <= (int64_t)profile->compute_units;
+        facl_cache_mma_shape chosen = mma_shape(f->head_dim, emulated, plan->mma_bulk, whole_sm,
+                                                budget, &f->shape, profile);
         while (chosen.warps > 1 && (size_t)chosen.warps * 32u > profile->max_work_group_size)
             chosen.warps /= 2;
+        plan->local_budget = shape_budget(chosen.warps, budget, profile);
         plan->mma_warps = chosen.warps;
         plan->mma_stages = chosen.stages;
         plan->rows = 16;
@@ -275,7 +297,7 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
     } else {
         plan->splits = facl_plan_cache_auto_splits(plan->units, f->seqlen_k,
                                                    plan->key_groups * plan->keys_per_step,
-                                                   groups_per_cu(plan), profile);
+                                                   groups_per_cu(plan, profile), profile);
     }
     /* varlen queries may describe more rows than max_seqlen_q (the kernel strides over
      * them), so a work-group could meet a unit more than once: not there */

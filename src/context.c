@@ -54,7 +54,7 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
     const char *shape = facl_getenv("FACL_CACHE_MMA_SHAPE");
     if (shape && *shape && facl_parse_cache_mma_shape(shape, &ctx->cache_mma_shape) != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_CACHE_MMA_SHAPE: expected \"warps,stages\" with warps 1, 2 or 4 "
+                         "FACL_CACHE_MMA_SHAPE: expected \"warps,stages\" with warps 1, 2, 4 or 8 "
                          "and stages 1 to 4, optionally \",async\" or \",bulk\", got \"%s\"", shape);
     shape = facl_getenv("FACL_BWD_MMA_SHAPE");
     ctx->has_bwd_mma_shape = shape && *shape;

@@ -203,12 +203,20 @@ facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char 
     facl_status st = FACL_SUCCESS;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
         st = run_case(ctx, &k_cases[i], 1, why, cap);
-    /* where the planner fills a dense cache's tiles with the copy engine, small pages
-     * still take cp.async: both variants pass before either is used */
+    /* where the planner fills a dense cache's tiles with the copy engine (8 warps for the
+     * probe's few units, 4 for many), small pages still take cp.async: every variant it
+     * may choose passes before any is used */
     if (saved_shape.copy == FACL_CACHE_COPY_AUTO && facl_cache_has_copy_engine(&ctx->profile)) {
-        ctx->cache_mma_shape.copy = FACL_CACHE_COPY_ASYNC;
-        for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
-            st = run_case(ctx, &k_cases[i], 1, why, cap);
+        const facl_cache_mma_shape others[2] = {
+            {saved_shape.warps, saved_shape.stages, FACL_CACHE_COPY_ASYNC},
+            {4, 2, FACL_CACHE_COPY_BULK}};
+        /* (a requested shape is the only one either copy uses) */
+        const int count = saved_shape.warps ? 1 : 2;
+        for (int o = 0; o < count && st == FACL_SUCCESS; ++o) {
+            ctx->cache_mma_shape = others[o];
+            for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
+                st = run_case(ctx, &k_cases[i], 1, why, cap);
+        }
         ctx->cache_mma_shape = saved_shape;
     }
     ctx->profile.path = saved;

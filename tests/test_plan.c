@@ -914,8 +914,8 @@ static void test_cache_plan(void **state)
     assert_int_equal(shape.copy, FACL_CACHE_COPY_BULK);
     assert_int_equal(facl_parse_cache_mma_shape("1,1,async", &shape), 0);
     assert_int_equal(shape.copy, FACL_CACHE_COPY_ASYNC);
-    const char *bad[] = {"", "3,2", "2", "2,0", "2,5", "2,3x", "a,b", "4,2,1", "2,2,", "2,2,bulkx",
-                         "2,2,BULK", "2,2 ,bulk"};
+    const char *bad[] = {"", "3,2", "16,2", "2", "2,0", "2,5", "2,3x", "a,b", "4,2,1", "2,2,",
+                         "2,2,bulkx", "2,2,BULK", "2,2 ,bulk"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
         assert_int_equal(facl_parse_cache_mma_shape(bad[i], &shape), -1);
 }
@@ -962,17 +962,35 @@ static void test_cache_copy_and_budget(void **state)
         assert_non_null(strstr(plan.options, cases[i].bulk ? "-DCACHE_BULK=1" : "-DCACHE_BULK=0"));
         assert_int_equal(plan.mma_warps, 2); /* the requested shape */
     }
-    /* the default on the H200, dense: the copy engine, 4 warps x 2 stages (70 KiB at
-     * d = 128: beyond the reported 48 KiB, within the budget of half its 228 KiB less
-     * 1 KiB), two to an SM by registers, so 264 / 128 = 2 splits at 64k keys */
+    /* the default on the H200, dense, 128 units: the copy engine, 8 warps x 2 stages
+     * (139 KiB at d = 128), one group to an SM, which may take the whole SM less 1 KiB:
+     * 132 / 128 = 1 split */
     facl_cache_plan plan;
     facl_plan_cache(&p, &h200, NULL, &plan);
     assert_int_equal(plan.mma_bulk, 1);
+    assert_int_equal(plan.mma_warps, 8);
+    assert_int_equal(plan.mma_stages, 2);
+    assert_int_equal(plan.local_budget, 2 * (facl_mma_local_budget(&h200) + 1024) - 1024);
+    assert_true(plan.local_bytes > facl_mma_local_budget(&h200) && plan.local_bytes <= plan.local_budget);
+    assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+    assert_int_equal(plan.splits, 1);
+    /* 256 units (batch 32) do not fit one to an SM: 4 warps x 2 stages (70 KiB: beyond the
+     * reported 48 KiB, within the budget of half the SM's 228 KiB less 1 KiB), two to an
+     * SM by registers, so one wave of 264 holds them unsplit; with 64 units (batch 8), 264 /
+     * 64 = 4 splits of 8-warp groups would be 2 waves: 8 warps, 132 / 64 = 2 splits */
+    facl_cache_problem big_batch = p;
+    big_batch.fwd.batch = 32;
+    facl_plan_cache(&big_batch, &h200, NULL, &plan);
     assert_int_equal(plan.mma_warps, 4);
     assert_int_equal(plan.mma_stages, 2);
     assert_int_equal(plan.local_budget, facl_mma_local_budget(&h200));
     assert_true(plan.local_bytes > h200.local_mem_usable && plan.local_bytes <= plan.local_budget);
     assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+    assert_int_equal(plan.splits, 1);
+    facl_cache_problem small_batch = p;
+    small_batch.fwd.batch = 8;
+    facl_plan_cache(&small_batch, &h200, NULL, &plan);
+    assert_int_equal(plan.mma_warps, 8);
     assert_int_equal(plan.splits, 2);
     /* pages of 16: cp.async, 2 warps x 2 stages, four to an SM: 4 splits */
     facl_cache_problem paged = p;
@@ -993,9 +1011,24 @@ static void test_cache_copy_and_budget(void **state)
     facl_plan_cache(&p, &h200, &four, &plan);
     assert_int_equal(plan.mma_stages, 4);
     assert_int_equal(plan.splits, 3);
+    /* 8 warps x 2 stages (139 KiB): one group to an SM, which may then take all of its
+     * shared memory less 1 KiB; one split of the 128 units */
+    const facl_cache_mma_shape eight = {8, 2, FACL_CACHE_COPY_BULK};
+    facl_plan_cache(&p, &h200, &eight, &plan);
+    assert_int_equal(plan.mma_warps, 8);
+    assert_int_equal(plan.group_size, 256);
+    assert_int_equal(plan.local_budget, 2 * (facl_mma_local_budget(&h200) + 1024) - 1024);
+    assert_true(plan.local_bytes > facl_mma_local_budget(&h200) && plan.local_bytes <= plan.local_budget);
+    assert_int_equal(plan.local_bytes, cache_kernel_local_bytes(&plan));
+    assert_int_equal(plan.splits, 1);
+    /* ... but 8 x 4 (278 KiB) does not fit even so: the planner's shape (8 x 2) */
+    const facl_cache_mma_shape eight_deep = {8, 4, 0};
+    facl_plan_cache(&p, &h200, &eight_deep, &plan);
+    assert_int_equal(plan.mma_warps, 8);
+    assert_int_equal(plan.mma_stages, 2);
     /* beyond the budget (4 warps x 4 stages, 139 KiB): the planner's shape */
     const facl_cache_mma_shape big = {4, 4, 0};
-    facl_plan_cache(&p, &h200, &big, &plan);
+    facl_plan_cache(&big_batch, &h200, &big, &plan);
     assert_int_equal(plan.mma_warps, 4);
     assert_int_equal(plan.mma_stages, 2);
     /* the A100 (no copy engine) keeps 2 x 2 with cp.async */
@@ -1006,6 +1039,9 @@ static void test_cache_copy_and_budget(void **state)
     /* the emulation keeps to what the device reports: 4 x 2 does not fit there */
     const facl_cache_mma_shape wide = {4, 2, FACL_CACHE_COPY_BULK};
     facl_plan_cache(&p, &emulated, &wide, &plan);
+    assert_int_equal(plan.mma_warps, 2);
+    assert_int_equal(plan.local_budget, emulated.local_mem_usable);
+    facl_plan_cache(&p, &emulated, &eight, &plan);
     assert_int_equal(plan.mma_warps, 2);
     assert_int_equal(plan.local_budget, emulated.local_mem_usable);
 }
