@@ -81,13 +81,17 @@ static int valid_mma_shape(const facl_cache_mma_shape *s)
            s->stages <= 4;
 }
 
+/* An SM's local memory as facl_mma_local_budget (two groups' share, each less 1 KiB)
+ * implies it. */
+static uint64_t sm_local_bytes(uint64_t budget) { return 2u * (budget + 1024u); }
+
 /* The local memory a tensor-core cache shape of `warps` may take, given the budget of two
  * groups per SM (facl_mma_local_budget): 8 warps, one group to an SM (as their registers
  * allow anyway), may take the whole SM where that budget goes beyond what the device
  * reports (nvidia-mma); elsewhere the budget is what the device reports, and stays. */
 static uint64_t shape_budget(int warps, uint64_t budget, const facl_device_profile *profile)
 {
-    if (warps == 8 && budget > profile->local_mem_usable) return 2u * (budget + 1024u) - 1024u;
+    if (warps == 8 && budget > profile->local_mem_usable) return sm_local_bytes(budget) - 1024u;
     return budget;
 }
 
@@ -177,9 +181,8 @@ static int use_mma(const facl_cache_plan_key *f, const facl_device_profile *prof
  * 3 splits of 4-warp groups, 1.5 waves, ran at 0.75-0.8x of 2.) */
 static int groups_per_cu(const facl_cache_plan *plan, const facl_device_profile *profile)
 {
-    if (!plan->mma_warps || plan->local_bytes == 0) return GPU_GROUPS_PER_CU;
-    const uint64_t cu_bytes = 2u * (facl_mma_local_budget(profile) + 1024u);
-    uint64_t fit = cu_bytes / (plan->local_bytes + 1024u);
+    if (!plan->mma_warps) return GPU_GROUPS_PER_CU;
+    uint64_t fit = sm_local_bytes(facl_mma_local_budget(profile)) / (plan->local_bytes + 1024u);
     const uint64_t by_registers = 8u / (uint64_t)plan->mma_warps;
     if (fit > by_registers) fit = by_registers;
     return fit < 1 ? 1 : fit > GPU_GROUPS_PER_CU ? GPU_GROUPS_PER_CU : (int)fit;

@@ -30,8 +30,8 @@ typedef struct facl_cache_plan {
     int merge_in_kernel_ok;
     int64_t units; /* work-groups per split: a counter each when merged in the kernel */
     uint64_t local_bytes;
-    uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
-                            * facl_mma_local_budget for attn_cache_mma) */
+    uint64_t local_budget; /* what the launch allows it (local_mem_usable, or for
+                            * attn_cache_mma facl_mma_local_budget, an SM's for 8 warps) */
 } facl_cache_plan;
 
 /* The tensor-core kernel's work-group shape; 0 = the planner's choice. Set through
