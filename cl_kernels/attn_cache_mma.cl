@@ -51,7 +51,11 @@
 #define ROW_BYTES (HEAD_DIM * 2)
 #define STAGE_ELEMS (2 * TILE_ELEMS) /* a warp's key tile, then its value tile */
 #define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)
-#if TILES_ELEMS * 2 < (CACHE_WARPS - 1) * 16 * HEAD_DIM * 4
+/* fp32 elements between the output rows warps 1.. park at the end: the pad of 8 puts a
+ * half-warp's 8-byte accesses (rows g = 0..3, dims 2t) on distinct banks; unpadded, rows
+ * HEAD_DIM apart, eight lanes shared a bank */
+#define OUT_PITCH (HEAD_DIM + 8)
+#if TILES_ELEMS * 2 < (CACHE_WARPS - 1) * 16 * OUT_PITCH * 4
 #error "the warps' parked output rows must fit in the tiles they reuse"
 #endif
 /* wait for the oldest of the CACHE_STAGES groups in flight (the count must be a literal) */
@@ -480,9 +484,9 @@ void attn_cache(CACHE_ATTN_ARGS)
         if (warp > 0)
             MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
-                __local float *slice = out_acc + (warp - 1) * 16 * HEAD_DIM + 8 * db + 2 * t;
-                vstore2(acc[db].xy * weight[0], 0, slice + g * HEAD_DIM);
-                vstore2(acc[db].zw * weight[1], 0, slice + (g + 8) * HEAD_DIM);
+                __local float *slice = out_acc + (warp - 1) * 16 * OUT_PITCH + 8 * db + 2 * t;
+                vstore2(acc[db].xy * weight[0], 0, slice + g * OUT_PITCH);
+                vstore2(acc[db].zw * weight[1], 0, slice + (g + 8) * OUT_PITCH);
             }
         barrier(CLK_LOCAL_MEM_FENCE);
 #endif
@@ -498,7 +502,7 @@ void attn_cache(CACHE_ATTN_ARGS)
                 for (int db = 0; db < D_BLOCKS; ++db) {
                     float2 pair = (r == 0 ? acc[db].xy : acc[db].zw) * weight[r];
                     for (int w = 1; w < CACHE_WARPS; ++w)
-                        pair += vload2(0, out_acc + (w - 1) * 16 * HEAD_DIM + (g + 8 * r) * HEAD_DIM + 8 * db + 2 * t);
+                        pair += vload2(0, out_acc + ((w - 1) * 16 + g + 8 * r) * OUT_PITCH + 8 * db + 2 * t);
                     if (r == 0) acc[db].xy = pair * inv_l;
                     else acc[db].zw = pair * inv_l;
                 }
