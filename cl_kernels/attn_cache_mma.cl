@@ -339,6 +339,31 @@ void attn_cache(CACHE_ATTN_ARGS)
         const int key_lo = tile_lo + min(split * chunk, span);
         const int key_end = tile_lo + min((split + 1) * chunk, span);
 
+        /* Q as A fragments (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
+         * rounded; rows outside the tile are 0. Without rotary a fragment word is the
+         * stored pair itself, so Q's 16-bit reads are issued before the first copies and
+         * assembled after them: behind the copies (16 MB over the GPU) they took 4 us,
+         * and the next stage waited for them (run 80's trace). */
+        uint4 qa[K_STEPS];
+        long q_row[2];
+        MMA_UNROLL
+        for (int x = 0; x < 2; ++x)
+            q_row[x] = row_i[x] >= 0 ? view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b,
+                                                  s.q_start + row_i[x], row_h[x])
+                                     : 0;
+#if !HAS_ROTARY
+        ushort q_bits[K_STEPS][8]; /* [ks][2e + j]: dim 16ks + 2t + (e >> 1) * 8 + j of row e & 1 */
+        MMA_UNROLL
+        for (int ks = 0; ks < K_STEPS; ++ks)
+            MMA_UNROLL
+            for (int e = 0; e < 4; ++e)
+                MMA_UNROLL
+                for (int j = 0; j < 2; ++j) {
+                    const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8 + j;
+                    q_bits[ks][2 * e + j] = row_i[x] >= 0 ? ((__global const ushort *)q)[q_row[x] + d] : 0;
+                }
+#endif
+
         /* the first CACHE_STAGES - 1 steps in flight, and the slots of the next one */
         const int warp_key = 16 * warp, step_keys = 16 * CACHE_WARPS;
         int2 slots[ROW_SLOTS];
@@ -351,24 +376,23 @@ void attn_cache(CACHE_ATTN_ARGS)
         }
         tile_slots(block_table, c, s, b, key_lo + (CACHE_STAGES - 1) * step_keys + warp_key,
                    key_end, slots);
-        /* Q as A fragments (read while the first copies are in flight) (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
-         * rounded; rows outside the tile are 0 */
-        uint4 qa[K_STEPS];
         MMA_UNROLL
         for (int ks = 0; ks < K_STEPS; ++ks) {
             uint w[4];
             MMA_UNROLL
             for (int e = 0; e < 4; ++e) {
+#if HAS_ROTARY
                 const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8;
                 float pair[2] = {0.0f, 0.0f};
                 if (row_i[x] >= 0) {
-                    const long q_row = view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b,
-                                                  s.q_start + row_i[x], row_h[x]);
                     const int q_pos = s.before + (c.q_rotary_per_row ? row_i[x] : 0);
-                    pair[0] = rotary_value(q, q_row, d, q_pos, cos_t, sin_t, c);
-                    pair[1] = rotary_value(q, q_row, d + 1, q_pos, cos_t, sin_t, c);
+                    pair[0] = rotary_value(q, q_row[x], d, q_pos, cos_t, sin_t, c);
+                    pair[1] = rotary_value(q, q_row[x], d + 1, q_pos, cos_t, sin_t, c);
                 }
                 w[e] = pack_pair(pair[0], pair[1]);
+#else
+                w[e] = (uint)q_bits[ks][2 * e] | ((uint)q_bits[ks][2 * e + 1] << 16);
+#endif
             }
             qa[ks] = (uint4)(w[0], w[1], w[2], w[3]);
         }
