@@ -297,7 +297,7 @@ void attn_cache(CACHE_ATTN_ARGS)
     __local ushort *warp_tiles = kv_tiles + warp * CACHE_STAGES * STAGE_ELEMS;
     __local ulong *warp_bars = stage_bars + warp * CACHE_STAGES;
 #if CACHE_BULK
-    if (warp_lane() < CACHE_STAGES) mbar_init(warp_bars + warp_lane());
+    if (warp_lane() < CACHE_STAGES) mbar_init(warp_bars + warp_lane(), 1);
     mbar_init_fence();
     warp_sync();
 #endif

@@ -147,10 +147,12 @@ inline void async_commit(void) { asm volatile("cp.async.commit_group;" ::: "memo
  * multiple of 16, both ends 16-byte aligned) from global to local memory, outside the
  * load/store unit, and counts its bytes onto a transaction barrier (mbarrier) in local
  * memory; a waiter sees the row once the barrier's phase completes, i.e. once the bytes
- * announced by mbar_expect_tx have all landed and its one arrival has been made. */
-inline void mbar_init(__local ulong *bar)
+ * announced by mbar_expect_tx have all landed and its `arrivals` arrivals have been made
+ * (one for the copy engine's expect_tx; attn_fwd_wgmma's producer and consumers count
+ * work-items or warps). */
+inline void mbar_init(__local ulong *bar, uint arrivals)
 {
-    asm volatile("mbarrier.init.shared.b64 [%0], 1;" : : "r"((uint)(ulong)bar) : "memory");
+    asm volatile("mbarrier.init.shared.b64 [%0], %1;" : : "r"((uint)(ulong)bar), "r"(arrivals) : "memory");
 }
 
 /* The barriers' initialisation, before the copy engine uses them. */
@@ -177,6 +179,20 @@ inline void mbar_wait(__local ulong *bar, uint parity)
                      : "=r"(done)
                      : "r"((uint)(ulong)bar), "r"(parity)
                      : "memory");
+}
+
+/* One arrival on a barrier counting work-items (release: this work-item's earlier
+ * accesses, and the tensor-core reads it has waited for, come before the phase's end). */
+inline void mbar_arrive(__local ulong *bar)
+{
+    asm volatile("{ .reg .b64 st; mbarrier.arrive.shared.b64 st, [%0]; }" : : "r"((uint)(ulong)bar) : "memory");
+}
+
+/* This work-item's arrival, made once its cp.async copies issued so far have landed
+ * (.noinc: the barrier's arrival count includes it). */
+inline void async_arrive(__local ulong *bar)
+{
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" : : "r"((uint)(ulong)bar) : "memory");
 }
 
 inline void copy_bulk(__local void *dst, __global const void *src, uint bytes, __local ulong *bar)
@@ -298,10 +314,12 @@ inline void async_commit(void) {}
 inline void global_fence(void) { mem_fence(CLK_GLOBAL_MEM_FENCE); }
 
 /* The bulk copy completes at once, so its barrier has nothing to count. */
-inline void mbar_init(__local ulong *bar) { *bar = 0; }
+inline void mbar_init(__local ulong *bar, uint arrivals) { (void)arrivals, *bar = 0; }
 inline void mbar_init_fence(void) {}
 inline void mbar_expect_tx(__local ulong *bar, uint bytes) { (void)bar, (void)bytes; }
 inline void mbar_wait(__local ulong *bar, uint parity) { (void)bar, (void)parity; }
+inline void mbar_arrive(__local ulong *bar) { (void)bar; }
+inline void async_arrive(__local ulong *bar) { (void)bar; }
 inline void copy_bulk(__local void *dst, __global const void *src, uint bytes, __local ulong *bar)
 {
     (void)bar;

@@ -1,5 +1,6 @@
 /* sm_90 PTX to sm_90a PTX (ptx_patch.h): a line-by-line copy that rewrites the one
- * `.target` directive and strips the marker from marker lines. */
+ * `.target` directive and strips the marker from marker lines, then moves the entry
+ * markers' directives into their entries' headers. */
 #include "ptx_patch.h"
 
 #include <stdlib.h>
@@ -35,6 +36,66 @@ static int is_sm90_target(const char *p, size_t n)
     const size_t k = sizeof prefix - 1;
     if (!starts_with(p, n, prefix)) return 0;
     return n == k || p[k] == ',' || p[k] == ' ' || p[k] == '\t' || p[k] == '\r';
+}
+
+static int is_entry_line(const char *p, size_t n)
+{
+    return starts_with(p, n, ".entry ") || starts_with(p, n, ".visible .entry ");
+}
+
+/* In place over the NUL-terminated `text` (*length bytes): each entry marker line is
+ * dropped and its directive inserted before the "{" line that opens its entry's body,
+ * unless an earlier copy already put the same directive there. Never grows the text (a
+ * directive is shorter than its marker line). 0, or -1 for a marker outside a body. */
+static int move_entry_directives(char *text, size_t *length)
+{
+    const size_t marker_length = strlen(FACL_PTX_ENTRY_MARKER);
+    const char *end = text + *length;
+    /* where the current entry's header starts, and where its body's "{" line starts */
+    size_t used = 0, header_start = 0, header_end = 0;
+    int in_entry = 0, in_body = 0;
+    for (char *line = text; line < end;) {
+        const size_t n = line_length(line, end);
+        const size_t blanks = leading_blanks(line, n);
+        const char *t = line + blanks;
+        const size_t rest = n - blanks;
+        const size_t whole = n + (line + n < end ? 1 : 0); /* with its '\n' */
+        if (starts_with(t, rest, FACL_PTX_ENTRY_MARKER)) {
+            if (!in_body) return -1;
+            const char *directive = t + marker_length;
+            const size_t k = rest - marker_length;
+            int present = 0; /* the same directive already in this header? */
+            for (size_t at = header_start; at + k <= header_end && !present; ++at)
+                present = (at == 0 || text[at - 1] == '\n') && memcmp(text + at, directive, k) == 0 &&
+                          (text[at + k] == '\n');
+            if (!present) { /* read `directive` before the move can overwrite it: it lies ahead */
+                char saved[256];
+                if (k >= sizeof saved) return -1;
+                memcpy(saved, directive, k);
+                memmove(text + header_end + k + 1, text + header_end, used - header_end);
+                memcpy(text + header_end, saved, k);
+                text[header_end + k] = '\n';
+                header_end += k + 1;
+                used += k + 1;
+            }
+            line += whole;
+            continue;
+        }
+        if (is_entry_line(t, rest)) {
+            in_entry = 1;
+            in_body = 0;
+            header_start = used;
+        } else if (in_entry && !in_body && starts_with(t, rest, "{")) {
+            in_body = 1;
+            header_end = used;
+        }
+        memmove(text + used, line, whole);
+        used += whole;
+        line += whole;
+    }
+    text[used] = '\0';
+    *length = used;
+    return 0;
 }
 
 facl_status facl_ptx_to_sm90a(const char *ptx, size_t length, char **out, size_t *out_length,
@@ -93,6 +154,10 @@ facl_status facl_ptx_to_sm90a(const char *ptx, size_t length, char **out, size_t
     else if (patched == 0)
         st = facl_fail(FACL_ERROR_BUILD_FAILED,
                        "PTX for sm_90a: no \"%s\" line (nothing to patch)", FACL_PTX_SM90A_MARKER);
+    else if (move_entry_directives(copy, &used) != 0)
+        st = facl_fail(FACL_ERROR_BUILD_FAILED,
+                       "PTX for sm_90a: a \"%s\" line outside an entry's body, or longer than 255 "
+                       "bytes", FACL_PTX_ENTRY_MARKER);
     if (st != FACL_SUCCESS) {
         free(copy);
         return st;

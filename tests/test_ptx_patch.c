@@ -1,6 +1,7 @@
 /* The sm_90 -> sm_90a PTX patch (src/ptx_patch.c), text in, text out: the target
  * rewritten exactly once, marker lines turned into instructions with their indentation,
- * everything else byte for byte, and every refusal with its reason. */
+ * entry markers' directives moved into their entry's header, everything else byte for
+ * byte, and every refusal with its reason. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +85,62 @@ static void test_patches_target_and_markers(void **state)
     free(out);
 }
 
+/* Entry markers: each entry's directive lands once in its own header, before its body's
+ * "{", whatever copies inlining made; the marker lines go; another entry is untouched. */
+static void test_entry_directives(void **state)
+{
+    (void)state;
+    static const char ptx[] =
+        ".version 8.8\n"
+        ".target sm_90, texmode_independent\n"
+        ".entry first(\n"
+        "\t.param .u64 first_param_0\n"
+        ")\n"
+        "{\n"
+        "\tret;\n"
+        "}\n"
+        ".entry k(\n"
+        "\t.param .u64 k_param_0\n"
+        ")\n"
+        ".reqntid 384, 1, 1\n"
+        "{\n"
+        "\t// begin inline asm\n"
+        "\t// FACL_SM90A_ENTRY .maxnreg 168\n"
+        "\t// FACL_SM90A setmaxnreg.inc.sync.aligned.u32 232;\n"
+        "\t// end inline asm\n"
+        "\t// FACL_SM90A_ENTRY .maxnreg 168\n"
+        "\tret;\n"
+        "}\n";
+    static const char expected[] =
+        ".version 8.8\n"
+        ".target sm_90a, texmode_independent\n"
+        ".entry first(\n"
+        "\t.param .u64 first_param_0\n"
+        ")\n"
+        "{\n"
+        "\tret;\n"
+        "}\n"
+        ".entry k(\n"
+        "\t.param .u64 k_param_0\n"
+        ")\n"
+        ".reqntid 384, 1, 1\n"
+        ".maxnreg 168\n"
+        "{\n"
+        "\t// begin inline asm\n"
+        "\tsetmaxnreg.inc.sync.aligned.u32 232;\n"
+        "\t// end inline asm\n"
+        "\tret;\n"
+        "}\n";
+    char *out = NULL;
+    size_t n = 0;
+    int markers = -1;
+    assert_int_equal(facl_ptx_to_sm90a(ptx, strlen(ptx), &out, &n, &markers), FACL_SUCCESS);
+    assert_string_equal(out, expected);
+    assert_int_equal(n, strlen(expected));
+    assert_int_equal(markers, 1);
+    free(out);
+}
+
 /* Refused, nothing returned, the reason in the message. */
 static void expect_refusal(const char *ptx, const char *reason)
 {
@@ -109,12 +166,17 @@ static void test_refusals(void **state)
     expect_refusal(".target sm_90\n.target sm_90\n// FACL_SM90A a;\n", "found 2 .target");
     expect_refusal(".target sm_90\n\tret;\n", "nothing to patch");
     expect_refusal("", "found 0 .target");
+    expect_refusal(".target sm_90\n// FACL_SM90A a;\n// FACL_SM90A_ENTRY .maxnreg 168\n",
+                   "outside an entry's body");
+    expect_refusal(".target sm_90\n.entry k(\n)\n// FACL_SM90A_ENTRY .maxnreg 168\n{\n// FACL_SM90A a;\n}\n",
+                   "outside an entry's body");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patches_target_and_markers),
+        cmocka_unit_test(test_entry_directives),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests_name("ptx patch", tests, NULL, NULL);

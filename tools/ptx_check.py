@@ -120,9 +120,20 @@ def main(argv):
             return 1
         text = stub_builtins(open(ptx).read())
         text = re.sub(r"(?m)^\.version .*$", ".version 8.0", text)
-        text = re.sub(r"(?m)^\.target .*$", ".target sm_90", text)
+        # -DFACL_SM90A=1: the sm_90a instructions behind the marker become instructions, as
+        # src/ptx_patch.c does with the driver's PTX (wgmma, setmaxnreg are then checked too)
+        arch = "sm_90a" if str(defines.get("FACL_SM90A", 0)) == "1" else "sm_90"
+        if arch == "sm_90a":
+            text = re.sub(r"(?m)^(\s*)// FACL_SM90A ", r"\1", text)
+            # entry markers: the directive into the (one) kernel entry's header
+            directives = sorted(set(re.findall(r"(?m)^\s*// FACL_SM90A_ENTRY (.*)$", text)))
+            text = re.sub(r"(?m)^\s*// FACL_SM90A_ENTRY .*\n", "", text)
+            if directives:
+                text = re.sub(r"(?ms)^(\.(?:visible )?\.?entry [^\n]*\n.*?)^\{",
+                              lambda m: m.group(1) + "".join(d + "\n" for d in directives) + "{", text, count=1)
+        text = re.sub(r"(?m)^\.target .*$", ".target " + arch, text)
         open(ptx, "w").write(text)
-        return subprocess.run([ptxas, "-c", "-arch=sm_90", "-v", ptx, "-o",
+        return subprocess.run([ptxas, "-c", "-arch=" + arch, "-v", ptx, "-o",
                                os.path.join(work, program + ".o")]).returncode
 
 
