@@ -97,6 +97,7 @@
 #if M_TILES != 1 || BLOCK_N != 64 || Q_LOCAL || KV_STAGES != 1
 #error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles (Q_REGS, not Q_LOCAL)"
 #endif
+/* The work-items that compute: WARPGROUPS warpgroups (KERNEL_ITEMS adds WG_WS's copier). */
 #define GROUP_SIZE (128 * WARPGROUPS)
 #define D_PAD (((HEAD_DIM + 63) / 64) * 64)
 #define TILE_ELEMS (BLOCK_N * D_PAD)
@@ -139,6 +140,40 @@
 #error "WG_PIPE is 0, 2 or 3"
 #endif
 #define KV_BUFS (WG_PIPE ? WG_PIPE : KV_STAGES)
+
+/* WG_WS=1 (the wgmma kernel with WG_PIPE, 16-byte aligned rows): FlashAttention 3's
+ * warp specialisation. One more warpgroup, the copier, fills the k, v (and q) tiles with
+ * cp.async while the other warpgroups only compute; each buffer has two transaction
+ * barriers (mbarrier): "full", completed by the copier's 128 work-items once their
+ * copies have landed (cp.async.mbarrier.arrive), and "empty", completed by the computing
+ * warps once their products have read it. No work-group barrier is left in the key
+ * loop, and the copies' instructions leave the computing warps (session 8's breakdown on
+ * the H200: 206 -> 351 TFLOP/s at d = 128 without the copies, docs/PERFORMANCE.md).
+ * A whole warpgroup, not one warp: an SM's registers are four banks of 16 Ki, one per
+ * quarter of its warps (warp w on quarter w % 4), so a ninth warp would leave 3 warps
+ * on one quarter and every work-item 168 registers (ptxas with .reqntid 288, run 86);
+ * with three warpgroups the copier gives its registers to the others instead
+ * (setmaxnreg: 40 each for the copier, 232 for the computing warps; 2 x 232 + 40 warps'
+ * worth fit a quarter's 16 Ki). The emulation has no warp that runs ahead of the others
+ * (its warp operations are work-group barriers), so there WG_WS builds the plain
+ * WG_PIPE kernel. */
+#ifndef WG_WS
+#define WG_WS 0
+#endif
+#define WS_COPIER (WGMMA && WG_WS && !MMA_EMULATE)
+#ifndef WS_PINGPONG
+#define WS_PINGPONG 0
+#endif
+#if WG_WS && (!WGMMA || !WG_PIPE || !VEC_LOADS)
+#error "WG_WS needs the wgmma kernel with WG_PIPE and VEC_LOADS"
+#endif
+#define WS_COPIER_ITEMS 128
+/* registers per work-item at the start (the entry's .maxnreg: 3 warps a quarter of the
+ * SM, 16 Ki / 96 rounded down to 8), the copier's and the computing warps' afterwards */
+#define WS_ENTRY_REGS "168"
+#define WS_COPIER_REGS "40"
+#define WS_MMA_REGS "232"
+#define KERNEL_ITEMS (GROUP_SIZE + (WS_COPIER ? WS_COPIER_ITEMS : 0))
 
 #define K_STEPS (D_PAD / 16)   /* k-steps of q.k */
 #define D_BLOCKS (D_PAD / 8)   /* 8-wide column blocks of the output */
@@ -211,6 +246,119 @@ MMA_UNROLL
 #define TILES_LANDED() wg_proxy_fence()
 #else
 #define TILES_LANDED() ((void)0)
+#endif
+
+#if WS_COPIER
+/* The barriers in ws_bars: full and empty for each of the KV_BUFS k and v buffers, then
+ * q's pair (one q tile). */
+#define WS_K_FULL 0
+#define WS_K_EMPTY KV_BUFS
+#define WS_V_FULL (2 * KV_BUFS)
+#define WS_V_EMPTY (3 * KV_BUFS)
+#define WS_Q_FULL (4 * KV_BUFS)
+#define WS_Q_EMPTY (4 * KV_BUFS + 1)
+#define WS_BARS (4 * KV_BUFS + 2)
+
+/* Rows tile0 .. tile0 + rows - 1 of x into an interleaved tile by the copier: the tile's
+ * core matrices (8 rows x 16 bytes, 128 contiguous bytes; matrix m holds rows 8 (m /
+ * PIECES) .., columns 8 (m % PIECES) ..) go to groups of eight neighbouring work-items,
+ * one row each, so that a group fills one matrix. Rows at or past `end` and columns past
+ * HEAD_DIM are zeros (cp.async with no source bytes). */
+inline void ws_stage_tile(__global const ushort *x_seq, long x_ss, int tile0, int end, int rows,
+                          __local ushort *tile)
+{
+#define PIECES (D_PAD / 8)
+    const int item = get_local_id(0) - GROUP_SIZE, r = item & 7;
+    for (int m = item >> 3; m < rows / 8 * PIECES; m += WS_COPIER_ITEMS / 8) {
+        const int n = 8 * (m / PIECES) + r, c = 8 * (m % PIECES);
+        stage_piece(tile + 64 * m + 8 * r, x_seq, x_seq + (long)(tile0 + n) * x_ss, c, tile0 + n < end);
+    }
+#undef PIECES
+}
+
+/* The copier's whole work: the same row blocks and key tiles as the computing warps, in
+ * their order (q, then k and v of each tile). Buffer i's n-th fill waits for its n-th
+ * release (the parity of phase n - 1; for n = 0 the phase before the first, which counts
+ * as complete) and completes the n-th phase of its full barrier. */
+inline void ws_copy_all(const seq_extent e, const attn_params p, int off, __global const ushort *q_seq,
+                        __global const ushort *k_seq, __global const ushort *v_seq,
+                        __local ushort *k_tile, __local ushort *v_tile, __local ushort *q_tile,
+                        __local ulong *bars)
+{
+    uint tiles = 0, blocks = 0;
+    for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+        const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
+        const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
+        const int block_end = visible_end(last_row + off, p.window_right, e.sk);
+#if Q_STAGED
+        mbar_wait(bars + WS_Q_EMPTY, (blocks & 1u) ^ 1u);
+        ws_stage_tile(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
+        async_arrive(bars + WS_Q_FULL);
+#else
+        (void)q_seq, (void)q_tile;
+#endif
+        blocks++;
+        for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N, ++tiles) {
+            const uint buf = tiles % KV_BUFS, released = ((tiles / KV_BUFS) & 1u) ^ 1u;
+            mbar_wait(bars + WS_K_EMPTY + buf, released);
+            ws_stage_tile(k_seq, p.k_ss, tile0, block_end, BLOCK_N, k_tile + buf * TILE_ELEMS);
+            async_arrive(bars + WS_K_FULL + buf);
+            mbar_wait(bars + WS_V_EMPTY + buf, released);
+            ws_stage_tile(v_seq, p.v_ss, tile0, block_end, BLOCK_N, v_tile + buf * TILE_ELEMS);
+            async_arrive(bars + WS_V_FULL + buf);
+        }
+    }
+    async_commit();
+    ASYNC_WAIT(0); /* nothing in flight when the copier leaves */
+}
+
+/* A computing warp waits for fill n of a buffer (its full barrier's phase n), then makes
+ * the copies visible to the tensor cores' reads. */
+inline void ws_wait_filled(__local ulong *full, uint n)
+{
+    mbar_wait(full + n % KV_BUFS, (n / KV_BUFS) & 1u);
+}
+
+/* ... and hands it back once its products have read it (one arrival per warp). */
+inline void ws_release(__local ulong *empty)
+{
+    warp_sync();
+    if (warp_lane() == 0) mbar_arrive(empty);
+}
+#endif
+
+/* WS_PINGPONG (two computing warpgroups): FlashAttention 3's schedule between them. Each
+ * tile, a warpgroup issues its products only after the other has issued its own
+ * (hardware barrier 1 + w: its 128 work-items wait, the other's 128 arrive), so that the
+ * tensor cores run one warpgroup's products while the other computes its softmax,
+ * instead of both computing their softmax at once. Warpgroup 1 lets warpgroup 0 go first
+ * (ws_turn_start), and warpgroup 0 takes that extra turn back at the end (ws_turn_end),
+ * so that no barrier is left half-arrived. */
+#if WS_COPIER && WS_PINGPONG && WARPGROUPS == 2
+inline int ws_group(void) { return get_local_id(0) >> 7; }
+inline void ws_turn_wait(void)
+{
+    if (ws_group() == 0) asm volatile("bar.sync 1, 256;" ::: "memory");
+    else asm volatile("bar.sync 2, 256;" ::: "memory");
+}
+inline void ws_turn_pass(void)
+{
+    if (ws_group() == 0) asm volatile("bar.arrive 2, 256;" ::: "memory");
+    else asm volatile("bar.arrive 1, 256;" ::: "memory");
+}
+inline void ws_turn_start(void)
+{
+    if (ws_group() == 1) asm volatile("bar.arrive 1, 256;" ::: "memory");
+}
+inline void ws_turn_end(void)
+{
+    if (ws_group() == 0) asm volatile("bar.sync 1, 256;" ::: "memory");
+}
+#else
+inline void ws_turn_wait(void) {}
+inline void ws_turn_pass(void) {}
+inline void ws_turn_start(void) {}
+inline void ws_turn_end(void) {}
 #endif
 
 /* Scores in base 2: exp(x - m) = 2^(x * log2(e) - m * log2(e)), so one multiply (the
@@ -361,6 +509,15 @@ MMA_UNROLL
     for (int ch = 1; ch < D_BLOCKS / 8; ++ch) wg_hold(acc + 8 * ch);
 }
 
+/* After the wait for p.v: p's registers, which the products read while in flight, are
+ * tied to the wait, so that the compiler cannot give them to the next tile's p before it
+ * (PTX ISA: the A registers of a wgmma stay untouched until its wait). */
+inline __attribute__((always_inline)) void wg_keep_p(uint4 *pa)
+{
+MMA_UNROLL
+    for (int kk = 0; kk < BLOCK_N / 16; ++kk) wg_hold_a(&pa[kk]);
+}
+
 /* The A operands of p.v from a score tile's probabilities (the C layout of two 8-key
  * blocks is the A layout of one 16-key step). */
 inline __attribute__((always_inline)) void wg_pack_p(const float4 *s, uint4 *pa)
@@ -378,7 +535,7 @@ MMA_UNROLL
 #define FWD_MMA_KERNEL attn_fwd_mma
 #endif
 
-__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KERNEL(
+__kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_KERNEL(
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
     __global storage_t *o, __global float *lse, __global const int *cu_q,
     __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
@@ -403,6 +560,35 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void FWD_MMA_KE
     __global const ushort *k_seq = (__global const ushort *)(k + view_index(p.k_off, p.k_sb, p.k_ss, p.k_sh, b, e.k_start, kv_head));
     __global const ushort *v_seq = (__global const ushort *)(v + view_index(p.v_off, p.v_sb, p.v_ss, p.v_sh, b, e.k_start, kv_head));
     const float slope = alibi_slope(alibi, p, b, h);
+#if WS_COPIER
+    __local ulong ws_bars[WS_BARS];
+    {
+        const int i = get_local_id(0);
+        /* full: the copier's work-items; empty (and q's): one arrival per computing warp */
+        const bool full = i < KV_BUFS || (i >= WS_V_FULL && i < WS_V_EMPTY) || i == WS_Q_FULL;
+        if (i < WS_BARS) mbar_init(ws_bars + i, full ? (uint)WS_COPIER_ITEMS : (uint)(GROUP_SIZE / 32));
+        mbar_init_fence();
+        barrier(CLK_LOCAL_MEM_FENCE); /* the last work-group barrier: the copier leaves early */
+    }
+    if (get_local_id(0) >= GROUP_SIZE) {
+#if WARPGROUPS == 2
+        asm volatile("// FACL_SM90A setmaxnreg.dec.sync.aligned.u32 " WS_COPIER_REGS ";" ::: "memory");
+#endif
+#if Q_STAGED
+        ws_copy_all(e, p, off, q_seq, k_seq, v_seq, k_tile, v_tile, q_tile, ws_bars);
+#else
+        ws_copy_all(e, p, off, q_seq, k_seq, v_seq, k_tile, v_tile, 0, ws_bars);
+#endif
+        return;
+    }
+#if WARPGROUPS == 2
+    asm volatile("// FACL_SM90A_ENTRY .maxnreg " WS_ENTRY_REGS "\n"
+                 "// FACL_SM90A setmaxnreg.inc.sync.aligned.u32 " WS_MMA_REGS ";" ::: "memory");
+#endif
+    uint ws_tiles = 0; /* key tiles of the earlier row blocks: the buffers' fills so far */
+    uint ws_blocks = 0;
+    ws_turn_start();
+#endif
 
     /* Row blocks stride by the grid, so that a sequence longer than the launch planned
      * for (trusted varlen prefix sums above max_seqlen_q) still has every row computed,
@@ -469,6 +655,12 @@ MMA_UNROLL
          * (every warp is then done with v_tile too), one once v has landed (every warp is
          * done with k_tile). The copy groups are committed in the same order by every
          * work-item, also when empty. */
+#if WS_COPIER
+#if Q_STAGED
+        mbar_wait(ws_bars + WS_Q_FULL, ws_blocks & 1u); /* this row block's q */
+        wg_proxy_fence();
+#endif
+#else
 #if Q_STAGED
         /* the previous row block's products are done with q_tile (its last scores came
          * before a barrier); committed with the first k tile, so waited for with it */
@@ -488,6 +680,7 @@ MMA_UNROLL
         if (block_lo < block_end) stage_rows(v_seq, p.v_ss, block_lo, block_end, BLOCK_N, v_tile);
         async_commit();
 #endif
+#endif /* !WS_COPIER */
 #if WG_PIPE
         /* FlashAttention 3's overlap within a warpgroup: at tile j the products of the
          * scores of j and of p.v of tile j - 1 are issued together, the scores waited for
@@ -501,7 +694,16 @@ MMA_UNROLL
         int step = 0; /* the tile's index in this row block */
 #endif
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N) {
-#if WG_PIPE
+#if WS_COPIER
+            /* fill n of the buffers holds tile n (counted over the row blocks) */
+            const uint n = ws_tiles + step;
+            __local ushort *k_cur = k_tile + (n % KV_BUFS) * TILE_ELEMS;
+            __local ushort *v_prev = v_tile + ((n + KV_BUFS - 1) % KV_BUFS) * TILE_ELEMS;
+            const bool has_prev = step > 0;
+            ws_wait_filled(ws_bars + WS_K_FULL, n);
+            if (has_prev) ws_wait_filled(ws_bars + WS_V_FULL, n - 1);
+            wg_proxy_fence();
+#elif WG_PIPE
             __local ushort *k_cur = k_tile + (step % WG_PIPE) * TILE_ELEMS;
             __local ushort *v_prev = v_tile + ((step + WG_PIPE - 1) % WG_PIPE) * TILE_ELEMS;
             const bool has_prev = step > 0;
@@ -563,16 +765,22 @@ MMA_UNROLL
             uint4 *q_ops = 0;
             __local const ushort *q_wg = q_tile + 64 * D_PAD * (warp_index() >> 2);
 #endif
+            ws_turn_wait();
             wg_issue_scores(s[0], q_ops, q_wg, k_cur, scratch);
 #if WG_PIPE
             wg_commit();
             if (has_prev) {
                 wg_issue_pv(acc[0], pa_prev, v_prev, scratch);
                 wg_commit();
+                ws_turn_pass();
                 wg_wait_but_newest(s[0]); /* the scores; p.v goes on */
             } else {
+                ws_turn_pass();
                 wg_wait_all(s[0]);
             }
+#if WS_COPIER
+            ws_release(ws_bars + WS_K_EMPTY + n % KV_BUFS); /* k of this tile is read */
+#endif
 #else
             wg_commit_wait(s[0]);
 #endif
@@ -718,7 +926,16 @@ MMA_UNROLL
                 if (has_prev) {
                     wg_wait_all(acc[0]); /* p.v of the previous tile */
                     wg_hold_rest(acc[0]);
+                    wg_keep_p(pa_prev);
+#if WS_COPIER
+                    ws_release(ws_bars + WS_V_EMPTY + (n - 1) % KV_BUFS);
+#endif
                 }
+                /* (ptxas serialises every wgmma of this kernel because of these multiplies,
+                 * remark C7515 on the driver's PTX, run 89; moved inside the branch above,
+                 * where a wait always precedes them, the remark went and d = 64 ran
+                 * 1.13-1.17x, but the forward suite failed on masked tiles, runs 90-91:
+                 * something the serialisation hides is not yet found) */
 MMA_UNROLL
                 for (int db = 0; db < D_BLOCKS; ++db)
                     acc[0][db] *= (float4)(alpha_pipe.x, alpha_pipe.x, alpha_pipe.y, alpha_pipe.y);
@@ -762,7 +979,23 @@ MMA_UNROLL
 #endif
 #endif /* !WG_PIPE */
         }
-#if WG_PIPE
+#if WS_COPIER
+        if (block_lo < block_end) { /* p.v of the last tile */
+            const uint last = ws_tiles + step - 1;
+            ws_wait_filled(ws_bars + WS_V_FULL, last);
+            wg_proxy_fence();
+            wg_issue_pv(acc[0], pa_prev, v_tile + (last % KV_BUFS) * TILE_ELEMS, scratch);
+            wg_commit_wait(acc[0]);
+            wg_hold_rest(acc[0]);
+            wg_keep_p(pa_prev);
+            ws_release(ws_bars + WS_V_EMPTY + last % KV_BUFS);
+        }
+        ws_tiles += step;
+#if Q_STAGED
+        ws_release(ws_bars + WS_Q_EMPTY); /* every score of the row block is read */
+#endif
+        ws_blocks++;
+#elif WG_PIPE
         if (block_lo < block_end) { /* p.v of the last tile */
             ASYNC_WAIT(0);
             TILES_LANDED();
@@ -771,6 +1004,7 @@ MMA_UNROLL
                         scratch);
             wg_commit_wait(acc[0]);
             wg_hold_rest(acc[0]);
+            wg_keep_p(pa_prev);
         }
 #endif
 #if Q_STAGED
@@ -841,4 +1075,7 @@ MMA_UNROLL
         barrier(CLK_LOCAL_MEM_FENCE);
 #endif
     }
+#if WS_COPIER
+    ws_turn_end();
+#endif
 }

@@ -91,7 +91,7 @@ static uint64_t sm_local_bytes(uint64_t budget) { return 2u * (budget + 1024u); 
  * reports (nvidia-mma); elsewhere the budget is what the device reports, and stays. */
 static uint64_t shape_budget(int warps, uint64_t budget, const facl_device_profile *profile)
 {
-    if (warps == 8 && budget > profile->local_mem_usable) return sm_local_bytes(budget) - 1024u;
+    if (warps == 8 && budget > profile->local_mem_usable) return facl_mma_sm_budget(profile);
     return budget;
 }
 

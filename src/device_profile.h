@@ -71,6 +71,11 @@ typedef struct facl_device_profile {
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */
     int wgmma_warpgroups, wgmma_q_regs, wgmma_pipe;
+    /* 1 when FACL_FWD_WGMMA_WS=1 asks for its warp-specialised form (WG_WS: a copier warpgroup
+     * and transaction barriers, attn_fwd_mma.cl) where the shape allows it (two or three
+     * buffers, 16-byte aligned rows), 2 for that with the warpgroups' ping-pong
+     * (WS_PINGPONG); 0 otherwise. */
+    int wgmma_ws;
     /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE="m_tiles,q_local,block_n,kv_stages"
      * asked (benchmarking), or zeros: the planner's choice. */
     int mma_m_tiles, mma_q_local, mma_block_n, mma_kv_stages;

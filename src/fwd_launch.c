@@ -215,6 +215,13 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
     cl_int err = clGetKernelWorkGroupInfo(l->fwd, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                           sizeof kernel_wg, &kernel_wg, NULL);
     if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
+    if (plan.moves_registers) {
+        size_t compiled[3] = {0, 0, 0};
+        err = clGetKernelWorkGroupInfo(l->fwd, ctx->device, CL_KERNEL_COMPILE_WORK_GROUP_SIZE,
+                                       sizeof compiled, compiled, NULL);
+        if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelWorkGroupInfo");
+        if (compiled[0] == plan.fixed_group) kernel_wg = plan.fixed_group;
+    }
     if (plan.fixed_group && kernel_wg < plan.fixed_group)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "%s needs work-groups of %zu work-items; the device allows %zu for it",

@@ -90,9 +90,14 @@ static facl_status choose_wgmma(facl_context *ctx)
                          "capability 9.x GPU, or mma-emulated; %s runs %s",
                          p->device_name, facl_kernel_path_name(p->path));
     p->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    const char *ws = facl_getenv("FACL_FWD_WGMMA_WS");
+    if (ws && *ws && strcmp(ws, "0") != 0 && strcmp(ws, "1") != 0 && strcmp(ws, "2") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_WGMMA_WS: expected 0, 1 or 2 (with ping-pong), got \"%s\"", ws);
+    p->wgmma_ws = ws && *ws ? ws[0] - '0' : 0;
     const size_t used = strlen(ctx->path_reason);
     snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
-             "; forward wgmma forced by FACL_FWD_WGMMA (no probe)");
+             "; forward wgmma%s forced by FACL_FWD_WGMMA (no probe)", p->wgmma_ws ? " (warp-specialised)" : "");
     return FACL_SUCCESS;
 }
 

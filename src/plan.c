@@ -185,6 +185,12 @@ uint64_t facl_mma_local_budget(const facl_device_profile *p)
     return budget > p->local_mem_usable ? budget : p->local_mem_usable;
 }
 
+uint64_t facl_mma_sm_budget(const facl_device_profile *p)
+{
+    const uint64_t half = facl_mma_local_budget(p);
+    return half > p->local_mem_usable ? 2u * (half + 1024u) - 1024u : half;
+}
+
 /* attn_fwd_mma's shape (plan->options: M_TILES, Q_LOCAL, BLOCK_N, KV_STAGES). */
 typedef struct mma_shape {
     int m_tiles, q_local, block_n, kv_stages;
@@ -291,7 +297,20 @@ static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *pr
         *warpgroups = profile->wgmma_warpgroups;
         *q_regs = profile->wgmma_q_regs;
         *pipe = profile->wgmma_pipe;
-        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= budget;
+        /* two warpgroups (one group per SM) may take the whole SM */
+        const uint64_t room = *warpgroups == 2 ? facl_mma_sm_budget(profile) : budget;
+        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= room;
+    }
+    /* Warp-specialised above d = 128 (FACL_FWD_WGMMA_WS): q in local memory and two
+     * buffers each, in the whole SM (192 KiB at d = 256): 1.05-1.12x attn_fwd_mma at
+     * 4k-16k keys on the H200 (run 93, docs/PERFORMANCE.md) */
+    if (profile->wgmma_ws && p->head_dim > 128 && profile->path == FACL_PATH_NVIDIA_MMA &&
+        facl_wgmma_local_bytes(p->head_dim, 2, 0, 2, emulated) <= facl_mma_sm_budget(profile) &&
+        (size_t)(2 * 128 + 128) <= profile->max_work_group_size) {
+        *warpgroups = 2;
+        *q_regs = 0;
+        *pipe = 2;
+        return 1;
     }
     *q_regs = 1;
     static const int stages[3] = {3, 2, 0};
@@ -315,6 +334,7 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
+    plan->moves_registers = 0;
     plan->group_rows = 0;
     plan->block_m = 0;
     plan->register_rows = 0;
@@ -331,19 +351,26 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
         mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs, &pipe)) {
         plan->kernel = "attn_fwd_wgmma";
         plan->block_n = 64;
-        plan->local_budget = mma_budget;
+        plan->local_budget = warpgroups == 2 ? facl_mma_sm_budget(profile) : mma_budget;
         plan->rows_per_item = 1;
         plan->lanes = 2; /* 128 work-items per 64 rows */
-        plan->fixed_group = 128u * (size_t)warpgroups;
-        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated);
         /* 16-byte copies of q too where q is staged in local memory */
         const int aligned = p->k_aligned && p->v_aligned && (q_regs || p->q_aligned);
+        /* warp-specialised where asked and the shape allows; the copier warpgroup and the
+         * barriers exist on the device only (the emulation builds the plain WG_PIPE) */
+        const int ws = profile->wgmma_ws && pipe >= 2 && aligned;
+        const int copier = ws && !emulated;
+        plan->block_m = 64 * warpgroups;
+        plan->fixed_group = 128u * (size_t)warpgroups + (copier ? 128u : 0u);
+        plan->moves_registers = copier && warpgroups == 2;
+        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated) +
+                            (copier ? 8u * (4u * (uint64_t)pipe + 2u) : 0u);
         /* FACL_SM90A: the program is rebuilt from its PTX with the sm_90a instructions
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
-                 "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DM_TILES=1 -DBLOCK_N=64 "
-                 "-DVEC_LOADS=%d -DMMA_EMULATE=%d%s",
-                 features, warpgroups, q_regs, pipe, aligned, emulated,
+                 "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DWG_WS=%d -DWS_PINGPONG=%d "
+                 "-DM_TILES=1 -DBLOCK_N=64 -DVEC_LOADS=%d -DMMA_EMULATE=%d%s",
+                 features, warpgroups, q_regs, pipe, ws, ws && profile->wgmma_ws == 2, aligned, emulated,
                  emulated ? "" : " -DFACL_SM90A=1");
         return;
     }

@@ -22,9 +22,14 @@ typedef struct facl_fwd_plan {
     int lanes;           /* work-items per query row (attn_fwd_mma: 128 for 64 rows, so 2) */
     int group_rows;      /* attn_fwd: query rows per work-group before the launch's limits
                           * (tuning.h), else 0 */
-    int block_m;         /* attn_fwd_blocked: query rows per work-group (its fixed_group
-                          * work-items cover them), else 0 */
+    int block_m;         /* attn_fwd_blocked, attn_fwd_wgmma: query rows per work-group (its
+                          * fixed_group work-items cover them), else 0 */
     size_t fixed_group;  /* a work-group size the kernel requires, else 0 (sized at launch) */
+    int moves_registers; /* 1: the kernel's warpgroups trade registers (setmaxnreg, attn_fwd_wgmma
+                          * with WG_WS): NVIDIA's driver then reports the work-group size that
+                          * its computing warps' raised count would allow (256 for the 384 it
+                          * was built for and runs, run 88), so the launch goes by the size
+                          * the kernel was compiled for */
     uint64_t local_bytes; /* static local memory of the kernel variant */
     uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
                             * facl_mma_local_budget for attn_fwd_mma) */
@@ -35,6 +40,11 @@ typedef struct facl_fwd_plan {
  * it (by compute capability; more than the 48 KiB NVIDIA's OpenCL reports), elsewhere
  * local_mem_usable. */
 uint64_t facl_mma_local_budget(const facl_device_profile *profile);
+/* The local memory of a tensor-core kernel's work-group that has an SM to itself (eight or
+ * more warps: their registers fill the SM anyway): the whole SM, less 1 KiB, where
+ * facl_mma_local_budget goes beyond what the device reports (nvidia-mma); elsewhere the
+ * same as facl_mma_local_budget. */
+uint64_t facl_mma_sm_budget(const facl_device_profile *profile);
 
 /* attn_fwd_wgmma's static local memory for a head dim and shape (tests keep the kernel's
  * declarations and this in step). */

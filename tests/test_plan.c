@@ -385,9 +385,10 @@ static long option_value(const facl_fwd_plan *plan, const char *name)
  *                     GROUP_SIZE / 32 * MMA_SCRATCH_PER_WARP (warp_mma.cl: 16 * 16 + 16 * 8)
  *                     : 1, GROUP_SIZE 128
  *     with WGMMA=1 (attn_fwd_wgmma): D_PAD = round_up(HEAD_DIM, 64), TILE_ELEMS =
- *                     BLOCK_N * D_PAD, KV_BUFS * TILE_ELEMS each (KV_BUFS 2 with WG_PIPE),
+ *                     BLOCK_N * D_PAD, KV_BUFS * TILE_ELEMS each (KV_BUFS = WG_PIPE, else 1),
  *                     GROUP_SIZE = 128 * WARPGROUPS, and unless Q_REGS
- *                     __local ushort q_tile[BLOCK_M * D_PAD], BLOCK_M = 64 * WARPGROUPS
+ *                     __local ushort q_tile[BLOCK_M * D_PAD], BLOCK_M = 64 * WARPGROUPS;
+ *                     with WG_WS and !MMA_EMULATE __local ulong ws_bars[4 * KV_BUFS + 2]
  *   attn_fwd_blocked.cl: __local float4 stage[STAGE_FLOATS / 4], STAGE_FLOATS the larger of
  *                     CHUNK_D * (Q_PITCH + K_PITCH) and CHUNK_KEYS * D_PAD, Q_PITCH =
  *                     BLOCK_M + 4, K_PITCH = BLOCK_N + 4, D_PAD = HEAD_DIM rounded up to
@@ -422,7 +423,11 @@ static uint64_t kernel_local_bytes(const facl_fwd_plan *plan)
             option_value(plan, "MMA_EMULATE") ? 128 * groups / 32 * (16 * 16 + 16 * 8) : 1;
         const uint64_t q_tile = option_value(plan, "Q_REGS") ? 0 : 64 * groups * d_pad * 2;
         const uint64_t bufs = option_value(plan, "WG_PIPE") ? (uint64_t)option_value(plan, "WG_PIPE") : 1;
-        return 2 * bufs * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float);
+        /* WG_WS on the device: ulong ws_bars[4 * KV_BUFS + 2] */
+        const uint64_t bars = option_value(plan, "WG_WS") && !option_value(plan, "MMA_EMULATE")
+                                  ? (4 * bufs + 2) * 8
+                                  : 0;
+        return 2 * bufs * block_n * d_pad * 2 + q_tile + scratch_floats * sizeof(float) + bars;
     }
     if (strcmp(plan->kernel, "attn_fwd_blocked") == 0) {
         const uint64_t bm = (uint64_t)option_value(plan, "BLOCK_M");
@@ -474,7 +479,7 @@ static void test_kernel_sources_match_count(void **state)
     (void)state;
     static const struct {
         const char *file;
-        const char *expected[16]; /* declarations and macros, verbatim */
+        const char *expected[20]; /* declarations and macros, verbatim */
         int arrays;              /* __local arrays in the file */
     } k_files[] = {
         {"attn_fwd.cl",
@@ -490,10 +495,11 @@ static void test_kernel_sources_match_count(void **state)
           "#define GROUP_SIZE 128", "#define GROUP_SIZE (128 * WARPGROUPS)",
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define TILE_ELEMS (BLOCK_N * D_PAD)",
           "#define Q_STAGED ((WGMMA && !Q_REGS) || Q_LOCAL)",
+          "__local ulong ws_bars[WS_BARS];", "#define WS_BARS (4 * KV_BUFS + 2)",
           "#if Q_STAGED\n    /* the group's q rows (a 64-row slice per warpgroup, 16 * M_TILES rows per warp) */\n"
           "    __local ushort q_tile[BLOCK_M * (TILE_ELEMS / BLOCK_N)]",
           "#define BLOCK_M (16 * M_TILES * (GROUP_SIZE / 32))", NULL},
-         4},
+         5},
         {"attn_fwd_blocked.cl",
          {"__local float4 stage[STAGE_FLOATS / 4];", "__local float4 p_tile[BLOCK_N * P_PITCH / 4];",
           "__local float row_parts[BLOCK_M * KEY_ITEMS];", "#define KEY_ITEMS (BLOCK_N / TN)",
@@ -559,7 +565,7 @@ static void test_kernel_sources_match_count(void **state)
         if (index < 0) fail_msg("%s: a kernel source this test does not know: count its local memory", name);
         seen++;
         char *text = read_text(g_argv[a]);
-        for (int e = 0; e < 16 && k_files[index].expected[e]; ++e)
+        for (int e = 0; e < 20 && k_files[index].expected[e]; ++e)
             if (!strstr(text, k_files[index].expected[e]))
                 fail_msg("%s no longer has '%s': update kernel_local_bytes", name,
                          k_files[index].expected[e]);
@@ -1222,7 +1228,10 @@ static void test_wgmma_plan(void **state)
                     wgmma_plans++;
                     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
                     assert_true(plan.local_bytes <= plan.local_budget);
-                    assert_int_equal(plan.local_budget, facl_mma_local_budget(&dev));
+                    /* two warpgroups: one group per SM, which it may fill */
+                    assert_int_equal(plan.local_budget, option_value(&plan, "WARPGROUPS") == 2
+                                                            ? facl_mma_sm_budget(&dev)
+                                                            : facl_mma_local_budget(&dev));
                     assert_int_equal(plan.fixed_group, 128 * option_value(&plan, "WARPGROUPS"));
                     assert_int_equal(plan.fixed_group / plan.lanes, 64 * option_value(&plan, "WARPGROUPS"));
                     assert_int_equal(option_value(&plan, "WGMMA"), 1);
@@ -1263,15 +1272,76 @@ static void test_wgmma_plan(void **state)
     p.q.offset = 0;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_int_equal(option_value(&plan, "VEC_LOADS"), 1);
-    /* a requested shape beyond the budget: attn_fwd_mma instead */
+    /* two warpgroups (one group per SM) may take the whole SM: 128 KiB */
     dev.wgmma_warpgroups = 2;
     facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(plan.local_bytes, 2 * 64 * 256 * 2 + 128 * 256 * 2 + 4);
+    /* a requested shape beyond even that (3 buffers each: 256 KiB): attn_fwd_mma instead */
+    dev.wgmma_pipe = 3;
+    facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
+    dev.wgmma_warpgroups = dev.wgmma_q_regs = dev.wgmma_pipe = 0;
     /* fp32 never */
     dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
     p.dtype = FACL_DTYPE_F32;
     facl_plan_fwd_program(&p, &dev, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_blocked");
+}
+
+/* attn_fwd_wgmma warp-specialised (FACL_FWD_WGMMA_WS, profile.wgmma_ws): on the device a
+ * copier warpgroup more (384 work-items, registers traded: the launch goes by the compiled
+ * size), its barriers counted, 128 rows per group; at d > 128 q in local memory with two
+ * buffers each in the whole SM; where rows are not 16-byte aligned, or emulated, no
+ * copier; the ping-pong only with WS_PINGPONG's value 2. */
+static void test_wgmma_ws_plan(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    dev.wgmma_ws = 1;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(option_value(&plan, "WG_WS"), 1);
+    assert_int_equal(option_value(&plan, "WS_PINGPONG"), 0);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
+    assert_int_equal(plan.fixed_group, 384);
+    assert_int_equal(plan.moves_registers, 1);
+    assert_int_equal(plan.block_m, 128);
+    assert_int_equal(plan.local_bytes, 6 * 64 * 128 * 2 + 4 + (4 * 3 + 2) * 8);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+    dev.wgmma_ws = 2;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WS_PINGPONG"), 1);
+    /* d = 256: q staged, two buffers each, 192 KiB */
+    facl_fwd_problem p256 = problem(256, 1000);
+    facl_plan_fwd_program(&p256, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(option_value(&plan, "Q_REGS"), 0);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 2);
+    assert_int_equal(option_value(&plan, "WG_WS"), 1);
+    assert_int_equal(plan.local_bytes, 4 * 64 * 256 * 2 + 128 * 256 * 2 + 4 + (4 * 2 + 2) * 8);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+    /* unaligned k rows: the plain kernel (its copies go through registers) */
+    p.k.offset = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(option_value(&plan, "WG_WS"), 0);
+    assert_int_equal(plan.fixed_group, 256);
+    assert_int_equal(plan.moves_registers, 0);
+    p.k.offset = 0;
+    /* emulated: WG_WS builds the plain pipelined kernel, no copier */
+    facl_device_profile emu = device_reporting(48 * 1024, FACL_PATH_MMA_EMULATED);
+    emu.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    emu.wgmma_ws = 1;
+    facl_plan_fwd_program(&p, &emu, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(plan.fixed_group, 128u * (size_t)option_value(&plan, "WARPGROUPS"));
+    assert_int_equal(plan.moves_registers, 0);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
 
 /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile and its
@@ -1440,6 +1510,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blocked_plan),
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),
+        cmocka_unit_test(test_wgmma_ws_plan),
         cmocka_unit_test(test_mma_requested_shape),
         cmocka_unit_test(test_mma_shapes_on_oclgrind),
         cmocka_unit_test(test_lanes_for_wide_heads),
