@@ -302,8 +302,9 @@ static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *pr
         return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= room;
     }
     /* Warp-specialised above d = 128 (FACL_FWD_WGMMA_WS): q in local memory and two
-     * buffers each, in the whole SM (192 KiB at d = 256): 1.05-1.12x attn_fwd_mma at
-     * 4k-16k keys on the H200 (run 93, docs/PERFORMANCE.md) */
+     * buffers each, in the whole SM (192 KiB at d = 256); on the H200 (run 93,
+     * docs/PERFORMANCE.md) 1.00-1.12x attn_fwd_mma at 4k-16k keys in fp16, 0.94-1.02x in
+     * bf16, the fastest wgmma shape there */
     if (profile->wgmma_ws && p->head_dim > 128 && profile->path == FACL_PATH_NVIDIA_MMA &&
         facl_wgmma_local_bytes(p->head_dim, 2, 0, 2, emulated) <= facl_mma_sm_budget(profile) &&
         (size_t)(2 * 128 + 128) <= profile->max_work_group_size) {
