@@ -74,12 +74,25 @@ static facl_status read_shapes(facl_device_profile *p)
 /* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when
  * FACL_FWD_WGMMA=1 forces it (nvidia-mma on compute capability 9.x, or mma-emulated);
  * "0", unset or "": never (attn_fwd_mma was faster at every head dim on the H200).
- * Appends a forced choice to the path's reason. */
+ * FACL_FWD_WGMMA_WS (0, 1 or 2) picks its warp-specialised form, and is refused where the
+ * kernel is not forced (it would change nothing). Appends a forced choice to the path's
+ * reason. */
 static facl_status choose_wgmma(facl_context *ctx)
 {
     facl_device_profile *p = &ctx->profile;
+    const char *ws = facl_getenv("FACL_FWD_WGMMA_WS");
+    if (ws && *ws && strcmp(ws, "0") != 0 && strcmp(ws, "1") != 0 && strcmp(ws, "2") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_WGMMA_WS: expected 0, 1 or 2 (with ping-pong), got \"%s\"", ws);
+    const int ws_asked = ws && *ws ? ws[0] - '0' : 0;
     const char *env = facl_getenv("FACL_FWD_WGMMA");
-    if (!env || !*env || strcmp(env, "0") == 0) return FACL_SUCCESS;
+    if (!env || !*env || strcmp(env, "0") == 0) {
+        if (ws_asked)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "FACL_FWD_WGMMA_WS=%s applies to the Hopper kernel only: set "
+                             "FACL_FWD_WGMMA=1 too", ws);
+        return FACL_SUCCESS;
+    }
     if (strcmp(env, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_WGMMA: expected 0 or 1, got \"%s\"",
                          env);
@@ -90,14 +103,11 @@ static facl_status choose_wgmma(facl_context *ctx)
                          "capability 9.x GPU, or mma-emulated; %s runs %s",
                          p->device_name, facl_kernel_path_name(p->path));
     p->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
-    const char *ws = facl_getenv("FACL_FWD_WGMMA_WS");
-    if (ws && *ws && strcmp(ws, "0") != 0 && strcmp(ws, "1") != 0 && strcmp(ws, "2") != 0)
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_FWD_WGMMA_WS: expected 0, 1 or 2 (with ping-pong), got \"%s\"", ws);
-    p->wgmma_ws = ws && *ws ? ws[0] - '0' : 0;
+    p->wgmma_ws = ws_asked;
     const size_t used = strlen(ctx->path_reason);
     snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
-             "; forward wgmma%s forced by FACL_FWD_WGMMA (no probe)", p->wgmma_ws ? " (warp-specialised)" : "");
+             "; forward wgmma forced by FACL_FWD_WGMMA (%sno probe)",
+             ws_asked ? "warp-specialised, " : "");
     return FACL_SUCCESS;
 }
 

@@ -263,6 +263,10 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_MMA_SHAPE", "2,1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_WGMMA", "0", FACL_SUCCESS);
     expect_env("FACL_FWD_WGMMA", "yes", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_WS", "0", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA_WS", "3", FACL_ERROR_INVALID_VALUE);
+    /* without FACL_FWD_WGMMA=1 it would change nothing: refused */
+    expect_env("FACL_FWD_WGMMA_WS", "1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
     expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);
@@ -287,6 +291,15 @@ static void test_fwd_wgmma_env(void **state)
     facl_context_free(ctx);
     if (!strstr(info.kernel_path_reason, "wgmma forced"))
         fail_msg("reason '%s' does not say wgmma is forced", info.kernel_path_reason);
+    /* its warp-specialised form, said in the reason */
+    setenv("FACL_FWD_WGMMA_WS", "2", 1);
+    st = create_with_path("mma-emulated", &ctx);
+    unsetenv("FACL_FWD_WGMMA_WS");
+    if (st != FACL_SUCCESS) fail_msg("FACL_FWD_WGMMA_WS=2 on mma-emulated: %s", facl_last_error());
+    info = api_info(ctx);
+    facl_context_free(ctx);
+    if (!strstr(info.kernel_path_reason, "wgmma forced") || !strstr(info.kernel_path_reason, "warp-specialised"))
+        fail_msg("reason '%s' does not say warp-specialised wgmma is forced", info.kernel_path_reason);
     ctx = (facl_context *)&ctx;
     st = create_with_path("portable-gpu", &ctx);
     unsetenv("FACL_FWD_WGMMA");
