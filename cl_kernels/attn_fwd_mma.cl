@@ -682,12 +682,12 @@ MMA_UNROLL
 #endif
 #endif /* !WS_COPIER */
 #if WG_PIPE
-        /* FlashAttention 3's overlap within a warpgroup: at tile j the products of the
-         * scores of j and of p.v of tile j - 1 are issued together, the scores waited for
-         * first, and the softmax of j runs while p.v of j - 1 still occupies the tensor
-         * cores; acc is rescaled once that has landed. WG_PIPE k and v tiles cycle: tile
-         * j's k and j - 1's v are read while the copies of k of j + WG_PIPE - 1 and v of
-         * j + WG_PIPE - 2 are in flight, so one barrier per tile suffices. */
+        /* At tile j the products of the scores of j and of p.v of tile j - 1 are issued
+         * as one batch and waited for together, so that the tensor cores run them back to
+         * back while the other warpgroup computes its softmax. WG_PIPE k and v tiles
+         * cycle: tile j's k and j - 1's v are read while the copies of k of
+         * j + WG_PIPE - 1 and v of j + WG_PIPE - 2 are in flight, so one barrier per tile
+         * suffices. */
         uint4 pa_prev[BLOCK_N / 16];
 #endif
 #if WG_PIPE || KV_STAGES == 2
@@ -768,18 +768,22 @@ MMA_UNROLL
             ws_turn_wait();
             wg_issue_scores(s[0], q_ops, q_wg, k_cur, scratch);
 #if WG_PIPE
+            if (has_prev) wg_issue_pv(acc[0], pa_prev, v_prev, scratch);
             wg_commit();
-            if (has_prev) {
-                wg_issue_pv(acc[0], pa_prev, v_prev, scratch);
-                wg_commit();
-                ws_turn_pass();
-                wg_wait_but_newest(s[0]); /* the scores; p.v goes on */
-            } else {
-                ws_turn_pass();
-                wg_wait_all(s[0]);
-            }
+            ws_turn_pass();
+            /* Both products are waited for before the softmax. Waiting only for the scores
+             * and letting p.v run under the softmax (FlashAttention 3's overlap within a
+             * warpgroup) computed wrong outputs (H200, runs 90-91): the tensor cores read
+             * p's registers until the wait, but ptxas ends their life at the last product
+             * that names them and gave them to the softmax (the machine code of the
+             * driver's PTX, tools/wgmma_hazards.py). */
+            wg_wait_all(s[0]);
+            wg_hold(acc[0]);
+            wg_hold_rest(acc[0]);
+            wg_keep_p(pa_prev);
 #if WS_COPIER
             ws_release(ws_bars + WS_K_EMPTY + n % KV_BUFS); /* k of this tile is read */
+            if (has_prev) ws_release(ws_bars + WS_V_EMPTY + (n - 1) % KV_BUFS); /* v of the last */
 #endif
 #else
             wg_commit_wait(s[0]);
@@ -839,9 +843,6 @@ MMA_UNROLL
             async_commit();
 #endif
 
-#if WG_PIPE
-            float2 alpha_pipe;
-#endif
 MMA_UNROLL
             for (int mt = 0; mt < M_TILES; ++mt) {
                 const int ra = row_a[mt], rb = row_b[mt];
@@ -891,16 +892,10 @@ MMA_UNROLL
                 m_b[mt] = mnew_b;
                 l_a[mt] *= alpha_a;
                 l_b[mt] *= alpha_b;
-#if WG_PIPE
-                /* p.v of the previous tile may still be adding into acc: rescaled below */
-                alpha_pipe = (float2)(alpha_a, alpha_b);
-                (void)moved;
-#else
                 if (warp_any(moved)) /* else every alpha of the warp is 2^0 = 1 */
 MMA_UNROLL
                     for (int db = 0; db < D_BLOCKS; ++db)
                         acc[mt][db] *= (float4)(alpha_a, alpha_a, alpha_b, alpha_b);
-#endif
 
                 /* Probabilities; l sums them before dropout, p.v uses them after (docs/CONTRACT.md). */
 MMA_UNROLL
@@ -920,29 +915,8 @@ MMA_UNROLL
             }
 
 #if WG_PIPE
-            {
-                uint4 pa_next[BLOCK_N / 16];
-                wg_pack_p(s[0], pa_next);
-                if (has_prev) {
-                    wg_wait_all(acc[0]); /* p.v of the previous tile */
-                    wg_hold_rest(acc[0]);
-                    wg_keep_p(pa_prev);
-#if WS_COPIER
-                    ws_release(ws_bars + WS_V_EMPTY + (n - 1) % KV_BUFS);
-#endif
-                }
-                /* (ptxas serialises every wgmma of this kernel because of these multiplies,
-                 * remark C7515 on the driver's PTX, run 89; moved inside the branch above,
-                 * where a wait always precedes them, the remark went and d = 64 ran
-                 * 1.13-1.17x, but the forward suite failed on masked tiles, runs 90-91:
-                 * something the serialisation hides is not yet found) */
-MMA_UNROLL
-                for (int db = 0; db < D_BLOCKS; ++db)
-                    acc[0][db] *= (float4)(alpha_pipe.x, alpha_pipe.x, alpha_pipe.y, alpha_pipe.y);
-MMA_UNROLL
-                for (int kk = 0; kk < BLOCK_N / 16; ++kk) pa_prev[kk] = pa_next[kk];
-                step++;
-            }
+            wg_pack_p(s[0], pa_prev); /* p.v issued with the next tile's scores */
+            step++;
 #else
 #if WGMMA
             /* acc += p.v per 16 keys and 64 dims, p from the score registers */

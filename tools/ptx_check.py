@@ -5,6 +5,7 @@ time, and to see roughly how many registers a variant needs.
 
   tools/ptx_check.py PROGRAM [-DNAME=VALUE ...]
   tools/ptx_check.py attn_cache_mma -DCACHE_WARPS=4 -DSPLIT=1 -DMERGE_IN_KERNEL=1
+  tools/ptx_check.py --keep DIR PROGRAM ...   (DIR gets PROGRAM.ptx and PROGRAM.cubin)
 
 PROGRAM is a key of meson.build's kernel_programs; its sources are joined in that order, as
 the build does. The defines given replace the defaults below (the decode's default on
@@ -63,6 +64,30 @@ def param_sizes(work):
     return subprocess.run([exe], check=True, capture_output=True, text=True).stdout.split()
 
 
+# With --keep, the OpenCL built-ins the program uses become instructions instead of calls to
+# stubs: ptxas serialises every wgmma of a function that calls anything (remark C7509), so
+# only call-free code shows how it schedules and allocates registers around the products
+# (read with tools/wgmma_hazards.py). Scalar forms only; the values of log are approximate.
+INLINE_BUILTINS = r"""
+#define FACL_SREG(name, d) ((size_t)((d) == 0 ? __nvvm_read_ptx_sreg_##name##_x() : \
+                                     (d) == 1 ? __nvvm_read_ptx_sreg_##name##_y() : __nvvm_read_ptx_sreg_##name##_z()))
+#define get_local_id(d) FACL_SREG(tid, d)
+#define get_group_id(d) FACL_SREG(ctaid, d)
+#define get_num_groups(d) FACL_SREG(nctaid, d)
+#define get_local_size(d) FACL_SREG(ntid, d)
+#define fma(a, b, c) __builtin_fmaf(a, b, c)
+#define fmax(a, b) __builtin_fmaxf(a, b)
+#define fmin(a, b) __builtin_fminf(a, b)
+#define log(x) (__nvvm_lg2_approx_f(x) * 0.69314718f)
+#define min(a, b) ((a) < (b) ? (a) : (b))
+#define max(a, b) ((a) > (b) ? (a) : (b))
+#define clamp(x, lo, hi) min(max(x, lo), hi)
+#define barrier(flags) __asm__ volatile("bar.sync 0;" ::: "memory")
+#define vstore_half_rte(v, i, ptr) __asm__ volatile("{ .reg .b16 h; cvt.rn.f16.f32 h, %1; st.global.b16 [%0], h; }" \
+                                                    :: "l"((ptr) + (i)), "f"(v) : "memory")
+"""
+
+
 def stub_builtins(ptx):
     """Gives every declared but undefined function (the OpenCL built-ins) a body that returns
     zeros, so that ptxas assembles the module."""
@@ -90,6 +115,9 @@ def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0 if len(argv) >= 2 else 2
+    keep = None
+    if argv[1] == "--keep" and len(argv) > 3:
+        keep, argv = argv[2], argv[:1] + argv[3:]
     program = argv[1]
     defines = dict(CACHE_DEFAULTS) if program == "attn_cache_mma" else {}
     for arg in argv[2:]:
@@ -108,6 +136,8 @@ def main(argv):
         defines.setdefault("FACL_CACHE_PARAMS_SIZE", sizes[1])
         # OpenCL C has no asm keyword in clang; the driver's compiler accepts both spellings
         source = "".join(open(f).read() for f in program_sources(program))
+        if keep:
+            source = INLINE_BUILTINS + source
         source = re.sub(r"\basm(\s+volatile)?\s*\(", lambda m: "__asm__" + (m.group(1) or "") + "(", source)
         cl = os.path.join(work, program + ".cl")
         open(cl, "w").write(source)
@@ -133,8 +163,14 @@ def main(argv):
                               lambda m: m.group(1) + "".join(d + "\n" for d in directives) + "{", text, count=1)
         text = re.sub(r"(?m)^\.target .*$", ".target " + arch, text)
         open(ptx, "w").write(text)
-        return subprocess.run([ptxas, "-c", "-arch=" + arch, "-v", ptx, "-o",
-                               os.path.join(work, program + ".o")]).returncode
+        rc = subprocess.run([ptxas, "-c", "-arch=" + arch, "-v", ptx, "-o",
+                             os.path.join(work, program + ".o")]).returncode
+        if keep:  # for tools/wgmma_hazards.py and reading the machine code
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(ptx, os.path.join(keep, program + ".ptx"))
+            if rc == 0:
+                shutil.copy(os.path.join(work, program + ".o"), os.path.join(keep, program + ".cubin"))
+        return rc
 
 
 if __name__ == "__main__":
