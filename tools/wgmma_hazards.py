@@ -32,6 +32,7 @@ NO_DEST = ("ST", "STS", "STG", "STL", "RED", "BRA", "BAR", "WARPSYNC", "EXIT", "
            "FENCE", "DEPBAR", "BSSY", "BSYNC", "RET", "CALL", "SYNCS", "WARPGROUP", "ARRIVES",
            "LDGDEPBAR", "ERRBAR", "CCTL", "YIELD", "BPT", "HGMMA", "UTMALDG", "UBLKCP")
 MAX_STATES = 16  # possible in-flight states kept per instruction before they are merged
+MAX_GROUPS = 8  # committed groups told apart; older ones are merged (still in flight)
 
 
 def tool(name):
@@ -125,6 +126,8 @@ def step(state, ins):
         open_group = open_group | frozenset(("acc", r) for r in acc) | frozenset(("a", r) for r in a)
         if "gsb0" in operands:
             closed, open_group = closed + (open_group,), frozenset()
+            if len(closed) > MAX_GROUPS:  # a loop that commits without waiting: bound it
+                closed = (closed[0] | closed[1],) + closed[2:]
     elif opcode.startswith("WARPGROUP.DEPBAR"):
         keep = int(operands.split(",")[-1].strip(), 0)
         if not pred:
