@@ -258,7 +258,8 @@ else
 fi
 cat >"$tmp/torch_decode.json" <<'JSON'
 {"torch": "test", "device": "none", "rows": [{"kind": "decode", "dtype": "float16", "hdim": 64,
- "seqlen_k": 64, "batch": 2, "heads": 32, "heads_kv": 8, "ms": 0.01, "gb_per_s": 50.0}]}
+ "seqlen_k": 64, "batch": 2, "heads": 32, "heads_kv": 8, "kv_order": "shd", "ms": 0.01,
+ "gb_per_s": 50.0}]}
 JSON
 if python3 - "$tmp/decode.json" "$tmp/decode.csv" <<'PY'
 import csv, json, sys
@@ -288,6 +289,36 @@ if [ "$rc" -eq 0 ] && grep -q '^| dtype | d | kv_len | batch | heads | contiguou
     pass "bench_table.py prints the decode table joined with torch's rows"
 else
     fail "bench_table.py decode table (exit $rc)"; show
+fi
+
+# 7c2. Both row orders of the cache (--kv-order shd,hsd: the hsd rows are strided views of
+#      (.., kv head, position, d) storage), pages in memory order, each point checked
+#      against the keys read back in its own order; bench_table.py joins torch's rows of
+#      the same order only.
+run "$bench" --decode --batch 2 --kv-lens 40 --hdims 64 --dtypes fp16 --reps 1 --pages 0,16 \
+    --kv-order shd,hsd --page-order sequential --forward-row off --flush-mib 1 \
+    --json "$tmp/decode_orders.json"
+if [ "$rc" -eq 0 ] && grep -q '^pages: *in memory order' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +40 +2 +32/8 contig hsd +auto \| +[0-9.]+ +[0-9.]+ +- \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +40 +2 +32/8 paged 16 hsd +auto \| +[0-9.]+ +[0-9.]+ +- \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +40 +2 +32/8 paged 16 +auto \| +[0-9.]+ ' "$tmp/out"; then
+    pass "facl-bench --decode --kv-order shd,hsd --page-order sequential runs and checks both orders"
+else
+    fail "facl-bench --decode --kv-order (exit $rc)"; show
+fi
+cat >"$tmp/torch_orders.json" <<'JSON'
+{"torch": "test", "device": "none", "rows": [{"kind": "decode", "dtype": "float16", "hdim": 64,
+ "seqlen_k": 40, "batch": 2, "heads": 32, "heads_kv": 8, "kv_order": "hsd", "ms": 0.01,
+ "gb_per_s": 40.0}]}
+JSON
+run python3 "$table" "$tmp/decode_orders.json" --torch "$tmp/torch_orders.json"
+if [ "$rc" -eq 0 ] && grep -q '^| dtype | d | kv_len | batch | heads | rows | contiguous GB/s' "$tmp/out" &&
+   grep -Eq '^\| fp16 \| 64 \| 40 \| 2 \| 32/8 \| hsd \| [0-9.]+ \| [0-9.]+ \| 40.00 \| [0-9.]+ \|' "$tmp/out" &&
+   grep -Eq '^\| fp16 \| 64 \| 40 \| 2 \| 32/8 \| shd \| [0-9.]+ \| [0-9.]+ \| - \| - \|' "$tmp/out" &&
+   grep -q '^torch: no rows of row order shd' "$tmp/out"; then
+    pass "bench_table.py joins torch's decode rows of the same row order only"
+else
+    fail "bench_table.py decode rows by order (exit $rc)"; show
 fi
 
 # 7d. A decode point whose cache cannot be one buffer on the device is a skip that says

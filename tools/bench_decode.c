@@ -34,23 +34,25 @@ size_t decode_grid(const bench_options *o, decode_config *out, size_t max)
     size_t n = 0;
     for (int t = 0; t < o->n_dtypes; ++t)
         for (int h = 0; h < o->n_hdims; ++h)
-            for (int l = 0; l < o->n_kv_lens; ++l) {
-                decode_config c = {o->dtypes[t], o->hdims[h], o->kv_lens[l], o->batch,
-                                   o->heads, o->heads_kv, DECODE_CONTIGUOUS, 0, 0};
-                for (int p = 0; p < o->n_pages; ++p)
-                    for (int s = 0; s < o->n_splits && n < max; ++s) {
-                        c.layout = o->pages[p] ? DECODE_PAGED : DECODE_CONTIGUOUS;
-                        c.page_size = o->pages[p];
-                        c.num_splits = o->splits[s];
+            for (int l = 0; l < o->n_kv_lens; ++l)
+                for (int r = 0; r < o->n_kv_orders; ++r) {
+                    decode_config c = {o->dtypes[t], o->hdims[h], o->kv_lens[l], o->batch,
+                                       o->heads, o->heads_kv, DECODE_CONTIGUOUS, 0, 0,
+                                       o->kv_orders[r]};
+                    for (int p = 0; p < o->n_pages; ++p)
+                        for (int s = 0; s < o->n_splits && n < max; ++s) {
+                            c.layout = o->pages[p] ? DECODE_PAGED : DECODE_CONTIGUOUS;
+                            c.page_size = o->pages[p];
+                            c.num_splits = o->splits[s];
+                            out[n++] = c;
+                        }
+                    if (o->forward_row && n < max) {
+                        c.layout = DECODE_FWD;
+                        c.page_size = 0;
+                        c.num_splits = 0;
                         out[n++] = c;
                     }
-                if (o->forward_row && n < max) {
-                    c.layout = DECODE_FWD;
-                    c.page_size = 0;
-                    c.num_splits = 0;
-                    out[n++] = c;
                 }
-            }
     return n;
 }
 
@@ -235,6 +237,11 @@ static facl_status enqueue_call(const decode_call *w, cl_command_queue queue, cl
     }
     facl_tensor k = facl_tensor_contiguous(b->k, c->dtype, 4, ks);
     facl_tensor v = facl_tensor_contiguous(b->v, c->dtype, 4, ks);
+    if (c->kv_hsd) { /* the same shape over (outer, kv head, position, d) storage */
+        const int64_t hsd[4] = {ks[2] * ks[1] * ks[3], ks[3], ks[1] * ks[3], 1};
+        memcpy(k.stride, hsd, sizeof hsd);
+        memcpy(v.stride, hsd, sizeof hsd);
+    }
     if (c->layout == DECODE_FWD)
         return facl_fwd(w->ctx, queue, &q, &k, &v, &out, &lse, &opts, 0, NULL, event);
     const int64_t ss[1] = {c->batch}, ts[2] = {c->batch, w->max_blocks};
@@ -269,7 +276,7 @@ static int work(void *arg, cl_command_queue queue, cl_event *last, char *err, si
 }
 
 /* A random permutation of the pages (Fisher-Yates), so that no sequence's pages are
- * contiguous or in order. */
+ * contiguous or in order; with --page-order sequential the pages in memory order. */
 static int make_table(bench_session *s, decode_call *w, char *err, size_t err_size)
 {
     const decode_config *c = w->c;
@@ -283,7 +290,7 @@ static int make_table(bench_session *s, decode_call *w, char *err, size_t err_si
     for (int i = 0; i < w->num_blocks; ++i) w->host_table[i] = i;
     testkit_rng rng;
     testkit_rng_seed(&rng, 0x7ab1eu + (uint64_t)c->page_size * 1000003u + (uint64_t)c->kv_len);
-    for (int i = w->num_blocks - 1; i > 0; --i) {
+    for (int i = s->opts->pages_in_order ? 0 : w->num_blocks - 1; i > 0; --i) {
         int j = (int)testkit_rng_range(&rng, 0, i);
         int32_t t = w->host_table[i];
         w->host_table[i] = w->host_table[j];
@@ -301,18 +308,21 @@ static int make_table(bench_session *s, decode_call *w, char *err, size_t err_si
 
 /* ------------------------------------------------------------------ the check */
 
-/* Row index (in rows of heads_kv * d elements) of key t of sequence b. */
-static int64_t key_row(const decode_call *w, int b, int64_t t)
+/* Where key t of sequence b lies: its outer index (sequence, or page) and position in it. */
+static void key_place(const decode_call *w, int b, int64_t t, int64_t *outer, int64_t *pos)
 {
     const decode_config *c = w->c;
-    if (c->layout != DECODE_PAGED) return (int64_t)b * c->kv_len + t;
-    return (int64_t)w->host_table[(int64_t)b * w->max_blocks + t / c->page_size] * c->page_size +
-           t % c->page_size;
+    if (c->layout != DECODE_PAGED) {
+        *outer = b, *pos = t;
+        return;
+    }
+    *outer = w->host_table[(int64_t)b * w->max_blocks + t / c->page_size];
+    *pos = t % c->page_size;
 }
 
 /* Keys (or values) 0..kv_len-1 of sequence b, kv head hk, as floats: one rectangular
  * read per run of consecutive rows (the whole sequence when contiguous, a page when
- * paged). */
+ * paged), rows heads_kv * d elements apart (shd) or d apart (hsd). */
 static cl_int read_keys(bench_session *s, const decode_call *w, cl_mem buf, int b, int hk,
                         float *dst)
 {
@@ -320,16 +330,20 @@ static cl_int read_keys(bench_session *s, const decode_call *w, cl_mem buf, int 
     size_t elt = facl_dtype_size(c->dtype), row = (size_t)c->hdim * elt;
     unsigned char *raw = malloc((size_t)c->kv_len * row);
     if (!raw) return CL_OUT_OF_HOST_MEMORY;
-    int64_t run = c->layout == DECODE_PAGED ? c->page_size : c->kv_len;
+    const int64_t run = c->layout == DECODE_PAGED ? c->page_size : c->kv_len;
+    const size_t pitch = c->kv_hsd ? row : (size_t)c->heads_kv * row;
     cl_int e = CL_SUCCESS;
     for (int64_t t = 0; t < c->kv_len && e == CL_SUCCESS; t += run) {
-        int64_t n = c->kv_len - t < run ? c->kv_len - t : run;
-        const size_t origin[3] = {(size_t)hk * row, (size_t)key_row(w, b, t), 0};
+        int64_t n = c->kv_len - t < run ? c->kv_len - t : run, outer, pos;
+        key_place(w, b, t, &outer, &pos);
+        /* the first row, in units of the pitch, and the head's bytes within a row */
+        const size_t first = c->kv_hsd ? (size_t)((outer * c->heads_kv + hk) * run + pos)
+                                       : (size_t)(outer * run + pos);
+        const size_t origin[3] = {c->kv_hsd ? 0 : (size_t)hk * row, first, 0};
         const size_t host_origin[3] = {0, 0, 0};
         const size_t region[3] = {row, (size_t)n, 1};
-        e = clEnqueueReadBufferRect(s->queue, buf, CL_FALSE, origin, host_origin, region,
-                                    (size_t)c->heads_kv * row, 0, row, 0, raw + (size_t)t * row, 0,
-                                    NULL, NULL);
+        e = clEnqueueReadBufferRect(s->queue, buf, CL_FALSE, origin, host_origin, region, pitch,
+                                    0, row, 0, raw + (size_t)t * row, 0, NULL, NULL);
     }
     cl_int fin = clFinish(s->queue);
     if (e == CL_SUCCESS) e = fin;
@@ -558,7 +572,8 @@ done:
 int bench_decode_run(bench_session *s, const char *selector, FILE *table)
 {
     const bench_options *o = s->opts;
-    size_t max = (size_t)o->n_dtypes * o->n_hdims * o->n_kv_lens * (o->n_pages * o->n_splits + 1);
+    size_t max = (size_t)o->n_dtypes * o->n_hdims * o->n_kv_lens * o->n_kv_orders *
+                 (o->n_pages * o->n_splits + 1);
     decode_config *configs = calloc(max, sizeof *configs);
     decode_row *rows = calloc(max, sizeof *rows);
     if (!configs || !rows) {

@@ -35,6 +35,8 @@ typedef struct decode_config {
     decode_layout layout;
     int page_size;  /* DECODE_PAGED; 0 otherwise */
     int num_splits; /* the cache calls' num_splits (0 = the library chooses); 0 for DECODE_FWD */
+    int kv_hsd;     /* rows ordered (.., kv head, position, d) in the buffer: each head's
+                     * rows contiguous (--kv-order hsd); 0: (.., position, kv head, d) */
 } decode_config;
 
 typedef struct decode_row {
@@ -52,8 +54,9 @@ uint64_t decode_kv_bytes(const decode_config *c);
 /* "contiguous", "paged" or "fwd" (the JSON's layout field). */
 const char *decode_layout_name(decode_layout l);
 
-/* The points of the grid in table order (dtype, head dim, kv length, then the layouts
- * of --pages with each --splits value, then the facl_fwd row). Returns the count. */
+/* The points of the grid in table order (dtype, head dim, kv length, then for each
+ * --kv-order the layouts of --pages with each --splits value, then the facl_fwd row).
+ * Returns the count. */
 size_t decode_grid(const bench_options *o, decode_config *out, size_t max);
 
 /* The decode mode on an open session (s->opts->decode): measures the grid, prints the

@@ -25,6 +25,9 @@
     "facl_fwd_kvcache, paged cache (num_blocks, page_size, heads_kv, d), block table a random " \
     "permutation of the pages"
 #define LAYOUT_FWD "facl_fwd, q (batch, 1, heads, d) over the contiguous k/v: the path before the cache call"
+#define KV_ORDERS \
+    "rows: shd = each position's kv heads side by side; hsd = the same shape as a strided view " \
+    "of (.., kv head, position, d) storage, each head's rows contiguous (torch_sdpa.py --decode's)"
 
 static const char *state_name(bench_state st)
 {
@@ -48,6 +51,8 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "contiguous: %s\n", LAYOUT_CONTIGUOUS);
     fprintf(f, "paged P:    %s\n", LAYOUT_PAGED);
     fprintf(f, "facl_fwd:   %s\n", LAYOUT_FWD);
+    fprintf(f, "%s\n", KV_ORDERS);
+    if (o->pages_in_order) fprintf(f, "pages:      in memory order (--page-order sequential)\n");
     fprintf(f, "%s; %s\n", DECODE_BYTES, DECODE_TIMING);
     fprintf(f, "flush before each run: %d MiB (%s)\n", s->timer.flush_bytes ? (int)(s->timer.flush_bytes >> 20) : 0,
             s->timer.flush_bytes ? "device time; host overhead hidden, caches cold"
@@ -64,18 +69,22 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
 
 void decode_print_columns(FILE *f)
 {
-    fprintf(f, "%-5s %4s %7s %5s %6s %-10s %6s | %9s %9s %6s | %s\n", "dtype", "hdim", "kv_len",
+    fprintf(f, "%-5s %4s %7s %5s %6s %-14s %6s | %9s %9s %6s | %s\n", "dtype", "hdim", "kv_len",
             "batch", "heads", "layout", "splits", "ms", "GB/s", "%copy", "check");
 }
 
+static const char *kv_order_name(const decode_config *c) { return c->kv_hsd ? "hsd" : "shd"; }
+
+/* The layout, with the row order when it is not the default */
 static void layout_label(const decode_config *c, char *buf, size_t size)
 {
+    const char *order = c->kv_hsd ? " hsd" : "";
     if (c->layout == DECODE_PAGED)
-        snprintf(buf, size, "paged %d", c->page_size);
+        snprintf(buf, size, "paged %d%s", c->page_size, order);
     else if (c->layout == DECODE_FWD)
-        snprintf(buf, size, "facl_fwd");
+        snprintf(buf, size, "facl_fwd%s", order);
     else
-        snprintf(buf, size, "contiguous");
+        snprintf(buf, size, "contig%s", c->kv_hsd ? order : "uous");
 }
 
 static void splits_label(const decode_config *c, char *buf, size_t size)
@@ -95,7 +104,7 @@ void decode_print_row(FILE *f, const bench_options *o, const decode_row *r)
     snprintf(heads, sizeof heads, "%d/%d", c->heads, c->heads_kv);
     layout_label(c, layout, sizeof layout);
     splits_label(c, splits, sizeof splits);
-    fprintf(f, "%-5s %4d %7d %5d %6s %-10s %6s | ", tool_dtype_name(c->dtype), c->hdim, c->kv_len,
+    fprintf(f, "%-5s %4d %7d %5d %6s %-14s %6s | ", tool_dtype_name(c->dtype), c->hdim, c->kv_len,
             c->batch, heads, layout, splits);
     if (r->m.state != BENCH_OK) {
         fprintf(f, "%s%s\n", r->m.state == BENCH_ERROR ? "ERROR " : "", r->m.note);
@@ -139,6 +148,7 @@ static void json_row(json_writer *w, const bench_options *o, const decode_row *r
     json_int(w, "heads", c->heads);
     json_int(w, "heads_kv", c->heads_kv);
     json_int(w, "page_size", c->page_size);
+    json_string(w, "kv_order", kv_order_name(c));
     if (c->layout == DECODE_FWD)
         json_null(w, "num_splits");
     else
@@ -211,6 +221,8 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
     json_string(&w, "paged", LAYOUT_PAGED);
     json_string(&w, "fwd", LAYOUT_FWD);
     json_end_object(&w);
+    json_string(&w, "kv_orders", KV_ORDERS);
+    json_bool(&w, "pages_in_order", o->pages_in_order);
     json_begin_array(&w, "rows");
     for (size_t i = 0; i < n; ++i) json_row(&w, o, &rows[i]);
     json_end_array(&w);
@@ -224,15 +236,15 @@ int decode_write_csv(const char *path, const bench_options *o, const decode_row 
     FILE *f = tool_open_output(path);
     if (!f) return -1;
     fputs("kind,impl,api,layout,dtype,hdim,seqlen_q,seqlen_k,batch,heads,heads_kv,page_size,"
-          "num_splits,status,ms,gb_per_s,pct_copy,reps,mem_bytes,note\n",
+          "kv_order,num_splits,status,ms,gb_per_s,pct_copy,reps,mem_bytes,note\n",
           f);
     for (size_t i = 0; i < n; ++i) {
         const decode_row *r = &rows[i];
         const decode_config *c = &r->cfg;
-        fprintf(f, "decode,facl,%s,%s,%s,%d,1,%d,%d,%d,%d,%d,", 
+        fprintf(f, "decode,facl,%s,%s,%s,%d,1,%d,%d,%d,%d,%d,%s,",
                 c->layout == DECODE_FWD ? "facl_fwd" : "facl_fwd_kvcache",
                 decode_layout_name(c->layout), tool_dtype_name(c->dtype), c->hdim, c->kv_len,
-                c->batch, c->heads, c->heads_kv, c->page_size);
+                c->batch, c->heads, c->heads_kv, c->page_size, kv_order_name(c));
         if (c->layout != DECODE_FWD) fprintf(f, "%d", c->num_splits);
         fprintf(f, ",%s,", state_name(r->m.state));
         if (r->m.state == BENCH_OK) {

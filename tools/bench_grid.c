@@ -61,6 +61,14 @@ static void usage(FILE *f)
             "  --pages LIST            cache layouts: 0 = contiguous (batch, kv_len, heads_kv, d),\n"
             "                          P = paged with page size P, pages in a random order\n"
             "                          (default 0,16,256)\n"
+            "  --kv-order LIST         order of a cache's rows: shd = (.., position, kv head, d),\n"
+            "                          each position's heads side by side (FlashAttention's\n"
+            "                          layout); hsd = (.., kv head, position, d), each head's\n"
+            "                          rows contiguous (torch_sdpa.py --decode's tensors);\n"
+            "                          both are strided views of one buffer (default shd)\n"
+            "  --page-order random|sequential\n"
+            "                          pages of the block table in a random order (default)\n"
+            "                          or in memory order (a diagnostic: paging without scatter)\n"
             "  --splits LIST           num_splits values, 0 = the library chooses (default 0)\n"
             "  --forward-row on|off    also time plain facl_fwd (seqlen_q 1) over the\n"
             "                          contiguous k/v, the pre-cache path (default on)\n"
@@ -84,6 +92,28 @@ static void usage(FILE *f)
             "  --host-cost             host-cost mode\n"
             "  --calls N               calls per round (default 1000)\n",
             FACL_MAX_HEAD_DIM);
+}
+
+/* --kv-order: shd and/or hsd, each once. */
+static int parse_kv_orders(const char *text, bench_options *o)
+{
+    char words[2][16];
+    int n = arg_word_list(text, "--kv-order", words, 2);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; ++i) {
+        const int hsd = strcmp(words[i], "hsd") == 0;
+        if (!hsd && strcmp(words[i], "shd") != 0) {
+            fprintf(stderr, "--kv-order: unknown order '%s' (shd, hsd)\n", words[i]);
+            return -1;
+        }
+        if (i == 1 && o->kv_orders[0] == hsd) {
+            fprintf(stderr, "--kv-order: '%s' given twice\n", words[i]);
+            return -1;
+        }
+        o->kv_orders[i] = hsd;
+    }
+    o->n_kv_orders = n;
+    return 0;
 }
 
 static int parse_dtypes(const char *text, bench_options *o)
@@ -207,6 +237,7 @@ static void defaults(bench_options *o)
     memcpy(o->pages, pages, sizeof pages);
     o->n_pages = 3;
     o->n_splits = 1; /* splits[0] = 0: auto */
+    o->n_kv_orders = 1; /* kv_orders[0] = 0: shd */
     o->flush_mib = -1;  /* per device type */
     o->forward_row = 1;
     o->n_deterministic = 1; /* deterministic[0] = 0: the library's default */
@@ -415,6 +446,17 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             if (r < 0 ||
                 (o->n_splits = arg_count_list(v, "--splits", o->splits, BENCH_MAX_LIST)) < 0)
                 return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--kv-order", NULL, &v)) != 0) {
+            if (r < 0 || parse_kv_orders(v, o) != 0) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--page-order", NULL, &v)) != 0) {
+            if (r < 0) return -1;
+            if (strcmp(v, "random") != 0 && strcmp(v, "sequential") != 0) {
+                fprintf(stderr, "--page-order: expected random or sequential, got '%s'\n", v);
+                return -1;
+            }
+            o->pages_in_order = strcmp(v, "sequential") == 0;
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--forward-row", NULL, &v)) != 0) {
             if (r < 0) return -1;

@@ -16,7 +16,10 @@ dtype, head dim and KV length, facl's GB/s for the contiguous cache, each paged 
 the plain facl_fwd row, torch's GB/s (torch_sdpa.py --decode --json, joined on dtype,
 hdim, seqlen_k, batch, heads, heads_kv), the ratios facl contiguous / torch and
 smallest page / contiguous, and each as a % of a copy rate (--copy-gbps, else the one
-facl-bench was given). Each layout shows its num_splits = auto (0) row, or its best over
+facl-bench was given). Rows join only rows of the same row order of the cache (kv_order:
+shd, facl-bench's default and FlashAttention's layout, or hsd; torch rows without the field
+are torch_sdpa.py --decode's, which are hsd; tools/torch_decode.py measures both); with
+both orders in facl's rows a "rows" column tells them apart. Each layout shows its num_splits = auto (0) row, or its best over
 --splits when auto was not measured; with several splits values a second table lists
 GB/s per num_splits. Points that failed or were skipped show their status, and their
 notes follow the table.
@@ -61,13 +64,15 @@ def decode_tables(bench, torch_path, copy):
     rows = [r for r in bench["rows"] if r.get("kind") == "decode"]
     if copy is None:
         copy = bench.get("copy_gbps")
-    dkey = lambda dt, r: (dt, int(r["hdim"]), int(r["seqlen_k"]), int(r["batch"]),
-                          int(r["heads"]), int(r["heads_kv"]))
-    torch = {}
+    dkey = lambda dt, r, order: (dt, int(r["hdim"]), int(r["seqlen_k"]), int(r["batch"]),
+                                 int(r["heads"]), int(r["heads_kv"]), order)
+    torch, torch_orders = {}, set()
     if torch_path:
         for r in load(torch_path).get("rows", []):
             if r.get("kind") == "decode":
-                torch[dkey(TORCH_DTYPES.get(r["dtype"], r["dtype"]), r)] = r.get("gb_per_s")
+                order = r.get("kv_order", "hsd")
+                torch_orders.add(order)
+                torch[dkey(TORCH_DTYPES.get(r["dtype"], r["dtype"]), r, order)] = r.get("gb_per_s")
 
     def layout_of(r):
         if r["layout"] == "paged":
@@ -76,7 +81,7 @@ def decode_tables(bench, torch_path, copy):
 
     points, order = {}, []
     for r in rows:
-        k = dkey(r["dtype"], r)
+        k = dkey(r["dtype"], r, r.get("kv_order", "shd"))
         if k not in points:
             points[k] = {}
             order.append(k)
@@ -106,7 +111,8 @@ def decode_tables(bench, torch_path, copy):
         return fmt_gbps(v) if v else r.get("status", "?")
 
     notes = []
-    cols = ["dtype", "d", "kv_len", "batch", "heads"]
+    orders = len({k[6] for k in order}) > 1
+    cols = ["dtype", "d", "kv_len", "batch", "heads"] + (["rows"] if orders else [])
     cols += [f"{l} GB/s" for l in layouts]
     if has_fwd:
         cols.append("facl_fwd GB/s")
@@ -130,6 +136,7 @@ def decode_tables(bench, torch_path, copy):
                 notes.append(f"{k[0]} d={k[1]} kv_len={k[2]} {l}: {r.get('note', r.get('status'))}")
         contig = gbps(chosen["contiguous"])
         cells = [k[0], str(k[1]), str(k[2]), str(k[3]), f"{k[4]}/{k[5]}"]
+        cells += [k[6]] if orders else []
         cells += [cell(chosen[l]) for l in layouts]
         if has_fwd:
             cells.append(cell(chosen["fwd"]))
@@ -145,6 +152,10 @@ def decode_tables(bench, torch_path, copy):
         print("| " + " | ".join(cells) + " |")
     if copy:
         print(f"\n% copy: GB/s as a share of {copy:g} GB/s.")
+    missing = sorted({k[6] for k in order} - torch_orders)
+    if torch_path and missing:
+        print(f"\ntorch: no rows of row order {', '.join(missing)} (its rows: "
+              f"{', '.join(sorted(torch_orders)) or 'none'}; tools/torch_decode.py measures both).")
     if notes:
         print("\nNot measured:")
         for n in notes:
@@ -152,7 +163,8 @@ def decode_tables(bench, torch_path, copy):
 
     if len(splits) > 1:
         print("\nGB/s per num_splits (0 = auto):\n")
-        cols = ["dtype", "d", "kv_len", "layout"] + [f"splits {s}" for s in splits]
+        cols = ["dtype", "d", "kv_len"] + (["rows"] if orders else []) + ["layout"]
+        cols += [f"splits {s}" for s in splits]
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for k in order:
@@ -160,7 +172,8 @@ def decode_tables(bench, torch_path, copy):
                 by = {r.get("num_splits"): r for r in points[k].get(l, [])}
                 if not by:
                     continue
-                cells = [k[0], str(k[1]), str(k[2]), l] + [cell(by.get(s)) for s in splits]
+                cells = [k[0], str(k[1]), str(k[2])] + ([k[6]] if orders else []) + [l]
+                cells += [cell(by.get(s)) for s in splits]
                 print("| " + " | ".join(cells) + " |")
 
 
