@@ -78,15 +78,19 @@ inline int2 tile_piece(int it)
     return (int2)(piece / CHUNKS_PER_ROW, piece - piece / CHUNKS_PER_ROW * CHUNKS_PER_ROW);
 }
 
-/* The cache slots of the rows this lane loads for keys key0 .. key0 + 15 (x < 0: none). The
- * block table is read here, one step before the rows themselves, so that a paged cache's
- * row loads do not wait for their table entry. */
+/* A lane's row without a slot (past the keys): its copy is zeros. */
+#define NO_SLOT ((int2)(0, -1))
+
+/* The cache slots of the rows this lane loads for keys key0 .. key0 + 15 (NO_SLOT: none),
+ * pages unclamped. The block table is read here, one step before the rows themselves, and
+ * its entries are first used (clamped) where the rows' copies are issued, so that neither
+ * the copies nor the step in between wait for the table. */
 inline void tile_slots(__global const int *block_table, const cache_params c, const cache_seq s,
                        int b, int key0, int key_end, int2 *slots)
 {
 #if CACHE_BULK
     const int j = key0 + (warp_lane() & 15);
-    slots[0] = j < key_end ? cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j) : (int2)(-1, 0);
+    slots[0] = j < key_end ? cache_slot_unclamped(block_table, c, b, s.cache_row, s.kv_begin + j) : NO_SLOT;
     return;
 #endif
 #if IS_PAGED
@@ -94,21 +98,21 @@ inline void tile_slots(__global const int *block_table, const cache_params c, co
      * one table entry for the tile instead of one per row */
     const int pos0 = s.kv_begin + key0;
     if (c.page_shift >= 4 && key0 + 16 <= key_end && (pos0 & (c.page_size - 1)) <= c.page_size - 16) {
-        const int2 first = cache_slot(block_table, c, b, s.cache_row, pos0);
+        const int2 first = cache_slot_unclamped(block_table, c, b, s.cache_row, pos0);
         MMA_UNROLL
         for (int it = 0; it < ROW_LOADS; ++it)
             slots[it] = warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW
                             ? (int2)(first.x, first.y + tile_piece(it).x)
-                            : (int2)(-1, 0);
+                            : NO_SLOT;
         return;
     }
 #endif
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
         const int j = key0 + tile_piece(it).x;
-        slots[it] = (int2)(-1, 0);
+        slots[it] = NO_SLOT;
         if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW && j < key_end)
-            slots[it] = cache_slot(block_table, c, b, s.cache_row, s.kv_begin + j);
+            slots[it] = cache_slot_unclamped(block_table, c, b, s.cache_row, s.kv_begin + j);
     }
 }
 
@@ -116,16 +120,17 @@ inline void tile_slots(__global const int *block_table, const cache_params c, co
  * copy; rows without a slot are filled with zeros (their keys are masked, and a zero
  * value row keeps 0 * P finite). */
 inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, long sh,
-                      int kv_head, const int2 *slots, __local ushort *tile)
+                      int kv_head, const cache_params c, const int2 *slots, __local ushort *tile)
 {
     MMA_UNROLL
     for (int it = 0; it < ROW_LOADS; ++it) {
         const int2 at = tile_piece(it);
         if (warp_lane() + 32 * it < 16 * CHUNKS_PER_ROW) {
+            const bool has = slots[it].y >= 0;
             const long from =
-                slots[it].x >= 0 ? slot_index(slots[it], off, sb, ss, sh, kv_head) + 8 * at.y : 0;
+                has ? slot_index(clamp_slot(slots[it], c), off, sb, ss, sh, kv_head) + 8 * at.y : 0;
             copy_async16(tile + at.x * TILE_PITCH + 8 * at.y, (__global const ushort *)x + from,
-                         slots[it].x >= 0 ? 16 : 0);
+                         has ? 16 : 0);
         }
     }
 }
@@ -135,7 +140,7 @@ inline void copy_rows(__global const storage_t *x, long off, long sb, long ss, l
  * the copy engine (CACHE_BULK) one bulk copy per row, lane L taking row L % 16 of k
  * (L < 16) or v, counted onto the stage's barrier. Rows without a slot are zeros. */
 inline void copy_stage(__global const storage_t *k, __global const storage_t *v, const attn_params p,
-                       int kv_head, const int2 *slots, int key0, int key_end,
+                       const cache_params c, int kv_head, const int2 *slots, int key0, int key_end,
                        __local ushort *to, __local ulong *bar)
 {
 #if CACHE_BULK
@@ -145,9 +150,10 @@ inline void copy_stage(__global const storage_t *k, __global const storage_t *v,
     async_proxy_fence(); /* the warp's reads and zero rows of this stage, before the engine writes it */
     const int is_v = warp_lane() >> 4;
     __local ushort *row = to + is_v * TILE_ELEMS + (warp_lane() & 15) * TILE_PITCH;
-    if (slots[0].x >= 0) {
-        const long from = is_v ? slot_index(slots[0], p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head)
-                               : slot_index(slots[0], p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head);
+    if (slots[0].y >= 0) {
+        const int2 slot = clamp_slot(slots[0], c);
+        const long from = is_v ? slot_index(slot, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head)
+                               : slot_index(slot, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head);
         copy_bulk(row, (is_v ? v : k) + from, ROW_BYTES, bar);
     } else {
         MMA_UNROLL
@@ -155,8 +161,8 @@ inline void copy_stage(__global const storage_t *k, __global const storage_t *v,
     }
 #else
     (void)key0, (void)key_end, (void)bar;
-    copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, slots, to);
-    copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, slots, to + TILE_ELEMS);
+    copy_rows(k, p.k_off, p.k_sb, p.k_ss, p.k_sh, kv_head, c, slots, to);
+    copy_rows(v, p.v_off, p.v_sb, p.v_ss, p.v_sh, kv_head, c, slots, to + TILE_ELEMS);
     async_commit();
 #endif
 }
@@ -370,7 +376,7 @@ void attn_cache(CACHE_ATTN_ARGS)
         for (int st = 0; st < CACHE_STAGES - 1; ++st) {
             const int key0 = key_lo + st * step_keys + warp_key;
             tile_slots(block_table, c, s, b, key0, key_end, slots);
-            copy_stage(k, v, p, kv_head, slots, key0, key_end, warp_tiles + st * STAGE_ELEMS,
+            copy_stage(k, v, p, c, kv_head, slots, key0, key_end, warp_tiles + st * STAGE_ELEMS,
                        warp_bars + st);
             issued ^= 1u << st;
         }
@@ -406,7 +412,7 @@ void attn_cache(CACHE_ATTN_ARGS)
             /* refill the tiles the previous step finished with, CACHE_STAGES - 1 steps
              * ahead, then read the table entries of the step after that */
             const int refill = stage == 0 ? CACHE_STAGES - 1 : stage - 1;
-            copy_stage(k, v, p, kv_head, slots, key0 + (CACHE_STAGES - 1) * step_keys, key_end,
+            copy_stage(k, v, p, c, kv_head, slots, key0 + (CACHE_STAGES - 1) * step_keys, key_end,
                        warp_tiles + refill * STAGE_ELEMS, warp_bars + refill);
             issued ^= 1u << refill;
             tile_slots(block_table, c, s, b, key0 + CACHE_STAGES * step_keys, key_end, slots);

@@ -115,26 +115,30 @@ int facl_parse_cache_mma_shape(const char *text, facl_cache_mma_shape *shape)
 /* The copy engine (CACHE_BULK): where asked for, on a device that has it (sm_90 and newer)
  * or emulated. The planner's choice, on such an NVIDIA device: for a dense cache and for
  * pages of 256 rows or more, where it read 1-5% faster than cp.async (H200, runs 73-75,
- * docs/PERFORMANCE.md); smaller pages keep cp.async, which read pages of 16 rows 4-7%
- * faster from 16k keys on (in random order, each page is a separate 32 KiB piece). */
+ * docs/PERFORMANCE.md); for pages of 16 rows or more where the units fit one to an SM
+ * (eight warps, below), where with the block table's entries clamped at the copy it read
+ * pages of 16 1-12% faster than two warps with cp.async (run 103). Smaller pages, and pages
+ * below 256 rows with more units, keep cp.async (pages of 16, four warps of two stages:
+ * 1-2% slower than cp.async from 16k keys on, run 103). */
 int facl_cache_has_copy_engine(const facl_device_profile *profile)
 {
     return profile->path == FACL_PATH_NVIDIA_MMA && profile->nv_compute_major >= 9;
 }
 
-static int use_bulk(int requested, int page_size, const facl_device_profile *profile)
+static int use_bulk(int requested, int page_size, int whole_sm, const facl_device_profile *profile)
 {
     const int nvidia_engine = facl_cache_has_copy_engine(profile);
     if (requested == FACL_CACHE_COPY_BULK)
         return nvidia_engine || profile->path == FACL_PATH_MMA_EMULATED;
     return requested == FACL_CACHE_COPY_AUTO && nvidia_engine &&
-           (page_size == 0 || page_size >= 256);
+           (page_size == 0 || page_size >= 256 || (page_size >= 16 && whole_sm));
 }
 
-/* The planner's shape. With the copy engine on a dense cache whose units (16-row tiles of
- * a kv head of a sequence) fit one to an SM: eight warps of two stages, one work-group to
- * an SM (139 KiB at d = 128), with no split for issue 9's 128 units on the H200's 132 SMs:
- * 1.01-1.05x four warps with 2 splits (run 78, docs/PERFORMANCE.md). With the copy engine
+/* The planner's shape. With the copy engine on a cache whose units (16-row tiles of a kv
+ * head of a sequence) fit one to an SM: eight warps of two stages, one work-group to an SM
+ * (139 KiB at d = 128), with no split for issue 9's 128 units on the H200's 132 SMs:
+ * 1.01-1.05x four warps with 2 splits on a dense cache (run 78, docs/PERFORMANCE.md), and
+ * the fastest shape on pages of 16 (run 103). With the copy engine
  * otherwise, four warps of two stages (70 KiB), two to an SM: with two splits they read the
  * decode of run 73 as fast as any other shape, 1-5% ahead of two warps from 1k to 4k keys.
  * With cp.async, two warps of two stages (35 KiB), which ran decode fastest
@@ -274,10 +278,10 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
     if (mma) { /* warps of 16 keys per step each, over a 16-row tile */
         const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
         const uint64_t budget = facl_mma_local_budget(profile);
-        plan->mma_bulk = use_bulk(f->shape.copy, f->page_size, profile);
-        /* a dense cache whose units fit one to an SM may take whole SMs */
+        /* units that fit one to an SM may take whole SMs */
         const int64_t units = (int64_t)f->batch * f->heads_kv * ((rows_needed + 15) / 16);
-        const int whole_sm = !f->paged && units <= (int64_t)profile->compute_units;
+        const int whole_sm = units <= (int64_t)profile->compute_units;
+        plan->mma_bulk = use_bulk(f->shape.copy, f->page_size, whole_sm, profile);
         facl_cache_mma_shape chosen = mma_shape(f->head_dim, emulated, plan->mma_bulk, whole_sm,
                                                 budget, &f->shape, profile);
         while (chosen.warps > 1 && (size_t)chosen.warps * 32u > profile->max_work_group_size)

@@ -927,7 +927,8 @@ static void test_cache_plan(void **state)
 }
 
 /* attn_cache_mma's copies and shapes on NVIDIA: the copy engine where asked for and the
- * device has it (sm_90) or it is emulated, and by default on sm_90 for a dense cache;
+ * device has it (sm_90) or it is emulated, and by default on sm_90 for a dense cache,
+ * pages of 256 rows or more, and pages of 16 or more whose units fit one to an SM;
  * cp.async otherwise. Shapes beyond the 48 KiB NVIDIA's OpenCL reports up to
  * facl_mma_local_budget, and the split count of one wave counting the work-groups an SM
  * holds (its shared memory, and its registers: 8 warps of 255 registers). */
@@ -949,8 +950,9 @@ static void test_cache_copy_and_budget(void **state)
         const facl_device_profile *dev;
         int page_size, copy, bulk; /* page_size 0: dense */
     } cases[] = {
-        {&h200, 0, FACL_CACHE_COPY_AUTO, 1},      {&h200, 16, FACL_CACHE_COPY_AUTO, 0},
-        {&h200, 128, FACL_CACHE_COPY_AUTO, 0},    {&h200, 256, FACL_CACHE_COPY_AUTO, 1},
+        {&h200, 0, FACL_CACHE_COPY_AUTO, 1},      {&h200, 16, FACL_CACHE_COPY_AUTO, 1},
+        {&h200, 8, FACL_CACHE_COPY_AUTO, 0},      {&h200, 128, FACL_CACHE_COPY_AUTO, 1},
+        {&h200, 256, FACL_CACHE_COPY_AUTO, 1},
         {&h200, 1024, FACL_CACHE_COPY_AUTO, 1},   {&h200, 0, FACL_CACHE_COPY_ASYNC, 0},
         {&h200, 256, FACL_CACHE_COPY_ASYNC, 0},   {&h200, 16, FACL_CACHE_COPY_BULK, 1},
         {&a100, 0, FACL_CACHE_COPY_BULK, 0},      {&a100, 0, FACL_CACHE_COPY_AUTO, 0},
@@ -998,15 +1000,31 @@ static void test_cache_copy_and_budget(void **state)
     facl_plan_cache(&small_batch, &h200, NULL, &plan);
     assert_int_equal(plan.mma_warps, 8);
     assert_int_equal(plan.splits, 2);
-    /* pages of 16: cp.async, 2 warps x 2 stages, four to an SM: 4 splits */
+    /* pages of 16 whose 128 units fit one to an SM: as a dense cache, the copy engine,
+     * 8 warps x 2 stages, one split */
     facl_cache_problem paged = p;
     paged.paged = 1;
     paged.page_size = 16;
     facl_plan_cache(&paged, &h200, NULL, &plan);
+    assert_int_equal(plan.mma_bulk, 1);
+    assert_int_equal(plan.mma_warps, 8);
+    assert_int_equal(plan.mma_stages, 2);
+    assert_int_equal(plan.splits, 1);
+    /* 256 units on pages of 16: cp.async, 2 warps x 2 stages, four to an SM: 528 / 256 =
+     * 2 splits; on pages of 256 the copy engine, 4 warps x 2 stages, two to an SM */
+    facl_cache_problem paged_big = big_batch;
+    paged_big.paged = 1;
+    paged_big.page_size = 16;
+    facl_plan_cache(&paged_big, &h200, NULL, &plan);
     assert_int_equal(plan.mma_bulk, 0);
     assert_int_equal(plan.mma_warps, 2);
     assert_int_equal(plan.mma_stages, 2);
-    assert_int_equal(plan.splits, 4);
+    assert_int_equal(plan.splits, 2);
+    paged_big.page_size = 256;
+    facl_plan_cache(&paged_big, &h200, NULL, &plan);
+    assert_int_equal(plan.mma_bulk, 1);
+    assert_int_equal(plan.mma_warps, 4);
+    assert_int_equal(plan.splits, 1);
     /* 2 warps x 3 stages (53 KiB) asked for: four to an SM (212 of 228 KiB) */
     const facl_cache_mma_shape three = {2, 3, 0};
     facl_plan_cache(&p, &h200, &three, &plan);

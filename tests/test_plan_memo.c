@@ -468,8 +468,9 @@ static void test_cache_inputs(void **state)
     cache_variant(m, &base, &gpu, NULL, &base, &d, NULL, "-DSPLIT=0 ");
     d = gpu, d.path = FACL_PATH_MMA_EMULATED;
     cache_variant(m, &base, &gpu, NULL, &base, &d, NULL, "-DCACHE_MMA=1 ");
-    /* the copy asked for, the compute capability, the page size (sm_90: the copy engine for
-     * a dense cache and pages of 256 rows or more) */
+    /* the copy asked for, the compute capability, the page size and the compute units
+     * (sm_90: the copy engine for a dense cache, pages of 256 rows or more, and pages of 16
+     * or more whose units fit one to an SM) */
     const facl_cache_mma_shape bulk = {2, 2, FACL_CACHE_COPY_BULK};
     const facl_cache_mma_shape two = {2, 2, 0};
     cache_variant(m, &base, &mma, &two, &base, &mma, &bulk, "-DCACHE_BULK=1 ");
@@ -478,9 +479,14 @@ static void test_cache_inputs(void **state)
     cache_variant(m, &base, &nvidia, &two, &base, &hopper, &two, "-DCACHE_BULK=1 ");
     facl_cache_problem small_pages = base, large_pages = base;
     small_pages.paged = large_pages.paged = 1;
-    small_pages.page_size = 16;
+    small_pages.page_size = 8;
     large_pages.page_size = 256;
     cache_variant(m, &small_pages, &hopper, &two, &large_pages, &hopper, &two, "-DCACHE_BULK=1 ");
+    facl_cache_problem pages_16 = small_pages;
+    pages_16.page_size = 16;
+    facl_device_profile few_units = hopper; /* 4 units over 2 SMs: not one to an SM */
+    few_units.compute_units = 2;
+    cache_variant(m, &pages_16, &few_units, &two, &pages_16, &hopper, &two, "-DCACHE_BULK=1 ");
 }
 
 /* The same for the backward planner. */
