@@ -95,7 +95,7 @@ typedef struct {
     int page_size, num_blocks, max_blocks, capacity;
     int batch_cache, seqlens_value, seqlen_new, total_new;
     int rotary_half, rotary_interleaved, seqlen_ro, q_rotary_per_row;
-    int num_splits, batch, page_shift, reserved1; /* page_shift: log2(page_size), or -1 */
+    int num_splits, batch, reserved0, reserved1; /* log2 of the page size: PAGE_SHIFT */
 } cache_params;
 
 #ifndef FACL_CACHE_PARAMS_SIZE
@@ -209,6 +209,10 @@ inline cache_seq cache_sequence(__global const int *cu_q, __global const int *cu
     return s;
 }
 
+#ifndef PAGE_SHIFT
+#error "PAGE_SHIFT (log2 of a power-of-two page size, else -1) comes from the cache plan"
+#endif
+
 /* Where position pos of sequence b's cache lives: (cache row, position) in a dense cache,
  * (page, row within the page) in a paged one, the page as the block table gives it. Keys
  * and values share it. A reader that issues the table's load ahead of its copies keeps
@@ -219,9 +223,15 @@ inline int2 cache_slot_unclamped(__global const int *block_table, const cache_pa
 {
 #if IS_PAGED
     (void)cache_row;
-    /* page sizes are usually powers of two: a shift instead of a division */
-    const int blk = c.page_shift >= 0 ? pos >> c.page_shift : pos / c.page_size;
+    /* page sizes are usually powers of two: a shift by a constant (the page size is part
+     * of the program's plan) instead of a division */
+#if PAGE_SHIFT >= 0
+    const int blk = pos >> PAGE_SHIFT;
+    const int row = pos & ((1 << PAGE_SHIFT) - 1);
+#else
+    const int blk = pos / c.page_size;
     const int row = pos - blk * c.page_size;
+#endif
     return (int2)(block_table[c.bt_off + b * c.bt_sb + blk], row);
 #else
     (void)block_table; (void)c; (void)b;

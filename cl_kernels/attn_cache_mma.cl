@@ -97,7 +97,7 @@ inline void tile_slots(__global const int *block_table, const cache_params c, co
     /* 16 whole keys inside one page (power-of-two pages of 16 or more, the usual case):
      * one table entry for the tile instead of one per row */
     const int pos0 = s.kv_begin + key0;
-    if (c.page_shift >= 4 && key0 + 16 <= key_end && (pos0 & (c.page_size - 1)) <= c.page_size - 16) {
+    if (PAGE_SHIFT >= 4 && key0 + 16 <= key_end && (pos0 & (c.page_size - 1)) <= c.page_size - 16) {
         const int2 first = cache_slot_unclamped(block_table, c, b, s.cache_row, pos0);
         MMA_UNROLL
         for (int it = 0; it < ROW_LOADS; ++it)

@@ -51,9 +51,6 @@ static void fill_cache_params(const facl_cache_problem *p, const facl_cache_plan
     c->part_off = p->workspace ? p->workspace_off : 0;
     c->plse_off = c->part_off + (int64_t)plan->splits * c->part_split;
     c->page_size = p->page_size, c->num_blocks = p->num_blocks, c->max_blocks = p->max_blocks;
-    c->page_shift = -1;
-    for (int shift = 0; shift < 31; ++shift)
-        if (p->page_size == 1 << shift) c->page_shift = shift;
     c->capacity = f->seqlen_k;
     c->batch_cache = p->batch_cache, c->seqlens_value = p->seqlens_value;
     c->seqlen_new = p->seqlen_new, c->total_new = p->total_new;

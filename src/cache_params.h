@@ -19,7 +19,7 @@ typedef struct facl_cache_params {
     int32_t page_size, num_blocks, max_blocks, capacity;
     int32_t batch_cache, seqlens_value, seqlen_new, total_new;
     int32_t rotary_half, rotary_interleaved, seqlen_ro, q_rotary_per_row;
-    int32_t num_splits, batch, page_shift, reserved1; /* page_shift: log2(page_size) or -1 */
+    int32_t num_splits, batch, reserved0, reserved1; /* reserved0 was log2(page_size): now PAGE_SHIFT */
 } facl_cache_params;
 
 _Static_assert(sizeof(facl_cache_params) == 28 * 8 + 16 * 4, "facl_cache_params has padding");

@@ -234,6 +234,15 @@ void facl_plan_cache(const facl_cache_problem *p, const facl_device_profile *pro
     facl_plan_cache_keyed(&key, profile, plan);
 }
 
+/* log2 of a page size that is a power of two, else (or without pages) -1: the kernels'
+ * PAGE_SHIFT, a constant shift for a page's index where a division would be needed */
+static int page_shift(int page_size)
+{
+    for (int shift = 0; shift < 31; ++shift)
+        if (page_size == 1 << shift) return shift;
+    return -1;
+}
+
 void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profile *profile,
                            facl_cache_plan *plan)
 {
@@ -317,7 +326,7 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
              "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
              "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
-             "-DCACHE_STAGES=%d -DCACHE_BULK=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d",
+             "-DCACHE_STAGES=%d -DCACHE_BULK=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d -DPAGE_SHIFT=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), f->dtype, f->head_dim,
              f->varlen, f->softcap, f->alibi, f->seqused, f->paged, f->seqlens, f->batch_idx,
              f->leftpad, f->k_new, f->cu_new, f->rotary, f->keys_from_cu_k, plan->splits > 1,
@@ -325,5 +334,5 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
              plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
              mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->mma_bulk, plan->cpu,
              /* the CPU variant's software prefetch: not on Oclgrind (no llvm.prefetch) */
-             plan->cpu && !strstr(profile->platform_name, "Oclgrind"));
+             plan->cpu && !strstr(profile->platform_name, "Oclgrind"), page_shift(f->page_size));
 }

@@ -1257,12 +1257,12 @@ static void add_new(void)
         }
 }
 
-/* Paged caches: page sizes 1, 16, 256; shuffled tables, -1 past the used pages, unused
- * pages in the pool. */
+/* Paged caches: page sizes 1, 12 (not a power of two: the kernels divide instead of
+ * shifting), 16, 256; shuffled tables, -1 past the used pages, unused pages in the pool. */
 static void add_paged(void)
 {
-    static const int psz[] = {1, 16, 256};
-    for (size_t i = 0; i < 3; i++)
+    static const int psz[] = {1, 12, 16, 256};
+    for (size_t i = 0; i < sizeof psz / sizeof psz[0]; i++)
         for (int t = 0; t < 3; t++) {
             kc_case c = kc_base(KC_CACHE, k_dtypes[t], t == 1 ? 128 : 64, 6, 2, 3,
                                 t == 0 ? 1 : 6);
@@ -1273,8 +1273,8 @@ static void add_paged(void)
             c.has_new = t != 1;
             c.snew = t == 0 ? 1 : 6;
             c.causal = t == 2 ? CAUSAL_BR : NOCAUSAL;
-            c.leftpad = i == 1 && t == 0 ? lp3 : NULL;
-            c.shared_kv = i == 2 && t == 2;
+            c.leftpad = psz[i] == 16 && t == 0 ? lp3 : NULL;
+            c.shared_kv = psz[i] == 256 && t == 2;
             kc_add("paged", c);
         }
 }

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 8 warps x 2 stages through the copy engine, no split
 CACHE_DEFAULTS = {
     "FACL_DTYPE": 1, "PART_DTYPE": 0, "HEAD_DIM": 128, "IS_VARLEN": 0, "HAS_SOFTCAP": 0,
-    "HAS_ALIBI": 0, "HAS_DROPOUT": 0, "HAS_SEQUSED": 0, "IS_PAGED": 0, "HAS_SEQLENS_BUF": 1,
+    "HAS_ALIBI": 0, "HAS_DROPOUT": 0, "HAS_SEQUSED": 0, "IS_PAGED": 0, "PAGE_SHIFT": -1, "HAS_SEQLENS_BUF": 1,
     "HAS_BATCH_IDX": 0, "HAS_LEFTPAD": 0, "HAS_NEW": 0, "NEW_VARLEN": 0, "HAS_ROTARY": 0,
     "KEYS_FROM_CU_K": 0, "SPLIT": 0, "ALIGNED_KV": 1, "WARP_SHUFFLE": 1, "ROWS": 16,
     "KEY_GROUPS": 1, "KPS": 16, "CACHE_MMA": 1, "MMA_EMULATE": 0, "CACHE_WARPS": 8,
