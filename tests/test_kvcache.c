@@ -1257,11 +1257,12 @@ static void add_new(void)
         }
 }
 
-/* Paged caches: page sizes 1, 12 (not a power of two: the kernels divide instead of
- * shifting), 16, 256; shuffled tables, -1 past the used pages, unused pages in the pool. */
+/* Paged caches: page sizes 1, 24 (not a power of two: the kernels divide instead of
+ * shifting; 16 or more, so the H200 copies its rows with the copy engine), 16, 256;
+ * shuffled tables, -1 past the used pages, unused pages in the pool. */
 static void add_paged(void)
 {
-    static const int psz[] = {1, 12, 16, 256};
+    static const int psz[] = {1, 24, 16, 256};
     for (size_t i = 0; i < sizeof psz / sizeof psz[0]; i++)
         for (int t = 0; t < 3; t++) {
             kc_case c = kc_base(KC_CACHE, k_dtypes[t], t == 1 ? 128 : 64, 6, 2, 3,
