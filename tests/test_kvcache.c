@@ -6,8 +6,10 @@
  *
  * Every case draws fresh random normal inputs (its own seed), fills the cache buffers
  * with random values everywhere (unused rows, pages and padding included, so that a read
- * of the wrong place changes the result), poisons out and lse (NaN, plus one poisoned
- * element past each view), makes the call, and checks
+ * of the wrong place changes the result; cases marked "nan-unused" put NaN in every
+ * position no sequence may read, so that such a row copied and multiplied by a zero
+ * probability shows), poisons out and lse (NaN, plus one poisoned element past each
+ * view), makes the call, and checks
  *   - out and lse against tests/testkit/kvcache_ref (the simulated append, the gathered
  *     keys, q rotated at its positions) with SPEC.md's rule;
  *   - the whole of each cache buffer: the appended rows hold the new values (bit for
@@ -87,6 +89,10 @@ typedef struct kc_case {
     const int32_t *sk_v;
     const int32_t *used_k;
     int64_t max_sk;
+    /* NaN in every cache position no sequence may read (kc_nan_unused) */
+    int nan_unused;
+    /* selected whatever share FACL_KVCACHE_EVERY keeps (the filter still applies) */
+    int always;
     uint64_t seed;
 } kc_case;
 
@@ -190,6 +196,8 @@ static void kc_name(const kc_case *c, char *buf, size_t size)
         appendf(buf, size, " trust-cmp");
     else if (c->trust)
         appendf(buf, size, " trusted");
+    if (c->nan_unused)
+        appendf(buf, size, " nan-unused");
 }
 
 static kc_case kc_base(kc_call call, facl_dtype dt, int d, int hq, int hkv, int batch, int sq)
@@ -394,6 +402,64 @@ static void fill_normal(testkit_rng *rng, facl_dtype dt, float *x, size_t n)
         x[i] = testkit_round_to(dt, (float)testkit_rng_normal(rng));
 }
 
+/* Cases marked nan_unused: every whole position (all heads and dims, in k and in v) that
+ * no sequence's attention may read becomes a quiet NaN in the storage dtype (fp16 0x7e00,
+ * bf16 0x7fc0, fp32 0x7fc00000): in each sequence's cache row or pages, the positions
+ * before its leftpad and from its key count on (after the append), and whole cache rows
+ * and pages that no sequence uses. A kernel that copies such rows into its tiles (a tile
+ * or step running past the keys) and multiplies them by a zero probability gets
+ * 0 * NaN = NaN, where the random finite values everywhere else would hide it. The padding
+ * of a strided layout keeps its values; the appended rows lie inside the key count. The
+ * reference gathers only the keys and the cache check compares bytes, so the expected
+ * results are unchanged. */
+static void kc_nan_unused(const kc_case *c, const kvc_layout *L, const int32_t *cs,
+                          const int32_t *cu_new, const int32_t *cu_k, unsigned char *k_img,
+                          unsigned char *v_img)
+{
+    const int64_t rows = L->paged ? L->num_blocks : L->batch_cache;
+    const int64_t per_row = L->paged ? L->page_size : L->seqlen_cache;
+    unsigned char *live = xcalloc((size_t)(rows * per_row), 1);
+    for (int b = 0; b < c->batch; b++) {
+        int64_t lo = 0, hi;
+        if (c->call == KC_CACHE) {
+            lo = c->leftpad ? c->leftpad[b] : 0;
+            hi = (int64_t)cs[b] + (cu_new ? cu_new[b + 1] - cu_new[b] : 0);
+        } else {
+            hi = c->used_k ? c->used_k[b] : cu_k[b + 1] - cu_k[b];
+        }
+        for (int64_t pos = lo; pos < hi; pos++) {
+            int64_t row = L->batch_idx ? L->batch_idx[b] : b, r = pos;
+            if (L->paged) {
+                if (pos / L->page_size >= L->max_blocks)
+                    break;
+                row = L->block_table[(size_t)b * L->max_blocks + pos / L->page_size];
+                r = pos % L->page_size;
+            }
+            if (row >= 0 && row < rows && r < per_row) /* else kvc_ref_build refuses it */
+                live[row * per_row + r] = 1;
+        }
+    }
+    for (int64_t row = 0; row < rows; row++)
+        for (int64_t r = 0; r < per_row; r++) {
+            if (live[row * per_row + r])
+                continue;
+            for (int h = 0; h < c->hkv; h++)
+                for (int e = 0; e < c->d; e++) {
+                    testkit_store(c->dt, k_img,
+                                  (size_t)(L->k_offset + row * L->k_stride[0] +
+                                           r * L->k_stride[1] + h * L->k_stride[2] +
+                                           e * L->k_stride[3]),
+                                  NAN);
+                    testkit_store(c->dt, v_img,
+                                  (size_t)(L->v_offset + row * L->v_stride[0] +
+                                           r * L->v_stride[1] + h * L->v_stride[2] +
+                                           e * L->v_stride[3]),
+                                  NAN);
+                }
+        }
+    free(live);
+}
+
 /* Runs case c once with num_splits ns and trust_cu_seqlens trust. */
 /* The queue the facl call runs on (NULL: the context's own). The split sweep also runs
  * on other queues: the merge inside the tensor-core kernel keeps counters per in-order
@@ -546,6 +612,11 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
         bidx = xcalloc((size_t)B + 1, sizeof *bidx);
         memcpy(bidx, perm, (size_t)B * sizeof *bidx);
         free(perm);
+    }
+    if (c->nan_unused) {
+        p.cache.batch_idx = bidx;
+        p.cache.block_table = table;
+        kc_nan_unused(c, &p.cache, cs, cu_new, cu_k, k_img, v_img);
     }
     if (c->rotary_dim) {
         seqlen_ro = cap + max_sq + 3;
@@ -1641,6 +1712,116 @@ static void add_paged_varlen(void)
     }
 }
 
+/* Decode-like GQA shapes (d = 128) over caches whose unused positions hold NaN
+ * (kc_nan_unused): a kernel that copies rows past the keys, before a leftpad or of unused
+ * rows and pages must zero them. Key counts (after the append) end inside a 16-row tile
+ * and just before, at and past a 128-key step, one sequence has none. Marked `always`:
+ * the dense and the page-256 fp16 cases (the bulk suite's filter keeps fp16 only) and the
+ * page-16 bf16 one, so every default suite runs at least two of them. */
+static void add_unused_nan(void)
+{
+    static const int32_t cs_a[] = {0, 17, 128, 300}, cs_b[] = {5, 127, 0, 200};
+    static const int32_t cs_c[] = {129, 1, 100}, cs_d[] = {17, 300, 128}, lp_d[] = {5, 100, 0};
+    static const int32_t cs_p1[] = {1, 17, 100}, cs_p16[] = {0, 127, 128, 129};
+    static const int32_t cs_p24[] = {5, 200, 17}, lp_p24[] = {2, 30, 0};
+    static const int32_t cs_p256[] = {300, 1, 0, 129}, cs_w[] = {200, 5, 129};
+    kc_case c;
+
+    /* dense, no append, cache rows 4 and 5 unused, sequence 0 empty; splits */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 8, 2, 4, 1);
+    c.cs_v = cs_a;
+    c.capacity = 320;
+    c.batch_cache = 6;
+    c.sweep_splits = 1;
+    c.nan_unused = c.always = 1;
+    kc_add("unused-nan", c);
+    /* dense with one appended key (the empty row gets its first) */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 32, 8, 4, 1);
+    c.cs_v = cs_b;
+    c.capacity = 320;
+    c.has_new = 1;
+    c.snew = 1;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* cache_batch_idx into 6 rows: 3 of them unused */
+    c = kc_base(KC_CACHE, FACL_DTYPE_BF16, 128, 8, 2, 3, 1);
+    c.cs_v = cs_c;
+    c.capacity = 320;
+    c.batch_cache = 6;
+    c.batch_idx = 1;
+    c.has_new = 1;
+    c.snew = 1;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* leftpad: NaN before it too */
+    c = kc_base(KC_CACHE, FACL_DTYPE_BF16, 128, 32, 8, 3, 1);
+    c.cs_v = cs_d;
+    c.leftpad = lp_d;
+    c.capacity = 320;
+    c.has_new = 1;
+    c.snew = 1;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* pages of 1: every unused page and no partial one */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 8, 2, 3, 1);
+    c.cs_v = cs_p1;
+    c.capacity = 160;
+    c.page_size = 1;
+    c.extra_pages = 5;
+    c.has_new = 1;
+    c.snew = 1;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* pages of 16: key counts 127, 128, 129 (one a whole tile); splits */
+    c = kc_base(KC_CACHE, FACL_DTYPE_BF16, 128, 32, 8, 4, 1);
+    c.cs_v = cs_p16;
+    c.capacity = 320;
+    c.page_size = 16;
+    c.extra_pages = 3;
+    c.sweep_splits = 1;
+    c.nan_unused = c.always = 1;
+    kc_add("unused-nan", c);
+    /* pages of 24 (the division path) with leftpad */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F32, 128, 8, 2, 3, 1);
+    c.cs_v = cs_p24;
+    c.leftpad = lp_p24;
+    c.capacity = 320;
+    c.page_size = 24;
+    c.extra_pages = 2;
+    c.has_new = 1;
+    c.snew = 1;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* pages of 256, three queries each (causal), three appended keys */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 8, 2, 4, 3);
+    c.cs_v = cs_p256;
+    c.capacity = 384;
+    c.page_size = 256;
+    c.extra_pages = 2;
+    c.has_new = 1;
+    c.snew = 3;
+    c.causal = CAUSAL_BR;
+    c.nan_unused = c.always = 1;
+    kc_add("unused-nan", c);
+    /* a left window: keys before it are finite and masked, rows past the keys NaN */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 8, 2, 3, 1);
+    c.cs_v = cs_w;
+    c.capacity = 320;
+    c.has_new = 1;
+    c.snew = 1;
+    c.causal = CAUSAL_BR;
+    c.wl = 40;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+    /* cache_seqlens as a value: 129 keys in every row */
+    c = kc_base(KC_CACHE, FACL_DTYPE_BF16, 128, 32, 8, 2, 1);
+    c.cs = 129;
+    c.cs_host = 1;
+    c.capacity = 320;
+    c.nan_unused = 1;
+    kc_add("unused-nan", c);
+}
+
 /* FACL_KVCACHE_SLOW=1: a larger grid: every head dim of SPEC's list x dtype, twice each
  * (heads and page size rotating: dense, 1, 16, 256), with caches of about 1000 keys,
  * rotary, causal and explicit or automatic splits rotating too. 84 cases: every case is
@@ -1697,6 +1878,7 @@ int main(void)
         add_trusted();
         add_empty();
         add_paged_varlen();
+        add_unused_nan();
     }
 
     tests = calloc(g_ncases ? g_ncases : 1, sizeof *tests);
@@ -1704,14 +1886,15 @@ int main(void)
         return 1;
     /* FACL_KVCACHE_EVERY=n keeps every n-th case (of those the filter selects): the
      * default suite's share, so that its kernel compiles stay within CI's time; the
-     * 'kvcache_all' test (suite 'slow') runs every case. */
+     * 'kvcache_all' test (suite 'slow') runs every case. Cases marked `always` are kept
+     * besides and not counted, so they move no other case in or out of the share. */
     const char *every_env = getenv("FACL_KVCACHE_EVERY");
     const long every = every_env && atol(every_env) > 1 ? atol(every_env) : 1;
     size_t seen = 0;
     for (size_t i = 0; i < g_ncases; i++) {
         if (filter && *filter && !case_suite_match(filter, g_cases[i].name))
             continue;
-        if (seen++ % (size_t)every != 0)
+        if (!g_cases[i].c.always && seen++ % (size_t)every != 0)
             continue;
         tests[nsel].name = g_cases[i].name;
         tests[nsel].test_func = run_case_test;
