@@ -321,6 +321,25 @@ else
     fail "bench_table.py decode rows by order (exit $rc)"; show
 fi
 
+# 7c3. The lengths as one host value (--cache-lens value, as a call over whole caches has
+#      them): said in the header and the JSON, each point still checked; a bad word refused.
+run "$bench" --decode --batch 2 --kv-lens 40 --hdims 64 --dtypes fp16 --reps 1 --pages 0,16 \
+    --cache-lens value --forward-row off --flush-mib 1 --json "$tmp/decode_lens.json"
+if [ "$rc" -eq 0 ] && grep -q '^lengths: *cache_seqlens_value' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +40 +2 +32/8 contiguous +auto \| +[0-9.]+ +[0-9.]+ +- \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -Eq '^fp16 +64 +40 +2 +32/8 paged 16 +auto \| +[0-9.]+ +[0-9.]+ +- \| [0-9.e+-]+/' "$tmp/out" &&
+   grep -q '"lens_as_value": true' "$tmp/decode_lens.json"; then
+    pass "facl-bench --decode --cache-lens value runs and checks with the host value"
+else
+    fail "facl-bench --decode --cache-lens value (exit $rc)"; show
+fi
+run "$bench" --decode --cache-lens buffers
+if [ "$rc" -ne 0 ] && grep -q "^--cache-lens: expected buffer or value, got 'buffers'" "$tmp/err"; then
+    pass "facl-bench --cache-lens refuses an unknown word"
+else
+    fail "facl-bench --cache-lens buffers (exit $rc)"; show
+fi
+
 # 7d. A decode point whose cache cannot be one buffer on the device is a skip that says
 #     so (CL_DEVICE_MAX_MEM_ALLOC_SIZE), not a crash or an allocation attempt.
 run "$bench" --decode --batch 1024 --kv-lens 1048576 --hdims 256 --dtypes fp32 --pages 0 \

@@ -216,6 +216,7 @@ typedef struct decode_call {
     int32_t *host_table;
     int max_blocks, num_blocks;
     int trusted;      /* 1 in the timed runs: no read-back of the index buffers */
+    int lens_as_value; /* --cache-lens value: cache_seqlens_value instead of the buffer */
     cl_mem workspace; /* the split partials' scratch, made once per point (NULL: fwd row) */
     int64_t workspace_floats;
 } decode_call;
@@ -249,7 +250,10 @@ static facl_status enqueue_call(const decode_call *w, cl_command_queue queue, cl
     facl_tensor table = facl_tensor_contiguous(w->table, FACL_DTYPE_I32, 2, ts);
     facl_kvcache_args a = FACL_KVCACHE_ARGS_INIT;
     a.num_splits = c->num_splits;
-    a.cache_seqlens = &seqlens;
+    if (w->lens_as_value)
+        a.cache_seqlens_value = c->kv_len;
+    else
+        a.cache_seqlens = &seqlens;
     if (c->layout == DECODE_PAGED) a.block_table = &table;
     /* made once, as a decode loop would: no allocation in the timed call */
     const int64_t wn[1] = {w->workspace_floats};
@@ -526,6 +530,7 @@ static void measure(bench_session *s, decode_buffers *b, decode_row *row)
     w.c = c;
     w.b = b;
     w.trusted = 1;
+    w.lens_as_value = s->opts->lens_as_value;
     if (c->layout == DECODE_PAGED) {
         if (make_table(s, &w, m->note, sizeof m->note) != 0) {
             m->state = BENCH_ERROR;

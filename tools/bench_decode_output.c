@@ -53,6 +53,8 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "facl_fwd:   %s\n", LAYOUT_FWD);
     fprintf(f, "%s\n", KV_ORDERS);
     if (o->pages_in_order) fprintf(f, "pages:      in memory order (--page-order sequential)\n");
+    if (o->lens_as_value)
+        fprintf(f, "lengths:    cache_seqlens_value (one host value for all, --cache-lens value)\n");
     fprintf(f, "%s; %s\n", DECODE_BYTES, DECODE_TIMING);
     fprintf(f, "flush before each run: %d MiB (%s)\n", s->timer.flush_bytes ? (int)(s->timer.flush_bytes >> 20) : 0,
             s->timer.flush_bytes ? "device time; host overhead hidden, caches cold"
@@ -223,6 +225,7 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
     json_end_object(&w);
     json_string(&w, "kv_orders", KV_ORDERS);
     json_bool(&w, "pages_in_order", o->pages_in_order);
+    json_bool(&w, "lens_as_value", o->lens_as_value);
     json_begin_array(&w, "rows");
     for (size_t i = 0; i < n; ++i) json_row(&w, o, &rows[i]);
     json_end_array(&w);

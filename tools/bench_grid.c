@@ -69,6 +69,10 @@ static void usage(FILE *f)
             "  --page-order random|sequential\n"
             "                          pages of the block table in a random order (default)\n"
             "                          or in memory order (a diagnostic: paging without scatter)\n"
+            "  --cache-lens buffer|value\n"
+            "                          the sequences' lengths as an int32 cache_seqlens buffer\n"
+            "                          (default), or as the one cache_seqlens_value for all, as\n"
+            "                          a call over whole caches (torch_sdpa.py --decode's) has\n"
             "  --splits LIST           num_splits values, 0 = the library chooses (default 0)\n"
             "  --forward-row on|off    also time plain facl_fwd (seqlen_q 1) over the\n"
             "                          contiguous k/v, the pre-cache path (default on)\n"
@@ -457,6 +461,14 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
                 return -1;
             }
             o->pages_in_order = strcmp(v, "sequential") == 0;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--cache-lens", NULL, &v)) != 0) {
+            if (r < 0) return -1;
+            if (strcmp(v, "buffer") != 0 && strcmp(v, "value") != 0) {
+                fprintf(stderr, "--cache-lens: expected buffer or value, got '%s'\n", v);
+                return -1;
+            }
+            o->lens_as_value = strcmp(v, "value") == 0;
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--forward-row", NULL, &v)) != 0) {
             if (r < 0) return -1;

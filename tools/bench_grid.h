@@ -39,6 +39,7 @@ typedef struct bench_options {
     int splits[BENCH_MAX_LIST], n_splits; /* num_splits; 0 = the library chooses */
     int kv_orders[2], n_kv_orders;        /* --kv-order: 0 = shd (position-major), 1 = hsd */
     int pages_in_order;                   /* --page-order sequential: table = identity */
+    int lens_as_value;                    /* --cache-lens value: cache_seqlens_value, no buffer */
     int forward_row;                      /* the facl_fwd comparison row (default on) */
     double copy_gbps;                     /* reference copy rate for "% of copy"; 0 = none */
     int flush_mib; /* MiB filled before each timed run (bench_timing.h); -1 = per device type */
