@@ -153,8 +153,21 @@ inline int2 new_range(__global const int *cu_new, const cache_params c, int b)
 #endif
 }
 
+/* Sequence b's cache_seqlens entry as stored (unclamped), or the one value for all. The
+ * kernels read it apart from cache_sequence so that a kernel can issue this read first and
+ * issue other reads that do not depend on it (Q) before its value is used. */
+inline int stored_length(__global const int *seqlens, const cache_params c, int b)
+{
+#if HAS_SEQLENS_BUF && !KEYS_FROM_CU_K
+    return seqlens[c.seqlens_off + b];
+#else
+    (void)seqlens; (void)b;
+    return c.seqlens_value;
+#endif
+}
+
 inline cache_seq cache_sequence(__global const int *cu_q, __global const int *cu_k,
-                                __global const int *seqused, __global const int *seqlens,
+                                __global const int *seqused, int stored_len,
                                 __global const int *batch_idx, __global const int *leftpad,
                                 __global const int *cu_new, const attn_params p,
                                 const cache_params c, int b)
@@ -170,7 +183,7 @@ inline cache_seq cache_sequence(__global const int *cu_q, __global const int *cu
     s.sq = p.seqlen_q;
 #endif
 #if KEYS_FROM_CU_K
-    (void)seqlens; (void)leftpad; (void)cu_new;
+    (void)stored_len; (void)leftpad; (void)cu_new;
     /* varlen call with a block table: the prefix sums count each sequence's keys */
     const int start = max(cu_k[p.cu_k_off + b], 0);
     int keys = clamp(cu_k[p.cu_k_off + b + 1], start, INT_MAX) - start;
@@ -185,12 +198,7 @@ inline cache_seq cache_sequence(__global const int *cu_q, __global const int *cu
     s.sk = keys;
 #else
     (void)cu_k; (void)seqused;
-#if HAS_SEQLENS_BUF
-    s.before = clamp(seqlens[c.seqlens_off + b], 0, c.capacity);
-#else
-    (void)seqlens;
-    s.before = clamp(c.seqlens_value, 0, c.capacity);
-#endif
+    s.before = clamp(stored_len, 0, c.capacity);
     const int kv_end = (int)min((long)s.before + new_range(cu_new, c, b).y, (long)c.capacity);
 #if HAS_LEFTPAD
     s.kv_begin = clamp(leftpad[c.leftpad_off + b], 0, kv_end);
@@ -494,8 +502,8 @@ void attn_cache(CACHE_ATTN_ARGS)
     const int kv_head = get_group_id(1);
     const int b = get_group_id(2) / c.num_splits;
     const int split = get_group_id(2) - b * c.num_splits;
-    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, seqlens, batch_idx, leftpad, cu_new,
-                                       p, c, b);
+    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, stored_length(seqlens, c, b),
+                                       batch_idx, leftpad, cu_new, p, c, b);
     const int off = p.align_top_left ? 0 : s.sk - s.sq;
     const int rows_total = s.sq * p.group; /* row R = query i * group + head in group */
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -658,8 +666,8 @@ void attn_cache(CACHE_ATTN_ARGS)
     const int split = get_group_id(2) - b * c.num_splits;
     const int lid = get_local_id(0);
     const int kg = lid / CHUNKS, lane = lid - kg * CHUNKS, d0 = lane * 8;
-    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, seqlens, batch_idx, leftpad, cu_new,
-                                       p, c, b);
+    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, stored_length(seqlens, c, b),
+                                       batch_idx, leftpad, cu_new, p, c, b);
     const int off = p.align_top_left ? 0 : s.sk - s.sq;
     const int rows_total = s.sq * p.group; /* row R = query i * group + head in group */
 

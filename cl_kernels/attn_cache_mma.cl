@@ -181,6 +181,38 @@ inline void wait_stage(__local ulong *bar, uint issued, int stage)
     warp_sync();
 }
 
+#if !HAS_ROTARY
+/* This lane's 16-bit words of Q for tile `tile`'s A fragments, rows g (e & 1 = 0) and
+ * g + 8: q_bits[ks][2e + j] is dim 16ks + 2t + (e >> 1) * 8 + j; 0 for rows past the tile.
+ * Without rotary a fragment word is the stored pair itself, so these reads are issued
+ * early, before anything waits, and assembled into fragments after the first copies. */
+inline void read_q_bits(__global const storage_t *q, const attn_params p, int b, int q_start,
+                        int tile, int kv_head, int rows_total, ushort q_bits[K_STEPS][8])
+{
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+    long q_row[2];
+    bool active[2];
+    MMA_UNROLL
+    for (int x = 0; x < 2; ++x) {
+        const int R = tile * 16 + g + 8 * x;
+        const int i = R / p.group;
+        active[x] = R < rows_total;
+        q_row[x] = active[x] ? view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, q_start + i,
+                                          kv_head * p.group + R - i * p.group)
+                             : 0;
+    }
+    MMA_UNROLL
+    for (int ks = 0; ks < K_STEPS; ++ks)
+        MMA_UNROLL
+        for (int e = 0; e < 4; ++e)
+            MMA_UNROLL
+            for (int j = 0; j < 2; ++j) {
+                const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8 + j;
+                q_bits[ks][2 * e + j] = active[x] ? ((__global const ushort *)q)[q_row[x] + d] : 0;
+            }
+}
+#endif
+
 #if MERGE_IN_KERNEL
 #if !SPLIT || IS_VARLEN
 #error "the merge inside the kernel is for split calls with dense queries"
@@ -296,10 +328,11 @@ void attn_cache(CACHE_ATTN_ARGS)
     const int split = get_group_id(2) - b * c.num_splits;
     const int lid = get_local_id(0), warp = warp_index();
     const int g = warp_lane() >> 2, t = warp_lane() & 3;
-    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, seqlens, batch_idx, leftpad, cu_new,
-                                       p, c, b);
-    const int off = p.align_top_left ? 0 : s.sk - s.sq;
-    const int rows_total = s.sq * p.group;
+    /* Reads in the order the start needs them: the sequence's stored length, then Q
+     * (dense queries: its rows do not depend on the lengths), both issued before the
+     * length is used. */
+    const int stored_len = stored_length(seqlens, c, b);
+    const int warp_key = 16 * warp, step_keys = 16 * CACHE_WARPS;
     __local ushort *warp_tiles = kv_tiles + warp * CACHE_STAGES * STAGE_ELEMS;
     __local ulong *warp_bars = stage_bars + warp * CACHE_STAGES;
 #if CACHE_BULK
@@ -308,8 +341,30 @@ void attn_cache(CACHE_ATTN_ARGS)
     warp_sync();
 #endif
     uint issued = 0; /* CACHE_BULK: the parity of each stage's copies issued so far */
+#if !HAS_ROTARY
+    ushort q_bits[K_STEPS][8];
+#if !IS_VARLEN
+    read_q_bits(q, p, b, 0, get_group_id(0), kv_head, p.seqlen_q * p.group, q_bits);
+#endif
+#endif
+    const cache_seq s = cache_sequence(cu_q, cu_k, seqused, stored_len, batch_idx, leftpad,
+                                       cu_new, p, c, b);
+    const int off = p.align_top_left ? 0 : s.sk - s.sq;
+    const int rows_total = s.sq * p.group;
 
+    /* Varlen queries may give a work-group several tiles (the kernel strides over them).
+     * Dense queries have one work-group per tile (the host's grid), and the loop below
+     * then runs at most once, visibly to the compiler: Q's words read before the loop
+     * would otherwise stay live through the key loop for a next tile that never comes
+     * (run 111 on the H200: 247-255 registers instead of 209, decode 6-7% slower from
+     * 16k keys). */
+#if IS_VARLEN
     for (int tile = get_group_id(0); tile * 16 < rows_total; tile += get_num_groups(0)) {
+#else
+    for (int tile = get_group_id(0), once = 1; once && tile * 16 < rows_total; once = 0) {
+#endif
+        const bool first_tile = tile == (int)get_group_id(0);
+        (void)first_tile; /* unused with rotary */
         /* this lane's two rows: g (index 0) and g + 8 (index 1) of the tile */
         int row_i[2], row_h[2], row_lo[2], row_end[2];
         float slope[2], m[2], l[2];
@@ -346,42 +401,38 @@ void attn_cache(CACHE_ATTN_ARGS)
         const int key_end = tile_lo + min((split + 1) * chunk, span);
 
         /* Q as A fragments (rows g, g+8; dims 16ks + 2t, +1 and +8, +9), rotated and
-         * rounded; rows outside the tile are 0. Without rotary a fragment word is the
-         * stored pair itself, so Q's 16-bit reads are issued before the first copies and
-         * assembled after them: behind the copies (16 MB over the GPU) they took 4 us,
-         * and the next stage waited for them (run 80's trace). */
+         * rounded; rows outside the tile are 0. Without rotary, Q's 16-bit reads are
+         * issued before the first copies (for the first tile of dense queries at the
+         * kernel's start) and assembled after them: behind the copies (16 MB over the
+         * GPU) they took 4 us, and the next stage waited for them (run 80's trace). */
         uint4 qa[K_STEPS];
+#if HAS_ROTARY
         long q_row[2];
         MMA_UNROLL
         for (int x = 0; x < 2; ++x)
             q_row[x] = row_i[x] >= 0 ? view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b,
                                                   s.q_start + row_i[x], row_h[x])
                                      : 0;
-#if !HAS_ROTARY
-        ushort q_bits[K_STEPS][8]; /* [ks][2e + j]: dim 16ks + 2t + (e >> 1) * 8 + j of row e & 1 */
-        MMA_UNROLL
-        for (int ks = 0; ks < K_STEPS; ++ks)
-            MMA_UNROLL
-            for (int e = 0; e < 4; ++e)
-                MMA_UNROLL
-                for (int j = 0; j < 2; ++j) {
-                    const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8 + j;
-                    q_bits[ks][2 * e + j] = row_i[x] >= 0 ? ((__global const ushort *)q)[q_row[x] + d] : 0;
-                }
+#else
+        if (IS_VARLEN || !first_tile)
+            read_q_bits(q, p, b, s.q_start, tile, kv_head, rows_total, q_bits);
 #endif
 
-        /* the first CACHE_STAGES - 1 steps in flight, and the slots of the next one */
-        const int warp_key = 16 * warp, step_keys = 16 * CACHE_WARPS;
-        int2 slots[ROW_SLOTS];
+        /* The first CACHE_STAGES - 1 steps in flight, and the slots of the next one: each
+         * stage's table entries are read before the previous stage's copies are issued,
+         * so that no copy waits for the entries read just before it (pages: one table
+         * read per stage otherwise waited in turn at the start). */
+        int2 slots[ROW_SLOTS], ahead[ROW_SLOTS];
+        tile_slots(block_table, c, s, b, key_lo + warp_key, key_end, slots);
         for (int st = 0; st < CACHE_STAGES - 1; ++st) {
             const int key0 = key_lo + st * step_keys + warp_key;
-            tile_slots(block_table, c, s, b, key0, key_end, slots);
+            tile_slots(block_table, c, s, b, key0 + step_keys, key_end, ahead);
             copy_stage(k, v, p, c, kv_head, slots, key0, key_end, warp_tiles + st * STAGE_ELEMS,
                        warp_bars + st);
             issued ^= 1u << st;
+            MMA_UNROLL
+            for (int i = 0; i < ROW_SLOTS; ++i) slots[i] = ahead[i];
         }
-        tile_slots(block_table, c, s, b, key_lo + (CACHE_STAGES - 1) * step_keys + warp_key,
-                   key_end, slots);
         MMA_UNROLL
         for (int ks = 0; ks < K_STEPS; ++ks) {
             uint w[4];
