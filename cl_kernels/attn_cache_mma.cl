@@ -51,11 +51,16 @@
 #define ROW_BYTES (HEAD_DIM * 2)
 #define STAGE_ELEMS (2 * TILE_ELEMS) /* a warp's key tile, then its value tile */
 #define TILES_ELEMS (CACHE_WARPS * CACHE_STAGES * STAGE_ELEMS)
-/* fp32 elements between the output rows warps 1.. park at the end: the pad of 8 puts a
+/* fp32 elements between the output rows warps park at the end: the pad of 8 puts a
  * half-warp's 8-byte accesses (rows g = 0..3, dims 2t) on distinct banks; unpadded, rows
  * HEAD_DIM apart, eight lanes shared a bank */
 #define OUT_PITCH (HEAD_DIM + 8)
-#if TILES_ELEMS * 2 < (CACHE_WARPS - 1) * 16 * OUT_PITCH * 4
+/* GROUP_STORES: every warp parks its rows and the whole work-group sums and stores the
+ * tile's output (store_tile_rows); otherwise warps 1.. park theirs and warp 0 sums them
+ * into its registers, where a split call's in-kernel merge then finds its own rows. */
+#define GROUP_STORES (!SPLIT && CACHE_WARPS > 1)
+#define PARKED_WARPS (GROUP_STORES ? CACHE_WARPS : CACHE_WARPS - 1)
+#if TILES_ELEMS * 2 < PARKED_WARPS * 16 * OUT_PITCH * 4
 #error "the warps' parked output rows must fit in the tiles they reuse"
 #endif
 /* wait for the oldest of the CACHE_STAGES groups in flight (the count must be a literal) */
@@ -210,6 +215,44 @@ inline void read_q_bits(__global const storage_t *q, const attn_params p, int b,
                 const int x = e & 1, d = 16 * ks + 2 * t + (e >> 1) * 8 + j;
                 q_bits[ks][2 * e + j] = active[x] ? ((__global const ushort *)q)[q_row[x] + d] : 0;
             }
+}
+#endif
+
+#if GROUP_STORES
+/* The tile's output from the rows every warp parked (weighted to the row's maximum), summed
+ * by the whole work-group: each work-item takes 4 neighbouring dims of a row at a time, so
+ * a warp reads one row's slices without bank conflicts and the group's stores are spread
+ * over all its warps. Warp 0 alone summing the other warps' rows in its registers and
+ * storing them took 2-3 us at the end of every call (H200, run 80's trace). The sums are
+ * taken in the same order as warp 0's (warp 0's rows first): the same bits. A row that saw
+ * no key gets out 0 and lse +inf, never NaN. */
+inline void store_tile_rows(__local const float *out_acc, __local const float *warp_m,
+                            __local const float *warp_l, __global storage_t *o,
+                            __global float *lse, const attn_params p, const cache_seq s, int b,
+                            int kv_head, int tile, int rows_total)
+{
+    for (int item = get_local_id(0); item < 16 * (HEAD_DIM / 4); item += 32 * CACHE_WARPS) {
+        const int row = item / (HEAD_DIM / 4), d = 4 * (item - row * (HEAD_DIM / 4));
+        const int R = tile * 16 + row;
+        if (R >= rows_total) continue;
+        float top = -INFINITY, total = 0.0f;
+        for (int w = 0; w < CACHE_WARPS; ++w) top = fmax(top, warp_m[w * 16 + row]);
+        for (int w = 0; w < CACHE_WARPS; ++w)
+            if (warp_m[w * 16 + row] > -INFINITY)
+                total += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - top);
+        float4 sum = vload4(0, out_acc + row * OUT_PITCH + d);
+        for (int w = 1; w < CACHE_WARPS; ++w) sum += vload4(0, out_acc + (w * 16 + row) * OUT_PITCH + d);
+        const float inv_l = total > 0.0f ? 1.0f / total : 0.0f;
+        const int i = R / p.group, h = kv_head * p.group + (R - i * p.group);
+        const long at = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, s.q_start + i, h) + d;
+        store_value(o, at, sum.x * inv_l);
+        store_value(o, at + 1, sum.y * inv_l);
+        store_value(o, at + 2, sum.z * inv_l);
+        store_value(o, at + 3, sum.w * inv_l);
+        if (lse && d == 0)
+            lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, s.q_start + i, h)] =
+                total > 0.0f ? top + log(total) : INFINITY;
+    }
 }
 #endif
 
@@ -536,9 +579,10 @@ void attn_cache(CACHE_ATTN_ARGS)
         ASYNC_WAIT(0); /* copies past the last step (zero rows) land before out_acc reuses the tiles */
 
         /* Merge the warps: each row's max and normaliser through local memory, then the
-         * other warps' weighted accumulators are added into warp 0's registers, which
-         * writes the tile's output straight from them (a lane's pairs of dims of rows g
-         * and g + 8), with no pass over the whole 16-row tile. */
+         * warps' weighted accumulators are summed: by the whole work-group from the slices
+         * every warp parked (GROUP_STORES, store_tile_rows), or with splits into warp 0's
+         * registers, which writes the tile's partial rows straight from them (a lane's
+         * pairs of dims of rows g and g + 8) and keeps them for the in-kernel merge. */
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) l[r] = quad_sum(l[r], scratch);
         if (t == 0) {
@@ -561,16 +605,22 @@ void attn_cache(CACHE_ATTN_ARGS)
             weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m[r]);
         }
 #if CACHE_WARPS > 1
-        /* warps 1.. each park their weighted pairs in their own slice of the tiles */
-        if (warp > 0)
+        /* the warps that park (GROUP_STORES: all; else 1..) their weighted pairs, each in
+         * its own slice of the tiles */
+        if (GROUP_STORES || warp > 0)
             MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) {
-                __local float *slice = out_acc + (warp - 1) * 16 * OUT_PITCH + 8 * db + 2 * t;
+                __local float *slice =
+                    out_acc + (warp - 1 + GROUP_STORES) * 16 * OUT_PITCH + 8 * db + 2 * t;
                 vstore2(acc[db].xy * weight[0], 0, slice + g * OUT_PITCH);
                 vstore2(acc[db].zw * weight[1], 0, slice + (g + 8) * OUT_PITCH);
             }
         barrier(CLK_LOCAL_MEM_FENCE);
 #endif
+#if GROUP_STORES
+        store_tile_rows(out_acc, warp_m, warp_l, o, lse, p, s, b, kv_head, tile, rows_total);
+        (void)row_m, (void)row_l;
+#else
         float row_lse[2];
         if (warp == 0) {
             /* acc becomes the tile's normalised output (its split's, with splits) */
@@ -618,6 +668,7 @@ void attn_cache(CACHE_ATTN_ARGS)
                 }
             }
         }
+#endif /* GROUP_STORES */
 #if MERGE_IN_KERNEL
         /* count this split in; the unit's last one merges */
         global_fence(); /* this work-item's partials, before the count */
