@@ -363,7 +363,7 @@ void attn_cache(CACHE_ATTN_ARGS)
     __local ushort kv_tiles[TILES_ELEMS] __attribute__((aligned(16)));
     /* CACHE_BULK: a transaction barrier per warp and stage (else unused) */
     __local ulong stage_bars[CACHE_WARPS * CACHE_STAGES];
-    /* warps 1.. park their output rows in the tiles once every copy has landed */
+    /* the warps park their output rows in the tiles once every copy has landed */
     __local float *out_acc = (__local float *)kv_tiles;
 
     const int kv_head = get_group_id(1);

@@ -65,8 +65,8 @@ uint64_t facl_cache_workspace_floats(uint64_t rows, uint64_t heads, uint64_t hea
 /* attn_cache_mma.cl's local arrays: the emulation scratch (a warp's
  * MMA_SCRATCH_PER_WARP = 16 * 16 + 16 * 8 floats each, else 1), the merge flag (one int),
  * the warps' row maxima and normalisers, and each warp's ring of `stages` key and value
- * tiles (16 rows of head_dim + 8 16-bit elements each), in which warps 1.. park their
- * 16 fp32 output rows at the end (always smaller than the tiles: the kernel checks), and
+ * tiles (16 rows of head_dim + 8 16-bit elements each), in which the warps park their
+ * 16 fp32 output rows at the end (never larger than the tiles: the kernel checks), and
  * a 64-bit barrier per warp and stage (the copy engine's). */
 static uint64_t mma_local_bytes(int head_dim, int emulated, int warps, int stages)
 {
