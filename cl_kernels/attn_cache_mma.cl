@@ -218,6 +218,20 @@ inline void read_q_bits(__global const storage_t *q, const attn_params p, int b,
 }
 #endif
 
+/* Row `row` of the tile over the warps' softmax states in local memory: x the largest
+ * row maximum, y the normaliser sum_w l_w exp(m_w - x) (warps that saw no key of the row
+ * left out). One function for warp 0's path and the work-group's, so that both sum in
+ * the same order and give the same bits. */
+inline float2 merged_row_state(__local const float *warp_m, __local const float *warp_l, int row)
+{
+    float top = -INFINITY, total = 0.0f;
+    for (int w = 0; w < CACHE_WARPS; ++w) top = fmax(top, warp_m[w * 16 + row]);
+    for (int w = 0; w < CACHE_WARPS; ++w)
+        if (warp_m[w * 16 + row] > -INFINITY)
+            total += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - top);
+    return (float2)(top, total);
+}
+
 #if GROUP_STORES
 /* The tile's output from the rows every warp parked (weighted to the row's maximum), summed
  * by the whole work-group: each work-item takes 4 neighbouring dims of a row at a time, so
@@ -235,11 +249,8 @@ inline void store_tile_rows(__local const float *out_acc, __local const float *w
         const int row = item / (HEAD_DIM / 4), d = 4 * (item - row * (HEAD_DIM / 4));
         const int R = tile * 16 + row;
         if (R >= rows_total) continue;
-        float top = -INFINITY, total = 0.0f;
-        for (int w = 0; w < CACHE_WARPS; ++w) top = fmax(top, warp_m[w * 16 + row]);
-        for (int w = 0; w < CACHE_WARPS; ++w)
-            if (warp_m[w * 16 + row] > -INFINITY)
-                total += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - top);
+        const float2 state = merged_row_state(warp_m, warp_l, row);
+        const float top = state.x, total = state.y;
         float4 sum = vload4(0, out_acc + row * OUT_PITCH + d);
         for (int w = 1; w < CACHE_WARPS; ++w) sum += vload4(0, out_acc + (w * 16 + row) * OUT_PITCH + d);
         const float inv_l = total > 0.0f ? 1.0f / total : 0.0f;
@@ -595,13 +606,9 @@ void attn_cache(CACHE_ATTN_ARGS)
         float weight[2], row_m[2], row_l[2];
         MMA_UNROLL
         for (int r = 0; r < 2; ++r) {
-            const int row = g + 8 * r;
-            row_m[r] = -INFINITY;
-            for (int w = 0; w < CACHE_WARPS; ++w) row_m[r] = fmax(row_m[r], warp_m[w * 16 + row]);
-            row_l[r] = 0.0f;
-            for (int w = 0; w < CACHE_WARPS; ++w)
-                if (warp_m[w * 16 + row] > -INFINITY)
-                    row_l[r] += warp_l[w * 16 + row] * exp(warp_m[w * 16 + row] - row_m[r]);
+            const float2 state = merged_row_state(warp_m, warp_l, g + 8 * r);
+            row_m[r] = state.x;
+            row_l[r] = state.y;
             weight[r] = m[r] == -INFINITY ? 0.0f : exp(m[r] - row_m[r]);
         }
 #if CACHE_WARPS > 1
