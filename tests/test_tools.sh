@@ -359,6 +359,24 @@ else
     fail "facl-bench --decode --flush-mib 0 (exit $rc)"; show
 fi
 
+# 7e2. --flush-read on: the filled buffer is read back before each timed run (the caches'
+#      lines clean); said in the header and in the JSON; off in the JSON of 7c3's run.
+run "$bench" --decode --batch 1 --kv-lens 16 --hdims 64 --dtypes fp16 --pages 0 --forward-row off \
+    --reps 1 --flush-mib 1 --flush-read on --json "$tmp/decode_read.json"
+if [ "$rc" -eq 0 ] && grep -q '^flush read: on' "$tmp/out" &&
+   python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["flush_read"] is True' "$tmp/decode_read.json" &&
+   python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["flush_read"] is False' "$tmp/decode_lens.json"; then
+    pass "facl-bench --decode --flush-read on reads the flush buffer back"
+else
+    fail "facl-bench --decode --flush-read on (exit $rc)"; show
+fi
+run "$bench" --decode --batch 1 --kv-lens 16 --flush-read maybe
+if [ "$rc" -ne 0 ] && grep -q -- "--flush-read: expected on or off, got 'maybe'" "$tmp/err"; then
+    pass "facl-bench --flush-read refuses a value other than on or off"
+else
+    fail "facl-bench --flush-read maybe (exit $rc)"; show
+fi
+
 # 7f. Backward: facl_bwd on a tiny forward grid (one head dim, two seqlens, causal off and
 #     on), each point checked (dq rows vs float64) before timing; JSON rows carry
 #     torch_sdpa.py --bwd's field names (bwd_ms, bwd_tflops) to join with its rows, and

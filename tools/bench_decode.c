@@ -600,6 +600,7 @@ int bench_decode_run(bench_session *s, const char *selector, FILE *table)
         free(rows);
         return 1;
     }
+    s->timer.flush_read = o->flush_read;
     /* the cost of launching one kernel through this timer: the floor of a call */
     if (bench_timer_measure_empty(&s->timer, &s->reps, err, sizeof err) != 0) {
         fprintf(stderr, "facl-bench: %s\n", err);

@@ -59,6 +59,8 @@ void decode_print_header(FILE *f, const bench_session *s, const char *selector)
     fprintf(f, "flush before each run: %d MiB (%s)\n", s->timer.flush_bytes ? (int)(s->timer.flush_bytes >> 20) : 0,
             s->timer.flush_bytes ? "device time; host overhead hidden, caches cold"
                                  : "off: the span includes the host's call overhead");
+    if (s->timer.flush_bytes && s->timer.flush_read)
+        fprintf(f, "flush read: on (the filled buffer read back: the caches hold clean lines)\n");
     fprintf(f, "an empty kernel through the same timer: %.1f us (the launch floor of each kernel of a call)\n",
             s->timer.empty_ms * 1e3);
     if (o->copy_gbps > 0)
@@ -217,6 +219,7 @@ int decode_write_json(const char *path, const bench_session *s, const char *sele
     json_string(&w, "timing", DECODE_TIMING);
     json_string(&w, "flush", DECODE_FLUSH);
     json_int(&w, "flush_mib", (long long)(s->timer.flush_bytes >> 20));
+    json_bool(&w, "flush_read", s->timer.flush_bytes && s->timer.flush_read);
     json_string(&w, "bytes", DECODE_BYTES);
     json_begin_object(&w, "layouts");
     json_string(&w, "contiguous", LAYOUT_CONTIGUOUS);

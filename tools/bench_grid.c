@@ -82,6 +82,10 @@ static void usage(FILE *f)
             "                          cold, as triton's do_bench does for torch_sdpa.py\n"
             "                          (default 512 on GPUs, 0 on CPUs; 0 = off: the span\n"
             "                          then includes the host's call overhead)\n"
+            "  --flush-read on|off     after the fill, read the buffer back, so that the timed\n"
+            "                          call starts with clean lines in the caches instead of\n"
+            "                          the fill's dirty ones, whose writebacks it otherwise\n"
+            "                          pays for (default off: do_bench's state)\n"
             "  --copy-gbps X           a copy rate in GB/s (e.g. the device's measured copy\n"
             "                          bandwidth) to report GB/s as a %% of\n\n"
             "Host cost (--host-cost): the host's wall time per call, from entering the call to\n"
@@ -479,6 +483,13 @@ int bench_parse_args(int argc, char **argv, bench_options *o)
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--flush-mib", NULL, &v)) != 0) {
             if (r < 0 || arg_count_list(v, "--flush-mib", &o->flush_mib, 1) != 1) return -1;
+            seen |= SEEN_DECODE_ONLY, decode_opt = name;
+        } else if ((r = arg_value(argc, argv, &i, "--flush-read", NULL, &v)) != 0) {
+            if (r < 0) return -1;
+            if ((o->flush_read = arg_on_off(v)) < 0) {
+                fprintf(stderr, "--flush-read: expected on or off, got '%s'\n", v);
+                return -1;
+            }
             seen |= SEEN_DECODE_ONLY, decode_opt = name;
         } else if ((r = arg_value(argc, argv, &i, "--calls", NULL, &v)) != 0) {
             if (r < 0 || one_int(v, "--calls", &o->calls) != 0) return -1;

@@ -43,6 +43,7 @@ typedef struct bench_options {
     int forward_row;                      /* the facl_fwd comparison row (default on) */
     double copy_gbps;                     /* reference copy rate for "% of copy"; 0 = none */
     int flush_mib; /* MiB filled before each timed run (bench_timing.h); -1 = per device type */
+    int flush_read; /* --flush-read on: the filled buffer read back before each timed run */
     /* --bwd (bench_bwd.h): facl_bwd over the forward's grid */
     int bwd;
     int deterministic[2], n_deterministic; /* --deterministic: opts.deterministic values */

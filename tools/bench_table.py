@@ -68,7 +68,13 @@ def decode_tables(bench, torch_path, copy):
                                  int(r["heads"]), int(r["heads_kv"]), order)
     torch, torch_orders = {}, set()
     if torch_path:
-        for r in load(torch_path).get("rows", []):
+        tdoc = load(torch_path)
+        # both sides' L2 state before each timed run: dirty after the flush's fill (do_bench,
+        # facl-bench's default) or clean after reading it back (--flush zero-read / --flush-read on)
+        if (tdoc.get("flush", "zero") == "zero-read") != bool(bench.get("flush_read", False)):
+            print("note: facl and torch were timed from different L2 states (facl-bench "
+                  "--flush-read against torch_decode.py --flush); the ratios compare unlike runs")
+        for r in tdoc.get("rows", []):
             if r.get("kind") == "decode":
                 order = r.get("kv_order", "hsd")
                 torch_orders.add(order)

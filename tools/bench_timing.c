@@ -8,12 +8,20 @@
 
 #include "bench_devices.h"
 
-/* Does nothing visible; exists for its profiling timestamps. The branch on a runtime
- * argument keeps a compiler from deciding the kernel is empty and skipping it. */
+/* The stamp does nothing visible; it exists for its profiling timestamps. The branch on a
+ * runtime argument keeps a compiler from deciding the kernel is empty and skipping it.
+ * The read kernel reads the flush buffer after its fill (bench_timer.flush_read), so that
+ * the caches hold clean lines; its result is only ever stored where it cannot be. */
 static const char stamp_source[] =
     "__kernel void facl_tool_stamp(__global int *flag, const int value)\n"
     "{\n"
     "    if (value == 12345) flag[0] = value;\n"
+    "}\n"
+    "__kernel void facl_tool_read(__global const uint4 *x, const uint n, __global uint *sink)\n"
+    "{\n"
+    "    uint4 acc = (uint4)(0u);\n"
+    "    for (uint i = get_global_id(0); i < n; i += get_global_size(0)) acc ^= x[i];\n"
+    "    if (acc.x == 0x12345678u && acc.y == 7u) sink[0] = acc.z;\n"
     "}\n";
 
 int bench_timer_init(bench_timer *t, cl_context ctx, cl_device_id device, cl_command_queue queue,
@@ -26,6 +34,7 @@ int bench_timer_init(bench_timer *t, cl_context ctx, cl_device_id device, cl_com
     t->program = clCreateProgramWithSource(ctx, 1, &src, NULL, &e);
     if (e == CL_SUCCESS) e = clBuildProgram(t->program, 1, &device, "", NULL, NULL);
     if (e == CL_SUCCESS) t->stamp = clCreateKernel(t->program, "facl_tool_stamp", &e);
+    if (e == CL_SUCCESS) t->read = clCreateKernel(t->program, "facl_tool_read", &e);
     cl_int zero = 0;
     if (e == CL_SUCCESS) e = clSetKernelArg(t->stamp, 0, sizeof(cl_mem), &(cl_mem){NULL});
     if (e == CL_SUCCESS) e = clSetKernelArg(t->stamp, 1, sizeof zero, &zero);
@@ -58,6 +67,7 @@ void bench_timer_free(bench_timer *t)
 {
     if (t->flush) clReleaseMemObject(t->flush);
     if (t->stamp) clReleaseKernel(t->stamp);
+    if (t->read) clReleaseKernel(t->read);
     if (t->program) clReleaseProgram(t->program);
     memset(t, 0, sizeof *t);
 }
@@ -65,6 +75,18 @@ void bench_timer_free(bench_timer *t)
 static int profile(cl_event ev, cl_profiling_info what, cl_ulong *value)
 {
     return clGetEventProfilingInfo(ev, what, sizeof *value, value, NULL);
+}
+
+/* The flush buffer read back by about as many work-items as a large GPU runs at once. */
+static cl_int enqueue_flush_read(bench_timer *t)
+{
+    const cl_uint n = (cl_uint)(t->flush_bytes / 16);
+    const size_t global = 128 * 1024, local = 256;
+    cl_int e = clSetKernelArg(t->read, 0, sizeof(cl_mem), &t->flush);
+    if (e == CL_SUCCESS) e = clSetKernelArg(t->read, 1, sizeof n, &n);
+    if (e == CL_SUCCESS) e = clSetKernelArg(t->read, 2, sizeof(cl_mem), &t->flush);
+    if (e == CL_SUCCESS) e = clEnqueueNDRangeKernel(t->queue, t->read, 1, NULL, &global, &local, 0, NULL, NULL);
+    return e;
 }
 
 /* One run; *ms is the span from the stamp's end to the work's end. */
@@ -80,6 +102,10 @@ static int timed_run(bench_timer *t, bench_work_fn work, void *arg, double *ms, 
                                 0, NULL, NULL);
         if (e != CL_SUCCESS) {
             snprintf(err, err_size, "enqueue of the flush fill: %s", tool_cl_error_name(e));
+            return -1;
+        }
+        if (t->flush_read && (e = enqueue_flush_read(t)) != CL_SUCCESS) {
+            snprintf(err, err_size, "enqueue of the flush read: %s", tool_cl_error_name(e));
             return -1;
         }
     }

@@ -12,7 +12,11 @@
  * With a flush buffer (bench_timer_flush), each run first fills it: the device is busy
  * with the fill while the host makes the call, so the span is the device's time for the
  * work (not the host's time to enqueue it), and the fill evicts the work's data from the
- * caches, as triton's do_bench (torch_sdpa.py's timer) does before each run.
+ * caches, as triton's do_bench (torch_sdpa.py's timer) does before each run. The fill
+ * leaves the L2 full of dirty lines, whose writebacks the timed work then pays for as it
+ * reads; with flush_read, a kernel reads the buffer back after the fill, so that the work
+ * starts from clean lines instead (on the H200 the two states moved decode by up to 8%,
+ * torch's more than ours: docs/PERFORMANCE.md, session 20).
  */
 #ifndef FACL_TOOLS_BENCH_TIMING_H
 #define FACL_TOOLS_BENCH_TIMING_H
@@ -25,8 +29,10 @@ typedef struct bench_timer {
     cl_command_queue queue; /* must have CL_QUEUE_PROFILING_ENABLE */
     cl_program program;
     cl_kernel stamp;
+    cl_kernel read;     /* reads the flush buffer (flush_read) */
     cl_mem flush;       /* NULL: no fill before the stamp */
     size_t flush_bytes;
+    int flush_read;     /* after the fill, read the buffer back: the caches' lines clean */
     double empty_ms;    /* bench_timer_measure_empty: an empty kernel's span, else 0 */
 } bench_timer;
 
