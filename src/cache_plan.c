@@ -193,7 +193,7 @@ static int groups_per_cu(const facl_cache_plan *plan, const facl_device_profile 
 }
 
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_cache_plan_key) == 25 * sizeof(int), "facl_cache_plan_key has padding");
+_Static_assert(sizeof(facl_cache_plan_key) == 26 * sizeof(int), "facl_cache_plan_key has padding");
 
 void facl_cache_plan_key_of(const facl_cache_problem *p, const facl_cache_mma_shape *shape,
                             facl_cache_plan_key *key)
@@ -213,6 +213,7 @@ void facl_cache_plan_key_of(const facl_cache_problem *p, const facl_cache_mma_sh
     key->seqused = f->seqused != NULL;
     key->kv_aligned = facl_view_rows_16_byte_aligned(&f->k, f->head_dim) &&
                       facl_view_rows_16_byte_aligned(&f->v, f->head_dim);
+    key->q_aligned = facl_view_rows_16_byte_aligned(&f->q, f->head_dim);
     key->paged = p->paged;
     key->page_size = p->paged ? p->page_size : 0;
     key->seqlens = p->seqlens != NULL;
@@ -324,13 +325,13 @@ void facl_plan_cache_keyed(const facl_cache_plan_key *f, const facl_device_profi
              "-DPART_DTYPE=0 -DHEAD_DIM=%d -DIS_VARLEN=%d -DHAS_SOFTCAP=%d -DHAS_ALIBI=%d "
              "-DHAS_DROPOUT=0 -DHAS_SEQUSED=%d -DIS_PAGED=%d -DHAS_SEQLENS_BUF=%d "
              "-DHAS_BATCH_IDX=%d -DHAS_LEFTPAD=%d -DHAS_NEW=%d -DNEW_VARLEN=%d -DHAS_ROTARY=%d "
-             "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DWARP_SHUFFLE=%d -DROWS=%d "
+             "-DKEYS_FROM_CU_K=%d -DSPLIT=%d -DALIGNED_KV=%d -DALIGNED_Q=%d -DWARP_SHUFFLE=%d -DROWS=%d "
              "-DKEY_GROUPS=%d -DKPS=%d -DCACHE_MMA=%d -DMMA_EMULATE=%d -DCACHE_WARPS=%d "
              "-DCACHE_STAGES=%d -DCACHE_BULK=%d -DCACHE_CPU=%d -DCACHE_PREFETCH=%d -DPAGE_SHIFT=%d",
              sizeof(facl_kernel_params), sizeof(facl_cache_params), f->dtype, f->head_dim,
              f->varlen, f->softcap, f->alibi, f->seqused, f->paged, f->seqlens, f->batch_idx,
              f->leftpad, f->k_new, f->cu_new, f->rotary, f->keys_from_cu_k, plan->splits > 1,
-             f->kv_aligned, plan->warp_shuffle, plan->rows,
+             f->kv_aligned, f->q_aligned, plan->warp_shuffle, plan->rows,
              plan->key_groups, plan->keys_per_step, mma, mma && profile->path == FACL_PATH_MMA_EMULATED,
              mma ? plan->mma_warps : 1, mma ? plan->mma_stages : 1, plan->mma_bulk, plan->cpu,
              /* the CPU variant's software prefetch: not on Oclgrind (no llvm.prefetch) */

@@ -63,6 +63,9 @@ typedef struct facl_cache_plan_key {
     int keys_from_cu_k;                   /* key_source == FACL_KEYS_CU_SEQLENS_K */
     int num_splits;
     facl_cache_mma_shape shape;           /* the requested shape, zeros = none */
+    int q_aligned;                        /* q rows 16-byte aligned (last: the fields
+                                           * before it line up with the forward key's in
+                                           * test_plan_memo's check that they stay apart) */
 } facl_cache_plan_key;
 
 /* `shape` may be NULL. */

@@ -60,6 +60,9 @@ typedef struct kc_case {
     int d, hq, hkv, batch;
     /* queries: dense (batch, sq, hq, d), or varlen through cu_seqlens_q when sq_v */
     int sq;
+    int q_offset; /* dense queries: q's view starts this many elements into its buffer
+                   * (odd: rows not 16-byte aligned, so the tensor-core kernel reads Q into
+                   * registers instead of copying it: read_q_bits, not Q_BY_COPY) */
     const int32_t *sq_v;
     /* new keys and values: dense (batch, snew, hkv, d); varlen (with sq_v) per snew_v */
     int has_new, snew;
@@ -198,6 +201,8 @@ static void kc_name(const kc_case *c, char *buf, size_t size)
         appendf(buf, size, " trusted");
     if (c->nan_unused)
         appendf(buf, size, " nan-unused");
+    if (c->q_offset)
+        appendf(buf, size, " q+%d", c->q_offset);
 }
 
 static kc_case kc_base(kc_call call, facl_dtype dt, int d, int hq, int hkv, int batch, int sq)
@@ -688,10 +693,11 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
 
     /* ---- buffers */
     {
-        unsigned char *raw = xcalloc(r->n_out + 1, es);
+        const size_t q_at = varlen_q ? 0 : (size_t)c->q_offset;
+        unsigned char *raw = xcalloc(r->n_out + q_at + 1, es);
         for (size_t i = 0; i < r->n_out; i++)
-            testkit_store(dt, raw, i, q[i]);
-        bq = kc_new_buf(&bs, "q", es, r->n_out, raw, r->n_out * es);
+            testkit_store(dt, raw, q_at + i, q[i]);
+        bq = kc_new_buf(&bs, "q", es, r->n_out + q_at, raw, (r->n_out + q_at) * es);
         free(raw);
     }
     bk = kc_new_buf(&bs, v_img == k_img ? "kv cache" : "k_cache", es, k_count, k_img,
@@ -773,7 +779,7 @@ static int kc_run_once(const kc_case *c, int ns, int trust, kc_run *r)
         tlse = kc_view(blse, FACL_DTYPE_F32, 2, l2, NULL, 0);
     } else {
         const int64_t s4[4] = {B, c->sq, Hq, D}, l3[3] = {B, Hq, c->sq};
-        tq = kc_view(bq, dt, 4, s4, NULL, 0);
+        tq = kc_view(bq, dt, 4, s4, NULL, c->q_offset);
         tout = kc_view(bout, dt, 4, s4, NULL, 0);
         tlse = kc_view(blse, FACL_DTYPE_F32, 3, l3, NULL, 0);
     }
@@ -1718,6 +1724,34 @@ static void add_paged_varlen(void)
  * and just before, at and past a 128-key step, one sequence has none. Marked `always`:
  * the dense and the page-256 fp16 cases (the bulk suite's filter keeps fp16 only) and the
  * page-16 bf16 one, so every default suite runs at least two of them. */
+/* Q's rows not 16-byte aligned (its view one or three elements into the buffer): the
+ * tensor-core kernel then reads Q into registers (read_q_bits) instead of copying the
+ * rows into local memory (Q_BY_COPY), the path every aligned dense case takes. Marked
+ * `always`, so that every share of the suite, the emulated ones included, runs it. */
+static void add_q_unaligned(void)
+{
+    static const int32_t cs_a[] = {17, 40, 5}, cs_b[] = {30, 3};
+    kc_case c;
+    /* decode over a dense cache, the splits swept (their in-kernel merge starts from
+     * warp 0's registers) */
+    c = kc_base(KC_CACHE, FACL_DTYPE_F16, 128, 8, 2, 3, 1);
+    c.cs_v = cs_a;
+    c.q_offset = 1;
+    c.sweep_splits = 1;
+    c.always = 1;
+    kc_add("q-unaligned", c);
+    /* three query rows per sequence with an append, causal, pages of 16 */
+    c = kc_base(KC_CACHE, FACL_DTYPE_BF16, 64, 6, 2, 2, 3);
+    c.cs_v = cs_b;
+    c.has_new = 1;
+    c.snew = 3;
+    c.causal = 1;
+    c.page_size = 16;
+    c.q_offset = 3;
+    c.always = 1;
+    kc_add("q-unaligned", c);
+}
+
 static void add_unused_nan(void)
 {
     static const int32_t cs_a[] = {0, 17, 128, 300}, cs_b[] = {5, 127, 0, 200};
@@ -1879,6 +1913,7 @@ int main(void)
         add_empty();
         add_paged_varlen();
         add_unused_nan();
+        add_q_unaligned();
     }
 
     tests = calloc(g_ncases ? g_ncases : 1, sizeof *tests);
