@@ -370,6 +370,13 @@ if [ "$rc" -eq 0 ] && grep -q '^flush read: on' "$tmp/out" &&
 else
     fail "facl-bench --decode --flush-read on (exit $rc)"; show
 fi
+run "$bench" --decode --batch 1 --kv-lens 16 --hdims 64 --dtypes fp16 --pages 0 --forward-row off \
+    --reps 1 --flush-mib 0 --flush-read on
+if [ "$rc" -ne 0 ] && grep -q -- "--flush-read on reads back the flush buffer, and there is none (--flush-mib 0)" "$tmp/err"; then
+    pass "facl-bench --flush-read on without a flush is refused"
+else
+    fail "facl-bench --flush-read on --flush-mib 0 (exit $rc)"; show
+fi
 run "$bench" --decode --batch 1 --kv-lens 16 --flush-read maybe
 if [ "$rc" -ne 0 ] && grep -q -- "--flush-read: expected on or off, got 'maybe'" "$tmp/err"; then
     pass "facl-bench --flush-read refuses a value other than on or off"

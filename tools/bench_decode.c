@@ -593,6 +593,14 @@ int bench_decode_run(bench_session *s, const char *selector, FILE *table)
     const int flush_mib = o->flush_mib >= 0 ? o->flush_mib
                           : (s->info.device_type & CL_DEVICE_TYPE_GPU) ? 512 : 0;
     char err[200];
+    if (o->flush_read && flush_mib == 0) {
+        fprintf(stderr, "facl-bench: --flush-read on reads back the flush buffer, and there is "
+                        "none (--flush-mib 0%s); give --flush-mib N > 0\n",
+                o->flush_mib < 0 ? ", this device's default" : "");
+        free(configs);
+        free(rows);
+        return 1;
+    }
     if (bench_timer_flush(&s->timer, facl_context_cl_context(s->ctx), (size_t)flush_mib << 20, err,
                           sizeof err) != 0) {
         fprintf(stderr, "facl-bench: %s\n", err);

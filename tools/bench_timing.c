@@ -11,7 +11,8 @@
 /* The stamp does nothing visible; it exists for its profiling timestamps. The branch on a
  * runtime argument keeps a compiler from deciding the kernel is empty and skipping it.
  * The read kernel reads the flush buffer after its fill (bench_timer.flush_read), so that
- * the caches hold clean lines; its result is only ever stored where it cannot be. */
+ * the caches hold clean lines; it stores its result only on a pattern that the zero fill
+ * never gives, which keeps the reads from being dropped. */
 static const char stamp_source[] =
     "__kernel void facl_tool_stamp(__global int *flag, const int value)\n"
     "{\n"
@@ -77,15 +78,16 @@ static int profile(cl_event ev, cl_profiling_info what, cl_ulong *value)
     return clGetEventProfilingInfo(ev, what, sizeof *value, value, NULL);
 }
 
-/* The flush buffer read back by about as many work-items as a large GPU runs at once. */
+/* The flush buffer read back by about as many work-items as a large GPU runs at once
+ * (the work-group size left to the driver). */
 static cl_int enqueue_flush_read(bench_timer *t)
 {
     const cl_uint n = (cl_uint)(t->flush_bytes / 16);
-    const size_t global = 128 * 1024, local = 256;
+    const size_t global = 128 * 1024;
     cl_int e = clSetKernelArg(t->read, 0, sizeof(cl_mem), &t->flush);
     if (e == CL_SUCCESS) e = clSetKernelArg(t->read, 1, sizeof n, &n);
     if (e == CL_SUCCESS) e = clSetKernelArg(t->read, 2, sizeof(cl_mem), &t->flush);
-    if (e == CL_SUCCESS) e = clEnqueueNDRangeKernel(t->queue, t->read, 1, NULL, &global, &local, 0, NULL, NULL);
+    if (e == CL_SUCCESS) e = clEnqueueNDRangeKernel(t->queue, t->read, 1, NULL, &global, NULL, 0, NULL, NULL);
     return e;
 }
 

@@ -15,8 +15,8 @@
  * caches, as triton's do_bench (torch_sdpa.py's timer) does before each run. The fill
  * leaves the L2 full of dirty lines, whose writebacks the timed work then pays for as it
  * reads; with flush_read, a kernel reads the buffer back after the fill, so that the work
- * starts from clean lines instead (on the H200 the two states moved decode by up to 8%,
- * torch's more than ours: docs/PERFORMANCE.md, session 20).
+ * starts from clean lines instead (on the H200 decode's GB/s differs by up to 25% between
+ * the two states, torch's more than ours from 4k keys on: docs/PERFORMANCE.md, session 20).
  */
 #ifndef FACL_TOOLS_BENCH_TIMING_H
 #define FACL_TOOLS_BENCH_TIMING_H
