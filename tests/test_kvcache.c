@@ -1718,12 +1718,6 @@ static void add_paged_varlen(void)
     }
 }
 
-/* Decode-like GQA shapes (d = 128) over caches whose unused positions hold NaN
- * (kc_nan_unused): a kernel that copies rows past the keys, before a leftpad or of unused
- * rows and pages must zero them. Key counts (after the append) end inside a 16-row tile
- * and just before, at and past a 128-key step, one sequence has none. Marked `always`:
- * the dense and the page-256 fp16 cases (the bulk suite's filter keeps fp16 only) and the
- * page-16 bf16 one, so every default suite runs at least two of them. */
 /* Q's rows not 16-byte aligned (its view one or three elements into the buffer): the
  * tensor-core kernel then reads Q into registers (read_q_bits) instead of copying the
  * rows into local memory (Q_BY_COPY), the path every aligned dense case takes. Marked
@@ -1752,6 +1746,12 @@ static void add_q_unaligned(void)
     kc_add("q-unaligned", c);
 }
 
+/* Decode-like GQA shapes (d = 128) over caches whose unused positions hold NaN
+ * (kc_nan_unused): a kernel that copies rows past the keys, before a leftpad or of unused
+ * rows and pages must zero them. Key counts (after the append) end inside a 16-row tile
+ * and just before, at and past a 128-key step, one sequence has none. Marked `always`:
+ * the dense and the page-256 fp16 cases (the bulk suite's filter keeps fp16 only) and the
+ * page-16 bf16 one, so every default suite runs at least two of them. */
 static void add_unused_nan(void)
 {
     static const int32_t cs_a[] = {0, 17, 128, 300}, cs_b[] = {5, 127, 0, 200};
