@@ -101,8 +101,16 @@
 #define GROUP_SIZE (128 * WARPGROUPS)
 #define D_PAD (((HEAD_DIM + 63) / 64) * 64)
 #define TILE_ELEMS (BLOCK_N * D_PAD)
-/* Element (row n, column c) of a k, v (or q) tile: the descriptors' interleaved layout. */
+/* Element (row n, column c) of a k, v (or q) tile: the descriptors' interleaved layout,
+ * or with WS_TMA the copy engine's 128-byte swizzle (warpgroup_mma.cl, WG_SW128): column
+ * blocks of 64 rows x 64 values, 16-byte piece p of row n at p ^ (n % 8). A q tile of
+ * two warpgroups is two such 64-row tiles one after the other. */
+#if WS_TMA
+#define TILE_AT(n, c) (((c) >> 6) * 4096 + (n) * 64 + ((((c) >> 3) & 7) ^ ((n) & 7)) * 8 + ((c) & 7))
+#define TILE_ALIGN 1024
+#else
 #define TILE_AT(n, c) wg_tile_index(n, c, D_PAD)
+#endif
 #else
 #define GROUP_SIZE 128
 #define D_PAD (((HEAD_DIM + 15) / 16) * 16)
@@ -131,6 +139,10 @@
  * at 512 keys and 1.00-1.04x at 16k, run 68). */
 #define O_STAGED (!WGMMA && Q_LOCAL && O_VEC && D_PAD <= 128)
 #define O_PAIRS (O_VEC && !O_STAGED)
+/* The tiles' alignment: 16 bytes for ldmatrix and cp.async, 1024 for the swizzle */
+#ifndef TILE_ALIGN
+#define TILE_ALIGN 16
+#endif
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
@@ -161,6 +173,22 @@
 #define WG_WS 0
 #endif
 #define WS_COPIER (WGMMA && WG_WS && !MMA_EMULATE)
+/* WS_TMA=1 (with the copier, on the device): the copier's tiles come through the tensor
+ * copy engine (TMA): one of its work-items issues, per tile, one cp.async.bulk.tensor box
+ * of 64 rows x 64 values for each 64 columns, read through tensor maps (src/tensor_map.h)
+ * in global memory that tma_maps_fill (below) completed with the buffers' addresses; a
+ * tile's "full" barrier then counts the box bytes (one arrival, expect_tx) instead of
+ * the copier's 128 work-items. Rows past the tensor (q past seqlen_q, k and v past
+ * seqlen_k) and columns past HEAD_DIM read as zeros. On the H200 the copier's cp.async
+ * traffic held the kernel at 285-313 TFLOP/s at d = 128 (session 17); through the engine
+ * it ran 435-493 at 4k-16k keys (run 125, docs/PERFORMANCE.md). Dense batches only (the
+ * host's plan): in a varlen batch a sequence's last tile would read the next one's rows. */
+#ifndef WS_TMA
+#define WS_TMA 0
+#endif
+#if WS_TMA && !WS_COPIER
+#error "WS_TMA is the device copier's form (WG_WS, no MMA_EMULATE)"
+#endif
 #ifndef WS_PINGPONG
 #define WS_PINGPONG 0
 #endif
@@ -276,15 +304,64 @@ inline void ws_stage_tile(__global const ushort *x_seq, long x_ss, int tile0, in
 #undef PIECES
 }
 
+#if WS_TMA
+/* One box (64 values x 64 rows of one head of one sequence) of the map at `map` (a
+ * generic address of global memory), its bytes counted on `bar`. */
+inline void tma_box(__local ushort *dst, ulong map, int c, int row, int head, int b, __local ulong *bar)
+{
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];"
+                 :
+                 : "r"((uint)(ulong)dst), "l"(map), "r"(c), "r"(row), "r"(head), "r"(b),
+                   "r"((uint)(ulong)bar)
+                 : "memory");
+}
+
+/* The engine reads a map through its own proxy: order tma_maps_fill's writes before. */
+inline void tma_map_acquire(__global const ulong *map)
+{
+    asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;" : : "l"(map) : "memory");
+}
+#endif
+
+/* One fill of a tile (rows row0 .. row0 + rows - 1 of x, `rows` a multiple of 64 with
+ * WS_TMA) that completes a phase of `full`: every copier work-item's cp.async, each
+ * arriving once its copies have landed (rows at or past `end` zeros); or, with WS_TMA,
+ * the engine's boxes (64-row tiles, every 64-column block) through the map at `map`,
+ * their bytes announced on `full` by the one work-item that issues them. */
+inline void ws_fill(__local ushort *tile, __global const ushort *x_seq, long x_ss, ulong map, int row0,
+                    int end, int rows, int head, int b, __local ulong *full)
+{
+#if WS_TMA
+    (void)x_seq, (void)x_ss, (void)end;
+    mbar_expect_tx(full, (uint)(rows * D_PAD * 2));
+    for (int r = 0; r < rows; r += 64)
+        for (int cb = 0; cb < D_PAD / 64; ++cb)
+            tma_box(tile + r * D_PAD + cb * 4096, map, cb * 64, row0 + r, head, b, full);
+#else
+    (void)map, (void)head, (void)b;
+    ws_stage_tile(x_seq, x_ss, row0, end, rows, tile);
+    async_arrive(full);
+#endif
+}
+
 /* The copier's whole work: the same row blocks and key tiles as the computing warps, in
  * their order (q, then k and v of each tile). Buffer i's n-th fill waits for its n-th
  * release (the parity of phase n - 1; for n = 0 the phase before the first, which counts
- * as complete) and completes the n-th phase of its full barrier. */
-inline void ws_copy_all(const seq_extent e, const attn_params p, int off, __global const ushort *q_seq,
-                        __global const ushort *k_seq, __global const ushort *v_seq,
+ * as complete) and completes the n-th phase of its full barrier. With WS_TMA one
+ * work-item issues every copy (the others leave), through `maps` (q's, k's, v's, 16
+ * ulongs each; q's used where Q_STAGED). */
+inline void ws_copy_all(const seq_extent e, const attn_params p, int off, int h, int kv_head, int b,
+                        __global const ushort *q_seq, __global const ushort *k_seq,
+                        __global const ushort *v_seq, __global const ulong *maps,
                         __local ushort *k_tile, __local ushort *v_tile, __local ushort *q_tile,
                         __local ulong *bars)
 {
+#if WS_TMA
+    if (get_local_id(0) != GROUP_SIZE) return;
+    for (int m = Q_STAGED ? 0 : 1; m < 3; ++m) tma_map_acquire(maps + 16 * m);
+#endif
+    const ulong q_map = (ulong)maps, k_map = (ulong)(maps + 16), v_map = (ulong)(maps + 32);
     uint tiles = 0, blocks = 0;
     for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
         const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
@@ -292,24 +369,25 @@ inline void ws_copy_all(const seq_extent e, const attn_params p, int off, __glob
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
 #if Q_STAGED
         mbar_wait(bars + WS_Q_EMPTY, (blocks & 1u) ^ 1u);
-        ws_stage_tile(q_seq, p.q_ss, row0, e.sq, BLOCK_M, q_tile);
-        async_arrive(bars + WS_Q_FULL);
+        ws_fill(q_tile, q_seq, p.q_ss, q_map, row0, e.sq, BLOCK_M, h, b, bars + WS_Q_FULL);
 #else
-        (void)q_seq, (void)q_tile;
+        (void)q_seq, (void)q_tile, (void)q_map;
 #endif
         blocks++;
         for (int tile0 = block_lo; tile0 < block_end; tile0 += BLOCK_N, ++tiles) {
             const uint buf = tiles % KV_BUFS, released = ((tiles / KV_BUFS) & 1u) ^ 1u;
             mbar_wait(bars + WS_K_EMPTY + buf, released);
-            ws_stage_tile(k_seq, p.k_ss, tile0, block_end, BLOCK_N, k_tile + buf * TILE_ELEMS);
-            async_arrive(bars + WS_K_FULL + buf);
+            ws_fill(k_tile + buf * TILE_ELEMS, k_seq, p.k_ss, k_map, tile0, block_end, BLOCK_N, kv_head, b,
+                    bars + WS_K_FULL + buf);
             mbar_wait(bars + WS_V_EMPTY + buf, released);
-            ws_stage_tile(v_seq, p.v_ss, tile0, block_end, BLOCK_N, v_tile + buf * TILE_ELEMS);
-            async_arrive(bars + WS_V_FULL + buf);
+            ws_fill(v_tile + buf * TILE_ELEMS, v_seq, p.v_ss, v_map, tile0, block_end, BLOCK_N, kv_head, b,
+                    bars + WS_V_FULL + buf);
         }
     }
+#if !WS_TMA
     async_commit();
     ASYNC_WAIT(0); /* nothing in flight when the copier leaves */
+#endif
 }
 
 /* A computing warp waits for fill n of a buffer (its full barrier's phase n), then makes
@@ -474,11 +552,11 @@ MMA_UNROLL
     for (int ks = 0; ks < K_STEPS; ++ks) {
 #if Q_REGS
         (void)q_wg;
-        wg_mma_rs_kmajor(s, qa[ks], k_cur + 128 * ks, WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD),
+        wg_mma_rs_kmajor(s, qa[ks], k_cur + TILE_AT(0, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD),
                          scratch);
 #else
         (void)qa;
-        wg_mma_ss(s, q_wg + 128 * ks, WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_cur + 128 * ks,
+        wg_mma_ss(s, q_wg + TILE_AT(0, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_cur + TILE_AT(0, 16 * ks),
                   WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
 #endif
     }
@@ -539,13 +617,17 @@ __kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,
     __global storage_t *o, __global float *lse, __global const int *cu_q,
     __global const int *cu_k, __global const int *seqused, __global const float *alibi, __global float *probs,
-    const attn_params p)
+    const attn_params p
+#if WS_TMA
+    , __global const ulong *tensor_maps /* q, k, v: tma_maps_fill's */
+#endif
+    )
 {
-    __local ushort k_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
-    __local ushort v_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(16)));
+    __local ushort k_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(TILE_ALIGN)));
+    __local ushort v_tile[KV_BUFS * TILE_ELEMS] __attribute__((aligned(TILE_ALIGN)));
 #if Q_STAGED
     /* the group's q rows (a 64-row slice per warpgroup, 16 * M_TILES rows per warp) */
-    __local ushort q_tile[BLOCK_M * (TILE_ELEMS / BLOCK_N)] __attribute__((aligned(16)));
+    __local ushort q_tile[BLOCK_M * (TILE_ELEMS / BLOCK_N)] __attribute__((aligned(TILE_ALIGN)));
 #endif
     __local float scratch[SCRATCH_FLOATS];
 
@@ -564,9 +646,11 @@ __kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_
     __local ulong ws_bars[WS_BARS];
     {
         const int i = get_local_id(0);
-        /* full: the copier's work-items; empty (and q's): one arrival per computing warp */
+        /* full: the copier's work-items (with WS_TMA the one expect_tx); empty (and q's): one
+         * arrival per computing warp */
         const bool full = i < KV_BUFS || (i >= WS_V_FULL && i < WS_V_EMPTY) || i == WS_Q_FULL;
-        if (i < WS_BARS) mbar_init(ws_bars + i, full ? (uint)WS_COPIER_ITEMS : (uint)(GROUP_SIZE / 32));
+        const uint fillers = WS_TMA ? 1u : (uint)WS_COPIER_ITEMS; /* expect_tx, or each cp.async */
+        if (i < WS_BARS) mbar_init(ws_bars + i, full ? fillers : (uint)(GROUP_SIZE / 32));
         mbar_init_fence();
         barrier(CLK_LOCAL_MEM_FENCE); /* the last work-group barrier: the copier leaves early */
     }
@@ -574,11 +658,13 @@ __kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_
 #if WARPGROUPS == 2
         asm volatile("// FACL_SM90A setmaxnreg.dec.sync.aligned.u32 " WS_COPIER_REGS ";" ::: "memory");
 #endif
-#if Q_STAGED
-        ws_copy_all(e, p, off, q_seq, k_seq, v_seq, k_tile, v_tile, q_tile, ws_bars);
-#else
-        ws_copy_all(e, p, off, q_seq, k_seq, v_seq, k_tile, v_tile, 0, ws_bars);
+#if !Q_STAGED
+        __local ushort *q_tile = 0;
 #endif
+#if !WS_TMA
+        __global const ulong *tensor_maps = 0;
+#endif
+        ws_copy_all(e, p, off, h, kv_head, b, q_seq, k_seq, v_seq, tensor_maps, k_tile, v_tile, q_tile, ws_bars);
         return;
     }
 #if WARPGROUPS == 2
@@ -1053,3 +1139,31 @@ MMA_UNROLL
     ws_turn_end();
 #endif
 }
+
+#if WS_TMA
+/* The forward's tensor maps, completed (host: src/fwd_launch.c, src/tensor_map.h): the
+ * host encoded q's, k's and v's with a placeholder address (OpenCL does not tell the
+ * host where a buffer lives); here each is copied into `maps` and given its view's
+ * address with tensormap.replace, the documented way to change a map's field. The
+ * forward, enqueued after this kernel, acquires them (tma_map_acquire). q's stays as
+ * encoded (all zeros) where the kernel keeps q in registers (with_q 0). */
+typedef struct {
+    ulong w[48];
+} __attribute__((aligned(64))) tma_templates;
+
+__kernel __attribute__((reqd_work_group_size(64, 1, 1))) void tma_maps_fill(
+    __global const uchar *q, __global const uchar *k, __global const uchar *v, __global ulong *maps,
+    const tma_templates templates, ulong q_offset, ulong k_offset, ulong v_offset, int with_q)
+{
+    const int i = get_local_id(0);
+    if (i < 48) maps[i] = templates.w[i];
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (i < 3 && (i > 0 || with_q)) {
+        __global const uchar *base = i == 0 ? q + q_offset : i == 1 ? k + k_offset : v + v_offset;
+        asm volatile("// FACL_SM90A tensormap.replace.tile.global_address.global.b1024.b64 [%0], %1;"
+                     :
+                     : "l"(maps + 16 * i), "l"((ulong)base)
+                     : "memory");
+    }
+}
+#endif

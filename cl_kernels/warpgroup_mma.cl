@@ -45,20 +45,38 @@ inline int wg_tile_index(int row, int col, int cols)
 }
 
 /* The descriptor strides of a tile of `cols` columns, in bytes. */
+/* WG_SW128=1: the tiles are in the tensor copy engine's 128-byte swizzle instead
+ * (attn_fwd_mma.cl with WS_TMA): column blocks of 64 rows x 64 values (8 KiB, 1024-byte
+ * aligned), each row's 128 bytes in place but its eight 16-byte pieces permuted, piece p
+ * of row r at p ^ (r % 8). The descriptors then carry layout type 1 (bits 62-63) and,
+ * for both majors, a stride of 1024 bytes per 8 rows; the leading offset is unused for
+ * K-major operands and, MN-major, steps to the next 64 columns, which no product here
+ * reads (each covers 64 columns). Checked on the H200 by tools/probes/tma_probe.c. */
+#ifndef WG_SW128
+#define WG_SW128 0
+#endif
+#if WG_SW128
+#define WG_KMAJOR_LBO(cols) 16
+#define WG_KMAJOR_SBO(cols) 1024
+#define WG_MNMAJOR_LBO(cols) 8192
+#define WG_MNMAJOR_SBO(cols) 1024
+#else
 #define WG_KMAJOR_LBO(cols) 128
 #define WG_KMAJOR_SBO(cols) (16 * (cols))
 #define WG_MNMAJOR_LBO(cols) (16 * (cols))
 #define WG_MNMAJOR_SBO(cols) 128
+#endif
 
 #if !MMA_EMULATE
 
 /* Matrix descriptor: start address, leading and stride byte offsets (each >> 4), no
- * swizzle, base offset 0. A __local pointer's integer value is its shared-window offset. */
+ * swizzle (or the 128-byte one with WG_SW128), base offset 0 (swizzled tiles are
+ * 1024-byte aligned). A __local pointer's integer value is its shared-window offset. */
 inline ulong wg_desc(__local const ushort *start, int lbo, int sbo)
 {
     const uint addr = (uint)(ulong)start;
     return (ulong)((addr & 0x3FFFFu) >> 4) | ((ulong)((uint)lbo >> 4) << 16) |
-           ((ulong)((uint)sbo >> 4) << 32);
+           ((ulong)((uint)sbo >> 4) << 32) | (WG_SW128 ? (1ul << 62) : 0ul);
 }
 
 /* The accumulator's 32 registers (8 float4) as asm operands. */

@@ -146,6 +146,7 @@ static facl_status new_context(cl_context cl_ctx, cl_device_id device,
         pthread_mutex_destroy(&ctx->enqueue_lock);
         if (ctx->programs_ready) facl_program_cache_release(&ctx->programs);
         if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+        facl_tensor_maps_close(ctx->tensor_maps);
         free(ctx);
         return st;
     }
@@ -227,6 +228,7 @@ void facl_context_free(facl_context *ctx)
     facl_program_cache_release(&ctx->programs);
     facl_queue_counters_release(&ctx->split_counters);
     facl_plan_memo_release(&ctx->plans);
+    facl_tensor_maps_close(ctx->tensor_maps);
     clReleaseCommandQueue(ctx->queue);
     clReleaseDevice(ctx->device);
     clReleaseContext(ctx->cl_ctx);

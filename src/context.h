@@ -10,6 +10,7 @@
 #include "plan_memo.h"
 #include "programs.h"
 #include "queue_counters.h"
+#include "tensor_map.h"
 
 struct facl_context {
     cl_context cl_ctx;
@@ -37,6 +38,9 @@ struct facl_context {
      * FACL_BWD_PROBE_* and, while it runs, the thread running it. */
     int bwd_probe;
     pthread_t bwd_probe_thread;
+    /* The CUDA driver's tensor map encoder where the Hopper forward's copier uses the
+     * tensor copy engine (profile.wgmma_tma), else NULL */
+    facl_tensor_maps *tensor_maps;
 };
 
 enum {

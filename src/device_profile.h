@@ -76,6 +76,10 @@ typedef struct facl_device_profile {
      * buffers, 16-byte aligned rows), 2 for that with the warpgroups' ping-pong
      * (WS_PINGPONG); 0 otherwise. */
     int wgmma_ws;
+    /* 1 when that copier fills the tiles through the tensor copy engine (TMA; the context
+     * holds the CUDA driver's map encoder, tensor_map.h, kernel_path.c): tiles in the
+     * 128-byte swizzle, one work-item issuing each tile's boxes; 0 = cp.async. */
+    int wgmma_tma;
     /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE="m_tiles,q_local,block_n,kv_stages"
      * asked (benchmarking), or zeros: the planner's choice. */
     int mma_m_tiles, mma_q_local, mma_block_n, mma_kv_stages;

@@ -33,9 +33,14 @@
 #include "plan.h"
 #include "plan_memo.h"
 #include "status.h"
+#include "tensor_map.h"
 
-/* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last. */
-enum { PACKED_EXTRA_ARGS = 2, PACK_KERNEL_ARGS = 8 };
+/* attn_fwd_rows with packed tiles takes the packed buffer and its tile count last;
+ * attn_fwd_wgmma with the tensor copy engine its maps. */
+enum { PACKED_EXTRA_ARGS = 2, PACK_KERNEL_ARGS = 8, TMA_EXTRA_ARGS = 1, TMA_FILL_ARGS = 9 };
+
+/* The three maps (q, k, v) as tma_maps_fill takes them by value. */
+#define TMA_MAPS 3
 
 /* The program `name` (built or from the caches) and its kernel of the same name, checked
  * to take the arguments the host binds; the kernel is the context's (not released). */
@@ -91,11 +96,19 @@ typedef struct fwd_launch {
     size_t fwd_global[3], fwd_local[3], probs_global[3], pack_global[3];
     facl_view lse;
     facl_kernel_params params;
+    /* the tensor copy engine's maps (plan.tma): tma_maps_fill writes them into `maps`,
+     * released once enqueued like the lse scratch */
+    cl_kernel tma_fill;
+    cl_mem maps;
+    _Alignas(64) unsigned char templates[TMA_MAPS][FACL_TENSOR_MAP_BYTES];
+    cl_ulong map_offsets[TMA_MAPS];
+    cl_int with_q;
 } fwd_launch;
 
 static void release_launch(fwd_launch *l, const facl_fwd_problem *p)
 {
     if (l->packed) clReleaseMemObject(l->packed);
+    if (l->maps) clReleaseMemObject(l->maps);
     if (l->lse.buffer && !p->lse.buffer) clReleaseMemObject(l->lse.buffer);
 }
 
@@ -143,6 +156,63 @@ static cl_int bind_packing(const fwd_launch *l, const facl_fwd_problem *p)
     return err;
 }
 
+/* The layouts of the views whose maps the plan reads (q's only where q is staged), or
+ * NULL with the reason one of them cannot have a map. */
+static const char *tma_layouts(const facl_fwd_problem *p, int with_q, facl_tensor_map_layout out[TMA_MAPS])
+{
+    const char *why = NULL;
+    memset(out, 0, TMA_MAPS * sizeof *out);
+    if (with_q)
+        why = facl_tensor_map_layout_of(&p->q, p->head_dim, p->seqlen_q, p->heads_q, p->batch, &out[0]);
+    if (!why) why = facl_tensor_map_layout_of(&p->k, p->head_dim, p->seqlen_k, p->heads_kv, p->batch, &out[1]);
+    if (!why) why = facl_tensor_map_layout_of(&p->v, p->head_dim, p->seqlen_k, p->heads_kv, p->batch, &out[2]);
+    return why;
+}
+
+/* tma_maps_fill, the maps' buffer, and the maps encoded with a placeholder address. */
+static facl_status prepare_tma(facl_context *ctx, const facl_fwd_problem *p, const facl_fwd_plan *plan,
+                               fwd_launch *l)
+{
+    facl_tensor_map_layout layouts[TMA_MAPS];
+    const char *why = tma_layouts(p, plan->tma_q, layouts);
+    if (why) /* facl_fwd_programs_get planned without the engine for such views */
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "a tensor map the plan needs: %s", why);
+    memset(l->templates, 0, sizeof l->templates);
+    const int bf16 = p->dtype == FACL_DTYPE_BF16;
+    for (int m = plan->tma_q ? 0 : 1; m < TMA_MAPS; ++m) {
+        facl_status st = facl_tensor_map_encode(ctx->tensor_maps, &layouts[m], bf16, l->templates[m]);
+        if (st != FACL_SUCCESS) return st;
+        l->map_offsets[m] = layouts[m].offset_bytes;
+    }
+    l->with_q = plan->tma_q;
+    cl_program program;
+    cl_int err = clGetKernelInfo(l->fwd, CL_KERNEL_PROGRAM, sizeof program, &program, NULL);
+    if (err != CL_SUCCESS) return facl_fail_cl(err, "clGetKernelInfo(CL_KERNEL_PROGRAM)");
+    facl_status st = facl_program_kernel(&ctx->programs, program, "tma_maps_fill", TMA_FILL_ARGS, &l->tma_fill);
+    if (st != FACL_SUCCESS) return st;
+    l->maps = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, sizeof l->templates, NULL, &err);
+    if (err != CL_SUCCESS) {
+        l->maps = NULL;
+        return facl_fail_cl(err, "allocating the tensor copy engine's maps");
+    }
+    return FACL_SUCCESS;
+}
+
+/* tma_maps_fill's arguments, and the forward's maps. */
+static cl_int bind_tma(const fwd_launch *l, const facl_fwd_problem *p)
+{
+    const cl_mem buffers[] = {p->q.buffer, p->k.buffer, p->v.buffer, l->maps};
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; i < 4 && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(l->tma_fill, i, sizeof(cl_mem), &buffers[i]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->tma_fill, 4, sizeof l->templates, l->templates);
+    for (cl_uint m = 0; m < TMA_MAPS && err == CL_SUCCESS; ++m)
+        err = clSetKernelArg(l->tma_fill, 5 + m, sizeof(cl_ulong), &l->map_offsets[m]);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->tma_fill, 8, sizeof l->with_q, &l->with_q);
+    if (err == CL_SUCCESS) err = clSetKernelArg(l->fwd, FACL_KERNEL_NUM_ARGS, sizeof(cl_mem), &l->maps);
+    return err;
+}
+
 /* Every argument of every kernel the call enqueues; with the enqueue lock held, before the
  * first enqueue (the top of this file says why). */
 static cl_int bind_all(const fwd_launch *l, const facl_fwd_problem *p)
@@ -150,6 +220,7 @@ static cl_int bind_all(const fwd_launch *l, const facl_fwd_problem *p)
     cl_int err = bind(l->fwd, p, &l->lse, &l->params);
     if (err == CL_SUCCESS && l->probs) err = bind(l->probs, p, &l->lse, &l->params);
     if (err == CL_SUCCESS && l->pack) err = bind_packing(l, p);
+    if (err == CL_SUCCESS && l->tma_fill) err = bind_tma(l, p);
     return err;
 }
 
@@ -165,7 +236,7 @@ static facl_status programs_for(facl_context *ctx, const facl_device_profile *pr
                          plan->kernel, p->head_dim, (unsigned long long)plan->local_bytes,
                          ctx->profile.device_name, (unsigned long long)plan->local_budget);
     facl_status st = kernel_of(ctx, plan->kernel, plan->options,
-                               plan->packed_kv ? PACKED_EXTRA_ARGS : 0, fwd);
+                               plan->packed_kv ? PACKED_EXTRA_ARGS : plan->tma ? TMA_EXTRA_ARGS : 0, fwd);
     if (st != FACL_SUCCESS || !probs) return st;
     facl_fwd_plan_key key;
     facl_fwd_plan_key_of(p, &key);
@@ -195,11 +266,27 @@ static facl_status blocked_group_fits(facl_context *ctx, const facl_fwd_problem 
     return programs_for(ctx, &previous, p, fwd, probs, plan);
 }
 
+/* The Hopper kernel's copier takes the tensor copy engine only where every map it needs
+ * can be made (tensor_map.h: strides, offset); otherwise this call's copier uses cp.async. */
+static facl_status maps_fit(facl_context *ctx, const facl_fwd_problem *p, cl_kernel *fwd,
+                            cl_kernel *probs, facl_fwd_plan *plan)
+{
+    facl_tensor_map_layout layouts[TMA_MAPS];
+    if (!plan->tma || !tma_layouts(p, plan->tma_q, layouts)) return FACL_SUCCESS;
+    *fwd = NULL; /* the context keeps it */
+    if (probs) *probs = NULL;
+    facl_device_profile without; /* byte for byte: the plan memo compares with memcmp */
+    memcpy(&without, &ctx->profile, sizeof without);
+    without.wgmma_tma = 0;
+    return programs_for(ctx, &without, p, fwd, probs, plan);
+}
+
 facl_status facl_fwd_programs_get(facl_context *ctx, const facl_fwd_problem *p, cl_kernel *fwd,
                                   cl_kernel *probs, facl_fwd_plan *plan)
 {
     facl_status st = programs_for(ctx, &ctx->profile, p, fwd, probs, plan);
     if (st == FACL_SUCCESS) st = blocked_group_fits(ctx, p, fwd, probs, plan);
+    if (st == FACL_SUCCESS) st = maps_fit(ctx, p, fwd, probs, plan);
     return st;
 }
 
@@ -246,6 +333,7 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
     if (want_probs && !l->lse.buffer && (st = scratch_lse(ctx, p, &l->lse)) != FACL_SUCCESS)
         return st;
     facl_kernel_params_fill(p, &l->lse, &l->params);
+    if (plan.tma) return prepare_tma(ctx, p, &plan, l);
     return plan.packed_kv ? prepare_packing(ctx, p, &plan, l) : FACL_SUCCESS;
 }
 
@@ -279,6 +367,13 @@ facl_status facl_launch_fwd(facl_context *ctx, cl_command_queue queue, const fac
         err = clEnqueueNDRangeKernel(queue, l.pack, 3, NULL, l.pack_global, NULL, num_wait, wait,
                                      &packed);
         if (err != CL_SUCCESS) st = facl_fail_cl(err, "enqueueing pack_kv_tiles");
+    }
+    if (st == FACL_SUCCESS && l.tma_fill) {
+        /* The maps the same way (a call has packing or maps, never both) */
+        const size_t one_group = 64;
+        err = clEnqueueNDRangeKernel(queue, l.tma_fill, 1, NULL, &one_group, &one_group, num_wait,
+                                     wait, &packed);
+        if (err != CL_SUCCESS) st = facl_fail_cl(err, "enqueueing tma_maps_fill");
     }
     if (st == FACL_SUCCESS) {
         err = clEnqueueNDRangeKernel(queue, l.fwd, 3, NULL, l.fwd_global, l.fwd_local,

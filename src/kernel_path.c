@@ -6,6 +6,7 @@
 
 #include "env.h"
 #include "status.h"
+#include "tensor_map.h"
 
 static facl_status force_path(facl_context *ctx, const char *name, const char *source)
 {
@@ -71,12 +72,36 @@ static facl_status read_shapes(facl_device_profile *p)
                       4, mma, mma_fields);
 }
 
+/* The warp-specialised Hopper kernel's copier on the device: the tensor copy engine (TMA)
+ * where the CUDA driver can encode its maps (tensor_map.h), unless FACL_FWD_TMA=0 (`env`)
+ * asks for cp.async (benchmarks of both). An engine that is not available leaves cp.async
+ * and says why in the path's reason. */
+static facl_status choose_tensor_maps(facl_context *ctx, const char *env)
+{
+    const size_t used = strlen(ctx->path_reason);
+    if (env && strcmp(env, "0") == 0) {
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; its copier uses cp.async (FACL_FWD_TMA=0)");
+        return FACL_SUCCESS;
+    }
+    if (facl_tensor_maps_open(ctx->device, &ctx->tensor_maps) == FACL_SUCCESS) {
+        ctx->profile.wgmma_tma = 1;
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; its copier uses the tensor copy engine");
+    } else {
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; its copier uses cp.async: %.100s", facl_last_error());
+        facl_error_clear(); /* not a failure of the context */
+    }
+    return FACL_SUCCESS;
+}
+
 /* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when
  * FACL_FWD_WGMMA=1 forces it (nvidia-mma on compute capability 9.x, or mma-emulated);
  * "0", unset or "": never (attn_fwd_mma was faster at every head dim on the H200).
  * FACL_FWD_WGMMA_WS (0, 1 or 2) picks its warp-specialised form, and is refused where the
- * kernel is not forced (it would change nothing). Appends a forced choice to the path's
- * reason. */
+ * kernel is not forced (it would change nothing); FACL_FWD_TMA (0 or 1) its copier, refused
+ * without FACL_FWD_WGMMA_WS. Appends a forced choice to the path's reason. */
 static facl_status choose_wgmma(facl_context *ctx)
 {
     facl_device_profile *p = &ctx->profile;
@@ -85,6 +110,13 @@ static facl_status choose_wgmma(facl_context *ctx)
         return facl_fail(FACL_ERROR_INVALID_VALUE,
                          "FACL_FWD_WGMMA_WS: expected 0, 1 or 2 (with ping-pong), got \"%s\"", ws);
     const int ws_asked = ws && *ws ? ws[0] - '0' : 0;
+    const char *tma = facl_getenv("FACL_FWD_TMA");
+    if (tma && *tma && strcmp(tma, "0") != 0 && strcmp(tma, "1") != 0)
+        return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_TMA: expected 0 or 1, got \"%s\"", tma);
+    if (tma && *tma && !ws_asked)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_TMA=%s applies to the warp-specialised Hopper kernel only: set "
+                         "FACL_FWD_WGMMA=1 and FACL_FWD_WGMMA_WS too", tma);
     const char *env = facl_getenv("FACL_FWD_WGMMA");
     if (!env || !*env || strcmp(env, "0") == 0) {
         if (ws_asked)
@@ -108,7 +140,7 @@ static facl_status choose_wgmma(facl_context *ctx)
     snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
              "; forward wgmma forced by FACL_FWD_WGMMA (%sno probe)",
              ws_asked ? "warp-specialised, " : "");
-    return FACL_SUCCESS;
+    return ws_asked && hopper ? choose_tensor_maps(ctx, tma) : FACL_SUCCESS;
 }
 
 facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)

@@ -335,6 +335,7 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
     char features[256];
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
+    plan->tma = plan->tma_q = 0;
     plan->moves_registers = 0;
     plan->group_rows = 0;
     plan->block_m = 0;
@@ -364,15 +365,21 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
         plan->block_m = 64 * warpgroups;
         plan->fixed_group = 128u * (size_t)warpgroups + (copier ? 128u : 0u);
         plan->moves_registers = copier && warpgroups == 2;
+        /* the copier through the tensor copy engine where the context has its maps
+         * (profile.wgmma_tma), in dense batches: in a varlen batch a sequence's last tile
+         * would bring the next sequence's rows, and keys past seqused_k may hold anything
+         * (the engine's zeros start only past the whole tensor) */
+        plan->tma = copier && profile->wgmma_tma && !p->varlen && !p->seqused;
+        plan->tma_q = plan->tma && !q_regs;
         plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated) +
                             (copier ? 8u * (4u * (uint64_t)pipe + 2u) : 0u);
         /* FACL_SM90A: the program is rebuilt from its PTX with the sm_90a instructions
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
                  "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DWG_WS=%d -DWS_PINGPONG=%d "
-                 "-DM_TILES=1 -DBLOCK_N=64 -DVEC_LOADS=%d -DMMA_EMULATE=%d%s",
+                 "-DM_TILES=1 -DBLOCK_N=64 -DVEC_LOADS=%d -DMMA_EMULATE=%d%s%s",
                  features, warpgroups, q_regs, pipe, ws, ws && profile->wgmma_ws == 2, aligned, emulated,
-                 emulated ? "" : " -DFACL_SM90A=1");
+                 emulated ? "" : " -DFACL_SM90A=1", plan->tma ? " -DWS_TMA=1 -DWG_SW128=1" : "");
         return;
     }
     mma_shape mma;

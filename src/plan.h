@@ -11,7 +11,7 @@
 typedef struct facl_fwd_plan {
     const char *kernel;  /* program and kernel name: "attn_fwd", "attn_fwd_blocked",
                           * "attn_fwd_rows", "attn_fwd_mma", "attn_fwd_wgmma" */
-    char options[416];   /* OpenCL build options: -D specialisation macros */
+    char options[512];   /* OpenCL build options: -D specialisation macros */
     int block_n;         /* keys per tile */
     int rows_per_item;   /* attn_fwd_rows: query rows per work-item (else 1) */
     int register_rows;   /* attn_fwd_rows: rows whose q.k and p.v chains run at once (RB) */
@@ -33,6 +33,10 @@ typedef struct facl_fwd_plan {
     uint64_t local_bytes; /* static local memory of the kernel variant */
     uint64_t local_budget; /* what the launch allows it (local_mem_usable, or
                             * facl_mma_local_budget for attn_fwd_mma) */
+    /* attn_fwd_wgmma's copier through the tensor copy engine (WS_TMA): the forward takes
+     * the maps tma_maps_fill completes as one more argument; tma_q: q's map too (q staged
+     * in local memory) */
+    int tma, tma_q;
 } facl_fwd_plan;
 
 /* The static local memory a tensor-core kernel (attn_fwd_mma, attn_bwd_mma) may declare:

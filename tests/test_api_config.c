@@ -267,6 +267,10 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_WGMMA_WS", "3", FACL_ERROR_INVALID_VALUE);
     /* without FACL_FWD_WGMMA=1 it would change nothing: refused */
     expect_env("FACL_FWD_WGMMA_WS", "1", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_TMA", "", FACL_SUCCESS);
+    expect_env("FACL_FWD_TMA", "on", FACL_ERROR_INVALID_VALUE);
+    /* without the warp-specialised Hopper kernel it would change nothing: refused */
+    expect_env("FACL_FWD_TMA", "0", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
     expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);
@@ -300,6 +304,14 @@ static void test_fwd_wgmma_env(void **state)
     facl_context_free(ctx);
     if (!strstr(info.kernel_path_reason, "wgmma forced") || !strstr(info.kernel_path_reason, "warp-specialised"))
         fail_msg("reason '%s' does not say warp-specialised wgmma is forced", info.kernel_path_reason);
+    /* its copier's choice is taken there (the emulation has no copier: nothing to open) */
+    setenv("FACL_FWD_WGMMA_WS", "1", 1);
+    setenv("FACL_FWD_TMA", "0", 1);
+    st = create_with_path("mma-emulated", &ctx);
+    unsetenv("FACL_FWD_TMA");
+    unsetenv("FACL_FWD_WGMMA_WS");
+    if (st != FACL_SUCCESS) fail_msg("FACL_FWD_TMA=0 with the WS kernel on mma-emulated: %s", facl_last_error());
+    facl_context_free(ctx);
     ctx = (facl_context *)&ctx;
     st = create_with_path("portable-gpu", &ctx);
     unsetenv("FACL_FWD_WGMMA");

@@ -1362,6 +1362,63 @@ static void test_wgmma_ws_plan(void **state)
     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
 }
 
+/* The copier through the tensor copy engine (profile.wgmma_tma, WS_TMA with the 128-byte
+ * swizzle): only where the context has the maps and there is a copier (device, aligned
+ * rows), only for dense batches without seqused_k; q's map where q is staged (d > 128);
+ * the same local memory as the cp.async copier. */
+static void test_wgmma_tma_plan(void **state)
+{
+    (void)state;
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    dev.wgmma_ws = 2;
+    facl_fwd_problem p = problem(128, 1000);
+    facl_fwd_plan plan;
+    facl_plan_fwd_program(&p, &dev, &plan); /* no maps in the context: cp.async */
+    assert_int_equal(option_value(&plan, "WG_WS"), 1);
+    assert_null(strstr(plan.options, "WS_TMA"));
+    assert_int_equal(plan.tma, 0);
+    const uint64_t cp_async_bytes = plan.local_bytes;
+    dev.wgmma_tma = 1;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WS_TMA"), 1);
+    assert_int_equal(option_value(&plan, "WG_SW128"), 1);
+    assert_int_equal(plan.tma, 1);
+    assert_int_equal(plan.tma_q, 0); /* d = 128: q in registers */
+    assert_int_equal(plan.local_bytes, cp_async_bytes);
+    assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
+    facl_fwd_problem p256 = problem(256, 1000);
+    facl_plan_fwd_program(&p256, &dev, &plan);
+    assert_int_equal(option_value(&plan, "Q_REGS"), 0);
+    assert_int_equal(plan.tma, 1);
+    assert_int_equal(plan.tma_q, 1);
+    /* varlen and seqused_k: cp.async */
+    facl_fwd_problem v = p;
+    v.varlen = 1;
+    facl_plan_fwd_program(&v, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WG_WS"), 1);
+    assert_int_equal(plan.tma, 0);
+    assert_null(strstr(plan.options, "WS_TMA"));
+    facl_fwd_problem u = p;
+    u.seqused = (cl_mem)&u; /* any non-NULL handle: planning never reads it */
+    facl_plan_fwd_program(&u, &dev, &plan);
+    assert_int_equal(plan.tma, 0);
+    /* no copier (unaligned k rows; the emulation): no engine */
+    p.k.offset = 4;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WG_WS"), 0);
+    assert_int_equal(plan.tma, 0);
+    p.k.offset = 0;
+    facl_device_profile emu = device_reporting(48 * 1024, FACL_PATH_MMA_EMULATED);
+    emu.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    emu.wgmma_ws = 2;
+    emu.wgmma_tma = 1;
+    facl_plan_fwd_program(&p, &emu, &plan);
+    assert_int_equal(plan.tma, 0);
+    assert_null(strstr(plan.options, "WS_TMA"));
+}
+
 /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile and its
  * k/v buffers counted, q's rows in the 16-byte check where q is staged, and the default
  * shape where the asked one does not fit the budget. */
@@ -1529,6 +1586,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mma_path),
         cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_wgmma_ws_plan),
+        cmocka_unit_test(test_wgmma_tma_plan),
         cmocka_unit_test(test_mma_requested_shape),
         cmocka_unit_test(test_mma_shapes_on_oclgrind),
         cmocka_unit_test(test_lanes_for_wide_heads),

@@ -13,8 +13,9 @@ sm_90 for attn_cache_mma); the parameter-block sizes come from the host headers.
 
 How: clang (15 or newer) compiles the OpenCL C for nvptx64 (sm_86, PTX 7.5, the newest it
 knows; inline asm text is passed through unchecked); the OpenCL built-ins it leaves as
-calls are given stub bodies; the PTX is retargeted to sm_90 / PTX 8.0 and assembled by
-CUDA's ptxas (-c: relocatable, so nothing else need resolve). ptxas then checks every
+calls are given stub bodies; the PTX is retargeted to sm_90 / PTX 8.3 (the tensor map
+fences need 8.3; NVIDIA's driver writes 9.0) and assembled by CUDA's ptxas (-c:
+relocatable, so nothing else need resolve). ptxas then checks every
 inline instruction and prints registers and spills. The register counts are clang's
 code generation, not the driver's: for those, read the driver's PTX from the disk cache
 with tools/driver_ptx_regs.py. Needs clang, gcc and ptxas (CUDA_HOME/bin or PATH).
@@ -149,7 +150,7 @@ def main(argv):
         if subprocess.run(cmd).returncode != 0:
             return 1
         text = stub_builtins(open(ptx).read())
-        text = re.sub(r"(?m)^\.version .*$", ".version 8.0", text)
+        text = re.sub(r"(?m)^\.version .*$", ".version 8.3", text)
         # -DFACL_SM90A=1: the sm_90a instructions behind the marker become instructions, as
         # src/ptx_patch.c does with the driver's PTX (wgmma, setmaxnreg are then checked too)
         arch = "sm_90a" if str(defines.get("FACL_SM90A", 0)) == "1" else "sm_90"
