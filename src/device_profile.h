@@ -25,7 +25,7 @@ typedef enum facl_kernel_path {
                                  * local memory: any device, for testing its bookkeeping */
 } facl_kernel_path;
 
-enum { FACL_WGMMA_OFF = 0, FACL_WGMMA_EVERYWHERE = 1 };
+enum { FACL_WGMMA_OFF = 0, FACL_WGMMA_EVERYWHERE = 1, FACL_WGMMA_WHERE_FASTER = 2 };
 
 typedef struct facl_device_profile {
     char platform_name[128];
@@ -64,9 +64,11 @@ typedef struct facl_device_profile {
      * atomics where they are faster. */
     int bwd_dq_atomic;
     /* Whether the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
-     * fp16/bf16: FACL_WGMMA_OFF (the default: attn_fwd_mma ran faster at every head dim
-     * on the H200, docs/PERFORMANCE.md), or FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1
-     * forces it (tests, benchmarks; kernel_path.c). */
+     * fp16/bf16: FACL_WGMMA_OFF (FACL_FWD_WGMMA=0, a forced path, a device without it, or
+     * its probe failed), FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1 forces it (tests,
+     * benchmarks), or FACL_WGMMA_WHERE_FASTER (the default on compute capability 9.x once
+     * its warp-specialised form with the tensor copy engine passed its probe): that form
+     * where the plan finds it faster than attn_fwd_mma (kernel_path.c, plan.c). */
     int fwd_wgmma;
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */

@@ -96,13 +96,51 @@ static facl_status choose_tensor_maps(facl_context *ctx, const char *env)
     return FACL_SUCCESS;
 }
 
-/* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): only when
- * FACL_FWD_WGMMA=1 forces it (nvidia-mma on compute capability 9.x, or mma-emulated);
- * "0", unset or "": never (attn_fwd_mma was faster at every head dim on the H200).
- * FACL_FWD_WGMMA_WS (0, 1 or 2) picks its warp-specialised form, and is refused where the
- * kernel is not forced (it would change nothing); FACL_FWD_TMA (0 or 1) its copier, refused
- * without FACL_FWD_WGMMA_WS. Appends a forced choice to the path's reason. */
-static facl_status choose_wgmma(facl_context *ctx)
+/* The default on a Hopper GPU whose nvidia-mma path passed its probe: the warp-specialised
+ * Hopper kernel (ping-pong) with the tensor copy engine where the planner finds it faster
+ * than attn_fwd_mma (FACL_WGMMA_WHERE_FASTER, plan.c), once the CUDA driver's map encoder
+ * is there and the kernel passed its own probe (the same problems as nvidia-mma's);
+ * otherwise attn_fwd_mma everywhere, the reason saying why. FACL_FWD_TMA=0 (`tma`) keeps
+ * it off. */
+static void choose_hopper_default(facl_context *ctx, const char *tma)
+{
+    facl_device_profile *p = &ctx->profile;
+    const size_t used = strlen(ctx->path_reason);
+    if (tma && strcmp(tma, "0") == 0) {
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; Hopper forward off (FACL_FWD_TMA=0)");
+        return;
+    }
+    char why[200];
+    if (facl_tensor_maps_open(ctx->device, &ctx->tensor_maps) != FACL_SUCCESS) {
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; Hopper forward off: %.100s", facl_last_error());
+    } else if (facl_probe_fwd_hopper(ctx, why, sizeof why) != FACL_SUCCESS) {
+        facl_tensor_maps_close(ctx->tensor_maps);
+        ctx->tensor_maps = NULL;
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; Hopper forward probe failed: %.100s", why);
+    } else {
+        p->fwd_wgmma = FACL_WGMMA_WHERE_FASTER;
+        p->wgmma_ws = 2;
+        p->wgmma_tma = 1;
+        snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                 "; Hopper forward with the tensor copy engine where faster (probe passed)");
+    }
+    facl_log(&ctx->logger, FACL_LOG_PROBE, "%s", ctx->path_reason + used + 2); /* past "; " */
+    facl_error_clear(); /* none of this fails the context */
+}
+
+/* Whether the forward uses attn_fwd_wgmma (device_profile.h, fwd_wgmma): FACL_FWD_WGMMA=1
+ * forces it for every fp16/bf16 head dim (nvidia-mma on compute capability 9.x, or
+ * mma-emulated); "0" never; unset or "": where faster on a Hopper GPU whose nvidia-mma
+ * path was chosen by its probe (choose_hopper_default), else never.
+ * FACL_FWD_WGMMA_WS (0, 1 or 2) picks its warp-specialised form when forced, and is
+ * refused where the kernel is not forced (it would change nothing); FACL_FWD_TMA (0 or 1)
+ * its copier when forced, or turns the default off, and is refused with FACL_FWD_WGMMA=0
+ * and with FACL_FWD_WGMMA=1 without FACL_FWD_WGMMA_WS. Appends the choice to the path's
+ * reason. `probed`: the path was chosen by its probe. */
+static facl_status choose_wgmma(facl_context *ctx, int probed)
 {
     facl_device_profile *p = &ctx->profile;
     const char *ws = facl_getenv("FACL_FWD_WGMMA_WS");
@@ -113,22 +151,30 @@ static facl_status choose_wgmma(facl_context *ctx)
     const char *tma = facl_getenv("FACL_FWD_TMA");
     if (tma && *tma && strcmp(tma, "0") != 0 && strcmp(tma, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_TMA: expected 0 or 1, got \"%s\"", tma);
-    if (tma && *tma && !ws_asked)
-        return facl_fail(FACL_ERROR_INVALID_VALUE,
-                         "FACL_FWD_TMA=%s applies to the warp-specialised Hopper kernel only: set "
-                         "FACL_FWD_WGMMA=1 and FACL_FWD_WGMMA_WS too", tma);
     const char *env = facl_getenv("FACL_FWD_WGMMA");
-    if (!env || !*env || strcmp(env, "0") == 0) {
+    const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
+    if (!env || !*env) {
         if (ws_asked)
             return facl_fail(FACL_ERROR_INVALID_VALUE,
-                             "FACL_FWD_WGMMA_WS=%s applies to the Hopper kernel only: set "
+                             "FACL_FWD_WGMMA_WS=%s applies to the Hopper kernel when forced only: set "
                              "FACL_FWD_WGMMA=1 too", ws);
+        if (hopper && probed) choose_hopper_default(ctx, tma && *tma ? tma : NULL);
+        return FACL_SUCCESS;
+    }
+    if (strcmp(env, "0") == 0) {
+        if (ws_asked || (tma && *tma))
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "%s=%s changes nothing with FACL_FWD_WGMMA=0 (no Hopper kernel)",
+                             ws_asked ? "FACL_FWD_WGMMA_WS" : "FACL_FWD_TMA", ws_asked ? ws : tma);
         return FACL_SUCCESS;
     }
     if (strcmp(env, "1") != 0)
         return facl_fail(FACL_ERROR_INVALID_VALUE, "FACL_FWD_WGMMA: expected 0 or 1, got \"%s\"",
                          env);
-    const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
+    if (tma && *tma && !ws_asked)
+        return facl_fail(FACL_ERROR_INVALID_VALUE,
+                         "FACL_FWD_TMA=%s applies to the warp-specialised Hopper kernel only when it "
+                         "is forced: set FACL_FWD_WGMMA_WS too", tma);
     if (!hopper && p->path != FACL_PATH_MMA_EMULATED)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "FACL_FWD_WGMMA=1 needs the nvidia-mma path on a compute "
@@ -149,6 +195,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
     /* before the probe, so that it runs the shape the calls will */
     facl_status st = read_shapes(&ctx->profile);
     if (st != FACL_SUCCESS) return st;
+    int probed = 0; /* nvidia-mma chosen by its probe */
     if (env && *env) {
         st = force_path(ctx, env, "FACL_KERNEL_PATH");
     } else if (configured && *configured) {
@@ -157,6 +204,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
         char why[200];
         if (facl_probe_fwd_path(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
             ctx->profile.path = FACL_PATH_NVIDIA_MMA;
+            probed = 1;
             if (facl_probe_cache_mma(ctx, FACL_PATH_NVIDIA_MMA, why, sizeof why) == FACL_SUCCESS) {
                 snprintf(ctx->path_reason, sizeof ctx->path_reason, "nvidia-mma probe passed");
             } else {
@@ -178,7 +226,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
                  ctx->profile.path == FACL_PATH_PORTABLE_CPU ? "CPU device"
                                                              : "no fast path for this device");
     }
-    if (st == FACL_SUCCESS) st = choose_wgmma(ctx);
+    if (st == FACL_SUCCESS) st = choose_wgmma(ctx, probed);
     if (st == FACL_SUCCESS)
         facl_log(&ctx->logger, FACL_LOG_KERNEL_PATH, "kernel path %s: %s",
                  facl_kernel_path_name(ctx->profile.path), ctx->path_reason);

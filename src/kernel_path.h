@@ -19,6 +19,11 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
  * merge runs too) on `path`; the context's path is left as it was. */
 facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char *why, size_t cap);
 
+/* The same problems through the Hopper forward's warp-specialised kernel (ping-pong) with
+ * its copier through the tensor copy engine (the context holds the maps' encoder); the
+ * profile's Hopper settings are left as they were. */
+facl_status facl_probe_fwd_hopper(facl_context *ctx, char *why, size_t cap);
+
 /* The backward's tensor-core kernels (attn_bwd_mma.cl, as planned for `path`) against
  * attn_bwd.cl on the same device and inputs: dq, dk and dv of a few tiny problems
  * (forward through the context's path). FACL_SUCCESS if they agree within the rounding

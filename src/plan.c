@@ -323,6 +323,25 @@ static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *pr
     return 0;
 }
 
+/* FACL_WGMMA_WHERE_FASTER: the warp-specialised Hopper kernel with the tensor copy engine
+ * (WS + ping-pong, WS_TMA) where it runs faster than attn_fwd_mma: a dense batch without
+ * seqused_k, q, k and v rows 16-byte aligned (the engine's copier; elsewhere the Hopper
+ * kernel's cp.async copier is slower than attn_fwd_mma), and at least as many query rows
+ * and keys as its fixed costs need. On the H200 (runs 127 and 129, docs/PERFORMANCE.md,
+ * fp16, TFLOP/s of the Hopper kernel over attn_fwd_mma's, non-causal / causal): d <= 64
+ * 0.97 / 0.88 at 2k, 1.03 / 0.98 at 4k, 1.10 / 1.08 at 8k; d <= 128 1.06 / 0.89 at 1k,
+ * 1.25 / 1.12 at 2k; d <= 256 1.16 / 0.93 at 512, 1.44 / 1.21 at 1k. */
+static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_profile *profile)
+{
+    if (profile->fwd_wgmma != FACL_WGMMA_WHERE_FASTER || !profile->wgmma_tma ||
+        profile->path != FACL_PATH_NVIDIA_MMA)
+        return 0;
+    if (p->varlen || p->seqused || !p->q_aligned || !p->k_aligned || !p->v_aligned) return 0;
+    const int rows = p->seqlen_q < p->seqlen_k ? p->seqlen_q : p->seqlen_k;
+    const int needed = p->head_dim <= 64 ? 8192 : p->head_dim <= 128 ? 2048 : 1024;
+    return rows >= needed;
+}
+
 /* attn_fwd_mma: fp16 or bf16 operands, any head_dim (up to 256). */
 static int mma_applies(const facl_fwd_plan_key *p)
 {
@@ -347,9 +366,11 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
     const uint64_t mma_budget = facl_mma_local_budget(profile);
     plan->local_budget = profile->local_mem_usable;
     int warpgroups, q_regs, pipe;
-    /* Only when forced (FACL_FWD_WGMMA=1): attn_fwd_mma with q staged in local memory ran
-     * faster at every head dim on the H200 (run 51; docs/PERFORMANCE.md). */
-    if (profile->fwd_wgmma == FACL_WGMMA_EVERYWHERE && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
+    /* Forced (FACL_FWD_WGMMA=1), or its warp-specialised form with the tensor copy engine
+     * where that is faster (hopper_kernel_faster); elsewhere attn_fwd_mma, which with q
+     * staged in local memory ran faster than the other Hopper forms (run 51). */
+    const int hopper = profile->fwd_wgmma == FACL_WGMMA_EVERYWHERE || hopper_kernel_faster(p, profile);
+    if (hopper && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
         mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs, &pipe)) {
         plan->kernel = "attn_fwd_wgmma";
         plan->block_n = 64;

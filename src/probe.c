@@ -66,10 +66,14 @@ static void reference_row(const double *q, const double *k, const double *v, int
     *lse = m + log(l);
 }
 
-/* The forward through the path's kernel. */
+/* What a probe case runs: the forward's attn_fwd_mma, the forward's Hopper kernel with
+ * its copier through the tensor copy engine, or the KV-cache kernel. */
+typedef enum probe_target { PROBE_FWD_MMA, PROBE_FWD_HOPPER, PROBE_CACHE } probe_target;
+
+/* The forward through the path's kernel (`hopper`: the Hopper kernel through the engine). */
 static facl_status launch_fwd(facl_context *ctx, const facl_tensor *q, const facl_tensor *k,
                               const facl_tensor *v, const facl_tensor *out, const facl_tensor *lse,
-                              const facl_attn_options *opts)
+                              const facl_attn_options *opts, int hopper)
 {
     const facl_fwd_names names = {"q", "k", "v"};
     facl_fwd_problem p;
@@ -78,9 +82,10 @@ static facl_status launch_fwd(facl_context *ctx, const facl_tensor *q, const fac
     if (st != FACL_SUCCESS) return st;
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &ctx->profile, &plan);
-    /* (the context's probe runs before FACL_FWD_WGMMA is read: attn_fwd_mma it is) */
-    if (strcmp(plan.kernel, "attn_fwd_mma") != 0)
-        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach attn_fwd_mma");
+    /* (the context's first probe runs before FACL_FWD_WGMMA is read: attn_fwd_mma it is) */
+    if (strcmp(plan.kernel, hopper ? "attn_fwd_wgmma" : "attn_fwd_mma") != 0 || (hopper && !plan.tma))
+        return facl_fail(FACL_ERROR_UNSUPPORTED, "the plan does not reach %s",
+                         hopper ? "attn_fwd_wgmma through the tensor copy engine" : "attn_fwd_mma");
     return facl_launch_fwd(ctx, ctx->queue, &p, 0, NULL, NULL);
 }
 
@@ -104,9 +109,10 @@ static facl_status launch_cache(facl_context *ctx, const facl_tensor *q, const f
     return facl_launch_cache(ctx, ctx->queue, &p, 0, NULL, NULL);
 }
 
-static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, char *why,
-                            size_t cap)
+static facl_status run_case(facl_context *ctx, const probe_case *pc, probe_target target,
+                            char *why, size_t cap)
 {
+    const int cache = target == PROBE_CACHE;
     const int d = pc->head_dim;
     const size_t nq = (size_t)SQ * HQ * d, nk = (size_t)SK * HKV * d;
     uint16_t *bits = malloc(sizeof *bits * (nq + 2 * nk + nq));
@@ -142,7 +148,7 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, 
     facl_attn_options opts = facl_attn_options_default();
     opts.causal = 1;
     st = cache ? launch_cache(ctx, &q, &k, &v, &out, &lse_t, &opts)
-               : launch_fwd(ctx, &q, &k, &v, &out, &lse_t, &opts);
+               : launch_fwd(ctx, &q, &k, &v, &out, &lse_t, &opts, target == PROBE_FWD_HOPPER);
     if (st != FACL_SUCCESS) goto done;
     uint16_t *out_bits = bits + nq + 2 * nk;
     err = clEnqueueReadBuffer(ctx->queue, buf.out, CL_TRUE, 0, nq * 2, out_bits, 0, NULL, NULL);
@@ -171,7 +177,8 @@ static facl_status run_case(facl_context *ctx, const probe_case *pc, int cache, 
         }
 done:
     if (st != FACL_SUCCESS)
-        snprintf(why, cap, "%s%s d=%d: %s", cache ? "KV cache " : "",
+        snprintf(why, cap, "%s%s d=%d: %s",
+                 cache ? "KV cache " : target == PROBE_FWD_HOPPER ? "Hopper kernel " : "",
                  pc->dtype == FACL_DTYPE_F16 ? "fp16" : "bf16", d, facl_last_error());
     release_buffers(&buf);
     free(bits);
@@ -186,9 +193,27 @@ facl_status facl_probe_fwd_path(facl_context *ctx, facl_kernel_path path, char *
     ctx->profile.path = path;
     facl_status st = FACL_SUCCESS;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
-        st = run_case(ctx, &k_cases[i], 0, why, cap);
-    if (st == FACL_SUCCESS) st = run_case(ctx, &k_fwd_wide, 0, why, cap);
+        st = run_case(ctx, &k_cases[i], PROBE_FWD_MMA, why, cap);
+    if (st == FACL_SUCCESS) st = run_case(ctx, &k_fwd_wide, PROBE_FWD_MMA, why, cap);
     ctx->profile.path = saved;
+    if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
+    return st;
+}
+
+facl_status facl_probe_fwd_hopper(facl_context *ctx, char *why, size_t cap)
+{
+    facl_device_profile *pr = &ctx->profile;
+    const int saved[3] = {pr->fwd_wgmma, pr->wgmma_ws, pr->wgmma_tma};
+    pr->fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    pr->wgmma_ws = 2;
+    pr->wgmma_tma = 1;
+    facl_status st = FACL_SUCCESS;
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
+        st = run_case(ctx, &k_cases[i], PROBE_FWD_HOPPER, why, cap);
+    if (st == FACL_SUCCESS) st = run_case(ctx, &k_fwd_wide, PROBE_FWD_HOPPER, why, cap);
+    pr->fwd_wgmma = saved[0];
+    pr->wgmma_ws = saved[1];
+    pr->wgmma_tma = saved[2];
     if (st == FACL_SUCCESS) snprintf(why, cap, "passed");
     return st;
 }
@@ -202,7 +227,7 @@ facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char 
     ctx->profile.cache_mma_off = 0;
     facl_status st = FACL_SUCCESS;
     for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
-        st = run_case(ctx, &k_cases[i], 1, why, cap);
+        st = run_case(ctx, &k_cases[i], PROBE_CACHE, why, cap);
     /* where the planner fills a dense cache's tiles with the copy engine (8 warps for the
      * probe's few units, 4 for many), small pages still take cp.async: every variant it
      * may choose passes before any is used */
@@ -215,7 +240,7 @@ facl_status facl_probe_cache_mma(facl_context *ctx, facl_kernel_path path, char 
         for (int o = 0; o < count && st == FACL_SUCCESS; ++o) {
             ctx->cache_mma_shape = others[o];
             for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0] && st == FACL_SUCCESS; ++i)
-                st = run_case(ctx, &k_cases[i], 1, why, cap);
+                st = run_case(ctx, &k_cases[i], PROBE_CACHE, why, cap);
         }
         ctx->cache_mma_shape = saved_shape;
     }

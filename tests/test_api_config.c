@@ -269,8 +269,13 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_WGMMA_WS", "1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_TMA", "", FACL_SUCCESS);
     expect_env("FACL_FWD_TMA", "on", FACL_ERROR_INVALID_VALUE);
-    /* without the warp-specialised Hopper kernel it would change nothing: refused */
+    /* alone it turns the Hopper default off (nothing to turn off here) */
+    expect_env("FACL_FWD_TMA", "0", FACL_SUCCESS);
+    /* with FACL_FWD_WGMMA=0 it would change nothing: refused */
+    setenv("FACL_FWD_WGMMA", "0", 1);
     expect_env("FACL_FWD_TMA", "0", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_WS", "2", FACL_ERROR_INVALID_VALUE);
+    unsetenv("FACL_FWD_WGMMA");
     expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
     expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);

@@ -595,6 +595,19 @@ static facl_device_profile device_reporting(uint64_t local_mem, facl_kernel_path
     return p;
 }
 
+/* A Hopper GPU (nvidia-mma, compute capability 9.x) whose forward plans attn_fwd_wgmma as
+ * `mode` says (FACL_WGMMA_*), warp-specialised as `ws` says, through the tensor copy
+ * engine where `tma`. */
+static facl_device_profile hopper(int mode, int ws, int tma)
+{
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.fwd_wgmma = mode;
+    dev.wgmma_ws = ws;
+    dev.wgmma_tma = tma;
+    return dev;
+}
+
 /* attn_cache.cl's local arrays (see k_files) from the macros its plan compiles it with. */
 static uint64_t cache_kernel_local_bytes(const facl_cache_plan *plan)
 {
@@ -1263,9 +1276,7 @@ static void test_wgmma_plan(void **state)
     assert_true(wgmma_plans > 0);
 
     /* the planner's shapes on the H200's budget: two warpgroups, q in registers */
-    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
-    dev.nv_compute_major = 9;
-    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    facl_device_profile dev = hopper(FACL_WGMMA_EVERYWHERE, 0, 0);
     facl_fwd_problem p = problem(256, 1000);
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &dev, &plan);
@@ -1315,10 +1326,7 @@ static void test_wgmma_plan(void **state)
 static void test_wgmma_ws_plan(void **state)
 {
     (void)state;
-    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
-    dev.nv_compute_major = 9;
-    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
-    dev.wgmma_ws = 1;
+    facl_device_profile dev = hopper(FACL_WGMMA_EVERYWHERE, 1, 0);
     facl_fwd_problem p = problem(128, 1000);
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &dev, &plan);
@@ -1369,10 +1377,7 @@ static void test_wgmma_ws_plan(void **state)
 static void test_wgmma_tma_plan(void **state)
 {
     (void)state;
-    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
-    dev.nv_compute_major = 9;
-    dev.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
-    dev.wgmma_ws = 2;
+    facl_device_profile dev = hopper(FACL_WGMMA_EVERYWHERE, 2, 0);
     facl_fwd_problem p = problem(128, 1000);
     facl_fwd_plan plan;
     facl_plan_fwd_program(&p, &dev, &plan); /* no maps in the context: cp.async */
@@ -1417,6 +1422,65 @@ static void test_wgmma_tma_plan(void **state)
     facl_plan_fwd_program(&p, &emu, &plan);
     assert_int_equal(plan.tma, 0);
     assert_null(strstr(plan.options, "WS_TMA"));
+}
+
+/* FACL_WGMMA_WHERE_FASTER (a Hopper context whose Hopper kernel passed its probe): that
+ * kernel, warp-specialised with the engine, from 8k rows and keys at d <= 64, 2k at
+ * d <= 128, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
+ * seqused_k, unaligned rows) or without the engine; never on another path. */
+static void test_wgmma_where_faster_plan(void **state)
+{
+    (void)state;
+    facl_device_profile dev = hopper(FACL_WGMMA_WHERE_FASTER, 2, 1);
+    /* head dim, query rows (and keys), the rows and keys it needs */
+    static const struct {
+        int d, rows, needed;
+    } cases[] = {{64, 8192, 8192}, {64, 4096, 8192}, {128, 2048, 2048}, {128, 2047, 2048},
+                 {80, 2048, 2048}, {256, 1024, 1024}, {256, 1023, 1024}, {192, 1024, 1024},
+                 {32, 100000, 8192}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        const int hopper = cases[i].rows >= cases[i].needed;
+        facl_fwd_problem p = problem(cases[i].d, cases[i].rows);
+        p.seqlen_k = cases[i].rows;
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        if (strcmp(plan.kernel, hopper ? "attn_fwd_wgmma" : "attn_fwd_mma") != 0)
+            fail_msg("d=%d rows %d: %s", cases[i].d, cases[i].rows, plan.kernel);
+        if (hopper) {
+            assert_int_equal(plan.tma, 1);
+            assert_int_equal(option_value(&plan, "WS_PINGPONG"), 1);
+        }
+        /* one key short of what it needs: attn_fwd_mma */
+        p.seqlen_k = cases[i].needed - 1;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_string_equal(plan.kernel, "attn_fwd_mma");
+    }
+    facl_fwd_problem p = problem(128, 4096);
+    p.seqlen_k = 4096;
+    facl_fwd_problem v = p, u = p, a = p;
+    v.varlen = 1;
+    u.seqused = (cl_mem)&u;
+    a.q.offset = 4;
+    const facl_fwd_problem *others[3] = {&v, &u, &a};
+    facl_fwd_plan plan;
+    for (int i = 0; i < 3; ++i) {
+        facl_plan_fwd_program(others[i], &dev, &plan);
+        assert_string_equal(plan.kernel, "attn_fwd_mma");
+    }
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    dev.wgmma_tma = 0; /* no engine (a view it cannot take: fwd_launch.c replans so) */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    dev.wgmma_tma = 1;
+    p.dtype = FACL_DTYPE_F32;
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_not_equal(plan.kernel, "attn_fwd_wgmma");
+    facl_device_profile emu = dev;
+    emu.path = FACL_PATH_MMA_EMULATED;
+    p.dtype = FACL_DTYPE_F16;
+    facl_plan_fwd_program(&p, &emu, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
 }
 
 /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile and its
@@ -1587,6 +1651,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_wgmma_ws_plan),
         cmocka_unit_test(test_wgmma_tma_plan),
+        cmocka_unit_test(test_wgmma_where_faster_plan),
         cmocka_unit_test(test_mma_requested_shape),
         cmocka_unit_test(test_mma_shapes_on_oclgrind),
         cmocka_unit_test(test_lanes_for_wide_heads),
