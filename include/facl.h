@@ -392,8 +392,8 @@ typedef struct facl_prepare_desc {
 #define FACL_PREPARE_DESC_INIT { (uint32_t)sizeof(facl_prepare_desc), FACL_DTYPE_F16, 64, 0, 0, 0, NULL }
 
 /* Compile (or load from the disk cache) every program the described calls need, so
- * that an inference server pays no compile on its first request. Blocks until done.
- * Enqueues nothing. */
+ * that an inference server pays no compile on its first request (on Hopper also the
+ * kernel that long sequences take). Blocks until done. Enqueues nothing. */
 FACL_API facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs,
                                       size_t count);
 

@@ -53,6 +53,9 @@ static facl_status problem_of(const facl_prepare_desc *d, size_t index, facl_fwd
     return FACL_SUCCESS;
 }
 
+/* Rows and keys beyond every length at which the planner changes kernels. */
+#define LONG_SEQUENCE (1 << 16)
+
 facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, size_t count)
 {
 #define END(f) FACL_FIELD_END(facl_prepare_desc, f)
@@ -89,6 +92,16 @@ facl_status facl_prepare_fwd(facl_context *ctx, const facl_prepare_desc *descs, 
         if (st == FACL_SUCCESS)
             st = facl_fwd_programs_get(ctx, &p, &fwd, p.probs.buffer ? &probs : NULL, &plan);
         if (st != FACL_SUCCESS) return st;
+        /* On Hopper long sequences take another kernel (plan.c, FACL_WGMMA_WHERE_FASTER):
+         * prepare it too where the described calls can reach it */
+        facl_fwd_problem long_p = p;
+        long_p.seqlen_q = long_p.seqlen_k = LONG_SEQUENCE;
+        facl_fwd_plan long_plan;
+        facl_plan_fwd_program(&long_p, &ctx->profile, &long_plan);
+        if (strcmp(long_plan.kernel, plan.kernel) != 0 &&
+            (st = facl_fwd_programs_get(ctx, &long_p, &fwd, long_p.probs.buffer ? &probs : NULL,
+                                        &long_plan)) != FACL_SUCCESS)
+            return st;
     }
     return FACL_SUCCESS;
 }

@@ -85,6 +85,27 @@ static void test_prepare_then_call(void **state)
     facl_context_free(ctx);
 }
 
+/* An fp16 head-dim-128 dense description builds two programs on a context whose Hopper
+ * forward passed its probe (the kernel long sequences take, and attn_fwd_mma), one
+ * anywhere else; f32 one everywhere. */
+static void test_prepare_long_sequence_kernel(void **state)
+{
+    (void)state;
+    facl_context *ctx = api_context();
+    const int hopper = strstr(api_info(ctx).kernel_path_reason, "Hopper forward with the tensor copy engine") != NULL;
+    facl_prepare_desc d = FACL_PREPARE_DESC_INIT;
+    d.head_dim = 128;
+    const facl_cache_stats s0 = api_stats(ctx);
+    if (facl_prepare_fwd(ctx, &d, 1) != FACL_SUCCESS) fail_msg("facl_prepare_fwd: %s", facl_last_error());
+    const facl_cache_stats s1 = api_stats(ctx);
+    assert_int_equal(s1.source_builds + s1.disk_hits, s0.source_builds + s0.disk_hits + (hopper ? 2 : 1));
+    d.dtype = FACL_DTYPE_F32;
+    if (facl_prepare_fwd(ctx, &d, 1) != FACL_SUCCESS) fail_msg("facl_prepare_fwd: %s", facl_last_error());
+    const facl_cache_stats s2 = api_stats(ctx);
+    assert_int_equal(s2.source_builds + s2.disk_hits, s1.source_builds + s1.disk_hits + 1);
+    facl_context_free(ctx);
+}
+
 static void expect_prepare_error(facl_context *ctx, const facl_prepare_desc *descs, size_t count,
                                  facl_status expected, const char *name)
 {
@@ -130,6 +151,7 @@ int run_prepare_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepare_then_call),
+        cmocka_unit_test(test_prepare_long_sequence_kernel),
         cmocka_unit_test(test_prepare_validation),
     };
     return cmocka_run_group_tests_name("api: prepare", tests, NULL, NULL);
