@@ -78,10 +78,6 @@ const char *facl_tensor_map_layout_of(const facl_view *v, int head_dim, int64_t 
     return NULL;
 }
 
-/* The driver's symbol `name`, or NULL. (A data pointer turned into a function pointer,
- * as POSIX allows dlsym's result to be.) */
-static void *symbol(void *library, const char *name) { return dlsym(library, name); }
-
 static facl_status unsupported(void *library, const char *why)
 {
     if (library) dlclose(library);
@@ -104,12 +100,13 @@ facl_status facl_tensor_maps_open(cl_device_id device, facl_tensor_maps **out)
     cu_device_get_attribute_fn attribute;
     cu_primary_ctx_retain_fn retain;
     facl_tensor_maps m = {library, -1, NULL, NULL, NULL, NULL, NULL};
-    /* function pointers from dlsym's object pointers, through memcpy (ISO C has no cast) */
-    void *s[9] = {symbol(library, "cuInit"), symbol(library, "cuDeviceGetCount"),
-                  symbol(library, "cuDeviceGet"), symbol(library, "cuDeviceGetAttribute"),
-                  symbol(library, "cuDevicePrimaryCtxRetain"), symbol(library, "cuDevicePrimaryCtxRelease_v2"),
-                  symbol(library, "cuCtxPushCurrent_v2"), symbol(library, "cuCtxPopCurrent_v2"),
-                  symbol(library, "cuTensorMapEncodeTiled")};
+    /* function pointers from dlsym's object pointers, through memcpy (ISO C has no cast;
+     * POSIX makes the representations agree) */
+    void *s[9] = {dlsym(library, "cuInit"), dlsym(library, "cuDeviceGetCount"),
+                  dlsym(library, "cuDeviceGet"), dlsym(library, "cuDeviceGetAttribute"),
+                  dlsym(library, "cuDevicePrimaryCtxRetain"), dlsym(library, "cuDevicePrimaryCtxRelease_v2"),
+                  dlsym(library, "cuCtxPushCurrent_v2"), dlsym(library, "cuCtxPopCurrent_v2"),
+                  dlsym(library, "cuTensorMapEncodeTiled")};
     for (int i = 0; i < 9; ++i)
         if (!s[i]) return unsupported(library, "libcuda.so.1 lacks a call it needs (a driver before CUDA 12)");
     memcpy(&init, &s[0], sizeof init);
