@@ -53,7 +53,7 @@ __kernel void attn_bwd_dq(BWD_ARGS)
     __local float k_tile[BLOCK_N * HEAD_DIM];
     __local float v_tile[BLOCK_N * HEAD_DIM];
 
-    for (int row0 = get_group_id(0) * group_size; row0 < e.sq;
+    for (int row0 = first_row_block() * group_size; row0 < e.sq;
          row0 += get_num_groups(0) * group_size) {
         const int i = row0 + lid;
         const bool active = i < e.sq;

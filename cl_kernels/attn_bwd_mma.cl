@@ -550,7 +550,7 @@ __kernel __attribute__((reqd_work_group_size(32 * DQ_WARPS, 1, 1))) void attn_bw
     __local const ushort *qt = q_tile + 16 * warp_index() * PITCH;
     __local const ushort *ot = do_tile + 16 * warp_index() * PITCH;
 
-    for (int row0 = get_group_id(0) * DQ_ROWS; row0 < e.sq; row0 += get_num_groups(0) * DQ_ROWS) {
+    for (int row0 = first_row_block() * DQ_ROWS; row0 < e.sq; row0 += get_num_groups(0) * DQ_ROWS) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous rows' tiles are no longer read */
         stage_tile(q_seq, p.q_ss, row0, DQ_ROWS, e.sq, q_tile, group_size);
         stage_tile(do_seq, g.do_ss, row0, DQ_ROWS, e.sq, do_tile, group_size);

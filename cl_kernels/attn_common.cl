@@ -54,6 +54,18 @@ inline seq_extent sequence_extent(__global const int *cu_q, __global const int *
     return e;
 }
 
+/* The first row block of this work-group; each then strides by the grid. The grid's
+ * groups take the row blocks last first: GPUs start work-groups roughly in the order of
+ * their ids, and under a causal mask the later rows see the most keys, so the longest
+ * blocks start first and short ones fill the tail, instead of the longest blocks of the
+ * last head starting when the others are done (FlashAttention 3's scheduler orders them
+ * longest first too). The heads stay the slower grid dimension, so that the groups running at
+ * once still share one head's keys in L2. */
+inline int first_row_block(void)
+{
+    return (int)(get_num_groups(0) - 1 - get_group_id(0));
+}
+
 /* The keys a query row sees are [visible_lo, visible_end), both within [0, sk]; `diag`
  * is the row's diagonal i + off. The window arithmetic is 64-bit: a window near
  * INT_MAX must not wrap around (docs/CONTRACT.md, step 4). */

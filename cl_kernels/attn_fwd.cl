@@ -59,7 +59,7 @@ __kernel void attn_fwd(__global const storage_t *q, __global const storage_t *k,
 
     /* Striding over row blocks keeps every row covered even if the host launched fewer
      * groups than this sequence needs (a too-small max_seqlen in trusted varlen mode). */
-    for (int row0 = get_group_id(0) * rows_per_group; row0 < e.sq;
+    for (int row0 = first_row_block() * rows_per_group; row0 < e.sq;
          row0 += get_num_groups(0) * rows_per_group) {
         const int i = row0 + lid / LANES;
         const bool active = i < e.sq;

@@ -187,7 +187,7 @@ attn_fwd_blocked(__global const storage_t *q, __global const storage_t *k,
 
     /* Striding over row blocks keeps every row covered even if the host launched fewer
      * groups than this sequence needs (a too-small max_seqlen in trusted varlen mode). */
-    for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+    for (int row0 = first_row_block() * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
         const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
         /* Keys that any row of this block can see: the visible range moves right with i. */
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);

@@ -363,7 +363,7 @@ inline void ws_copy_all(const seq_extent e, const attn_params p, int off, int h,
 #endif
     const ulong q_map = (ulong)maps, k_map = (ulong)(maps + 16), v_map = (ulong)(maps + 32);
     uint tiles = 0, blocks = 0;
-    for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+    for (int row0 = first_row_block() * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
         const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
@@ -680,7 +680,7 @@ __kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_
      * for (trusted varlen prefix sums above max_seqlen_q) still has every row computed,
      * as on the portable paths. The bound is the same for the whole group, so every
      * barrier and warp operation below is reached by all of its work-items. */
-    for (int row0 = get_group_id(0) * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+    for (int row0 = first_row_block() * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
         /* This lane's rows: in each of the warp's M_TILES 16-row tiles, C-operand rows g
          * ("a") and g + 8 ("b"). */
         int row_a[M_TILES], row_b[M_TILES], lo_a[M_TILES], lo_b[M_TILES], end_a[M_TILES], end_b[M_TILES];

@@ -186,7 +186,7 @@ __kernel void attn_fwd_rows(__global const storage_t *q, __global const storage_
         for (int d = HEAD_DIM; d < HEAD_PAD; ++d) vt[n][d] = 0.0f;
 #endif
 
-    for (int row0 = get_group_id(0) * ROWS; row0 < e.sq; row0 += get_num_groups(0) * ROWS) {
+    for (int row0 = first_row_block() * ROWS; row0 < e.sq; row0 += get_num_groups(0) * ROWS) {
         const int rows = min(ROWS, e.sq - row0);
         const int rows_rb = min(ROWS, (rows + RB - 1) & -RB); /* whole register blocks */
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
