@@ -94,19 +94,25 @@
 #ifndef WG_PIPE
 #define WG_PIPE 0
 #endif
-#if M_TILES != 1 || BLOCK_N != 64 || Q_LOCAL || KV_STAGES != 1
-#error "attn_fwd_wgmma takes one 16-row tile per warp and 64-key tiles (Q_REGS, not Q_LOCAL)"
+#if M_TILES != 1 || (BLOCK_N != 64 && BLOCK_N != 128) || Q_LOCAL || KV_STAGES != 1
+#error "attn_fwd_wgmma takes one 16-row tile per warp and 64- or 128-key tiles (Q_REGS, not Q_LOCAL)"
 #endif
+/* 64-key halves of a key tile: each a product of N = 64 (scores), or four 16-key steps
+ * of p.v */
+#define KEY_HALVES (BLOCK_N / 64)
 /* The work-items that compute: WARPGROUPS warpgroups (KERNEL_ITEMS adds WG_WS's copier). */
 #define GROUP_SIZE (128 * WARPGROUPS)
 #define D_PAD (((HEAD_DIM + 63) / 64) * 64)
 #define TILE_ELEMS (BLOCK_N * D_PAD)
 /* Element (row n, column c) of a k, v (or q) tile: the descriptors' interleaved layout,
  * or with WS_TMA the copy engine's 128-byte swizzle (warpgroup_mma.cl, WG_SW128): column
- * blocks of 64 rows x 64 values, 16-byte piece p of row n at p ^ (n % 8). A q tile of
- * two warpgroups is two such 64-row tiles one after the other. */
+ * blocks of 64 rows x 64 values, 16-byte piece p of row n at p ^ (n % 8), each 64 rows'
+ * blocks one after the other (the engine's boxes, ws_fill). A q tile of two warpgroups
+ * and a 128-key tile are two such 64-row tiles. */
 #if WS_TMA
-#define TILE_AT(n, c) (((c) >> 6) * 4096 + (n) * 64 + ((((c) >> 3) & 7) ^ ((n) & 7)) * 8 + ((c) & 7))
+#define TILE_AT(n, c)                                                                     \
+    (((n) >> 6) * 64 * D_PAD + ((c) >> 6) * 4096 + ((n) & 63) * 64 +                      \
+     ((((c) >> 3) & 7) ^ ((n) & 7)) * 8 + ((c) & 7))
 #define TILE_ALIGN 1024
 #else
 #define TILE_AT(n, c) wg_tile_index(n, c, D_PAD)
@@ -535,9 +541,17 @@ inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq
 /* (The helpers below take the kernel's register arrays by pointer: always inlined, so
  * that the arrays stay in registers.) */
 
-/* Issue a warpgroup's scores s (its 64 rows x 64 keys) = q k^T, one product per 16 dims,
- * after a fence: q from registers (qa, Q_REGS) or from its slice of q_tile; k_cur a key
- * tile. The caller commits and waits. */
+/* The score registers of a tile's 64-key halves after the first: tied to the fence or
+ * wait next to it, as wg_hold_rest does for the accumulators. */
+inline __attribute__((always_inline)) void wg_hold_scores_rest(float4 *s)
+{
+MMA_UNROLL
+    for (int kh = 1; kh < KEY_HALVES; ++kh) wg_hold(s + 8 * kh);
+}
+
+/* Issue a warpgroup's scores s (its 64 rows x BLOCK_N keys) = q k^T, one product per 16
+ * dims and 64 keys, after a fence: q from registers (qa, Q_REGS) or from its slice of
+ * q_tile; k_cur a key tile. The caller commits and waits, then wg_hold_scores_rest. */
 inline __attribute__((always_inline)) void wg_issue_scores(float4 *s, uint4 *qa, __local const ushort *q_wg,
                             __local const ushort *k_cur, __local float *scratch)
 {
@@ -547,23 +561,26 @@ MMA_UNROLL
 MMA_UNROLL
     for (int ks = 0; ks < K_STEPS; ++ks) wg_hold_a(&qa[ks]);
 #endif
+    wg_hold_scores_rest(s);
     wg_fence(s);
 MMA_UNROLL
-    for (int ks = 0; ks < K_STEPS; ++ks) {
+    for (int kh = 0; kh < KEY_HALVES; ++kh)
+MMA_UNROLL
+        for (int ks = 0; ks < K_STEPS; ++ks) {
 #if Q_REGS
-        (void)q_wg;
-        wg_mma_rs_kmajor(s, qa[ks], k_cur + TILE_AT(0, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD),
-                         scratch);
+            (void)q_wg;
+            wg_mma_rs_kmajor(s + 8 * kh, qa[ks], k_cur + TILE_AT(64 * kh, 16 * ks), WG_KMAJOR_LBO(D_PAD),
+                             WG_KMAJOR_SBO(D_PAD), scratch);
 #else
-        (void)qa;
-        wg_mma_ss(s, q_wg + TILE_AT(0, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), k_cur + TILE_AT(0, 16 * ks),
-                  WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
+            (void)qa;
+            wg_mma_ss(s + 8 * kh, q_wg + TILE_AT(0, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD),
+                      k_cur + TILE_AT(64 * kh, 16 * ks), WG_KMAJOR_LBO(D_PAD), WG_KMAJOR_SBO(D_PAD), scratch);
 #endif
-    }
+        }
 }
 
-/* Issue acc += p v for a 64-key tile after a fence: p as the A operands of its four
- * 16-key steps (pa), v_cur as the MN-major operand, D_PAD / 64 accumulator chunks. The
+/* Issue acc += p v for a key tile after a fence: p as the A operands of its 16-key
+ * steps (pa), v_cur as the MN-major operand, D_PAD / 64 accumulator chunks. The
  * caller commits and waits, then wg_hold_rest(acc) ties the other chunks to the wait. */
 inline __attribute__((always_inline)) void wg_issue_pv(float4 *acc, uint4 *pa, __local const ushort *v_cur,
                         __local float *scratch)
@@ -864,6 +881,7 @@ MMA_UNROLL
              * that names them and gave them to the softmax (the machine code of the
              * driver's PTX, tools/wgmma_hazards.py). */
             wg_wait_all(s[0]);
+            wg_hold_scores_rest(s[0]);
             wg_hold(acc[0]);
             wg_hold_rest(acc[0]);
             wg_keep_p(pa_prev);
@@ -873,6 +891,7 @@ MMA_UNROLL
 #endif
 #else
             wg_commit_wait(s[0]);
+            wg_hold_scores_rest(s[0]);
 #endif
 #elif Q_LOCAL
             /* k-steps outermost: each q fragment is read once per tile from local memory

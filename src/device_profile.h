@@ -73,6 +73,9 @@ typedef struct facl_device_profile {
     /* Its shape as FACL_FWD_WGMMA_SHAPE="warpgroups,q_regs,pipe" asked (benchmarking),
      * or zeros: the planner's choice. */
     int wgmma_warpgroups, wgmma_q_regs, wgmma_pipe;
+    /* Its key tile as FACL_FWD_WGMMA_BLOCK_N (64 or 128) asked (benchmarking: 64 is the
+     * kernel before 128-key tiles), or 0: the planner's choice (plan.c, wgmma_block_n). */
+    int wgmma_block_n;
     /* 1 when FACL_FWD_WGMMA_WS=1 asks for its warp-specialised form (WG_WS: a copier warpgroup
      * and transaction barriers, attn_fwd_mma.cl) where the shape allows it (two or three
      * buffers, 16-byte aligned rows), 2 for that with the warpgroups' ping-pong

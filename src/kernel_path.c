@@ -66,6 +66,13 @@ static facl_status read_shapes(facl_device_profile *p)
                                 "stages 0, 2 or 3",
                                 3, wgmma, wgmma_fields);
     if (st != FACL_SUCCESS) return st;
+    const char *block_n = facl_getenv("FACL_FWD_WGMMA_BLOCK_N");
+    if (block_n && *block_n) {
+        if (strcmp(block_n, "64") != 0 && strcmp(block_n, "128") != 0)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "FACL_FWD_WGMMA_BLOCK_N: expected 64 or 128, got \"%s\"", block_n);
+        p->wgmma_block_n = block_n[0] == '6' ? 64 : 128;
+    }
     return read_shape("FACL_FWD_MMA_SHAPE",
                       "\"m_tiles,q_local,block_n,kv_stages\" with m_tiles 1 or 2, q_local 0 or 1, "
                       "block_n 32, 64 or 128, kv_stages 1 or 2",

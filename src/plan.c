@@ -271,13 +271,14 @@ void facl_plan_fwd_feature_options(const facl_fwd_plan_key *p, char *buf, size_t
 }
 
 /* attn_fwd_wgmma's static local memory (attn_fwd_mma.cl with WGMMA=1: KV_BUFS,
- * TILE_ELEMS, q_tile, SCRATCH_FLOATS): k and v tiles of 64 keys (two of each when
+ * TILE_ELEMS, q_tile, SCRATCH_FLOATS): k and v tiles of block_n keys (pipe of each when
  * pipelined) and, unless q stays in registers, the group's q rows, all with head dims
  * padded to a multiple of 64. */
-uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int emulated)
+uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int block_n,
+                                int emulated)
 {
     const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
-    const uint64_t tiles = 2u * (pipe ? (uint64_t)pipe : 1u) * 64u * d_pad * 2u;
+    const uint64_t tiles = 2u * (pipe ? (uint64_t)pipe : 1u) * (uint64_t)block_n * d_pad * 2u;
     const uint64_t q = q_regs ? 0u : 64u * (uint64_t)warpgroups * d_pad * 2u;
     const uint64_t scratch = emulated ? 4u * (uint64_t)warpgroups * (16 * 16 + 16 * 8) * 4u : 4u;
     return tiles + q + scratch;
@@ -299,14 +300,14 @@ static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *pr
         *pipe = profile->wgmma_pipe;
         /* two warpgroups (one group per SM) may take the whole SM */
         const uint64_t room = *warpgroups == 2 ? facl_mma_sm_budget(profile) : budget;
-        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= room;
+        return facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, 64, emulated) <= room;
     }
     /* Warp-specialised above d = 128 (FACL_FWD_WGMMA_WS): q in local memory and two
      * buffers each, in the whole SM (192 KiB at d = 256); on the H200 (run 93,
      * docs/PERFORMANCE.md) 1.00-1.12x attn_fwd_mma at 4k-16k keys in fp16, 0.94-1.02x in
      * bf16, the fastest wgmma shape there */
     if (profile->wgmma_ws && p->head_dim > 128 && profile->path == FACL_PATH_NVIDIA_MMA &&
-        facl_wgmma_local_bytes(p->head_dim, 2, 0, 2, emulated) <= facl_mma_sm_budget(profile) &&
+        facl_wgmma_local_bytes(p->head_dim, 2, 0, 2, 64, emulated) <= facl_mma_sm_budget(profile) &&
         (size_t)(2 * 128 + 128) <= profile->max_work_group_size) {
         *warpgroups = 2;
         *q_regs = 0;
@@ -317,20 +318,42 @@ static int wgmma_shape(const facl_fwd_plan_key *p, const facl_device_profile *pr
     static const int stages[3] = {3, 2, 0};
     for (int i = 0; i < 3; ++i)
         for (*pipe = stages[i], *warpgroups = 2; *warpgroups >= 1; --*warpgroups)
-            if (facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, emulated) <= budget &&
+            if (facl_wgmma_local_bytes(p->head_dim, *warpgroups, *q_regs, *pipe, 64, emulated) <= budget &&
                 (size_t)*warpgroups * 128u <= profile->max_work_group_size)
                 return 1;
     return 0;
+}
+
+/* attn_fwd_wgmma's key tile: 128 keys with two warpgroups up to d = 128 (the scores of
+ * 128 keys take 64 registers a work-item beside the accumulators' 64 at d = 128; above,
+ * they would not fit), the k and v tiles then in the whole SM with as many of the
+ * shape's buffers (`pipe`, lowered to 2 where 3 do not fit) as fit; 64 keys otherwise,
+ * or where FACL_FWD_WGMMA_BLOCK_N=64 asks. Half as many waits, turns, maxima and
+ * rescales per key: on the H200 (run 135, docs/PERFORMANCE.md; fp16, WS + ping-pong
+ * through the copy engine) 1.16-1.25x at d = 64 and 1.04-1.11x at d = 128 from 1k keys. */
+static int wgmma_block_n(const facl_fwd_plan_key *p, const facl_device_profile *profile,
+                         int warpgroups, int q_regs, int *pipe)
+{
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    if (profile->wgmma_block_n == 64 || warpgroups != 2 || p->head_dim > 128 || *pipe < 2) return 64;
+    for (int stages = *pipe; stages >= 2; --stages)
+        if (facl_wgmma_local_bytes(p->head_dim, 2, q_regs, stages, 128, emulated) <=
+            facl_mma_sm_budget(profile)) {
+            *pipe = stages;
+            return 128;
+        }
+    return 64;
 }
 
 /* FACL_WGMMA_WHERE_FASTER: the warp-specialised Hopper kernel with the tensor copy engine
  * (WS + ping-pong, WS_TMA) where it runs faster than attn_fwd_mma: a dense batch without
  * seqused_k, q, k and v rows 16-byte aligned (the engine's copier; elsewhere the Hopper
  * kernel's cp.async copier is slower than attn_fwd_mma), and at least as many query rows
- * and keys as its fixed costs need. On the H200 (runs 127 and 129, docs/PERFORMANCE.md,
- * fp16, TFLOP/s of the Hopper kernel over attn_fwd_mma's, non-causal / causal): d <= 64
- * 0.97 / 0.88 at 2k, 1.03 / 0.98 at 4k, 1.10 / 1.08 at 8k; d <= 128 1.06 / 0.89 at 1k,
- * 1.25 / 1.12 at 2k; d <= 256 1.16 / 0.93 at 512, 1.44 / 1.21 at 1k. */
+ * and keys as its fixed costs need. On the H200 (docs/PERFORMANCE.md, fp16, TFLOP/s of
+ * the Hopper kernel over attn_fwd_mma's, non-causal / causal): with 128-key tiles (runs
+ * 134-135) d <= 64 0.98 / 0.82 at 1k, 1.16 / 1.00 at 2k; d <= 128 1.16 / 0.90 at 1k,
+ * 1.4 / 1.17 at 2k; with 64-key tiles above d = 128 (runs 127 and 129) 1.16 / 0.93 at
+ * 512, 1.44 / 1.21 at 1k. */
 static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_profile *profile)
 {
     if (profile->fwd_wgmma != FACL_WGMMA_WHERE_FASTER || !profile->wgmma_tma ||
@@ -338,7 +361,7 @@ static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_pr
         return 0;
     if (p->varlen || p->seqused || !p->q_aligned || !p->k_aligned || !p->v_aligned) return 0;
     const int rows = p->seqlen_q < p->seqlen_k ? p->seqlen_q : p->seqlen_k;
-    const int needed = p->head_dim <= 64 ? 8192 : p->head_dim <= 128 ? 2048 : 1024;
+    const int needed = p->head_dim <= 128 ? 2048 : 1024;
     return rows >= needed;
 }
 
@@ -373,7 +396,7 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
     if (hopper && (profile->path == FACL_PATH_NVIDIA_MMA || emulated) &&
         mma_applies(p) && wgmma_shape(p, profile, mma_budget, &warpgroups, &q_regs, &pipe)) {
         plan->kernel = "attn_fwd_wgmma";
-        plan->block_n = 64;
+        plan->block_n = wgmma_block_n(p, profile, warpgroups, q_regs, &pipe);
         plan->local_budget = warpgroups == 2 ? facl_mma_sm_budget(profile) : mma_budget;
         plan->rows_per_item = 1;
         plan->lanes = 2; /* 128 work-items per 64 rows */
@@ -392,14 +415,15 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
          * (the engine's zeros start only past the whole tensor) */
         plan->tma = copier && profile->wgmma_tma && !p->varlen && !p->seqused;
         plan->tma_q = plan->tma && !q_regs;
-        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, emulated) +
+        plan->local_bytes = facl_wgmma_local_bytes(p->head_dim, warpgroups, q_regs, pipe, plan->block_n, emulated) +
                             (copier ? 8u * (4u * (uint64_t)pipe + 2u) : 0u);
         /* FACL_SM90A: the program is rebuilt from its PTX with the sm_90a instructions
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
                  "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DWG_WS=%d -DWS_PINGPONG=%d "
-                 "-DM_TILES=1 -DBLOCK_N=64 -DVEC_LOADS=%d -DMMA_EMULATE=%d%s%s",
-                 features, warpgroups, q_regs, pipe, ws, ws && profile->wgmma_ws == 2, aligned, emulated,
+                 "-DM_TILES=1 -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d%s%s",
+                 features, warpgroups, q_regs, pipe, ws, ws && profile->wgmma_ws == 2, plan->block_n,
+                 aligned, emulated,
                  emulated ? "" : " -DFACL_SM90A=1", plan->tma ? " -DWS_TMA=1 -DWG_SW128=1" : "");
         return;
     }

@@ -52,7 +52,8 @@ uint64_t facl_mma_sm_budget(const facl_device_profile *profile);
 
 /* attn_fwd_wgmma's static local memory for a head dim and shape (tests keep the kernel's
  * declarations and this in step). */
-uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int emulated);
+uint64_t facl_wgmma_local_bytes(int head_dim, int warpgroups, int q_regs, int pipe, int block_n,
+                                int emulated);
 
 /* attn_fwd_blocked's static local memory (cl_kernels/attn_fwd_blocked.cl: stage, p_tile,
  * row_parts) for a head dim, its blocks and micro-tiles and its staging steps. */

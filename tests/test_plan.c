@@ -1247,7 +1247,7 @@ static void test_wgmma_plan(void **state)
                     facl_plan_fwd_program(&p, &dev, &plan);
                     const int wanted = mode == FACL_WGMMA_EVERYWHERE;
                     const int emulated = paths[pa] == FACL_PATH_MMA_EMULATED;
-                    if (!wanted || facl_wgmma_local_bytes(d, 1, 1, 0, emulated) >
+                    if (!wanted || facl_wgmma_local_bytes(d, 1, 1, 0, 64, emulated) >
                                        facl_mma_local_budget(&dev)) {
                         /* (the emulation's scratch leaves 48 KiB short above d = 128) */
                         assert_string_equal(plan.kernel, "attn_fwd_mma");
@@ -1266,7 +1266,14 @@ static void test_wgmma_plan(void **state)
                     assert_int_equal(plan.fixed_group, 128 * option_value(&plan, "WARPGROUPS"));
                     assert_int_equal(plan.fixed_group / plan.lanes, 64 * option_value(&plan, "WARPGROUPS"));
                     assert_int_equal(option_value(&plan, "WGMMA"), 1);
-                    assert_int_equal(option_value(&plan, "BLOCK_N"), 64);
+                    /* 128-key tiles with two warpgroups up to d = 128 where two buffers of
+                     * each fit the whole SM */
+                    const int wide = option_value(&plan, "WARPGROUPS") == 2 && d <= 128 &&
+                                     option_value(&plan, "WG_PIPE") >= 2 &&
+                                     facl_wgmma_local_bytes(d, 2, (int)option_value(&plan, "Q_REGS"), 2, 128,
+                                                            emulated) <= facl_mma_sm_budget(&dev);
+                    assert_int_equal(option_value(&plan, "BLOCK_N"), wide ? 128 : 64);
+                    assert_int_equal(plan.block_n, option_value(&plan, "BLOCK_N"));
                     assert_int_equal(option_value(&plan, "M_TILES"), 1);
                     assert_int_equal(strstr(plan.options, "-DFACL_SM90A=1") != NULL,
                                      paths[pa] == FACL_PATH_NVIDIA_MMA);
@@ -1285,10 +1292,35 @@ static void test_wgmma_plan(void **state)
     assert_int_equal(option_value(&plan, "Q_REGS"), 1);
     assert_int_equal(option_value(&plan, "WG_PIPE"), 0); /* two or three of each tile: 128+ KiB */
     assert_int_equal(plan.local_bytes, 2 * 64 * 256 * 2 + 4);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 64); /* 128 keys only up to d = 128 */
+    /* d <= 128: 128-key tiles, three of each in the whole SM (192 KiB); 64 keys where
+     * FACL_FWD_WGMMA_BLOCK_N=64 asks, three of each in half the SM */
     facl_fwd_problem p128 = problem(128, 1000);
     facl_plan_fwd_program(&p128, &dev, &plan);
     assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 128);
+    assert_int_equal(plan.block_n, 128);
+    assert_int_equal(plan.local_bytes, 6 * 128 * 128 * 2 + 4);
+    dev.wgmma_block_n = 64;
+    facl_plan_fwd_program(&p128, &dev, &plan);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 64);
     assert_int_equal(plan.local_bytes, 6 * 64 * 128 * 2 + 4);
+    dev.wgmma_block_n = 0;
+    /* q in local memory beside them (FACL_FWD_WGMMA_SHAPE=2,0,3): 224 KiB, just fits */
+    dev.wgmma_warpgroups = 2;
+    dev.wgmma_pipe = 3;
+    facl_plan_fwd_program(&p128, &dev, &plan);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 128);
+    assert_int_equal(option_value(&plan, "WG_PIPE"), 3);
+    assert_int_equal(plan.local_bytes, 6 * 128 * 128 * 2 + 128 * 128 * 2 + 4);
+    /* one warpgroup: 64 keys */
+    dev.wgmma_warpgroups = 1;
+    dev.wgmma_q_regs = 1;
+    dev.wgmma_pipe = 2;
+    facl_plan_fwd_program(&p128, &dev, &plan);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 64);
+    dev.wgmma_warpgroups = dev.wgmma_q_regs = dev.wgmma_pipe = 0;
     /* q in local memory needs 16-byte q rows for its copies too */
     dev.wgmma_warpgroups = 1;
     dev.wgmma_q_regs = 0;
@@ -1337,7 +1369,8 @@ static void test_wgmma_ws_plan(void **state)
     assert_int_equal(plan.fixed_group, 384);
     assert_int_equal(plan.moves_registers, 1);
     assert_int_equal(plan.block_m, 128);
-    assert_int_equal(plan.local_bytes, 6 * 64 * 128 * 2 + 4 + (4 * 3 + 2) * 8);
+    assert_int_equal(option_value(&plan, "BLOCK_N"), 128);
+    assert_int_equal(plan.local_bytes, 6 * 128 * 128 * 2 + 4 + (4 * 3 + 2) * 8);
     assert_int_equal(plan.local_bytes, kernel_local_bytes(&plan));
     dev.wgmma_ws = 2;
     facl_plan_fwd_program(&p, &dev, &plan);
@@ -1425,8 +1458,7 @@ static void test_wgmma_tma_plan(void **state)
 }
 
 /* FACL_WGMMA_WHERE_FASTER (a Hopper context whose Hopper kernel passed its probe): that
- * kernel, warp-specialised with the engine, from 8k rows and keys at d <= 64, 2k at
- * d <= 128, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
+ * kernel, warp-specialised with the engine, from 2k rows and keys up to d = 128, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
  * seqused_k, unaligned rows) or without the engine; never on another path. */
 static void test_wgmma_where_faster_plan(void **state)
 {
@@ -1435,9 +1467,9 @@ static void test_wgmma_where_faster_plan(void **state)
     /* head dim, query rows (and keys), the rows and keys it needs */
     static const struct {
         int d, rows, needed;
-    } cases[] = {{64, 8192, 8192}, {64, 4096, 8192}, {128, 2048, 2048}, {128, 2047, 2048},
+    } cases[] = {{64, 2048, 2048}, {64, 1024, 2048}, {128, 2048, 2048}, {128, 2047, 2048},
                  {80, 2048, 2048}, {256, 1024, 1024}, {256, 1023, 1024}, {192, 1024, 1024},
-                 {32, 100000, 8192}};
+                 {32, 100000, 2048}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         const int hopper = cases[i].rows >= cases[i].needed;
         facl_fwd_problem p = problem(cases[i].d, cases[i].rows);
