@@ -1458,7 +1458,7 @@ static void test_wgmma_tma_plan(void **state)
 }
 
 /* FACL_WGMMA_WHERE_FASTER (a Hopper context whose Hopper kernel passed its probe): that
- * kernel, warp-specialised with the engine, from 2k rows and keys up to d = 128, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
+ * kernel, warp-specialised with the engine, from 2k rows and keys up to d = 64, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
  * seqused_k, unaligned rows) or without the engine; never on another path. */
 static void test_wgmma_where_faster_plan(void **state)
 {
@@ -1467,9 +1467,9 @@ static void test_wgmma_where_faster_plan(void **state)
     /* head dim, query rows (and keys), the rows and keys it needs */
     static const struct {
         int d, rows, needed;
-    } cases[] = {{64, 2048, 2048}, {64, 1024, 2048}, {128, 2048, 2048}, {128, 2047, 2048},
-                 {80, 2048, 2048}, {256, 1024, 1024}, {256, 1023, 1024}, {192, 1024, 1024},
-                 {32, 100000, 2048}};
+    } cases[] = {{64, 2048, 2048}, {64, 1024, 2048}, {128, 1024, 1024}, {128, 1023, 1024},
+                 {80, 1024, 1024}, {72, 1024, 1024}, {256, 1024, 1024}, {256, 1023, 1024},
+                 {192, 1024, 1024}, {32, 100000, 2048}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         const int hopper = cases[i].rows >= cases[i].needed;
         facl_fwd_problem p = problem(cases[i].d, cases[i].rows);
