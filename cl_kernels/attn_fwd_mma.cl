@@ -144,7 +144,13 @@
  * the staged stores cost the key loop 3-9% at 4k-16k keys, run 67, pairs ran 1.14-1.20x
  * at 512 keys and 1.00-1.04x at 16k, run 68). */
 #define O_STAGED (!WGMMA && Q_LOCAL && O_VEC && D_PAD <= 128)
-#define O_PAIRS (O_VEC && !O_STAGED)
+/* The Hopper kernel (no q tile to stage through up to d = 128) with 16-byte aligned
+ * output rows: each quad's pairs transposed across its lanes (quad_transpose), then one
+ * 16-byte store per lane and 32 columns. On the H200 (run 138, docs/PERFORMANCE.md) its
+ * value-by-value stores took a work-group 3-4.4 us at d = 128, a fifth of its time at
+ * 1k keys. */
+#define O_QUADS (WGMMA && O_VEC)
+#define O_PAIRS (O_VEC && !O_STAGED && !O_QUADS)
 /* The tiles' alignment: 16 bytes for ldmatrix and cp.async, 1024 for the swizzle */
 #ifndef TILE_ALIGN
 #define TILE_ALIGN 16
@@ -1109,6 +1115,22 @@ MMA_UNROLL
                 __local ushort *at = o_warp + (mt * 16 + g) * K_PITCH + db * 8 + 2 * t;
                 *(__local uint *)at = pack_pair(acc[mt][db].x * inv_a, acc[mt][db].y * inv_a);
                 *(__local uint *)(at + 8 * K_PITCH) = pack_pair(acc[mt][db].z * inv_b, acc[mt][db].w * inv_b);
+            }
+#elif O_QUADS
+            const long o_a = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + ra, h);
+            const long o_b = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + rb, h);
+MMA_UNROLL
+            for (int db0 = 0; db0 < D_BLOCKS; db0 += 4) {
+                uint va[4], vb[4];
+MMA_UNROLL
+                for (int j = 0; j < 4; ++j) {
+                    va[j] = pack_pair(acc[mt][db0 + j].x * inv_a, acc[mt][db0 + j].y * inv_a);
+                    vb[j] = pack_pair(acc[mt][db0 + j].z * inv_b, acc[mt][db0 + j].w * inv_b);
+                }
+                const uint4 wa = quad_transpose(va, scratch), wb = quad_transpose(vb, scratch);
+                const int c = (db0 + t) * 8; /* HEAD_DIM % 8 == 0: all of the piece or none */
+                if (c < HEAD_DIM && ra < e.sq) *(__global uint4 *)((__global ushort *)o + o_a + c) = wa;
+                if (c < HEAD_DIM && rb < e.sq) *(__global uint4 *)((__global ushort *)o + o_b + c) = wb;
             }
 #else
             const long o_a = view_index(p.o_off, p.o_sb, p.o_ss, p.o_sh, b, e.q_start + ra, h);

@@ -68,6 +68,15 @@ inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
     return as_float(r);
 }
 
+/* x from lane `lane` of the warp. */
+inline uint warp_shuffle_u32(uint x, int lane, __local float *scratch)
+{
+    (void)scratch;
+    uint r;
+    asm volatile("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(r) : "r"(x), "r"(lane));
+    return r;
+}
+
 /* (lo, hi) rounded to the storage type, lo in the lower 16 bits. */
 inline uint pack_pair(float lo, float hi)
 {
@@ -291,6 +300,16 @@ inline float warp_shuffle_xor(float x, int mask, __local float *scratch)
     return y;
 }
 
+inline uint warp_shuffle_u32(uint x, int lane, __local float *scratch)
+{
+    __local uint *S = (__local uint *)(scratch + warp_index() * MMA_SCRATCH_PER_WARP);
+    S[warp_lane()] = x;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const uint y = S[lane];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return y;
+}
+
 /* Callers use it to skip work that would change nothing, so "yes" is always right here. */
 inline bool warp_any(bool pred)
 {
@@ -374,6 +393,31 @@ inline void store_value_pair(__global storage_t *x, long row, int c, float lo, f
         if (c < HEAD_DIM) store_value(x, row + c, lo);
         if (c + 1 < HEAD_DIM) store_value(x, row + c + 1, hi);
     }
+}
+
+/* A row's 16-byte pieces from the C layout: in the 8-column blocks db0 .. db0 + 3, lane t
+ * of a quad holds the pair (2t, 2t + 1) of each (v[0..3], packed); a 4 x 4 transpose
+ * across the quad gives lane t the whole of block db0 + t (its four pairs, from lanes
+ * 0..3), which it then stores with one 16-byte store: a quad writes 64 contiguous bytes
+ * of its row instead of sixteen 4-byte pieces. In round r lane s offers its pair of block
+ * (s - r) % 4 and lane t reads it from lane (t + r) % 4, which holds exactly the pair of
+ * block t that belongs at position (t + r) % 4. Selects instead of indexing, so that v
+ * and the result stay in registers. */
+inline uint4 quad_transpose(const uint v[4], __local float *scratch)
+{
+    const int t = warp_lane() & 3;
+    uint4 out = (uint4)(0u);
+MMA_UNROLL
+    for (int r = 0; r < 4; ++r) {
+        const int give = (t - r) & 3, from = (t + r) & 3;
+        const uint offer = give == 0 ? v[0] : give == 1 ? v[1] : give == 2 ? v[2] : v[3];
+        const uint got = warp_shuffle_u32(offer, (warp_lane() & ~3) | from, scratch);
+        out.x = from == 0 ? got : out.x;
+        out.y = from == 1 ? got : out.y;
+        out.z = from == 2 ? got : out.z;
+        out.w = from == 3 ? got : out.w;
+    }
+    return out;
 }
 
 /* ---------------------------------------------------------------- fragment readers */

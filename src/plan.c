@@ -421,9 +421,9 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
          * (programs.c, ptx_patch.h); the emulation needs no patch */
         snprintf(plan->options, sizeof plan->options,
                  "%s -DWGMMA=1 -DWARPGROUPS=%d -DQ_REGS=%d -DWG_PIPE=%d -DWG_WS=%d -DWS_PINGPONG=%d "
-                 "-DM_TILES=1 -DBLOCK_N=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d%s%s",
+                 "-DM_TILES=1 -DBLOCK_N=%d -DVEC_LOADS=%d -DO_VEC=%d -DMMA_EMULATE=%d%s%s",
                  features, warpgroups, q_regs, pipe, ws, ws && profile->wgmma_ws == 2, plan->block_n,
-                 aligned, emulated,
+                 aligned, p->o_aligned, emulated,
                  emulated ? "" : " -DFACL_SM90A=1", plan->tma ? " -DWS_TMA=1 -DWG_SW128=1" : "");
         return;
     }
