@@ -351,7 +351,7 @@ static int wgmma_block_n(const facl_fwd_plan_key *p, const facl_device_profile *
  * kernel's cp.async copier is slower than attn_fwd_mma), and at least as many query rows
  * and keys as its fixed costs need. On the H200 (docs/PERFORMANCE.md, fp16, TFLOP/s of
  * the Hopper kernel over attn_fwd_mma's, non-causal / causal): with 128-key tiles (runs
- * 135 and 137) d <= 64 0.98 / 0.84 at 1k, 1.00 / 1.00 at 2k, 1.00 / 1.17 at 4k; d <= 128
+ * 135 and 137) d <= 64 0.98 / 0.84 at 1k, 1.16 / 1.00 at 2k, 1.28 / 1.17 at 4k; d <= 128
  * 1.16 / 1.00 at 1k; with 64-key tiles above d = 128 (runs 127 and 129) 1.16 / 0.93 at
  * 512, 1.44 / 1.21 at 1k. */
 static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_profile *profile)

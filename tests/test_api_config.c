@@ -252,6 +252,10 @@ static void test_config_cache_kernel_env(void **state)
     expect_env("FACL_FWD_WGMMA_SHAPE", "3,1,0", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_WGMMA_SHAPE", "2,1", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_WGMMA_SHAPE", "2,1,1", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_BLOCK_N", "64", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA_BLOCK_N", "128", FACL_SUCCESS);
+    expect_env("FACL_FWD_WGMMA_BLOCK_N", "96", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_FWD_WGMMA_BLOCK_N", "128x", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_FWD_MMA_SHAPE", "2,1,64,2", FACL_SUCCESS);
     expect_env("FACL_FWD_MMA_SHAPE", "1,0,32,1", FACL_SUCCESS);
     expect_env("FACL_FWD_MMA_SHAPE", "3,1,64,1", FACL_ERROR_INVALID_VALUE);
