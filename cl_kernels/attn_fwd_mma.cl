@@ -288,6 +288,22 @@ MMA_UNROLL
 #define TILES_LANDED() ((void)0)
 #endif
 
+/* The i-th row block of this work-group among a sequence's `blocks`, or -1 past its last.
+ * Ranks run heaviest first (rank r is block blocks - 1 - r: under a causal mask the later
+ * blocks see more keys), round i giving ranks i G .. i G + G - 1 to the G groups of dim 0,
+ * in group order in even rounds and reversed in odd ones (a snake, so that a group's blocks
+ * add up to about the same work under a causal mask). With one block per group (the
+ * grid's G >= blocks) that is first_row_block()'s order. The ranks a group takes grow
+ * with i, so the first one past the sequence ends its loop; a sequence longer than the
+ * launch planned for (trusted varlen prefix sums above max_seqlen_q) still has every
+ * block taken. */
+inline int row_block_at(int i, int blocks)
+{
+    const int groups = (int)get_num_groups(0), me = (int)get_group_id(0);
+    const int rank = i * groups + ((i & 1) ? groups - 1 - me : me);
+    return rank < blocks ? blocks - 1 - rank : -1;
+}
+
 #if WS_COPIER
 /* The barriers in ws_bars: full and empty for each of the KV_BUFS k and v buffers, then
  * q's pair (one q tile). */
@@ -375,7 +391,11 @@ inline void ws_copy_all(const seq_extent e, const attn_params p, int off, int h,
 #endif
     const ulong q_map = (ulong)maps, k_map = (ulong)(maps + 16), v_map = (ulong)(maps + 32);
     uint tiles = 0, blocks = 0;
-    for (int row0 = first_row_block() * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+    const int row_blocks = (e.sq + BLOCK_M - 1) / BLOCK_M;
+    for (int bi = 0;; ++bi) {
+        const int blk = row_block_at(bi, row_blocks);
+        if (blk < 0) break;
+        const int row0 = blk * BLOCK_M;
         const int last_row = min(row0 + BLOCK_M, e.sq) - 1;
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
@@ -543,6 +563,32 @@ inline uint load_q_pair(__global const ushort *q_seq, long q_ss, int row, int sq
     return lo | (hi << 16);
 }
 
+/* This lane's q operands of the row block at row0 (each warp's M_TILES 16-row tiles, rows
+ * g and g + 8), for the whole key loop where q stays in registers. Always inlined: the
+ * array stays in registers. */
+inline __attribute__((always_inline)) void load_q_operands(uint4 (*qa)[K_STEPS], __global const ushort *q_seq,
+                                                           long q_ss, int row0, int sq)
+{
+    const int g = warp_lane() >> 2, t = warp_lane() & 3;
+MMA_UNROLL
+    for (int mt = 0; mt < M_TILES; ++mt) {
+        const int ra = row0 + (warp_index() * M_TILES + mt) * 16 + g, rb = ra + 8;
+MMA_UNROLL
+        for (int ks = 0; ks < K_STEPS; ++ks) {
+            const int c = ks * 16 + 2 * t;
+            qa[mt][ks] = (uint4)(load_q_pair(q_seq, q_ss, ra, sq, c), load_q_pair(q_seq, q_ss, rb, sq, c),
+                                 load_q_pair(q_seq, q_ss, ra, sq, c + 8), load_q_pair(q_seq, q_ss, rb, sq, c + 8));
+        }
+    }
+}
+
+/* Q_AHEAD (the Hopper kernel with q in registers): a row block's q is loaded while the
+ * block before it finishes (after its last scores, before its last p.v and its output),
+ * so that a work-group with several row blocks (plan.c, blocks_per_group) does not wait
+ * the loads' latency at each block's start: about 2.4 us under load on the H200, where
+ * the copier has the block's first k and v in place already (run 144, docs/PERFORMANCE.md). */
+#define Q_AHEAD (WGMMA && !Q_STAGED)
+
 #if WGMMA
 /* (The helpers below take the kernel's register arrays by pointer: always inlined, so
  * that the arrays stay in registers.) */
@@ -699,11 +745,21 @@ __kernel __attribute__((reqd_work_group_size(KERNEL_ITEMS, 1, 1))) void FWD_MMA_
     ws_turn_start();
 #endif
 
-    /* Row blocks stride by the grid, so that a sequence longer than the launch planned
-     * for (trusted varlen prefix sums above max_seqlen_q) still has every row computed,
-     * as on the portable paths. The bound is the same for the whole group, so every
-     * barrier and warp operation below is reached by all of its work-items. */
-    for (int row0 = first_row_block() * BLOCK_M; row0 < e.sq; row0 += get_num_groups(0) * BLOCK_M) {
+    /* A group's row blocks in row_block_at's order (every block of a sequence longer than
+     * the launch planned for included, as on the portable paths). The bound is the same
+     * for the whole group, so every barrier and warp operation below is reached by all of
+     * its work-items. */
+    const int row_blocks = (e.sq + BLOCK_M - 1) / BLOCK_M;
+#if !Q_STAGED
+    uint4 qa[M_TILES][K_STEPS];
+#if Q_AHEAD
+    if (row_blocks > 0) load_q_operands(qa, q_seq, p.q_ss, row_block_at(0, row_blocks) * BLOCK_M, e.sq);
+#endif
+#endif
+    for (int bi = 0;; ++bi) {
+        const int blk = row_block_at(bi, row_blocks);
+        if (blk < 0) break;
+        const int row0 = blk * BLOCK_M;
         /* This lane's rows: in each of the warp's M_TILES 16-row tiles, C-operand rows g
          * ("a") and g + 8 ("b"). */
         int row_a[M_TILES], row_b[M_TILES], lo_a[M_TILES], lo_b[M_TILES], end_a[M_TILES], end_b[M_TILES];
@@ -734,24 +790,14 @@ MMA_UNROLL
         const int block_lo = visible_lo(row0 + off, p.window_left, e.sk);
         const int block_end = visible_end(last_row + off, p.window_right, e.sk);
 
-#if !Q_STAGED
-        uint4 qa[M_TILES][K_STEPS];
-#endif
         float4 acc[M_TILES][D_BLOCKS];
         float m_a[M_TILES], m_b[M_TILES]; /* running maxima, base-2 logits (the same in all 4 lanes of a quad) */
         float l_a[M_TILES], l_b[M_TILES]; /* this lane's part of the normalisers */
+#if !Q_STAGED && !Q_AHEAD
+        load_q_operands(qa, q_seq, p.q_ss, row0, e.sq);
+#endif
 MMA_UNROLL
         for (int mt = 0; mt < M_TILES; ++mt) {
-#if !Q_STAGED
-MMA_UNROLL
-            for (int ks = 0; ks < K_STEPS; ++ks) {
-                const int c = ks * 16 + 2 * t;
-                qa[mt][ks] = (uint4)(load_q_pair(q_seq, p.q_ss, row_a[mt], e.sq, c),
-                                     load_q_pair(q_seq, p.q_ss, row_b[mt], e.sq, c),
-                                     load_q_pair(q_seq, p.q_ss, row_a[mt], e.sq, c + 8),
-                                     load_q_pair(q_seq, p.q_ss, row_b[mt], e.sq, c + 8));
-            }
-#endif
 MMA_UNROLL
             for (int db = 0; db < D_BLOCKS; ++db) acc[mt][db] = (float4)(0.0f);
             m_a[mt] = m_b[mt] = -INFINITY;
@@ -1064,6 +1110,12 @@ MMA_UNROLL
 #endif
 #endif /* !WG_PIPE */
         }
+#if Q_AHEAD
+        { /* every score of this block is in: the next block's q (row_block_at) */
+            const int next = row_block_at(bi + 1, row_blocks);
+            if (next >= 0) load_q_operands(qa, q_seq, p.q_ss, next * BLOCK_M, e.sq);
+        }
+#endif
 #if WS_COPIER
         if (block_lo < block_end) { /* p.v of the last tile */
             const uint last = ws_tiles + step - 1;
@@ -1077,7 +1129,10 @@ MMA_UNROLL
         }
         ws_tiles += step;
 #if Q_STAGED
-        ws_release(ws_bars + WS_Q_EMPTY); /* every score of the row block is read */
+        /* every score of the row block is read. (Released after the block's last scores
+         * instead, so that the copier could fetch the next block's q during its last p.v
+         * and output, it ran 1-6% slower at d = 256: run 149, docs/PERFORMANCE.md.) */
+        ws_release(ws_bars + WS_Q_EMPTY);
 #endif
         ws_blocks++;
 #elif WG_PIPE
