@@ -76,6 +76,9 @@ typedef struct facl_device_profile {
     /* Its key tile as FACL_FWD_WGMMA_BLOCK_N (64 or 128) asked (benchmarking: 64 is the
      * kernel before 128-key tiles), or 0: the planner's choice (plan.c, wgmma_block_n). */
     int wgmma_block_n;
+    /* Its row blocks per work-group as FACL_FWD_BLOCKS_PER_GROUP (1 to 64) asked
+     * (benchmarks, tests), or 0: the planner's choice (plan.c, wgmma_blocks_per_group). */
+    int fwd_blocks_per_group;
     /* 1 when FACL_FWD_WGMMA_WS=1 asks for its warp-specialised form (WG_WS: a copier warpgroup
      * and transaction barriers, attn_fwd_mma.cl) where the shape allows it (two or three
      * buffers, 16-byte aligned rows), 2 for that with the warpgroups' ping-pong

@@ -321,7 +321,9 @@ static facl_status prepare_launch(facl_context *ctx, const facl_fwd_problem *p, 
      * with max_seqlen_q 0), and the kernels stride over them (facl.h, trust_cu_seqlens). */
     const size_t rows = p->seqlen_q > 0 ? (size_t)p->seqlen_q : 1;
     const size_t blocks = (rows + rows_per_group - 1) / rows_per_group;
-    l->fwd_global[0] = blocks * group;
+    /* attn_fwd_wgmma's groups may take several blocks each (row_block_at) */
+    const size_t per_group = plan.blocks_per_group > 1 ? (size_t)plan.blocks_per_group : 1;
+    l->fwd_global[0] = (blocks + per_group - 1) / per_group * group;
     l->fwd_global[1] = (size_t)p->heads_q;
     l->fwd_global[2] = (size_t)p->batch;
     l->fwd_local[0] = group;

@@ -2,6 +2,7 @@
 #include "kernel_path.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
@@ -54,7 +55,8 @@ static facl_status read_shape(const char *name, const char *usage, int count,
     return FACL_SUCCESS;
 }
 
-/* FACL_FWD_WGMMA_SHAPE and FACL_FWD_MMA_SHAPE into the profile. */
+/* FACL_FWD_WGMMA_SHAPE, FACL_FWD_WGMMA_BLOCK_N, FACL_FWD_BLOCKS_PER_GROUP and
+ * FACL_FWD_MMA_SHAPE into the profile. */
 static facl_status read_shapes(facl_device_profile *p)
 {
     static const int wgmma[3][4] = {{1, 2, -1}, {0, 1, -1}, {0, 2, 3, -1}};
@@ -72,6 +74,15 @@ static facl_status read_shapes(facl_device_profile *p)
             return facl_fail(FACL_ERROR_INVALID_VALUE,
                              "FACL_FWD_WGMMA_BLOCK_N: expected 64 or 128, got \"%s\"", block_n);
         p->wgmma_block_n = block_n[0] == '6' ? 64 : 128;
+    }
+    const char *per_group = facl_getenv("FACL_FWD_BLOCKS_PER_GROUP");
+    if (per_group && *per_group) {
+        char *end = NULL;
+        const long n = strtol(per_group, &end, 10);
+        if (*end != '\0' || n < 1 || n > 64)
+            return facl_fail(FACL_ERROR_INVALID_VALUE,
+                             "FACL_FWD_BLOCKS_PER_GROUP: expected 1 to 64, got \"%s\"", per_group);
+        p->fwd_blocks_per_group = (int)n;
     }
     return read_shape("FACL_FWD_MMA_SHAPE",
                       "\"m_tiles,q_local,block_n,kv_stages\" with m_tiles 1 or 2, q_local 0 or 1, "

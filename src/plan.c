@@ -238,7 +238,7 @@ static int choose_mma_shape(int head_dim, const facl_device_profile *profile, ui
 }
 
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_fwd_plan_key) == 16 * sizeof(int), "facl_fwd_plan_key has padding");
+_Static_assert(sizeof(facl_fwd_plan_key) == 17 * sizeof(int), "facl_fwd_plan_key has padding");
 
 void facl_fwd_plan_key_of(const facl_fwd_problem *p, facl_fwd_plan_key *key)
 {
@@ -246,6 +246,7 @@ void facl_fwd_plan_key_of(const facl_fwd_problem *p, facl_fwd_plan_key *key)
     key->dtype = (int)p->dtype;
     key->head_dim = p->head_dim;
     key->batch = p->batch;
+    key->heads_q = p->heads_q;
     key->heads_kv = p->heads_kv;
     key->seqlen_q = p->seqlen_q;
     key->seqlen_k = p->seqlen_k;
@@ -345,15 +346,52 @@ static int wgmma_block_n(const facl_fwd_plan_key *p, const facl_device_profile *
     return 64;
 }
 
+/* The share of the SMs' time that `groups` work-groups of about equal length keep busy,
+ * one group to an SM at a time: the last wave may run part-empty. */
+static double wave_use(int64_t groups, int64_t sms)
+{
+    const int64_t waves = (groups + sms - 1) / sms;
+    return waves ? (double)groups / (double)(waves * sms) : 1.0;
+}
+
+/* Row blocks per work-group of the Hopper kernel: as FACL_FWD_BLOCKS_PER_GROUP asks, else,
+ * where a block's keys times head_dim stay within 2^20 (4k keys at d = 256, 8k at 128,
+ * 16k at 64), the most, up to 4 at d <= 64 and 2 above, whose last wave leaves the SMs no
+ * emptier than one block per group does (within 2%). A group's start (its barriers, its
+ * first q, k and v: about 3-4 us on the H200) is then paid once per group, and each
+ * further block's q, k and v arrive while it finishes the one before (Q_AHEAD, the
+ * copier). Longer blocks hide the start themselves, and there the coarser last wave of
+ * groups twice as long cost more than the start saved. On the H200 (docs/PERFORMANCE.md,
+ * fp16, TFLOP/s against one block per group): run 145 (2 reps, 1k-4k keys) 4 blocks
+ * 1.04-1.11x at d = 64, 3 blocks (part-empty last waves) down to 0.89x at d = 128; run 148
+ * (the default grid) 1.02-1.10x within the bound but d = 128 non-causal 4k (0.96), and
+ * 0.95-0.97x past it (d = 256 from 8k keys; causal 16k). */
+static int wgmma_blocks_per_group(const facl_fwd_plan_key *p, const facl_device_profile *profile,
+                                  int block_m)
+{
+    if (profile->fwd_blocks_per_group > 0) return profile->fwd_blocks_per_group;
+    if ((int64_t)p->seqlen_k * p->head_dim > ((int64_t)1 << 20)) return 1;
+    const int64_t sms = profile->compute_units ? profile->compute_units : 1;
+    const int64_t blocks = ((int64_t)(p->seqlen_q > 0 ? p->seqlen_q : 1) + block_m - 1) / block_m;
+    const int64_t heads = (int64_t)p->heads_q * p->batch;
+    const double one = wave_use(blocks * heads, sms);
+    int best = 1;
+    for (int k = 2; k <= (p->head_dim <= 64 ? 4 : 2) && k <= blocks; ++k)
+        if (wave_use((blocks + k - 1) / k * heads, sms) >= one - 0.02) best = k;
+    return best;
+}
+
 /* FACL_WGMMA_WHERE_FASTER: the warp-specialised Hopper kernel with the tensor copy engine
  * (WS + ping-pong, WS_TMA) where it runs faster than attn_fwd_mma: a dense batch without
  * seqused_k, q, k and v rows 16-byte aligned (the engine's copier; elsewhere the Hopper
  * kernel's cp.async copier is slower than attn_fwd_mma), and at least as many query rows
- * and keys as its fixed costs need. On the H200 (docs/PERFORMANCE.md, fp16, TFLOP/s of
- * the Hopper kernel over attn_fwd_mma's, non-causal / causal): with 128-key tiles (runs
- * 135 and 137) d <= 64 0.98 / 0.84 at 1k, 1.16 / 1.00 at 2k, 1.28 / 1.17 at 4k; d <= 128
- * 1.16 / 1.00 at 1k; with 64-key tiles above d = 128 (runs 127 and 129) 1.16 / 0.93 at
- * 512, 1.44 / 1.21 at 1k. */
+ * and keys as its fixed costs need: 1k at d <= 64, 512 above. On the H200
+ * (docs/PERFORMANCE.md, TFLOP/s of the Hopper kernel over attn_fwd_mma's, non-causal /
+ * causal): with 128-key tiles (runs 135 and 137, fp16) d <= 64 0.98 / 0.84 at 1k, 1.16 /
+ * 1.00 at 2k, 1.28 / 1.17 at 4k; d <= 128 1.16 / 1.00 at 1k. With several row blocks
+ * per group (wgmma_blocks_per_group): d <= 64 (run 147, fp16 / bf16) 1.13 / 1.14 at 1k
+ * non-causal and 0.95 / 1.02 causal, 1.26 / 1.17 at 2k; at 512 (run 149, fp16 and bf16
+ * alike) d = 64 0.94 / 0.86, d = 128 1.09 / 1.01, d = 256 1.61 / 1.39. */
 static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_profile *profile)
 {
     if (profile->fwd_wgmma != FACL_WGMMA_WHERE_FASTER || !profile->wgmma_tma ||
@@ -361,8 +399,7 @@ static int hopper_kernel_faster(const facl_fwd_plan_key *p, const facl_device_pr
         return 0;
     if (p->varlen || p->seqused || !p->q_aligned || !p->k_aligned || !p->v_aligned) return 0;
     const int rows = p->seqlen_q < p->seqlen_k ? p->seqlen_q : p->seqlen_k;
-    const int needed = p->head_dim <= 64 ? 2048 : 1024;
-    return rows >= needed;
+    return rows >= (p->head_dim <= 64 ? 1024 : 512);
 }
 
 /* attn_fwd_mma: fp16 or bf16 operands, any head_dim (up to 256). */
@@ -378,6 +415,7 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
     facl_plan_fwd_feature_options(p, features, sizeof features);
     plan->fixed_group = 0;
     plan->tma = plan->tma_q = 0;
+    plan->blocks_per_group = 1;
     plan->moves_registers = 0;
     plan->group_rows = 0;
     plan->block_m = 0;
@@ -407,6 +445,7 @@ void facl_plan_fwd(const facl_fwd_plan_key *p, const facl_device_profile *profil
         const int ws = profile->wgmma_ws && pipe >= 2 && aligned;
         const int copier = ws && !emulated;
         plan->block_m = 64 * warpgroups;
+        plan->blocks_per_group = wgmma_blocks_per_group(p, profile, plan->block_m);
         plan->fixed_group = 128u * (size_t)warpgroups + (copier ? 128u : 0u);
         plan->moves_registers = copier && warpgroups == 2;
         /* the copier through the tensor copy engine where the context has its maps

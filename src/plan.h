@@ -37,6 +37,10 @@ typedef struct facl_fwd_plan {
      * the maps tma_maps_fill completes as one more argument; tma_q: q's map too (q staged
      * in local memory) */
     int tma, tma_q;
+    /* row blocks per work-group (attn_fwd_wgmma: the launch divides its grid by this; each
+     * group takes its blocks in row_block_at's order and fetches the next block's q, k and
+     * v while it finishes one), else 1 */
+    int blocks_per_group;
 } facl_fwd_plan;
 
 /* The static local memory a tensor-core kernel (attn_fwd_mma, attn_bwd_mma) may declare:
@@ -66,7 +70,7 @@ uint64_t facl_blocked_local_bytes(int head_dim, int block_m, int block_n, int tm
  * same plan, which is what lets plan_memo.h reuse plans. All ints, so no padding
  * (plan.c checks) and equal keys are equal bytes. */
 typedef struct facl_fwd_plan_key {
-    int dtype, head_dim, batch, heads_kv;
+    int dtype, head_dim, batch, heads_q, heads_kv;
     int seqlen_q, seqlen_k, total_k, varlen;
     int softcap, alibi, dropout, seqused; /* the features, 0 or 1 */
     int q_aligned, k_aligned, v_aligned, o_aligned; /* facl_view_rows_16_byte_aligned of each view */
