@@ -1458,7 +1458,9 @@ static void test_wgmma_tma_plan(void **state)
 }
 
 /* FACL_WGMMA_WHERE_FASTER (a Hopper context whose Hopper kernel passed its probe): that
- * kernel, warp-specialised with the engine, from 2k rows and keys up to d = 64, 1k above; attn_fwd_mma below, and for what the engine does not take (varlen,
+ * kernel, warp-specialised with the engine, from 1k rows and keys at d <= 64 and 512 above;
+ * attn_fwd_mma below,
+ * and for what the engine does not take (varlen,
  * seqused_k, unaligned rows) or without the engine; never on another path. */
 static void test_wgmma_where_faster_plan(void **state)
 {
@@ -1467,9 +1469,10 @@ static void test_wgmma_where_faster_plan(void **state)
     /* head dim, query rows (and keys), the rows and keys it needs */
     static const struct {
         int d, rows, needed;
-    } cases[] = {{64, 2048, 2048}, {64, 1024, 2048}, {128, 1024, 1024}, {128, 1023, 1024},
-                 {80, 1024, 1024}, {72, 1024, 1024}, {256, 1024, 1024}, {256, 1023, 1024},
-                 {192, 1024, 1024}, {32, 100000, 2048}};
+    } cases[] = {{64, 2048, 1024}, {64, 1024, 1024}, {64, 1023, 1024}, {64, 512, 1024},
+                 {128, 1024, 512}, {128, 512, 512}, {128, 511, 512}, {80, 512, 512},
+                 {72, 512, 512}, {256, 512, 512}, {256, 511, 512}, {192, 1024, 512},
+                 {32, 100000, 1024}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
         const int hopper = cases[i].rows >= cases[i].needed;
         facl_fwd_problem p = problem(cases[i].d, cases[i].rows);
@@ -1513,6 +1516,64 @@ static void test_wgmma_where_faster_plan(void **state)
     p.dtype = FACL_DTYPE_F16;
     facl_plan_fwd_program(&p, &emu, &plan);
     assert_string_equal(plan.kernel, "attn_fwd_mma");
+}
+
+/* Row blocks per Hopper work-group (plan.blocks_per_group): where keys x head_dim stay
+ * within 2^20, the most, up to 4 at d <= 64 and 2 above, whose last wave of groups leaves
+ * the SMs no emptier than one block per group does (within 2%); never more than a
+ * sequence has; as FACL_FWD_BLOCKS_PER_GROUP
+ * asks (profile.fwd_blocks_per_group); 1 on every other kernel. */
+static void test_wgmma_blocks_per_group(void **state)
+{
+    (void)state;
+    facl_device_profile dev = hopper(FACL_WGMMA_EVERYWHERE, 2, 1);
+    dev.compute_units = 132;
+    /* head dim, query rows, batch x heads, the blocks each group takes; 128-row blocks */
+    static const struct {
+        int d, rows, heads, expect;
+    } cases[] = {
+        {64, 1024, 64, 4},  /* 512 groups in 4 waves (97% full), 128 in one (97%) */
+        {64, 1024, 50, 4},  /* 3 blocks would leave the second wave 57% full: 4 (76%, as 1) */
+        {128, 1024, 64, 2}, /* at most 2 above d = 64 */
+        {256, 4096, 16, 2}, /* keys x d = 2^20 */
+        {256, 8192, 16, 1}, /* past it: one block per group */
+        {128, 16384, 4, 1},
+        {128, 384, 44, 1},  /* 3 blocks: 132 groups fill one wave, 88 two thirds of it */
+        {64, 128, 500, 1},  /* one block to a sequence */
+        {64, 256, 500, 2},  /* two */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        facl_fwd_problem p = problem(cases[i].d, cases[i].rows);
+        p.seqlen_k = cases[i].rows;
+        p.heads_q = p.heads_kv = cases[i].heads;
+        facl_fwd_plan plan;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+        assert_int_equal(plan.block_m, 128);
+        if (plan.blocks_per_group != cases[i].expect)
+            fail_msg("d=%d rows %d heads %d: %d blocks per group, expected %d", cases[i].d,
+                     cases[i].rows, cases[i].heads, plan.blocks_per_group, cases[i].expect);
+        /* the batch counts as heads do */
+        p.heads_q = p.heads_kv = 1;
+        p.batch = cases[i].heads;
+        facl_plan_fwd_program(&p, &dev, &plan);
+        assert_int_equal(plan.blocks_per_group, cases[i].expect);
+    }
+    facl_fwd_problem p = problem(128, 1024);
+    p.seqlen_k = 1024;
+    facl_fwd_plan plan;
+    dev.fwd_blocks_per_group = 3; /* FACL_FWD_BLOCKS_PER_GROUP=3 */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_wgmma");
+    assert_int_equal(plan.blocks_per_group, 3);
+    dev.fwd_wgmma = FACL_WGMMA_OFF; /* attn_fwd_mma: one block per group whatever is asked */
+    facl_plan_fwd_program(&p, &dev, &plan);
+    assert_string_equal(plan.kernel, "attn_fwd_mma");
+    assert_int_equal(plan.blocks_per_group, 1);
+    facl_device_profile cpu = device_reporting(48 * 1024, FACL_PATH_PORTABLE_CPU);
+    cpu.fwd_blocks_per_group = 3;
+    facl_plan_fwd_program(&p, &cpu, &plan);
+    assert_int_equal(plan.blocks_per_group, 1);
 }
 
 /* attn_fwd_mma's shape as FACL_FWD_MMA_SHAPE asks (profile.mma_*): its q tile and its
@@ -1683,6 +1744,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wgmma_plan),
         cmocka_unit_test(test_wgmma_ws_plan),
         cmocka_unit_test(test_wgmma_tma_plan),
+        cmocka_unit_test(test_wgmma_blocks_per_group),
         cmocka_unit_test(test_wgmma_where_faster_plan),
         cmocka_unit_test(test_mma_requested_shape),
         cmocka_unit_test(test_mma_shapes_on_oclgrind),

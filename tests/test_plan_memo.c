@@ -84,7 +84,9 @@ static int fwd_plans_equal(const facl_fwd_plan *a, const facl_fwd_plan *b)
            a->packed_tiles == b->packed_tiles && a->packed_bytes == b->packed_bytes &&
            a->lanes == b->lanes && a->group_rows == b->group_rows && a->block_m == b->block_m &&
            a->fixed_group == b->fixed_group && a->local_bytes == b->local_bytes &&
-           a->local_budget == b->local_budget;
+           a->local_budget == b->local_budget && a->moves_registers == b->moves_registers &&
+           a->tma == b->tma && a->tma_q == b->tma_q &&
+           a->blocks_per_group == b->blocks_per_group;
 }
 
 static int cache_plans_equal(const facl_cache_plan *a, const facl_cache_plan *b)
@@ -296,6 +298,12 @@ static void test_fwd_problem_inputs(void **state)
     fwd_problem_variant(m, &base, &v, &cpu, NULL);
     v = base, v.heads_kv = 4;
     fwd_problem_variant(m, &base, &v, &cpu, NULL);
+    /* query heads: how many row blocks each Hopper work-group takes (blocks_per_group) */
+    facl_device_profile hopper = mma;
+    hopper.fwd_wgmma = FACL_WGMMA_EVERYWHERE;
+    const facl_fwd_problem rows = fwd_problem(64, 1024);
+    v = rows, v.heads_q = 6;
+    fwd_problem_variant(m, &rows, &v, &hopper, NULL);
     facl_fwd_problem varlen = base;
     varlen.varlen = 1;
     varlen.total_k = 600;
@@ -305,7 +313,7 @@ static void test_fwd_problem_inputs(void **state)
 
 /* What the planner does not read shares one plan: buffers (other than which are given),
  * scale, windows, dropout's seed and offset, the lse view, the output view's strides
- * while its rows stay 16-byte aligned, heads_q. */
+ * while its rows stay 16-byte aligned. */
 static void test_fwd_unread_inputs_share_a_slot(void **state)
 {
     facl_plan_memo *m = *state;
@@ -321,7 +329,6 @@ static void test_fwd_unread_inputs_share_a_slot(void **state)
     v.lse.buffer = BUFFER(15);
     v.probs.buffer = BUFFER(16);
     v.cu_q = BUFFER(17);
-    v.heads_q = 2;
     v.total_q = 77;
     v.scale = 1.0f;
     v.window_left = 5;
@@ -569,10 +576,10 @@ static void test_planners_apart(void **state)
     facl_cache_problem c = cache_problem(128);
     c.fwd.heads_q = c.fwd.heads_kv = 1;
     facl_fwd_problem f = fwd_problem(128, 1);
-    f.heads_kv = 1, f.seqlen_q = 1, f.seqlen_k = 1, f.total_k = 1024;
-    f.seqused = BUFFER(7);          /* where the cache key has kv_aligned = 1 */
-    f.q.offset = f.v.offset = 4;    /* paged = 0, batch_idx = 0 */
-    f.out.offset = 4;               /* leftpad = 0 */
+    f.heads_q = f.heads_kv = 1, f.seqlen_k = 1024; /* total_k 0: where the cache key has varlen 0 */
+    f.dropout_p = 0.1f;                          /* kv_aligned = 1 */
+    f.k.offset = f.v.offset = 4;                 /* batch_idx = 0, leftpad = 0 */
+    f.out.offset = 4;                            /* k_new = 0 */
     facl_fwd_plan_key fk;
     facl_cache_plan_key ck;
     facl_fwd_plan_key_of(&f, &fk);
