@@ -36,7 +36,8 @@
  * entries HEAD_DIM + 1 floats apart), so that the accumulator needs no argument of its
  * own; attn_bwd_dot zeroes each row's accumulator as it writes the row's D.
  *
- * Every operand comes out of row-major local tiles through ldmatrix (warp_mma.cl:
+ * The entries of S^T and S (P~ and dS) come from bwd_mma_entries.cl, which attn_bwd_wgmma.cl
+ * shares. Every operand comes out of row-major local tiles through ldmatrix (warp_mma.cl:
  * mma_a_fragment, mma_key_fragments, and mma_value_fragments, whose .trans reads the
  * transposed operands of the second products). Probabilities use base 2 (the scale with
  * log2(e) folded in and lse converted once per row); masks, dropout, softcap and ALiBi
@@ -95,8 +96,6 @@
 #define DQ_SCRATCH 1
 #endif
 
-#define LOG2E 1.44269504088896340736f
-
 /* Rows row0 .. row0 + n - 1 of x (16-bit, row stride x_ss) into a row-major tile; rows at
  * or past `end` and dims at or past HEAD_DIM are zeros, so that padding contributes
  * nothing to any product. The whole work-group (`group` work-items) takes part. With
@@ -116,36 +115,6 @@ inline void stage_tile(__global const ushort *x, long x_ss, int row0, int n, int
             row0 + r < end ? load_row8(x + (long)(row0 + r) * x_ss, c) : (uint4)(0u);
 #endif
     }
-}
-
-/* Whether row i sees key j (both within the sequence's rows and keys). */
-inline bool sees(int i, int j, int off, int sk, const attn_params p)
-{
-    return j >= visible_lo(i + off, p.window_left, sk) && j < visible_end(i + off, p.window_right, sk);
-}
-
-/* bwd_entry (bwd_common.cl) in base 2, for an entry with raw score `raw` = q . k (before
- * the scale): (P~, dS). lse2 is the row's lse times log2(e) (+inf for a row that sees
- * no key and for padding rows: P = 0 there); invisible entries give (0, 0). One
- * multiply and one ex2 instead of exp's longer sequence, as in the forward. */
-inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float slope, int rel,
-                            float zscale, bool visible, const attn_params p)
-{
-    const float score = raw * p.scale;
-#if HAS_SOFTCAP || HAS_ALIBI
-    const float x2 = adjust_score(score, p.softcap, slope, rel) * LOG2E;
-#else
-    (void)slope, (void)rel;
-    const float x2 = score * LOG2E;
-#endif
-    const float prob = visible ? exp2_ftz(x2 - lse2) : 0.0f; /* warp_mma.cl */
-#if HAS_SOFTCAP
-    const float th = tanh(score / p.softcap);
-    const float dlogit = 1.0f - th * th;
-#else
-    const float dlogit = 1.0f;
-#endif
-    return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
 }
 
 #ifndef GRAD_PAIRS
@@ -175,49 +144,6 @@ inline void stage_row_tile(__global const storage_t *q, __global const storage_t
         lse2_tile[r] = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E : INFINITY;
         delta_tile[r] = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)] : 0.0f;
     }
-}
-
-/* Step 1's entries of one 8-row block: keys ja, jb (C rows) by rows i0, i0 + 1 (C
- * columns; their lse2 l0, l1 and D d0, d1), as (P~^T, dS^T) pairs packed for the local
- * tiles. `masked` is a literal at each call: blocks that every row sees whole skip the
- * visibility test (FlashAttention masks boundary tiles only). */
-inline void dkdv_entries(float4 s, float4 dp, float l0, float l1, float d0, float d1, int i0,
-                         int ja, int jb, int off, int sk, float slope, int b, int h,
-                         const attn_params p, bool masked, uint *p_a, uint *p_b, uint *ds_a,
-                         uint *ds_b)
-{
-    const int i1 = i0 + 1;
-    const float2 a0 = mma_bwd_entry(s.x, dp.x, l0, d0, slope, i0 + off - ja, dropout_factor(p, b, h, i0, ja),
-                                    !masked || sees(i0, ja, off, sk, p), p);
-    const float2 a1 = mma_bwd_entry(s.y, dp.y, l1, d1, slope, i1 + off - ja, dropout_factor(p, b, h, i1, ja),
-                                    !masked || sees(i1, ja, off, sk, p), p);
-    const float2 b0 = mma_bwd_entry(s.z, dp.z, l0, d0, slope, i0 + off - jb, dropout_factor(p, b, h, i0, jb),
-                                    !masked || sees(i0, jb, off, sk, p), p);
-    const float2 b1 = mma_bwd_entry(s.w, dp.w, l1, d1, slope, i1 + off - jb, dropout_factor(p, b, h, i1, jb),
-                                    !masked || sees(i1, jb, off, sk, p), p);
-    *p_a = pack_pair(a0.x, a1.x);
-    *p_b = pack_pair(b0.x, b1.x);
-    *ds_a = pack_pair(a0.y, a1.y);
-    *ds_b = pack_pair(b0.y, b1.y);
-}
-
-/* dS of one score block of the dq kernel: rows a (x, y) and b (z, w) by keys j0, j0 + 1;
- * `masked` as for dkdv_entries (lo/end: the rows' visible keys). */
-inline float4 dq_entries(float4 s, float4 dp, float lse2_a, float lse2_b, float delta_a,
-                         float delta_b, int ra, int rb, int j0, int lo_a, int end_a, int lo_b,
-                         int end_b, int off, float slope, int b, int h, const attn_params p,
-                         bool masked)
-{
-    const int j1 = j0 + 1;
-    return (float4)(
-        mma_bwd_entry(s.x, dp.x, lse2_a, delta_a, slope, ra + off - j0, dropout_factor(p, b, h, ra, j0),
-                      !masked || (j0 >= lo_a && j0 < end_a), p).y,
-        mma_bwd_entry(s.y, dp.y, lse2_a, delta_a, slope, ra + off - j1, dropout_factor(p, b, h, ra, j1),
-                      !masked || (j1 >= lo_a && j1 < end_a), p).y,
-        mma_bwd_entry(s.z, dp.z, lse2_b, delta_b, slope, rb + off - j0, dropout_factor(p, b, h, rb, j0),
-                      !masked || (j0 >= lo_b && j0 < end_b), p).y,
-        mma_bwd_entry(s.w, dp.w, lse2_b, delta_b, slope, rb + off - j1, dropout_factor(p, b, h, rb, j1),
-                      !masked || (j1 >= lo_b && j1 < end_b), p).y);
 }
 
 #if DQ_ATOMIC

@@ -1,0 +1,82 @@
+/* The entries of the tensor-core backward kernels (attn_bwd_mma.cl with mma.sync,
+ * attn_bwd_wgmma.cl with Hopper's wgmma): one (row, key) entry's probability and score
+ * gradient in base 2 from its raw score and dP, and the four entries of one C fragment
+ * of S^T (dk/dv kernels) or of S (dq kernels). The C fragment layout (rows g and g + 8
+ * of 16, columns 2t and 2t + 1 of 8) is the same for mma.m16n8k16 and for each 8-column
+ * block of a wgmma accumulator, so both kernel files take the same helpers. Needs
+ * attn_common.cl, warp_mma.cl (exp2_ftz, pack_pair) and bwd_common.cl (dropout_factor).
+ */
+#define LOG2E 1.44269504088896340736f
+
+/* Whether row i sees key j (both within the sequence's rows and keys). */
+inline bool sees(int i, int j, int off, int sk, const attn_params p)
+{
+    return j >= visible_lo(i + off, p.window_left, sk) && j < visible_end(i + off, p.window_right, sk);
+}
+
+/* bwd_entry (bwd_common.cl) in base 2, for an entry with raw score `raw` = q . k (before
+ * the scale): (P~, dS). lse2 is the row's lse times log2(e) (+inf for a row that sees
+ * no key and for padding rows: P = 0 there); invisible entries give (0, 0). One
+ * multiply and one ex2 instead of exp's longer sequence, as in the forward. */
+inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float slope, int rel,
+                            float zscale, bool visible, const attn_params p)
+{
+    const float score = raw * p.scale;
+#if HAS_SOFTCAP || HAS_ALIBI
+    const float x2 = adjust_score(score, p.softcap, slope, rel) * LOG2E;
+#else
+    (void)slope, (void)rel;
+    const float x2 = score * LOG2E;
+#endif
+    const float prob = visible ? exp2_ftz(x2 - lse2) : 0.0f; /* warp_mma.cl */
+#if HAS_SOFTCAP
+    const float th = tanh(score / p.softcap);
+    const float dlogit = 1.0f - th * th;
+#else
+    const float dlogit = 1.0f;
+#endif
+    return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
+}
+
+/* Step 1's entries of one 8-row block: keys ja, jb (C rows) by rows i0, i0 + 1 (C
+ * columns; their lse2 l0, l1 and D d0, d1), as (P~^T, dS^T) pairs packed for the local
+ * tiles. `masked` is a literal at each call: blocks that every row sees whole skip the
+ * visibility test (FlashAttention masks boundary tiles only). */
+inline void dkdv_entries(float4 s, float4 dp, float l0, float l1, float d0, float d1, int i0,
+                         int ja, int jb, int off, int sk, float slope, int b, int h,
+                         const attn_params p, bool masked, uint *p_a, uint *p_b, uint *ds_a,
+                         uint *ds_b)
+{
+    const int i1 = i0 + 1;
+    const float2 a0 = mma_bwd_entry(s.x, dp.x, l0, d0, slope, i0 + off - ja, dropout_factor(p, b, h, i0, ja),
+                                    !masked || sees(i0, ja, off, sk, p), p);
+    const float2 a1 = mma_bwd_entry(s.y, dp.y, l1, d1, slope, i1 + off - ja, dropout_factor(p, b, h, i1, ja),
+                                    !masked || sees(i1, ja, off, sk, p), p);
+    const float2 b0 = mma_bwd_entry(s.z, dp.z, l0, d0, slope, i0 + off - jb, dropout_factor(p, b, h, i0, jb),
+                                    !masked || sees(i0, jb, off, sk, p), p);
+    const float2 b1 = mma_bwd_entry(s.w, dp.w, l1, d1, slope, i1 + off - jb, dropout_factor(p, b, h, i1, jb),
+                                    !masked || sees(i1, jb, off, sk, p), p);
+    *p_a = pack_pair(a0.x, a1.x);
+    *p_b = pack_pair(b0.x, b1.x);
+    *ds_a = pack_pair(a0.y, a1.y);
+    *ds_b = pack_pair(b0.y, b1.y);
+}
+
+/* dS of one score block of the dq kernel: rows a (x, y) and b (z, w) by keys j0, j0 + 1;
+ * `masked` as for dkdv_entries (lo/end: the rows' visible keys). */
+inline float4 dq_entries(float4 s, float4 dp, float lse2_a, float lse2_b, float delta_a,
+                         float delta_b, int ra, int rb, int j0, int lo_a, int end_a, int lo_b,
+                         int end_b, int off, float slope, int b, int h, const attn_params p,
+                         bool masked)
+{
+    const int j1 = j0 + 1;
+    return (float4)(
+        mma_bwd_entry(s.x, dp.x, lse2_a, delta_a, slope, ra + off - j0, dropout_factor(p, b, h, ra, j0),
+                      !masked || (j0 >= lo_a && j0 < end_a), p).y,
+        mma_bwd_entry(s.y, dp.y, lse2_a, delta_a, slope, ra + off - j1, dropout_factor(p, b, h, ra, j1),
+                      !masked || (j1 >= lo_a && j1 < end_a), p).y,
+        mma_bwd_entry(s.z, dp.z, lse2_b, delta_b, slope, rb + off - j0, dropout_factor(p, b, h, rb, j0),
+                      !masked || (j0 >= lo_b && j0 < end_b), p).y,
+        mma_bwd_entry(s.w, dp.w, lse2_b, delta_b, slope, rb + off - j1, dropout_factor(p, b, h, rb, j1),
+                      !masked || (j1 >= lo_b && j1 < end_b), p).y);
+}
