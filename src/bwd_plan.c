@@ -163,6 +163,65 @@ uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim
     return n ? n * per : 1;
 }
 
+uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated)
+{
+    /* attn_bwd_wgmma.cl, its dk/dv kernel (the dq kernel's is the same less lse and D):
+     * two tiles of 64 * WARPGROUPS rows that stay (k and v), two buffers of two 64-row
+     * tiles that change (q and dout), D_PAD 16-bit columns each; two buffers of 64 lse
+     * and 64 D floats; the emulation's scratch */
+    const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
+    return 2u * 64u * (uint64_t)warpgroups * d_pad * 2u + 2u * 2u * 64u * d_pad * 2u +
+           2u * 2u * 64u * 4u + mma_scratch_bytes(4 * warpgroups, emulated);
+}
+
+/* attn_bwd_wgmma where FACL_BWD_WGMMA=1 forced it (profile->bwd_wgmma) and it applies:
+ * fp16/bf16, head dims up to 128, dq without atomics (the atomic-dq opt-in asks for
+ * attn_bwd_mma's variant). Two warpgroups per group unless asked otherwise or they do
+ * not fit the SM (then one, within half an SM). A requested attn_bwd_mma shape serves
+ * the calls this does not take. */
+static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *profile,
+                      const char *features, facl_bwd_plan *plan)
+{
+    const facl_fwd_plan_key *p = &key->fwd;
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    if (!profile->bwd_wgmma || !facl_bwd_mma_applies(profile, p->head_dim) || p->head_dim > 128 ||
+        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) ||
+        (key->dq_atomics && profile->bwd_dq_atomic))
+        return 0;
+    int wgs = profile->bwd_wgmma_warpgroups ? profile->bwd_wgmma_warpgroups : 2;
+    for (; wgs >= 1; --wgs) {
+        const uint64_t budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
+        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated) <= budget &&
+            (size_t)wgs * 128u <= profile->max_work_group_size) {
+            plan->local_budget = budget;
+            break;
+        }
+        if (profile->bwd_wgmma_warpgroups) wgs = 0; /* the asked count only */
+    }
+    if (wgs < 1) return 0;
+    const int vec_loads = p->q_aligned && p->k_aligned && p->v_aligned && key->dout_aligned;
+    plan->program = "attn_bwd_wgmma";
+    plan->wgmma_warpgroups = wgs;
+    plan->kernels[0] = "attn_bwd_dot";
+    plan->spans[0] = FACL_BWD_SPAN_ROWS;
+    plan->kernels[1] = "attn_bwd_wgmma_dq";
+    plan->spans[1] = FACL_BWD_SPAN_ROWS;
+    plan->kernels[2] = "attn_bwd_wgmma_dkdv";
+    plan->spans[2] = FACL_BWD_SPAN_KEYS;
+    for (int i = 1; i < 3; ++i) {
+        plan->fixed_group[i] = 128u * (size_t)wgs;
+        plan->items_per_group[i] = 64 * wgs;
+    }
+    plan->local_bytes = facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated);
+    /* FACL_SM90A: rebuilt from its PTX with the sm_90a instructions (programs.c) */
+    snprintf(plan->options, sizeof plan->options,
+             "%s -DFACL_BWD_PARAMS_SIZE=%zu -DWARPGROUPS=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d "
+             "-DGRAD_PAIRS=%d%s",
+             features, sizeof(facl_bwd_params), wgs, vec_loads, emulated, key->grads_aligned,
+             emulated ? "" : " -DFACL_SM90A=1");
+    return 1;
+}
+
 static int plan_mma(const facl_bwd_plan_key *key, const facl_device_profile *profile,
                     const char *features, facl_bwd_plan *plan)
 {
@@ -249,7 +308,7 @@ void facl_plan_bwd_keyed(const facl_bwd_plan_key *key, const facl_device_profile
     memset(plan, 0, sizeof *plan);
     char features[320];
     facl_plan_fwd_feature_options(p, features, sizeof features);
-    if (plan_mma(key, profile, features, plan)) return;
+    if (plan_wgmma(key, profile, features, plan) || plan_mma(key, profile, features, plan)) return;
     /* deterministic whatever the options say: no atomics here */
     plan->program = "attn_bwd";
     plan->kernels[0] = "attn_bwd_dot";

@@ -27,7 +27,7 @@ typedef enum facl_bwd_span {
 } facl_bwd_span;
 
 typedef struct facl_bwd_plan {
-    const char *program;      /* "attn_bwd" or "attn_bwd_mma" */
+    const char *program;      /* "attn_bwd", "attn_bwd_mma" or "attn_bwd_wgmma" */
     /* Launched in this order: D, dq, dk/dv; or, with dq_atomic, D, dk/dv adding dq into
      * the workspace's accumulator, and attn_bwd_mma_dq_store writing dq from it. */
     const char *kernels[3];
@@ -38,7 +38,8 @@ typedef struct facl_bwd_plan {
     char options[512];        /* OpenCL build options of the program */
     int block_m;              /* attn_bwd: query rows per tile of attn_bwd_dkdv */
     int block_n;              /* attn_bwd: keys per tile of attn_bwd_dq */
-    facl_bwd_mma_shape mma;   /* attn_bwd_mma: its shape (zeros for attn_bwd) */
+    facl_bwd_mma_shape mma;   /* attn_bwd_mma: its shape (zeros for the others) */
+    int wgmma_warpgroups;     /* attn_bwd_wgmma: warpgroups per work-group (else 0) */
     /* Per kernel: the work-group size it requires (0: facl_plan_bwd_group_size chooses)
      * and the rows (dq) or keys (dk/dv) a group covers (0: one per work-item). */
     size_t fixed_group[3];
@@ -58,7 +59,13 @@ uint64_t facl_bwd_dkdv_local_bytes(int block_m, int head_dim);
 uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 
-/* attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
+/* Static local memory of attn_bwd_wgmma's kernels (the larger, dk/dv's) with `warpgroups`
+ * warpgroups per work-group. */
+uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated);
+
+/* attn_bwd_wgmma where FACL_BWD_WGMMA=1 forced it (profile->bwd_wgmma; fp16/bf16, head
+ * dims up to 128, no atomic dq). Else attn_bwd_mma on the nvidia-mma and mma-emulated
+ * paths (unless the device's probe of it
  * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, with atomic dq
  * (dq_atomic) where the problem allows it (problem->f.dq_atomics), in the first
  * shape of its list that fits facl_mma_local_budget and keeps a lane's fp32 values

@@ -63,6 +63,13 @@ typedef struct facl_device_profile {
      * deterministic kernels (run 35, docs/PERFORMANCE.md), and the default mode only uses
      * atomics where they are faster. */
     int bwd_dq_atomic;
+    /* 1 when FACL_BWD_WGMMA=1 forces the Hopper backward (attn_bwd_wgmma.cl: wgmma on
+     * compute capability 9.x, or its emulation) for fp16/bf16 head dims up to 128 in the
+     * deterministic mode; 0: attn_bwd_mma there (bwd_plan.c, kernel_path.c). */
+    int bwd_wgmma;
+    /* Its warpgroups per work-group as FACL_BWD_WGMMA_WARPGROUPS (1 or 2) asked
+     * (benchmarks), or 0: the planner's choice. */
+    int bwd_wgmma_warpgroups;
     /* Whether the forward plans attn_fwd_wgmma (Hopper's warpgroup products, plan.c) for
      * fp16/bf16: FACL_WGMMA_OFF (FACL_FWD_WGMMA=0, a forced path, a device without it, or
      * its probe failed), FACL_WGMMA_EVERYWHERE when FACL_FWD_WGMMA=1 forces it (tests,

@@ -289,6 +289,10 @@ static void test_config_cache_kernel_env(void **state)
     unsetenv("FACL_FWD_WGMMA");
     expect_env("FACL_BWD_DQ_ATOMIC", "1", FACL_SUCCESS);
     expect_env("FACL_BWD_DQ_ATOMIC", "on", FACL_ERROR_INVALID_VALUE);
+    expect_env("FACL_BWD_WGMMA", "0", FACL_SUCCESS);
+    expect_env("FACL_BWD_WGMMA", "2", FACL_ERROR_INVALID_VALUE);
+    /* without FACL_BWD_WGMMA=1 it would change nothing: refused */
+    expect_env("FACL_BWD_WGMMA_WARPGROUPS", "2", FACL_ERROR_INVALID_VALUE);
     expect_env("FACL_PORTABLE_KERNEL", "previous", FACL_SUCCESS);
     expect_env("FACL_PORTABLE_KERNEL", "attn_fwd_blocked", FACL_SUCCESS);
     expect_env("FACL_PORTABLE_KERNEL", "fast", FACL_ERROR_INVALID_VALUE);
@@ -334,7 +338,38 @@ static void test_fwd_wgmma_env(void **state)
     assert_int_equal(st, FACL_ERROR_UNSUPPORTED);
     assert_error_names("FACL_FWD_WGMMA");
     assert_null(ctx);
+}
 
+/* FACL_BWD_WGMMA=1 likewise for the Hopper backward, with its warpgroup count (1 or 2,
+ * else refused, naming itself). */
+static void test_bwd_wgmma_env(void **state)
+{
+    (void)state;
+    setenv("FACL_BWD_WGMMA", "1", 1);
+    facl_context *ctx = NULL;
+    facl_status st = create_with_path("mma-emulated", &ctx);
+    if (st != FACL_SUCCESS) fail_msg("FACL_BWD_WGMMA=1 on mma-emulated: %s", facl_last_error());
+    facl_device_info info = api_info(ctx);
+    facl_context_free(ctx);
+    if (!strstr(info.kernel_path_reason, "backward wgmma forced"))
+        fail_msg("reason '%s' does not say the backward's wgmma is forced", info.kernel_path_reason);
+    setenv("FACL_BWD_WGMMA_WARPGROUPS", "1", 1);
+    st = create_with_path("mma-emulated", &ctx);
+    if (st != FACL_SUCCESS) fail_msg("FACL_BWD_WGMMA_WARPGROUPS=1: %s", facl_last_error());
+    facl_context_free(ctx);
+    setenv("FACL_BWD_WGMMA_WARPGROUPS", "3", 1);
+    ctx = (facl_context *)&ctx;
+    st = create_with_path("mma-emulated", &ctx);
+    unsetenv("FACL_BWD_WGMMA_WARPGROUPS");
+    assert_int_equal(st, FACL_ERROR_INVALID_VALUE);
+    assert_error_names("FACL_BWD_WGMMA_WARPGROUPS");
+    assert_null(ctx);
+    ctx = (facl_context *)&ctx;
+    st = create_with_path("portable-gpu", &ctx);
+    unsetenv("FACL_BWD_WGMMA");
+    assert_int_equal(st, FACL_ERROR_UNSUPPORTED);
+    assert_error_names("FACL_BWD_WGMMA");
+    assert_null(ctx);
 }
 
 /* ------------------------------------------------------------------ probe */
@@ -586,6 +621,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_config_kernel_path),
         cmocka_unit_test(test_config_cache_kernel_env),
         cmocka_unit_test(test_fwd_wgmma_env),
+        cmocka_unit_test(test_bwd_wgmma_env),
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_bwd_probe_first_call),

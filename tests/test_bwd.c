@@ -94,6 +94,15 @@ static int atomic_backward(void)
     return mma_backward() && env && strcmp(env, "1") == 0;
 }
 
+/* The Hopper backward forced (FACL_BWD_WGMMA=1): attn_bwd_wgmma takes the 16-bit cases
+ * up to head dim 128, except that the atomic-dq opt-in keeps attn_bwd_mma's atomic
+ * variant for deterministic = 0. */
+static int wgmma_backward(void)
+{
+    const char *env = getenv("FACL_BWD_WGMMA");
+    return mma_backward() && env && strcmp(env, "1") == 0;
+}
+
 /* ------------------------------------------------------------ strided views */
 
 /* Element (b, s, member, h, e) of a tensor (batch, seqlen, [members,] heads, d) lives at
@@ -673,12 +682,14 @@ static void test_mode_kernels(void **state)
         g_nlog = 0;
         void *arg = &c;
         test_case(&arg);
-        int mma = 0, atomic = -1, portable = 0;
+        int mma = 0, atomic = -1, portable = 0, wgmma = 0;
         for (int i = 0; i < g_nlog; i++) {
             if (!strstr(g_log[i], "-DHEAD_DIM=24 ")) continue;
             if (strstr(g_log[i], "attn_bwd_mma [")) {
                 mma = 1;
                 atomic = strstr(g_log[i], "-DDQ_ATOMIC=1") ? 1 : strstr(g_log[i], "-DDQ_ATOMIC=0") ? 0 : -1;
+            } else if (strstr(g_log[i], "attn_bwd_wgmma [")) {
+                wgmma = 1;
             } else if (strstr(g_log[i], "attn_bwd [")) {
                 portable = 1;
             }
@@ -686,13 +697,16 @@ static void test_mode_kernels(void **state)
         if (strcmp(g_path, "nvidia-mma") == 0 && g_bwd_probe_failed)
             fail_msg("the tensor-core backward's probe failed: neither mode runs attn_bwd_mma");
         /* attn_bwd is one program for both modes: the second call finds it built; so is
-         * attn_bwd_mma (DQ_ATOMIC=0) when deterministic = 0 did not take the atomic kernels */
+         * attn_bwd_mma (DQ_ATOMIC=0) when deterministic = 0 did not take the atomic kernels,
+         * and attn_bwd_wgmma when both modes take it */
         const int reused = det && !atomic_backward();
-        if (mma_backward() ? (!mma && !reused) || portable ||
-                                 (mma && atomic != (!det && atomic_backward()))
-                           : mma || (!portable && !det))
-            fail_msg("deterministic = %d on %s: the log shows %s%s%s (%d messages%s%s)", det, g_path,
-                     mma ? "attn_bwd_mma " : "", portable ? "attn_bwd " : "",
+        const int expect_wgmma = wgmma_backward() && (det || !atomic_backward());
+        if (expect_wgmma ? (!wgmma && !reused) || mma || portable
+            : mma_backward() ? (!mma && !reused) || portable || wgmma ||
+                                   (mma && atomic != (!det && atomic_backward()))
+                             : mma || wgmma || (!portable && !det))
+            fail_msg("deterministic = %d on %s: the log shows %s%s%s%s (%d messages%s%s)", det, g_path,
+                     mma ? "attn_bwd_mma " : "", wgmma ? "attn_bwd_wgmma " : "", portable ? "attn_bwd " : "",
                      atomic == 1 ? "DQ_ATOMIC=1" : atomic == 0 ? "DQ_ATOMIC=0" : "", g_nlog,
                      g_nlog ? ", last: " : "", g_nlog ? g_log[g_nlog - 1] : "");
         assert_int_equal(facl_bwd_workspace_size(g_ctx, c.sq, c.hq, c.d, det, &bytes[det]), FACL_SUCCESS);

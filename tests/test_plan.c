@@ -533,6 +533,17 @@ static void test_kernel_sources_match_count(void **state)
           "#define D_PAD (((HEAD_DIM + 16 * KV_WD - 1) / (16 * KV_WD)) * (16 * KV_WD))",
           "#define PITCH (D_PAD + 8)"},
          14},
+        {"bwd_mma_entries.cl", {NULL}, 0},
+        /* counted by facl_bwd_wgmma_local_bytes, and by bwd_wgmma_local_bytes below */
+        {"attn_bwd_wgmma.cl",
+         {"__local ushort k_tile[BLOCK * D_PAD]", "__local ushort v_tile[BLOCK * D_PAD]",
+          "__local ushort q_tiles[2 * ROW_TILE_ELEMS]", "__local ushort do_tiles[2 * ROW_TILE_ELEMS]",
+          "__local float lse2_tiles[2 * 64];", "__local float delta_tiles[2 * 64];",
+          "__local ushort q_tile[BLOCK * D_PAD]", "__local ushort k_tiles[2 * ROW_TILE_ELEMS]",
+          "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define BLOCK (64 * WARPGROUPS)",
+          "#define ROW_TILE_ELEMS (64 * D_PAD)",
+          "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)", NULL},
+         12},
         {"attn_merge.cl", {NULL}, 0},
         {"merge_row.cl", {NULL}, 0},
         {"attn_cache.cl",
@@ -783,6 +794,102 @@ static void test_bwd_mma_requested_shape(void **state)
     assert_int_equal(plan.local_bytes, bwd_mma_local_bytes(plan.options, 128, 0));
     facl_plan_bwd_program(&bp, &dev, NULL, &plan);
     assert_int_equal(plan.requested_shape, 0);
+}
+
+/* attn_bwd_wgmma.cl's static local memory as its dk/dv kernel declares it (the larger of
+ * the two): k and v tiles of 64 * WARPGROUPS rows, two buffers of 64-row q and dout
+ * tiles and of 64 lse and D floats, the emulation's scratch; D_PAD columns. */
+static uint64_t bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated)
+{
+    const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
+    const uint64_t scratch = emulated ? (uint64_t)warpgroups * 4 * (16 * 16 + 16 * 8) : 1;
+    return 2 * (64 * (uint64_t)warpgroups * d_pad * 2) + 2 * (2 * 64 * d_pad * 2) + 2 * (2 * 64 * 4) +
+           4 * scratch;
+}
+
+/* FACL_BWD_WGMMA=1 (profile.bwd_wgmma): attn_bwd_wgmma for 16-bit storage and head dims
+ * up to 128 on the tensor-core paths, two warpgroups where they fit the SM (else one,
+ * within half an SM; else attn_bwd_mma), the sm_90a rebuild on NVIDIA only, groups as
+ * the kernels require; attn_bwd_mma above d = 128, with the atomic-dq opt-in, and without
+ * the switch; attn_bwd for fp32. */
+static void test_bwd_wgmma_plan(void **state)
+{
+    (void)state;
+    static const uint64_t locals[2] = {48 * 1024, 256 * 1024};
+    for (int pa = 0; pa < 2; ++pa)
+        for (int l = 0; l < 2; ++l)
+            for (int asked = 0; asked <= 2; ++asked)
+                for (int t = 0; t < 3; ++t)
+                    for (int d = 1; d <= FACL_MAX_HEAD_DIM; ++d) {
+                        const facl_kernel_path path = pa ? FACL_PATH_MMA_EMULATED : FACL_PATH_NVIDIA_MMA;
+                        facl_device_profile dev = device_reporting(locals[l], path);
+                        dev.nv_compute_major = pa ? 0 : 9;
+                        dev.bwd_wgmma = 1;
+                        dev.bwd_wgmma_warpgroups = asked;
+                        facl_bwd_problem bp;
+                        memset(&bp, 0, sizeof bp);
+                        bp.f = problem(d, 128);
+                        bp.f.dtype = k_dtypes[t];
+                        bp.f.dq_atomics = 1; /* deterministic = 0: no atomics without the opt-in */
+                        facl_bwd_plan plan;
+                        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                        if (k_dtypes[t] == FACL_DTYPE_F32) {
+                            assert_string_equal(plan.program, "attn_bwd");
+                            continue;
+                        }
+                        int wgs = 0;
+                        for (int w = asked ? asked : 2; w >= (asked ? asked : 1) && !wgs; --w) {
+                            const uint64_t budget = w == 2 ? facl_mma_sm_budget(&dev) : facl_mma_local_budget(&dev);
+                            if (bwd_wgmma_local_bytes(d, w, pa) <= budget) wgs = w;
+                        }
+                        if (d > 128 || !wgs) {
+                            assert_string_equal(plan.program, "attn_bwd_mma");
+                            continue;
+                        }
+                        assert_string_equal(plan.program, "attn_bwd_wgmma");
+                        assert_string_equal(plan.kernels[0], "attn_bwd_dot");
+                        assert_string_equal(plan.kernels[1], "attn_bwd_wgmma_dq");
+                        assert_string_equal(plan.kernels[2], "attn_bwd_wgmma_dkdv");
+                        assert_int_equal(plan.spans[1], FACL_BWD_SPAN_ROWS);
+                        assert_int_equal(plan.spans[2], FACL_BWD_SPAN_KEYS);
+                        const char *o = plan.options;
+                        assert_int_equal(options_value(o, "WARPGROUPS"), wgs);
+                        assert_int_equal(plan.wgmma_warpgroups, wgs);
+                        assert_int_equal(plan.local_bytes, bwd_wgmma_local_bytes(d, wgs, pa));
+                        assert_true(plan.local_bytes <= plan.local_budget);
+                        for (int i = 1; i < 3; ++i) {
+                            assert_int_equal(plan.fixed_group[i], 128 * wgs);
+                            assert_int_equal(plan.items_per_group[i], 64 * wgs);
+                        }
+                        assert_int_equal(plan.dq_atomic, 0);
+                        assert_int_equal(options_value(o, "MMA_EMULATE"), pa);
+                        assert_int_equal(strstr(o, "-DFACL_SM90A=1") != NULL, !pa);
+                        assert_int_equal(options_value(o, "VEC_LOADS"), d % 8 == 0);
+                        assert_int_equal(options_value(o, "FACL_BWD_PARAMS_SIZE"), 160);
+                        /* the atomic-dq opt-in asks for attn_bwd_mma's variant */
+                        dev.bwd_dq_atomic = 1;
+                        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                        assert_string_equal(plan.program, "attn_bwd_mma");
+                        assert_int_equal(plan.dq_atomic, 1);
+                        /* without the switch: attn_bwd_mma */
+                        dev.bwd_dq_atomic = 0;
+                        dev.bwd_wgmma = 0;
+                        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+                        assert_string_equal(plan.program, "attn_bwd_mma");
+                    }
+    /* the H200 at d = 128 and 64: two warpgroups (129 and 65 KiB, one group per SM) */
+    facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
+    dev.nv_compute_major = 9;
+    dev.bwd_wgmma = 1;
+    for (int d = 64; d <= 128; d += 64) {
+        facl_bwd_problem bp;
+        memset(&bp, 0, sizeof bp);
+        bp.f = problem(d, 128);
+        facl_bwd_plan plan;
+        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+        assert_string_equal(plan.program, "attn_bwd_wgmma");
+        assert_int_equal(options_value(plan.options, "WARPGROUPS"), 2);
+    }
 }
 
 /* The KV-cache plan: local memory as declared and within budget, work-groups within the
@@ -1734,6 +1841,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bwd_plan),
         cmocka_unit_test(test_bwd_mma_plan),
         cmocka_unit_test(test_bwd_mma_requested_shape),
+        cmocka_unit_test(test_bwd_wgmma_plan),
         cmocka_unit_test(test_features_select_macros),
         cmocka_unit_test(test_rows_within_limits),
         cmocka_unit_test(test_cpu_path),
