@@ -8,8 +8,8 @@
  *       sequence); warpgroup w owns keys 64w .. 64w + 63 of the block, whose k and v
  *       stay in local memory for the whole call. For each query head of the GQA group
  *       and each tile of 64 query rows that can see the block (head-major, ascending),
- *       the group stages q, dout, lse and D (two buffers: the next tile's copies fly
- *       while this one computes), and each warpgroup
+ *       the group stages q, dout, lse and D (two buffers: the next tile's copies and
+ *       loads fly while this one computes), and each warpgroup
  *         1. computes S^T = K Q^T and dP^T = V dO^T (64 keys x 64 rows each; both
  *            operands from local memory, K-major),
  *         2. turns them into P~^T and dS^T in registers (bwd_mma_entries.cl, rounded to
@@ -157,24 +157,38 @@ MMA_UNROLL
 }
 
 /* Row tile row0 .. row0 + 63 (rows at or past `end` padded) of query head h: q and
- * dout into their tiles (the caller commits), lse * log2(e) (+inf for padding: P = 0
- * there) and D. */
+ * dout into their tiles (the caller commits). */
 inline void wg_stage_row_tile(__global const storage_t *q, __global const storage_t *dout,
-                              __global const float *lse, __global const float *delta,
                               const attn_params p, const bwd_params g, int b, const seq_extent e,
-                              int h, int row0, int end, __local ushort *q_tile,
-                              __local ushort *do_tile, __local float *lse2_tile,
-                              __local float *delta_tile)
+                              int h, int row0, int end, __local ushort *q_tile, __local ushort *do_tile)
 {
     __global const ushort *q_seq = (__global const ushort *)(q + view_index(p.q_off, p.q_sb, p.q_ss, p.q_sh, b, e.q_start, h));
     __global const ushort *do_seq = (__global const ushort *)(dout + view_index(g.do_off, g.do_sb, g.do_ss, g.do_sh, b, e.q_start, h));
     wg_stage_rows(q_seq, p.q_ss, row0, 64, end, q_tile);
     wg_stage_rows(do_seq, g.do_ss, row0, 64, end, do_tile);
-    for (int r = get_local_id(0); r < 64; r += GROUP_SIZE) {
-        const int row = e.q_start + row0 + r;
-        const bool in = row0 + r < end;
-        lse2_tile[r] = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E : INFINITY;
-        delta_tile[r] = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)] : 0.0f;
+}
+
+/* The same tile's lse * log2(e) (+inf for padding: P = 0 there) and D, row
+ * get_local_id(0) of it (work-items 0..63), read into registers: loaded a step ahead
+ * and stored into the local tiles at the step's end (wg_store_row_stats), so that no
+ * work-item waits for global memory between its products. */
+inline float2 wg_load_row_stats(__global const float *lse, __global const float *delta,
+                                const attn_params p, const bwd_params g, int b, const seq_extent e,
+                                int h, int row0, int end)
+{
+    const int r = get_local_id(0);
+    if (r >= 64 || row0 + r >= end) return (float2)(INFINITY, 0.0f);
+    const int row = e.q_start + row0 + r;
+    return (float2)(lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, row, h)] * LOG2E,
+                    delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h)]);
+}
+
+inline void wg_store_row_stats(float2 stats, __local float *lse2_tile, __local float *delta_tile)
+{
+    const int r = get_local_id(0);
+    if (r < 64) {
+        lse2_tile[r] = stats.x;
+        delta_tile[r] = stats.y;
     }
 }
 
@@ -218,9 +232,11 @@ MMA_UNROLL
                                       : (int2)(0, 0);
         const int row_tiles = (rows.y - rows.x + 63) / 64;
         const int steps = row_tiles * p.group;
-        if (steps > 0)
-            wg_stage_row_tile(q, dout, lse, delta, p, g, b, e, kv_head * p.group, rows.x, rows.y,
-                              q_tiles, do_tiles, lse2_tiles, delta_tiles);
+        if (steps > 0) {
+            wg_stage_row_tile(q, dout, p, g, b, e, kv_head * p.group, rows.x, rows.y, q_tiles, do_tiles);
+            wg_store_row_stats(wg_load_row_stats(lse, delta, p, g, b, e, kv_head * p.group, rows.x, rows.y),
+                               lse2_tiles, delta_tiles);
+        }
         async_commit(); /* with k and v */
         for (int step = 0; step < steps; ++step) {
             const int h = kv_head * p.group + step / row_tiles;
@@ -228,12 +244,14 @@ MMA_UNROLL
             const int buf = step & 1;
             wg_tiles_landed(); /* this step's tiles (the only copies in flight) */
             barrier(CLK_LOCAL_MEM_FENCE); /* ... everyone's; and the other buffer is free */
-            if (step + 1 < steps) { /* the next step's copies fly while this one computes */
-                const int next = step + 1;
-                wg_stage_row_tile(q, dout, lse, delta, p, g, b, e, kv_head * p.group + next / row_tiles,
-                                  rows.x + (next % row_tiles) * 64, rows.y,
-                                  q_tiles + (buf ^ 1) * ROW_TILE_ELEMS, do_tiles + (buf ^ 1) * ROW_TILE_ELEMS,
-                                  lse2_tiles + (buf ^ 1) * 64, delta_tiles + (buf ^ 1) * 64);
+            /* the next step's copies and row statistics fly while this one computes */
+            const int next = step + 1, next_h = kv_head * p.group + next / row_tiles;
+            const int next_row0 = rows.x + (next % row_tiles) * 64;
+            float2 next_stats = (float2)(INFINITY, 0.0f);
+            if (next < steps) {
+                wg_stage_row_tile(q, dout, p, g, b, e, next_h, next_row0, rows.y,
+                                  q_tiles + (buf ^ 1) * ROW_TILE_ELEMS, do_tiles + (buf ^ 1) * ROW_TILE_ELEMS);
+                next_stats = wg_load_row_stats(lse, delta, p, g, b, e, next_h, next_row0, rows.y);
             }
             async_commit();
             const float slope = alibi_slope(alibi, p, b, h);
@@ -289,6 +307,8 @@ MMA_UNROLL
             wg_hold_chunks(dv_acc, 0);
             wg_hold_operands(pa);
             wg_hold_operands(da);
+            /* read in the previous step at the latest (the barrier at this step's start) */
+            if (next < steps) wg_store_row_stats(next_stats, lse2_tiles + (buf ^ 1) * 64, delta_tiles + (buf ^ 1) * 64);
         }
         ASYNC_WAIT(0); /* no copy still lands in a tile when the next block stages it */
         /* Keys no row sees (and keys past seqused_k) get dk = dv = 0. */
