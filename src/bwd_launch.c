@@ -271,7 +271,12 @@ facl_status facl_launch_bwd(facl_context *ctx, cl_command_queue queue, const fac
     memcpy(&profile, &ctx->profile, sizeof profile);
     facl_bwd_plan plan;
     facl_plan_bwd_memo(&ctx->plans, bp, &profile, req, &plan);
-    if (strcmp(plan.program, "attn_bwd_mma") == 0 && !bwd_mma_allowed(ctx)) {
+    /* the tensor-core kernels behind their probe: attn_bwd_mma, and attn_bwd_wgmma where it
+     * is the default (forced, it runs unprobed) */
+    const int probed_program = strcmp(plan.program, "attn_bwd_mma") == 0 ||
+                               (strcmp(plan.program, "attn_bwd_wgmma") == 0 &&
+                                profile.bwd_wgmma == FACL_BWD_WGMMA_PROBED);
+    if (probed_program && !bwd_mma_allowed(ctx)) {
         profile.bwd_mma_off = 1;
         facl_plan_bwd_memo(&ctx->plans, bp, &profile, req, &plan);
     }

@@ -174,9 +174,10 @@ uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated)
            2u * 2u * 64u * 4u + mma_scratch_bytes(4 * warpgroups, emulated);
 }
 
-/* attn_bwd_wgmma where FACL_BWD_WGMMA=1 forced it (profile->bwd_wgmma) and it applies:
- * fp16/bf16, head dims up to 128, dq without atomics (the atomic-dq opt-in asks for
- * attn_bwd_mma's variant). Two warpgroups per group unless asked otherwise or they do
+/* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
+ * or forced) and it applies: fp16/bf16, head dims up to 128, dq without atomics (the
+ * atomic-dq opt-in asks for attn_bwd_mma's variant), unless the tensor-core backward's
+ * probe failed (bwd_mma_off). Two warpgroups per group unless asked otherwise or they do
  * not fit the SM (then one, within half an SM). A requested attn_bwd_mma shape serves
  * the calls this does not take. */
 static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *profile,
@@ -184,7 +185,8 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
 {
     const facl_fwd_plan_key *p = &key->fwd;
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
-    if (!profile->bwd_wgmma || !facl_bwd_mma_applies(profile, p->head_dim) || p->head_dim > 128 ||
+    if (!profile->bwd_wgmma || profile->bwd_mma_off || !facl_bwd_mma_applies(profile, p->head_dim) ||
+        p->head_dim > 128 ||
         (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) ||
         (key->dq_atomics && profile->bwd_dq_atomic))
         return 0;

@@ -63,9 +63,12 @@ typedef struct facl_device_profile {
      * deterministic kernels (run 35, docs/PERFORMANCE.md), and the default mode only uses
      * atomics where they are faster. */
     int bwd_dq_atomic;
-    /* 1 when FACL_BWD_WGMMA=1 forces the Hopper backward (attn_bwd_wgmma.cl: wgmma on
-     * compute capability 9.x, or its emulation) for fp16/bf16 head dims up to 128 in the
-     * deterministic mode; 0: attn_bwd_mma there (bwd_plan.c, kernel_path.c). */
+    /* Whether the backward plans attn_bwd_wgmma (Hopper's warpgroup products) for fp16/bf16
+     * head dims up to 128 in the deterministic mode: FACL_BWD_WGMMA_OFF (FACL_BWD_WGMMA=0, a
+     * forced path, a device without it), FACL_BWD_WGMMA_FORCED (FACL_BWD_WGMMA=1: also on
+     * mma-emulated, without a probe), or FACL_BWD_WGMMA_PROBED (the default on compute
+     * capability 9.x once nvidia-mma passed its probe: the tensor-core backward's probe,
+     * run at the first backward call, then covers it too; bwd_launch.c). */
     int bwd_wgmma;
     /* Its warpgroups per work-group as FACL_BWD_WGMMA_WARPGROUPS (1 or 2) asked
      * (benchmarks), or 0: the planner's choice. */
@@ -110,6 +113,7 @@ typedef struct facl_device_profile {
 } facl_device_profile;
 
 enum { FACL_CPU_PACK_AUTO = 0, FACL_CPU_PACK_ALWAYS = 1, FACL_CPU_PACK_NEVER = 2 };
+enum { FACL_BWD_WGMMA_OFF = 0, FACL_BWD_WGMMA_FORCED = 1, FACL_BWD_WGMMA_PROBED = 2 };
 
 /* "nvidia", "amd", "intel", "pocl", "other": the tuning database's vendor keys. */
 const char *facl_vendor_name(facl_vendor vendor);

@@ -207,11 +207,13 @@ static facl_status choose_wgmma(facl_context *ctx, int probed)
     return ws_asked && hopper ? choose_tensor_maps(ctx, tma) : FACL_SUCCESS;
 }
 
-/* The Hopper backward (device_profile.h, bwd_wgmma): FACL_BWD_WGMMA=1 forces
- * attn_bwd_wgmma wherever it applies (nvidia-mma on compute capability 9.x, or
- * mma-emulated; refused elsewhere), without a probe; unset, "" or "0": attn_bwd_mma.
- * FACL_BWD_WGMMA_WARPGROUPS (1 or 2) sets its warpgroups per work-group, with it only. */
-static facl_status choose_bwd_wgmma(facl_context *ctx)
+/* The Hopper backward (device_profile.h, bwd_wgmma): unset or "", attn_bwd_wgmma on a
+ * compute capability 9.x GPU whose nvidia-mma path was chosen by its probe (`probed`),
+ * behind the tensor-core backward's probe; FACL_BWD_WGMMA=1 forces it wherever it applies
+ * (nvidia-mma on compute capability 9.x, or mma-emulated; refused elsewhere), without a
+ * probe; "0" never. FACL_BWD_WGMMA_WARPGROUPS (1 or 2) sets its warpgroups per
+ * work-group when it is forced. */
+static facl_status choose_bwd_wgmma(facl_context *ctx, int probed)
 {
     facl_device_profile *p = &ctx->profile;
     const char *env = facl_getenv("FACL_BWD_WGMMA");
@@ -229,15 +231,22 @@ static facl_status choose_bwd_wgmma(facl_context *ctx)
                              "forced only: set FACL_BWD_WGMMA=1 too", wgs);
         p->bwd_wgmma_warpgroups = wgs[0] - '0';
     }
-    if (!forced) return FACL_SUCCESS;
     const int hopper = p->path == FACL_PATH_NVIDIA_MMA && p->nv_compute_major == 9;
+    const size_t used = strlen(ctx->path_reason);
+    if (!forced) {
+        if ((!env || !*env) && hopper && probed) {
+            p->bwd_wgmma = FACL_BWD_WGMMA_PROBED;
+            snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
+                     "; Hopper backward up to head dim 128 (probed at the first backward call)");
+        }
+        return FACL_SUCCESS;
+    }
     if (!hopper && p->path != FACL_PATH_MMA_EMULATED)
         return facl_fail(FACL_ERROR_UNSUPPORTED,
                          "FACL_BWD_WGMMA=1 needs the nvidia-mma path on a compute capability 9.x "
                          "GPU, or mma-emulated; %s runs %s",
                          p->device_name, facl_kernel_path_name(p->path));
-    p->bwd_wgmma = 1;
-    const size_t used = strlen(ctx->path_reason);
+    p->bwd_wgmma = FACL_BWD_WGMMA_FORCED;
     snprintf(ctx->path_reason + used, sizeof ctx->path_reason - used,
              "; backward wgmma forced by FACL_BWD_WGMMA (no probe)");
     return FACL_SUCCESS;
@@ -281,7 +290,7 @@ facl_status facl_choose_kernel_path(facl_context *ctx, const char *configured)
                                                              : "no fast path for this device");
     }
     if (st == FACL_SUCCESS) st = choose_wgmma(ctx, probed);
-    if (st == FACL_SUCCESS) st = choose_bwd_wgmma(ctx);
+    if (st == FACL_SUCCESS) st = choose_bwd_wgmma(ctx, probed);
     if (st == FACL_SUCCESS)
         facl_log(&ctx->logger, FACL_LOG_KERNEL_PATH, "kernel path %s: %s",
                  facl_kernel_path_name(ctx->profile.path), ctx->path_reason);

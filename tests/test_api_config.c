@@ -612,6 +612,57 @@ static void test_bwd_probe_first_call(void **state)
     facl_context_free(ctx);
 }
 
+/* Counts, on a context that takes the Hopper backward by default, the backward probe's
+ * log lines and the attn_bwd_wgmma programs of the probe's head dims (72 and 128). */
+typedef struct wgmma_probe_watch {
+    int probe_logs, passed, wgmma_72, wgmma_128;
+} wgmma_probe_watch;
+
+static void watch_wgmma_probe(void *user, int32_t kind, const char *message)
+{
+    wgmma_probe_watch *w = user;
+    if (!message) return;
+    if (kind == FACL_LOG_PROBE && strstr(message, "backward")) {
+        w->probe_logs++;
+        w->passed += strstr(message, "passed") != NULL;
+    }
+    if ((kind == FACL_LOG_BUILD_START || kind == FACL_LOG_CACHE_HIT) && strstr(message, "attn_bwd_wgmma [")) {
+        w->wgmma_72 += strstr(message, "-DHEAD_DIM=72 ") != NULL;
+        w->wgmma_128 += strstr(message, "-DHEAD_DIM=128 ") != NULL;
+    }
+}
+
+/* Where the Hopper backward is the default (FACL_BWD_WGMMA_PROBED, as on an sm_90 context
+ * whose nvidia-mma probe passed), the first backward call probes attn_bwd_wgmma too, at
+ * the probe's head dims up to 128, before any call runs it; here through the emulation. */
+static void test_bwd_probe_wgmma(void **state)
+{
+    (void)state;
+    wgmma_probe_watch w;
+    memset(&w, 0, sizeof w);
+    facl_context_config config = FACL_CONTEXT_CONFIG_INIT;
+    config.kernel_path = "mma-emulated";
+    config.log = watch_wgmma_probe;
+    config.log_user = &w;
+    facl_context *ctx = NULL;
+    if (facl_context_create_with_config(NULL, &config, &ctx) != FACL_SUCCESS)
+        fail_msg("facl_context_create_with_config: %s", facl_last_error());
+    ctx->profile.bwd_wgmma = FACL_BWD_WGMMA_PROBED;
+    ctx->bwd_probe = FACL_BWD_PROBE_NOT_RUN;
+    bwd_small b;
+    bwd_small_init(&b, ctx, facl_context_cl_context(ctx));
+    if (bwd_small_run(ctx, &b) != FACL_SUCCESS) fail_msg("facl_bwd: %s", facl_last_error());
+    assert_int_equal(w.probe_logs, 1);
+    assert_int_equal(w.passed, 1);
+    assert_int_equal(ctx->bwd_probe, FACL_BWD_PROBE_PASSED);
+    if (w.wgmma_72 != 1 || w.wgmma_128 != 1)
+        fail_msg("the probe built attn_bwd_wgmma %d times at d = 72 and %d at d = 128, expected once each",
+                 w.wgmma_72, w.wgmma_128);
+    bwd_small_check_written(ctx, &b);
+    bwd_small_free(&b);
+    facl_context_free(ctx);
+}
+
 int run_config_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +676,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_bwd_probe_first_call),
+        cmocka_unit_test(test_bwd_probe_wgmma),
         cmocka_unit_test(test_bwd_mma_shape_env),
     };
     return cmocka_run_group_tests_name("api: configuration and probe", tests, NULL, NULL);
