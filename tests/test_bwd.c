@@ -65,7 +65,7 @@ static facl_context *g_ctx;
 /* What the context's log said (setup's callback): the programs it compiled or loaded
  * (their options show the backward's variant) and the tensor-core backward's probe. */
 static char g_log[64][640];
-static int g_nlog, g_bwd_probe_failed;
+static int g_nlog, g_bwd_probe_failed, g_hopper_bwd;
 static char g_path[32];
 
 static void record_log(void *user, int32_t kind, const char *message)
@@ -94,13 +94,14 @@ static int atomic_backward(void)
     return mma_backward() && env && strcmp(env, "1") == 0;
 }
 
-/* The Hopper backward forced (FACL_BWD_WGMMA=1): attn_bwd_wgmma takes the 16-bit cases
- * up to head dim 128, except that the atomic-dq opt-in keeps attn_bwd_mma's atomic
- * variant for deterministic = 0. */
+/* The Hopper backward, as the context's kernel path reason says (forced by
+ * FACL_BWD_WGMMA=1, or the default on a compute capability 9.x GPU whose nvidia-mma path
+ * was probed) and while the tensor-core backward's probe has not failed: attn_bwd_wgmma
+ * takes the 16-bit cases up to head dim 128, except that the atomic-dq opt-in keeps
+ * attn_bwd_mma's atomic variant for deterministic = 0. */
 static int wgmma_backward(void)
 {
-    const char *env = getenv("FACL_BWD_WGMMA");
-    return mma_backward() && env && strcmp(env, "1") == 0;
+    return g_hopper_bwd && mma_backward();
 }
 
 /* ------------------------------------------------------------ strided views */
@@ -1005,6 +1006,8 @@ static int setup(void **state)
         print_message("device: %s (%s, kernel path %s)\n", info.device_name, info.platform_name,
                       info.kernel_path);
     snprintf(g_path, sizeof g_path, "%s", info.kernel_path);
+    g_hopper_bwd = strstr(info.kernel_path_reason, "backward wgmma forced") != NULL ||
+                   strstr(info.kernel_path_reason, "Hopper backward") != NULL;
     return 0;
 }
 
