@@ -55,6 +55,10 @@
 #define K_STEPS (D_PAD / 16)                    /* 16-dim steps of S and dP */
 #define CHUNKS (D_PAD / 64)                     /* 64-column chunks of dk, dv and dq */
 #define TILE_AT(n, c) wg_tile_index(n, c, D_PAD)
+/* S's probabilities are computed while dP is still in the tensor cores (two commit
+ * groups, the first awaited alone); with a softcap, whose derivative needs the raw
+ * score, S and dP are awaited together. */
+#define SPLIT_WAIT (!HAS_SOFTCAP)
 #define ROW_TILE_ELEMS (64 * D_PAD)             /* a 64-row tile */
 #if MMA_EMULATE
 #define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)
@@ -260,24 +264,44 @@ MMA_UNROLL
             __local const float *lse2_t = lse2_tiles + buf * 64;
             __local const float *delta_t = delta_tiles + buf * 64;
 
-            /* 1. S^T and dP^T: the warpgroup's 64 keys (C rows) by the tile's 64 rows. */
+            /* No visibility test below where every row of the tile sees every key of the
+             * block (the visible range grows with the row; padding rows have P = 0). */
+            const bool whole = key0 + BLOCK <= e.sk &&
+                               visible_lo(row0 + 63 + off, p.window_left, e.sk) <= key0 &&
+                               visible_end(row0 + off, p.window_right, e.sk) >= key0 + BLOCK;
+            /* 1. S^T and dP^T: the warpgroup's 64 keys (C rows) by the tile's 64 rows;
+             * 2. P~^T and dS^T from them. */
             float4 s[8], dp[8];
+            uint p_lo[8], p_hi[8], ds_lo[8], ds_hi[8];
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
             wg_hold(dp);
             wg_fence(s);
             wg_issue_kmajor(s, k_wg, q_t, scratch);
+#if SPLIT_WAIT
+            /* the probabilities while dP^T is still in the tensor cores */
+            wg_commit();
+            wg_issue_kmajor(dp, v_wg, do_t, scratch);
+            wg_commit();
+            wg_wait_but_newest(s);
+MMA_UNROLL
+            for (int nb = 0; nb < 8; ++nb) {
+                const int r0 = 8 * nb + 2 * lt;
+                const float l0 = lse2_t[r0], l1 = lse2_t[r0 + 1];
+                s[nb] = whole ? dkdv_probs(s[nb], l0, l1, row0 + r0, ja, jb, off, e.sk, slope, p, false)
+                              : dkdv_probs(s[nb], l0, l1, row0 + r0, ja, jb, off, e.sk, slope, p, true);
+            }
+            wg_wait_all(dp);
+MMA_UNROLL
+            for (int nb = 0; nb < 8; ++nb) {
+                const int r0 = 8 * nb + 2 * lt;
+                dkdv_grads(s[nb], dp[nb], delta_t[r0], delta_t[r0 + 1], row0 + r0, ja, jb, b, h, p,
+                           &p_lo[nb], &p_hi[nb], &ds_lo[nb], &ds_hi[nb]);
+            }
+#else
             wg_issue_kmajor(dp, v_wg, do_t, scratch);
             wg_commit_wait(s);
             wg_hold(dp);
-
-            /* 2. P~^T and dS^T; no visibility test where every row of the tile sees
-             * every key of the block (the visible range grows with the row; padding rows
-             * have P = 0). */
-            const bool whole = key0 + BLOCK <= e.sk &&
-                               visible_lo(row0 + 63 + off, p.window_left, e.sk) <= key0 &&
-                               visible_end(row0 + off, p.window_right, e.sk) >= key0 + BLOCK;
-            uint p_lo[8], p_hi[8], ds_lo[8], ds_hi[8];
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) {
                 const int r0 = 8 * nb + 2 * lt;
@@ -290,6 +314,7 @@ MMA_UNROLL
                     dkdv_entries(s[nb], dp[nb], l0, l1, d0, d1, row0 + r0, ja, jb, off, e.sk, slope, b, h,
                                  p, true, &p_lo[nb], &p_hi[nb], &ds_lo[nb], &ds_hi[nb]);
             }
+#endif
             uint4 pa[4], da[4];
             wg_pack_a(p_lo, p_hi, pa);
             wg_pack_a(ds_lo, ds_hi, da);
@@ -388,21 +413,40 @@ MMA_UNROLL
             __local const ushort *k_t = k_tiles + buf * ROW_TILE_ELEMS;
             __local const ushort *v_t = v_tiles + buf * ROW_TILE_ELEMS;
 
-            /* S and dP: the warpgroup's 64 rows (C rows) by the tile's 64 keys. */
+            /* S and dP: the warpgroup's 64 rows (C rows) by the tile's 64 keys; then dS
+             * (rows a, b; keys j0, j0 + 1), with no visibility test where every row of the
+             * warp sees every key of the tile. */
+            const bool whole = tile0 >= whole_lo && tile0 + 64 <= whole_end;
             float4 s[8], dp[8];
+            uint ds_lo[8], ds_hi[8];
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) s[nb] = dp[nb] = (float4)(0.0f);
             wg_hold(dp);
             wg_fence(s);
             wg_issue_kmajor(s, q_wg, k_t, scratch);
+#if SPLIT_WAIT
+            /* the probabilities while dP is still in the tensor cores */
+            wg_commit();
+            wg_issue_kmajor(dp, do_wg, v_t, scratch);
+            wg_commit();
+            wg_wait_but_newest(s);
+MMA_UNROLL
+            for (int nb = 0; nb < 8; ++nb) {
+                const int j0 = tile0 + 8 * nb + 2 * lt;
+                s[nb] = whole ? dq_probs(s[nb], lse2_a, lse2_b, ra, rb, j0, lo_a, end_a, lo_b, end_b, off, slope, p, false)
+                              : dq_probs(s[nb], lse2_a, lse2_b, ra, rb, j0, lo_a, end_a, lo_b, end_b, off, slope, p, true);
+            }
+            wg_wait_all(dp);
+MMA_UNROLL
+            for (int nb = 0; nb < 8; ++nb) {
+                const float4 d = dq_grads(s[nb], dp[nb], delta_a, delta_b, ra, rb, tile0 + 8 * nb + 2 * lt, b, h, p);
+                ds_lo[nb] = pack_pair(d.x, d.y);
+                ds_hi[nb] = pack_pair(d.z, d.w);
+            }
+#else
             wg_issue_kmajor(dp, do_wg, v_t, scratch);
             wg_commit_wait(s);
             wg_hold(dp);
-
-            /* dS (rows a, b; keys j0, j0 + 1); no visibility test where every row of the
-             * warp sees every key of the tile. */
-            const bool whole = tile0 >= whole_lo && tile0 + 64 <= whole_end;
-            uint ds_lo[8], ds_hi[8];
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) {
                 const int j0 = tile0 + 8 * nb + 2 * lt;
@@ -413,6 +457,7 @@ MMA_UNROLL
                 ds_lo[nb] = pack_pair(d.x, d.y);
                 ds_hi[nb] = pack_pair(d.z, d.w);
             }
+#endif
             uint4 da[4];
             wg_pack_a(ds_lo, ds_hi, da);
 

@@ -80,3 +80,75 @@ inline float4 dq_entries(float4 s, float4 dp, float lse2_a, float lse2_b, float 
         mma_bwd_entry(s.w, dp.w, lse2_b, delta_b, slope, rb + off - j1, dropout_factor(p, b, h, rb, j1),
                       !masked || (j1 >= lo_b && j1 < end_b), p).y);
 }
+
+#if !HAS_SOFTCAP
+/* mma_bwd_entry in two halves, for kernels that read S before dP has landed (no softcap:
+ * its derivative needs the raw score, which the first half overwrites): the probability
+ * from the raw score, then (P~, dS) from the probability; the same operations as
+ * mma_bwd_entry, so the same values. */
+inline float bwd_prob(float raw, float lse2, float slope, int rel, bool visible, const attn_params p)
+{
+    const float score = raw * p.scale;
+#if HAS_ALIBI
+    const float x2 = adjust_score(score, p.softcap, slope, rel) * LOG2E;
+#else
+    (void)slope, (void)rel;
+    const float x2 = score * LOG2E;
+#endif
+    return visible ? exp2_ftz(x2 - lse2) : 0.0f;
+}
+
+inline float2 bwd_grad_of_prob(float prob, float dpv, float delta, float zscale)
+{
+    return (float2)(prob * zscale, prob * (dpv * zscale - delta));
+}
+
+/* dkdv_entries' halves: the probabilities of one C fragment of S^T (keys ja, jb by rows
+ * i0, i0 + 1), then from them and dP^T the packed (P~^T, dS^T) pairs. */
+inline float4 dkdv_probs(float4 s, float l0, float l1, int i0, int ja, int jb, int off, int sk,
+                         float slope, const attn_params p, bool masked)
+{
+    const int i1 = i0 + 1;
+    return (float4)(bwd_prob(s.x, l0, slope, i0 + off - ja, !masked || sees(i0, ja, off, sk, p), p),
+                    bwd_prob(s.y, l1, slope, i1 + off - ja, !masked || sees(i1, ja, off, sk, p), p),
+                    bwd_prob(s.z, l0, slope, i0 + off - jb, !masked || sees(i0, jb, off, sk, p), p),
+                    bwd_prob(s.w, l1, slope, i1 + off - jb, !masked || sees(i1, jb, off, sk, p), p));
+}
+
+inline void dkdv_grads(float4 prob, float4 dp, float d0, float d1, int i0, int ja, int jb, int b,
+                       int h, const attn_params p, uint *p_a, uint *p_b, uint *ds_a, uint *ds_b)
+{
+    const int i1 = i0 + 1;
+    const float2 a0 = bwd_grad_of_prob(prob.x, dp.x, d0, dropout_factor(p, b, h, i0, ja));
+    const float2 a1 = bwd_grad_of_prob(prob.y, dp.y, d1, dropout_factor(p, b, h, i1, ja));
+    const float2 b0 = bwd_grad_of_prob(prob.z, dp.z, d0, dropout_factor(p, b, h, i0, jb));
+    const float2 b1 = bwd_grad_of_prob(prob.w, dp.w, d1, dropout_factor(p, b, h, i1, jb));
+    *p_a = pack_pair(a0.x, a1.x);
+    *p_b = pack_pair(b0.x, b1.x);
+    *ds_a = pack_pair(a0.y, a1.y);
+    *ds_b = pack_pair(b0.y, b1.y);
+}
+
+/* dq_entries' halves: the probabilities of one C fragment of S (rows a, b by keys j0,
+ * j0 + 1), then dS from them and dP. */
+inline float4 dq_probs(float4 s, float lse2_a, float lse2_b, int ra, int rb, int j0, int lo_a,
+                       int end_a, int lo_b, int end_b, int off, float slope, const attn_params p,
+                       bool masked)
+{
+    const int j1 = j0 + 1;
+    return (float4)(bwd_prob(s.x, lse2_a, slope, ra + off - j0, !masked || (j0 >= lo_a && j0 < end_a), p),
+                    bwd_prob(s.y, lse2_a, slope, ra + off - j1, !masked || (j1 >= lo_a && j1 < end_a), p),
+                    bwd_prob(s.z, lse2_b, slope, rb + off - j0, !masked || (j0 >= lo_b && j0 < end_b), p),
+                    bwd_prob(s.w, lse2_b, slope, rb + off - j1, !masked || (j1 >= lo_b && j1 < end_b), p));
+}
+
+inline float4 dq_grads(float4 prob, float4 dp, float delta_a, float delta_b, int ra, int rb, int j0,
+                       int b, int h, const attn_params p)
+{
+    const int j1 = j0 + 1;
+    return (float4)(bwd_grad_of_prob(prob.x, dp.x, delta_a, dropout_factor(p, b, h, ra, j0)).y,
+                    bwd_grad_of_prob(prob.y, dp.y, delta_a, dropout_factor(p, b, h, ra, j1)).y,
+                    bwd_grad_of_prob(prob.z, dp.z, delta_b, dropout_factor(p, b, h, rb, j0)).y,
+                    bwd_grad_of_prob(prob.w, dp.w, delta_b, dropout_factor(p, b, h, rb, j1)).y);
+}
+#endif
