@@ -58,7 +58,7 @@
 /* S's probabilities are computed while dP is still in the tensor cores (two commit
  * groups, the first awaited alone): at head dim 64, 1.00-1.05x on the H200 (run 154,
  * docs/PERFORMANCE.md). At 128 it took the dk/dv kernel from 226-240 registers to up to
- * 255, some variants spilling, and ran 0.95-0.98x, so there (and with a softcap, whose
+ * 255, some variants spilling, and ran 0.95-0.99x, so there (and with a softcap, whose
  * derivative needs the raw score) S and dP are awaited together. */
 #define SPLIT_WAIT (!HAS_SOFTCAP && D_PAD == 64)
 #define ROW_TILE_ELEMS (64 * D_PAD)             /* a 64-row tile */
