@@ -63,9 +63,11 @@ uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_d
  * warpgroups per work-group. */
 uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated);
 
-/* attn_bwd_wgmma where FACL_BWD_WGMMA=1 forced it (profile->bwd_wgmma; fp16/bf16, head
- * dims up to 128, no atomic dq). Else attn_bwd_mma on the nvidia-mma and mma-emulated
- * paths (unless the device's probe of it
+/* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
+ * or forced by FACL_BWD_WGMMA=1) for fp16/bf16 head dims up to 128 without atomic dq,
+ * in two warpgroups per group where they fit (else one; else attn_bwd_mma), unless the
+ * probe failed. Else attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the
+ * device's probe of it
  * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, with atomic dq
  * (dq_atomic) where the problem allows it (problem->f.dq_atomics), in the first
  * shape of its list that fits facl_mma_local_budget and keeps a lane's fp32 values
