@@ -379,12 +379,8 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_w
         /* This lane's rows: g and g + 8 of its warp's 16 (a: x, y; b: z, w). */
         const int warp_row0 = row0 + 64 * wg + 16 * wg_warp();
         const int ra = warp_row0 + lg, rb = ra + 8;
-        const float lse2_a = ra < e.sq ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + ra, h)] * LOG2E : INFINITY;
-        const float lse2_b = rb < e.sq ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + rb, h)] * LOG2E : INFINITY;
-        const float delta_a = ra < e.sq ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + ra, h)] : 0.0f;
-        const float delta_b = rb < e.sq ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + rb, h)] : 0.0f;
-        const int lo_a = visible_lo(ra + off, p.window_left, e.sk), end_a = visible_end(ra + off, p.window_right, e.sk);
-        const int lo_b = visible_lo(rb + off, p.window_left, e.sk), end_b = visible_end(rb + off, p.window_right, e.sk);
+        const dq_row row_a = dq_row_of(lse, delta, p, g, b, e, h, ra, off);
+        const dq_row row_b = dq_row_of(lse, delta, p, g, b, e, h, rb, off);
         /* The keys every row of this warp sees (from its last row's first to its first
          * row's last; rows past the end have P = 0 anyway). */
         const int whole_lo = visible_lo(warp_row0 + 15 + off, p.window_left, e.sk);
@@ -435,13 +431,13 @@ MMA_UNROLL
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) {
                 const int j0 = tile0 + 8 * nb + 2 * lt;
-                s[nb] = whole ? dq_probs(s[nb], lse2_a, lse2_b, ra, rb, j0, lo_a, end_a, lo_b, end_b, off, slope, p, false)
-                              : dq_probs(s[nb], lse2_a, lse2_b, ra, rb, j0, lo_a, end_a, lo_b, end_b, off, slope, p, true);
+                s[nb] = whole ? dq_probs(s[nb], row_a.lse2, row_b.lse2, ra, rb, j0, row_a.lo, row_a.end, row_b.lo, row_b.end, off, slope, p, false)
+                              : dq_probs(s[nb], row_a.lse2, row_b.lse2, ra, rb, j0, row_a.lo, row_a.end, row_b.lo, row_b.end, off, slope, p, true);
             }
             wg_wait_all(dp);
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) {
-                const float4 d = dq_grads(s[nb], dp[nb], delta_a, delta_b, ra, rb, tile0 + 8 * nb + 2 * lt, b, h, p);
+                const float4 d = dq_grads(s[nb], dp[nb], row_a.delta, row_b.delta, ra, rb, tile0 + 8 * nb + 2 * lt, b, h, p);
                 ds_lo[nb] = pack_pair(d.x, d.y);
                 ds_hi[nb] = pack_pair(d.z, d.w);
             }
@@ -452,10 +448,10 @@ MMA_UNROLL
 MMA_UNROLL
             for (int nb = 0; nb < 8; ++nb) {
                 const int j0 = tile0 + 8 * nb + 2 * lt;
-                const float4 d = whole ? dq_entries(s[nb], dp[nb], lse2_a, lse2_b, delta_a, delta_b, ra, rb, j0,
-                                                    lo_a, end_a, lo_b, end_b, off, slope, b, h, p, false)
-                                       : dq_entries(s[nb], dp[nb], lse2_a, lse2_b, delta_a, delta_b, ra, rb, j0,
-                                                    lo_a, end_a, lo_b, end_b, off, slope, b, h, p, true);
+                const float4 d = whole ? dq_entries(s[nb], dp[nb], row_a.lse2, row_b.lse2, row_a.delta, row_b.delta, ra, rb, j0,
+                                                    row_a.lo, row_a.end, row_b.lo, row_b.end, off, slope, b, h, p, false)
+                                       : dq_entries(s[nb], dp[nb], row_a.lse2, row_b.lse2, row_a.delta, row_b.delta, ra, rb, j0,
+                                                    row_a.lo, row_a.end, row_b.lo, row_b.end, off, slope, b, h, p, true);
                 ds_lo[nb] = pack_pair(d.x, d.y);
                 ds_hi[nb] = pack_pair(d.z, d.w);
             }

@@ -38,6 +38,25 @@ inline float2 mma_bwd_entry(float raw, float dpv, float lse2, float delta, float
     return (float2)(prob * zscale, prob * (dpv * zscale - delta) * dlogit);
 }
 
+/* What a dq kernel's lane keeps of one of its query rows r: lse * log2(e) (+inf past the
+ * sequence: P = 0 there), D, and the keys the row sees, [lo, end). */
+typedef struct {
+    float lse2, delta;
+    int lo, end;
+} dq_row;
+
+inline dq_row dq_row_of(__global const float *lse, __global const float *delta, const attn_params p,
+                        const bwd_params g, int b, const seq_extent e, int h, int r, int off)
+{
+    const bool in = r < e.sq;
+    dq_row x;
+    x.lse2 = in ? lse[view_index(p.lse_off, p.lse_sb, p.lse_ss, p.lse_sh, b, e.q_start + r, h)] * LOG2E : INFINITY;
+    x.delta = in ? delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + r, h)] : 0.0f;
+    x.lo = visible_lo(r + off, p.window_left, e.sk);
+    x.end = visible_end(r + off, p.window_right, e.sk);
+    return x;
+}
+
 /* Step 1's entries of one 8-row block: keys ja, jb (C rows) by rows i0, i0 + 1 (C
  * columns; their lse2 l0, l1 and D d0, d1), as (P~^T, dS^T) pairs packed for the local
  * tiles. `masked` is a literal at each call: blocks that every row sees whole skip the
