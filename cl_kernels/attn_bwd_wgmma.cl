@@ -100,8 +100,8 @@ inline void wg_tiles_landed(void)
     wg_proxy_fence();
 }
 
-/* The A operands of a second product (four 16-step of the 64 rows of the first
- * product's N) from an accumulator's 8-column blocks packed two values to a word: the C
+/* The A operands of a second product (four 16-row steps over the first product's 64
+ * columns) from an accumulator's 8-column blocks packed two values to a word: the C
  * layout of blocks 2kk and 2kk + 1 is the A layout of step kk. lo[nb] holds row g's
  * pair of block nb, hi[nb] row g + 8's. */
 inline __attribute__((always_inline)) void wg_pack_a(const uint *lo, const uint *hi, uint4 *a)
@@ -148,8 +148,9 @@ MMA_UNROLL
     for (int kk = 0; kk < 4; ++kk) wg_hold_a(&a[kk]);
 }
 
-/* Stores rows (ra: x, y; rb: z, w) of a gradient accumulator, times `scale`, through
- * the gradient's view (row starts at_a, at_b); rows at or past `rows` are not written. */
+/* Stores a lane's two rows (a: x, y; b: z, w) of a gradient accumulator, times `scale`,
+ * through the gradient's view (row starts at_a, at_b); a row whose in_a / in_b is false
+ * (past the sequence's keys or rows) is not written. */
 inline void store_grad_rows(__global storage_t *x, long at_a, long at_b, bool in_a, bool in_b,
                             const float4 *acc, float scale)
 {

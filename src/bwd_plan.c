@@ -190,17 +190,16 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
         (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) ||
         (key->dq_atomics && profile->bwd_dq_atomic))
         return 0;
-    int wgs = profile->bwd_wgmma_warpgroups ? profile->bwd_wgmma_warpgroups : 2;
-    for (; wgs >= 1; --wgs) {
-        const uint64_t budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
-        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated) <= budget &&
-            (size_t)wgs * 128u <= profile->max_work_group_size) {
-            plan->local_budget = budget;
+    /* the asked count only, else 2 then 1 */
+    const int asked = profile->bwd_wgmma_warpgroups, least = asked ? asked : 1;
+    int wgs = asked ? asked : 2;
+    for (; wgs >= least; --wgs) {
+        plan->local_budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
+        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated) <= plan->local_budget &&
+            (size_t)wgs * 128u <= profile->max_work_group_size)
             break;
-        }
-        if (profile->bwd_wgmma_warpgroups) wgs = 0; /* the asked count only */
     }
-    if (wgs < 1) return 0;
+    if (wgs < least) return 0;
     const int vec_loads = p->q_aligned && p->k_aligned && p->v_aligned && key->dout_aligned;
     plan->program = "attn_bwd_wgmma";
     plan->wgmma_warpgroups = wgs;
