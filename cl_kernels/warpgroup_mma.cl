@@ -134,19 +134,23 @@ inline void wg_hold_a(uint4 *a)
     asm volatile("" : "+r"((*a).x), "+r"((*a).y), "+r"((*a).z), "+r"((*a).w) : : "memory");
 }
 
-/* c += A B, A (64 x 16, K-major) and B (N = 64 x 16, K-major) from local memory. */
-inline void wg_mma_ss(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,
-                      __local const ushort *b, int b_lbo, int b_sbo, __local float *scratch)
-{
-    (void)scratch;
-    asm volatile("{\n"
-                 ".reg .pred p;\n"
-                 "setp.ne.b32 p, %34, 0;\n"
-                 "// FACL_SM90A " WG_SHAPE WG_D32 ", %32, %33, p, 1, 1, 0, 0;\n"
-                 "}"
-                 : WG_C32(c)
-                 : "l"(wg_desc(a, a_lbo, a_sbo)), "l"(wg_desc(b, b_lbo, b_sbo)), "r"(1));
-}
+/* c += A B, A (64 x 16, K-major) and B from local memory: B K-major (N = 64 x 16,
+ * `trans_b` 0) or MN-major (16 x 64, 1). */
+#define WG_MMA_SS(NAME, TRANS_B)                                                              \
+    inline void NAME(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,              \
+                     __local const ushort *b, int b_lbo, int b_sbo, __local float *scratch) \
+    {                                                                                         \
+        (void)scratch;                                                                        \
+        asm volatile("{\n"                                                                  \
+                     ".reg .pred p;\n"                                                      \
+                     "setp.ne.b32 p, %34, 0;\n"                                             \
+                     "// FACL_SM90A " WG_SHAPE WG_D32 ", %32, %33, p, 1, 1, 0, " #TRANS_B ";\n" \
+                     "}"                                                                    \
+                     : WG_C32(c)                                                            \
+                     : "l"(wg_desc(a, a_lbo, a_sbo)), "l"(wg_desc(b, b_lbo, b_sbo)), "r"(1)); \
+    }
+WG_MMA_SS(wg_mma_ss, 0)
+WG_MMA_SS(wg_mma_ss_mnmajor, 1)
 
 /* c += A B, A from registers (this warp's 16 rows, mma's A layout), B from local memory:
  * K-major (`trans_b` 0) or MN-major (1). */
@@ -195,18 +199,32 @@ inline float wg_mnmajor_at(__local const ushort *x, int lbo, int sbo, int k, int
 inline int wg_row(int i) { return 16 * wg_warp() + (warp_lane() >> 2) + 8 * (i >> 1); }
 inline int wg_col(int nb, int i) { return 8 * nb + 2 * (warp_lane() & 3) + (i & 1); }
 
-inline void wg_mma_ss(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,
-                      __local const ushort *b, int b_lbo, int b_sbo, __local float *scratch)
+inline void wg_mma_ss_either(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,
+                             __local const ushort *b, int b_lbo, int b_sbo, int mn_major)
 {
-    (void)scratch;
     for (int nb = 0; nb < 8; ++nb) {
         float e[4] = {c[nb].x, c[nb].y, c[nb].z, c[nb].w};
         for (int i = 0; i < 4; ++i)
             for (int k = 0; k < 16; ++k)
                 e[i] += wg_kmajor_at(a, a_lbo, a_sbo, wg_row(i), k) *
-                        wg_kmajor_at(b, b_lbo, b_sbo, wg_col(nb, i), k);
+                        (mn_major ? wg_mnmajor_at(b, b_lbo, b_sbo, k, wg_col(nb, i))
+                                  : wg_kmajor_at(b, b_lbo, b_sbo, wg_col(nb, i), k));
         c[nb] = (float4)(e[0], e[1], e[2], e[3]);
     }
+}
+
+inline void wg_mma_ss(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,
+                      __local const ushort *b, int b_lbo, int b_sbo, __local float *scratch)
+{
+    (void)scratch;
+    wg_mma_ss_either(c, a, a_lbo, a_sbo, b, b_lbo, b_sbo, 0);
+}
+
+inline void wg_mma_ss_mnmajor(float4 *c, __local const ushort *a, int a_lbo, int a_sbo,
+                              __local const ushort *b, int b_lbo, int b_sbo, __local float *scratch)
+{
+    (void)scratch;
+    wg_mma_ss_either(c, a, a_lbo, a_sbo, b, b_lbo, b_sbo, 1);
 }
 
 /* The warp's A registers through its scratch (16 x 16 floats), as warp_mma does. */
