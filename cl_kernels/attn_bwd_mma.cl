@@ -158,27 +158,6 @@ inline void stage_row_tile(__global const storage_t *q, __global const storage_t
 #define DQA_UNITS (DQA_SLICES * DQA_CHUNKS)
 #define DQA_ROUNDS ((DQA_UNITS + KV_WARPS - 1) / KV_WARPS)
 
-/* *addr += x as one atomic operation on an fp32 in global memory. Work-groups add in no
- * fixed order, hence dq's last bits in this mode. */
-inline void atomic_add_global_f32(__global float *addr, float x)
-{
-#if MMA_EMULATE
-    /* OpenCL 1.2 has integer atomics only: swap in the bits of old + x while the word
-     * still holds old's. The first guess is 0.0f (the accumulator starts at zero), so
-     * every access is atomic (no plain read racing with other groups' swaps). */
-    volatile __global int *bits = (volatile __global int *)addr;
-    int old = 0;
-    for (;;) {
-        const int seen = atomic_cmpxchg(bits, old, as_int(as_float(old) + x));
-        if (seen == old) break;
-        old = seen;
-    }
-#else
-    /* red: the reduction without a result, so nothing waits for it */
-    asm volatile("red.global.add.f32 [%0], %1;" : : "l"(addr), "f"(x) : "memory");
-#endif
-}
-
 /* The A operand (16 x 16: rows m, columns k) of dq += dS K for query rows m0 .. m0 + 15
  * and keys 16kk .. 16kk + 15, out of the dS^T tile (row-major, a row per key, `pitch`
  * 16-bit elements): one ldmatrix.trans on NVIDIA, as mma_value_fragments reads its
@@ -593,26 +572,6 @@ MMA_UNROLL
             if (ra < e.sq) store_value_pair(dq, dq_a, c, acc[db].x * p.scale, acc[db].y * p.scale, GRAD_PAIRS);
             if (rb < e.sq) store_value_pair(dq, dq_b, c, acc[db].z * p.scale, acc[db].w * p.scale, GRAD_PAIRS);
         }
-    }
-}
-#else
-/* dq of every row of the sequence from its accumulator (step 3 of attn_bwd_mma_dkdv),
- * scaled as attn_bwd_mma_dq scales its sums, rounded to the storage type and written
- * through dq's strides. A work-item per element, consecutive ones along the head dim
- * (coalesced), strided over the sequence's rows as attn_bwd_dot is; a row that sees no
- * key got no additions (dq = 0); rows outside every varlen sequence are not written. */
-__kernel void attn_bwd_mma_dq_store(BWD_ARGS)
-{
-    const int h = get_group_id(1);
-    const int b = get_group_id(2);
-    const seq_extent e = sequence_extent(cu_q, cu_k, seqused, b, p);
-    (void)q; (void)k; (void)v; (void)o; (void)lse; (void)dout; (void)dk; (void)dv; (void)alibi;
-    const long n = (long)e.sq * HEAD_DIM;
-    for (long idx = get_global_id(0); idx < n; idx += get_global_size(0)) {
-        const long row = e.q_start + idx / HEAD_DIM;
-        const int c = (int)(idx % HEAD_DIM);
-        const float sum = delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h) - HEAD_DIM + c];
-        store_value(dq, view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, row, h) + c, sum * p.scale);
     }
 }
 #endif
