@@ -24,6 +24,18 @@
  * Nothing is summed with atomics: every dk, dv and dq element has one writer and a fixed
  * order of additions, so the gradients are the same on every run.
  *
+ * With DQ_ATOMIC=1 (opts->deterministic = 0) dq comes from the dk/dv kernel instead, as
+ * in attn_bwd_mma.cl's atomic mode: after step 3 each warpgroup
+ *         4. writes its dS^T into a local tile that holds dS for the row tile and the
+ *            whole block's keys, and after a barrier takes its share of dq's 64-column
+ *            chunks: dS K over the block's keys (dS K-major, k MN-major, both from local
+ *            memory), staged in local memory and added by the whole group into the fp32
+ *            accumulator in the workspace, a warp's additions over 32 neighbouring
+ *            floats (red.global.add.f32);
+ * attn_bwd_mma_dq_store (bwd_mma_entries.cl) then writes dq. Five products instead of
+ * seven; dq's sums over key blocks come in no fixed order, dk and dv stay deterministic.
+ * attn_bwd_wgmma_dq is not compiled in that mode.
+ *
  * Tiles are in the descriptors' interleaved layout (wg_tile_index over D_PAD columns),
  * filled 16 bytes at a time by cp.async (VEC_LOADS: every row 16-byte aligned) or through
  * registers; padding rows and columns are zeros. Each product batch is fenced,
@@ -32,9 +44,9 @@
  * Specialised by the host with -D: FACL_DTYPE (1 or 2), HEAD_DIM (up to 128: above it
  * dk's and dv's accumulators do not fit a work-item's registers beside the scores, and
  * attn_bwd_mma serves), attn_common.cl's switches, FACL_BWD_PARAMS_SIZE, WARPGROUPS (1
- * or 2), VEC_LOADS, MMA_EMULATE (warp_mma.cl), GRAD_PAIRS (32-bit stores of gradient
- * pairs where every gradient row is 16-byte aligned) and FACL_SM90A (the host's sm_90a
- * rebuild, programs.c).
+ * or 2), VEC_LOADS, MMA_EMULATE (warp_mma.cl), DQ_ATOMIC (0 or 1, above), GRAD_PAIRS
+ * (32-bit stores of gradient pairs where every gradient row is 16-byte aligned) and
+ * FACL_SM90A (the host's sm_90a rebuild, programs.c).
  */
 #ifndef HEAD_DIM
 #error "HEAD_DIM must be defined by the host"
@@ -47,6 +59,9 @@
 #endif
 #ifndef GRAD_PAIRS
 #define GRAD_PAIRS 0
+#endif
+#if !defined(DQ_ATOMIC) || (DQ_ATOMIC != 0 && DQ_ATOMIC != 1)
+#error "DQ_ATOMIC must be defined by the host, 0 or 1"
 #endif
 
 #define GROUP_SIZE (128 * WARPGROUPS)
@@ -62,6 +77,11 @@
  * derivative needs the raw score) S and dP are awaited together. */
 #define SPLIT_WAIT (!HAS_SOFTCAP && D_PAD == 64)
 #define ROW_TILE_ELEMS (64 * D_PAD)             /* a 64-row tile */
+#if DQ_ATOMIC
+#define DS_KEY_STEPS (BLOCK / 16)                          /* 16-key steps of dq += dS K */
+#define DQ_ROUNDS ((CHUNKS + WARPGROUPS - 1) / WARPGROUPS) /* dq chunks per warpgroup */
+#define DQ_PITCH (64 + 8) /* floats per staged dq row: a lane's rows g, g + 1 on other banks */
+#endif
 #if MMA_EMULATE
 #define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)
 #else
@@ -199,6 +219,69 @@ inline void wg_store_row_stats(float2 stats, __local float *lse2_tile, __local f
     }
 }
 
+#if DQ_ATOMIC
+/* dS^T of this lane's two keys (local indices ka, ka + 8 of the block) and the tile's
+ * rows 8nb + 2lt, + 1 into the block's dS tile (rows x BLOCK keys, K-major for dq += dS K),
+ * then made visible to the tensor cores (the caller's barrier: to everyone's). Read from
+ * the packed A operands of dk += dS^T Q (wg_pack_a: a[kk] holds blocks 2kk and 2kk + 1),
+ * which the tensor cores may still be reading: no second copy of them stays live. */
+inline void wg_store_ds(const uint4 *a, int ka, __local ushort *ds_tile)
+{
+    const int lt = warp_lane() & 3;
+MMA_UNROLL
+    for (int nb = 0; nb < 8; ++nb) {
+        const int r0 = 8 * nb + 2 * lt;
+        const uint lo = nb & 1 ? a[nb >> 1].z : a[nb >> 1].x, hi = nb & 1 ? a[nb >> 1].w : a[nb >> 1].y;
+        ds_tile[wg_tile_index(r0, ka, BLOCK)] = (ushort)(lo & 0xFFFFu);
+        ds_tile[wg_tile_index(r0 + 1, ka, BLOCK)] = (ushort)(lo >> 16);
+        ds_tile[wg_tile_index(r0, ka + 8, BLOCK)] = (ushort)(hi & 0xFFFFu);
+        ds_tile[wg_tile_index(r0 + 1, ka + 8, BLOCK)] = (ushort)(hi >> 16);
+    }
+    wg_proxy_fence();
+}
+
+/* dq's 64-column chunk `ch` for the tile's 64 rows over the block's keys, dS (every
+ * warpgroup's keys) times k's rows as the MN-major operand, into this warpgroup's
+ * stage (DQ_PITCH floats a row). */
+inline void wg_stage_dq_chunk(__local const ushort *ds_tile, __local const ushort *k_tile, int ch,
+                              __local float *stage, __local float *scratch)
+{
+    float4 acc[8];
+MMA_UNROLL
+    for (int nb = 0; nb < 8; ++nb) acc[nb] = (float4)(0.0f);
+    wg_fence(acc);
+MMA_UNROLL
+    for (int ks = 0; ks < DS_KEY_STEPS; ++ks)
+        wg_mma_ss_mnmajor(acc, ds_tile + wg_tile_index(0, 16 * ks, BLOCK), WG_KMAJOR_LBO(BLOCK),
+                          WG_KMAJOR_SBO(BLOCK), k_tile + TILE_AT(16 * ks, 64 * ch),
+                          WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
+    wg_commit_wait(acc);
+    const int r = 16 * wg_warp() + (warp_lane() >> 2), lt = warp_lane() & 3;
+MMA_UNROLL
+    for (int nb = 0; nb < 8; ++nb) {
+        *(__local float2 *)(stage + r * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].xy;
+        *(__local float2 *)(stage + (r + 8) * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].zw;
+    }
+}
+
+/* The staged chunk `ch` added into the fp32 accumulators of rows row0 .. row0 + 63 of
+ * query head h (the HEAD_DIM floats before each row's D, attn_bwd_dot zeroed them):
+ * consecutive work-items along a row's columns, so each warp's additions cover 32
+ * neighbouring floats; rows at or past `end` and columns past HEAD_DIM are left out. */
+inline void wg_add_staged_dq(__local const float *stage, int ch, __global float *delta,
+                             const bwd_params g, int b, const seq_extent e, int h, int row0, int end)
+{
+    const long first = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + row0, h) - HEAD_DIM;
+    /* not unrolled: this runs beside dk's and dv's accumulators, with no registers to spare */
+#pragma unroll 1
+    for (int idx = get_local_id(0); idx < 64 * 64; idx += GROUP_SIZE) {
+        const int r = idx >> 6, c = idx & 63, col = 64 * ch + c;
+        if (row0 + r < end && col < HEAD_DIM)
+            atomic_add_global_f32(delta + first + r * g.delta_ss + col, stage[r * DQ_PITCH + c]);
+    }
+}
+#endif
+
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_wgmma_dkdv(BWD_ARGS)
 {
     __local ushort k_tile[BLOCK * D_PAD] __attribute__((aligned(128)));
@@ -207,6 +290,10 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_w
     __local ushort do_tiles[2 * ROW_TILE_ELEMS] __attribute__((aligned(128)));
     __local float lse2_tiles[2 * 64];
     __local float delta_tiles[2 * 64];
+#if DQ_ATOMIC
+    __local ushort ds_tile[64 * BLOCK] __attribute__((aligned(128))); /* dS: rows x the block's keys */
+    __local float dq_stage[WARPGROUPS * 64 * DQ_PITCH];
+#endif
     __local float scratch[SCRATCH_FLOATS];
 
     const int kv_head = get_group_id(1);
@@ -330,11 +417,34 @@ MMA_UNROLL
             wg_fence(dk_acc);
             wg_issue_mnmajor(dv_acc, pa, do_t, scratch);
             wg_issue_mnmajor(dk_acc, da, q_t, scratch);
+#if DQ_ATOMIC
+            /* 4. dq += dS K over the block's keys, added into the workspace: every
+             * warpgroup's dS^T goes to the dS tile while dv and dk run; after the barrier
+             * warpgroup w takes dq's 64-column chunks w, w + WARPGROUPS, ..., stages each
+             * and the whole group adds them (a barrier between staging and adding, and
+             * before a stage is written again: at the next round's or step's start). */
+            wg_store_ds(da, 64 * wg + 16 * wg_warp() + lg, ds_tile);
+            wg_commit();
+            barrier(CLK_LOCAL_MEM_FENCE);
+            wg_wait_all(dk_acc);
+#else
             wg_commit_wait(dk_acc);
+#endif
             wg_hold_chunks(dk_acc, 1);
             wg_hold_chunks(dv_acc, 0);
             wg_hold_operands(pa);
             wg_hold_operands(da);
+#if DQ_ATOMIC
+            for (int round = 0; round < DQ_ROUNDS; ++round) {
+                if (round > 0) barrier(CLK_LOCAL_MEM_FENCE); /* the last round's adds are done */
+                const int ch = wg + WARPGROUPS * round;
+                if (ch < CHUNKS) wg_stage_dq_chunk(ds_tile, k_tile, ch, dq_stage + wg * 64 * DQ_PITCH, scratch);
+                barrier(CLK_LOCAL_MEM_FENCE);
+                for (int w = 0; w < WARPGROUPS && w + WARPGROUPS * round < CHUNKS; ++w)
+                    wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, delta, g, b, e, h,
+                                     row0, rows.y);
+            }
+#endif
             /* read in the previous step at the latest (the barrier at this step's start) */
             if (next < steps) wg_store_row_stats(next_stats, lse2_tiles + (buf ^ 1) * 64, delta_tiles + (buf ^ 1) * 64);
         }
@@ -349,6 +459,7 @@ MMA_UNROLL
     }
 }
 
+#if !DQ_ATOMIC
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_wgmma_dq(BWD_ARGS)
 {
     __local ushort q_tile[BLOCK * D_PAD] __attribute__((aligned(128)));
@@ -476,3 +587,4 @@ MMA_UNROLL
         store_grad_rows(dq, dq_a, dq_b, ra < e.sq, rb < e.sq, dq_acc, p.scale);
     }
 }
+#endif

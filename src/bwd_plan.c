@@ -163,23 +163,27 @@ uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim
     return n ? n * per : 1;
 }
 
-uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated)
+uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic, int emulated)
 {
     /* attn_bwd_wgmma.cl, its dk/dv kernel (the dq kernel's is the same less lse and D):
      * two tiles of 64 * WARPGROUPS rows that stay (k and v), two buffers of two 64-row
      * tiles that change (q and dout), D_PAD 16-bit columns each; two buffers of 64 lse
-     * and 64 D floats; the emulation's scratch */
-    const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
-    return 2u * 64u * (uint64_t)warpgroups * d_pad * 2u + 2u * 2u * 64u * d_pad * 2u +
-           2u * 2u * 64u * 4u + mma_scratch_bytes(4 * warpgroups, emulated);
+     * and 64 D floats; with DQ_ATOMIC the dS tile (64 rows x the block's keys, 16-bit)
+     * and a dq stage of 64 x DQ_PITCH (72) floats per warpgroup; the emulation's scratch */
+    const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64, wgs = (uint64_t)warpgroups;
+    const uint64_t atomic_bytes = dq_atomic ? 64u * 64u * wgs * 2u + wgs * 64u * 72u * 4u : 0u;
+    return 2u * 64u * wgs * d_pad * 2u + 2u * 2u * 64u * d_pad * 2u + 2u * 2u * 64u * 4u +
+           atomic_bytes + mma_scratch_bytes(4 * warpgroups, emulated);
 }
 
 /* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
  * or forced) and it applies: fp16/bf16, head dims up to 128, dq without atomics (the
  * atomic-dq opt-in asks for attn_bwd_mma's variant), unless the tensor-core backward's
- * probe failed (bwd_mma_off). Two warpgroups per group unless asked otherwise or they do
- * not fit the SM (then one, within half an SM). A requested attn_bwd_mma shape serves
- * the calls this does not take. */
+ * probe failed (bwd_mma_off). With the atomic-dq opt-in (and deterministic = 0) its dk/dv
+ * kernel adds dq into the workspace (DQ_ATOMIC=1) and attn_bwd_mma_dq_store writes it.
+ * Two warpgroups per group unless asked otherwise or they do not fit the SM (then one,
+ * within half an SM). A requested attn_bwd_mma shape serves the calls this does not
+ * take. */
 static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *profile,
                       const char *features, facl_bwd_plan *plan)
 {
@@ -187,15 +191,15 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
     const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
     if (!profile->bwd_wgmma || profile->bwd_mma_off || !facl_bwd_mma_applies(profile, p->head_dim) ||
         p->head_dim > 128 ||
-        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16) ||
-        (key->dq_atomics && profile->bwd_dq_atomic))
+        (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16))
         return 0;
+    const int dq_atomic = key->dq_atomics && profile->bwd_dq_atomic; /* device_profile.h: why opt-in */
     /* the asked count only, else 2 then 1 */
     const int asked = profile->bwd_wgmma_warpgroups, least = asked ? asked : 1;
     int wgs = asked ? asked : 2;
     for (; wgs >= least; --wgs) {
         plan->local_budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
-        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated) <= plan->local_budget &&
+        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, dq_atomic, emulated) <= plan->local_budget &&
             (size_t)wgs * 128u <= profile->max_work_group_size)
             break;
     }
@@ -203,23 +207,33 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
     const int vec_loads = p->q_aligned && p->k_aligned && p->v_aligned && key->dout_aligned;
     plan->program = "attn_bwd_wgmma";
     plan->wgmma_warpgroups = wgs;
+    plan->dq_atomic = dq_atomic;
     plan->kernels[0] = "attn_bwd_dot";
     plan->spans[0] = FACL_BWD_SPAN_ROWS;
-    plan->kernels[1] = "attn_bwd_wgmma_dq";
-    plan->spans[1] = FACL_BWD_SPAN_ROWS;
-    plan->kernels[2] = "attn_bwd_wgmma_dkdv";
-    plan->spans[2] = FACL_BWD_SPAN_KEYS;
-    for (int i = 1; i < 3; ++i) {
-        plan->fixed_group[i] = 128u * (size_t)wgs;
-        plan->items_per_group[i] = 64 * wgs;
+    if (dq_atomic) {
+        plan->kernels[1] = "attn_bwd_wgmma_dkdv";
+        plan->spans[1] = FACL_BWD_SPAN_KEYS;
+        plan->fixed_group[1] = 128u * (size_t)wgs;
+        plan->items_per_group[1] = 64 * wgs;
+        plan->kernels[2] = "attn_bwd_mma_dq_store";
+        plan->spans[2] = FACL_BWD_SPAN_ROW_ELEMENTS;
+    } else {
+        plan->kernels[1] = "attn_bwd_wgmma_dq";
+        plan->spans[1] = FACL_BWD_SPAN_ROWS;
+        plan->kernels[2] = "attn_bwd_wgmma_dkdv";
+        plan->spans[2] = FACL_BWD_SPAN_KEYS;
+        for (int i = 1; i < 3; ++i) {
+            plan->fixed_group[i] = 128u * (size_t)wgs;
+            plan->items_per_group[i] = 64 * wgs;
+        }
     }
-    plan->local_bytes = facl_bwd_wgmma_local_bytes(p->head_dim, wgs, emulated);
+    plan->local_bytes = facl_bwd_wgmma_local_bytes(p->head_dim, wgs, dq_atomic, emulated);
     /* FACL_SM90A: rebuilt from its PTX with the sm_90a instructions (programs.c) */
     snprintf(plan->options, sizeof plan->options,
              "%s -DFACL_BWD_PARAMS_SIZE=%zu -DWARPGROUPS=%d -DVEC_LOADS=%d -DMMA_EMULATE=%d "
-             "-DGRAD_PAIRS=%d%s",
-             features, sizeof(facl_bwd_params), wgs, vec_loads, emulated, key->grads_aligned,
-             emulated ? "" : " -DFACL_SM90A=1");
+             "-DDQ_ATOMIC=%d -DGRAD_PAIRS=%d%s",
+             features, sizeof(facl_bwd_params), wgs, vec_loads, emulated, dq_atomic,
+             key->grads_aligned, emulated ? "" : " -DFACL_SM90A=1");
     return 1;
 }
 

@@ -60,13 +60,13 @@ uint64_t facl_bwd_mma_dkdv_local_bytes(const facl_bwd_mma_shape *shape, int head
 uint64_t facl_bwd_mma_dq_local_bytes(const facl_bwd_mma_shape *shape, int head_dim, int emulated);
 
 /* Static local memory of attn_bwd_wgmma's kernels (the larger, dk/dv's) with `warpgroups`
- * warpgroups per work-group. */
-uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated);
+ * warpgroups per work-group, built with DQ_ATOMIC = dq_atomic. */
+uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic, int emulated);
 
 /* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
- * or forced by FACL_BWD_WGMMA=1) for fp16/bf16 head dims up to 128 without atomic dq,
- * in two warpgroups per group where they fit (else one; else attn_bwd_mma), unless the
- * probe failed. Else attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the
+ * or forced by FACL_BWD_WGMMA=1) for fp16/bf16 head dims up to 128 (with atomic dq,
+ * dq_atomic, where the problem allows it and the opt-in asks for it), in two warpgroups
+ * per group where they fit (else one; else attn_bwd_mma), unless the probe failed. Else attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the
  * device's probe of it
  * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, with atomic dq
  * (dq_atomic) where the problem allows it (problem->f.dq_atomics), in the first

@@ -1,8 +1,8 @@
 /* The probe of the backward's tensor-core kernels (kernel_path.h): before a context
  * runs attn_bwd_mma.cl, the same tiny backward goes through it in both of its variants
- * (deterministic, and with atomic dq: DQ_ATOMIC), through attn_bwd_wgmma.cl where the
- * context takes it by default (Hopper, head dims up to 128), and through the portable
- * attn_bwd.cl on the device, and the gradients must agree. The portable kernels are what
+ * (deterministic, and with atomic dq: DQ_ATOMIC, where the context opted in), through
+ * attn_bwd_wgmma.cl the same way where the context takes it by default (Hopper, head
+ * dims up to 128), and through the portable attn_bwd.cl on the device, and the gradients must agree. The portable kernels are what
  * every suite checks against float64 on every device, so a driver that miscompiles the
  * tensor-core kernels costs speed, not correctness. One verdict covers all of them, so
  * none runs on a context before it has passed. */
@@ -35,11 +35,11 @@ enum { SQ = 70, SK = 90, HQ = 2, HKV = 1 };
 #define GRAD_TOLERANCE 0.05
 
 /* q, k, v, dout, out, lse; then dq, dk, dv of each run: attn_bwd_mma deterministic,
- * then with atomic dq, attn_bwd_wgmma, then the portable kernels. */
-enum { B_Q, B_K, B_V, B_DOUT, B_OUT, B_LSE, B_GRADS, N_RUNS = 4, N_BUFFERS = B_GRADS + 3 * N_RUNS };
-static const int key_shaped[N_BUFFERS] = {0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1};
+ * then with atomic dq, attn_bwd_wgmma in both modes, then the portable kernels. */
+enum { B_Q, B_K, B_V, B_DOUT, B_OUT, B_LSE, B_GRADS, N_RUNS = 5, N_BUFFERS = B_GRADS + 3 * N_RUNS };
+static const int key_shaped[N_BUFFERS] = {0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1};
 static const char *const run_names[N_RUNS - 1] = {"attn_bwd_mma", "attn_bwd_mma (atomic dq)",
-                                                  "attn_bwd_wgmma"};
+                                                  "attn_bwd_wgmma", "attn_bwd_wgmma (atomic dq)"};
 
 static facl_status compare(const char *run, const char *name, facl_dtype dtype,
                            const uint16_t *got, const uint16_t *want, size_t n)
@@ -89,10 +89,11 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
     cl_mem buffers[N_BUFFERS] = {0};
     facl_status st = FACL_SUCCESS;
     if (!bits) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "backward probe buffers");
-    /* the atomic-dq variant only where the context may take it (FACL_BWD_DQ_ATOMIC), the
+    /* the atomic-dq variants only where the context may take them (FACL_BWD_DQ_ATOMIC), the
      * Hopper kernels where the context takes them by default (forced, they run unprobed) */
-    const int runs[N_RUNS - 1] = {1, ctx->profile.bwd_dq_atomic,
-                                  ctx->profile.bwd_wgmma == FACL_BWD_WGMMA_PROBED && d <= 128};
+    const int hopper = ctx->profile.bwd_wgmma == FACL_BWD_WGMMA_PROBED && d <= 128;
+    const int runs[N_RUNS - 1] = {1, ctx->profile.bwd_dq_atomic, hopper,
+                                  hopper && ctx->profile.bwd_dq_atomic};
     /* q, k, v and dout random; out, lse (fp32 as 16-bit pairs) and gradients poison */
     uint32_t state = 0x85EBCA6Bu ^ (uint32_t)d;
     size_t at = 0;
@@ -130,9 +131,10 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
         profile.bwd_mma_off = 0;
         for (int r = 0; r < N_RUNS - 1 && st == FACL_SUCCESS; ++r) {
             if (!runs[r]) continue;
-            opts.deterministic = r != 1;
-            profile.bwd_wgmma = r == 2 ? ctx->profile.bwd_wgmma : FACL_BWD_WGMMA_OFF;
-            st = run_backward(ctx, &profile, r == 2 ? "attn_bwd_wgmma" : "attn_bwd_mma", r == 1, t,
+            const int atomic = r == 1 || r == 3, wgmma = r >= 2;
+            opts.deterministic = !atomic;
+            profile.bwd_wgmma = wgmma ? ctx->profile.bwd_wgmma : FACL_BWD_WGMMA_OFF;
+            st = run_backward(ctx, &profile, wgmma ? "attn_bwd_wgmma" : "attn_bwd_mma", atomic, t,
                               B_GRADS + 3 * r, &opts);
         }
         profile.bwd_mma_off = 1;

@@ -97,8 +97,8 @@ static int atomic_backward(void)
 /* The Hopper backward, as the context's kernel path reason says (forced by
  * FACL_BWD_WGMMA=1, or the default on a compute capability 9.x GPU whose nvidia-mma path
  * was probed) and while the tensor-core backward's probe has not failed: attn_bwd_wgmma
- * takes the 16-bit cases up to head dim 128, except that the atomic-dq opt-in keeps
- * attn_bwd_mma's atomic variant for deterministic = 0. */
+ * takes the 16-bit cases up to head dim 128, in its atomic-dq variant for
+ * deterministic = 0 with the opt-in. */
 static int wgmma_backward(void)
 {
     return g_hopper_bwd && mma_backward();
@@ -669,8 +669,8 @@ static bwd_case mode_case(int det, int workspace)
 }
 
 /* Which kernels each mode takes, from the programs the context compiles or loads: with
- * deterministic = 0, attn_bwd_mma built with DQ_ATOMIC=1 wherever the tensor-core
- * kernels run with FACL_BWD_DQ_ATOMIC=1 (so the atomic mode cannot fall back unnoticed;
+ * deterministic = 0, attn_bwd_mma or attn_bwd_wgmma built with DQ_ATOMIC=1 wherever the
+ * tensor-core kernels run with FACL_BWD_DQ_ATOMIC=1 (so the atomic mode cannot fall back unnoticed;
  * DQ_ATOMIC=0 without it), DQ_ATOMIC=0 with
  * deterministic = 1, attn_bwd in both modes elsewhere; the workspace each needs; and the
  * gradients against the reference. */
@@ -691,18 +691,20 @@ static void test_mode_kernels(void **state)
                 atomic = strstr(g_log[i], "-DDQ_ATOMIC=1") ? 1 : strstr(g_log[i], "-DDQ_ATOMIC=0") ? 0 : -1;
             } else if (strstr(g_log[i], "attn_bwd_wgmma [")) {
                 wgmma = 1;
+                atomic = strstr(g_log[i], "-DDQ_ATOMIC=1") ? 1 : strstr(g_log[i], "-DDQ_ATOMIC=0") ? 0 : -1;
             } else if (strstr(g_log[i], "attn_bwd [")) {
                 portable = 1;
             }
         }
         if (strcmp(g_path, "nvidia-mma") == 0 && g_bwd_probe_failed)
             fail_msg("the tensor-core backward's probe failed: neither mode runs attn_bwd_mma");
-        /* attn_bwd is one program for both modes: the second call finds it built; so is
-         * attn_bwd_mma (DQ_ATOMIC=0) when deterministic = 0 did not take the atomic kernels,
-         * and attn_bwd_wgmma when both modes take it */
+        /* attn_bwd is one program for both modes: the second call finds it built; so are
+         * attn_bwd_mma and attn_bwd_wgmma (DQ_ATOMIC=0) when deterministic = 0 did not take
+         * the atomic kernels */
         const int reused = det && !atomic_backward();
-        const int expect_wgmma = wgmma_backward() && (det || !atomic_backward());
-        if (expect_wgmma ? (!wgmma && !reused) || mma || portable
+        const int expect_wgmma = wgmma_backward();
+        if (expect_wgmma ? (!wgmma && !reused) || mma || portable ||
+                               (wgmma && atomic != (!det && atomic_backward()))
             : mma_backward() ? (!mma && !reused) || portable || wgmma ||
                                    (mma && atomic != (!det && atomic_backward()))
                              : mma || wgmma || (!portable && !det))

@@ -542,8 +542,10 @@ static void test_kernel_sources_match_count(void **state)
           "__local ushort q_tile[BLOCK * D_PAD]", "__local ushort k_tiles[2 * ROW_TILE_ELEMS]",
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define BLOCK (64 * WARPGROUPS)",
           "#define ROW_TILE_ELEMS (64 * D_PAD)",
-          "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)", NULL},
-         12},
+          "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)",
+          "__local ushort ds_tile[64 * BLOCK]", "__local float dq_stage[WARPGROUPS * 64 * DQ_PITCH];",
+          "#define DQ_PITCH (64 + 8)", NULL},
+         14},
         {"attn_merge.cl", {NULL}, 0},
         {"merge_row.cl", {NULL}, 0},
         {"attn_cache.cl",
@@ -799,19 +801,32 @@ static void test_bwd_mma_requested_shape(void **state)
 /* attn_bwd_wgmma.cl's static local memory as its dk/dv kernel declares it (the larger of
  * the two): k and v tiles of 64 * WARPGROUPS rows, two buffers of 64-row q and dout
  * tiles and of 64 lse and D floats, the emulation's scratch; D_PAD columns. */
-static uint64_t bwd_wgmma_local_bytes(int head_dim, int warpgroups, int emulated)
+static uint64_t bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic, int emulated)
 {
     const uint64_t d_pad = (uint64_t)(head_dim + 63) / 64 * 64;
     const uint64_t scratch = emulated ? (uint64_t)warpgroups * 4 * (16 * 16 + 16 * 8) : 1;
+    /* DQ_ATOMIC: ds_tile[64 * BLOCK] (16-bit), dq_stage[WARPGROUPS * 64 * DQ_PITCH] floats */
+    const uint64_t atomic = dq_atomic ? 64 * 64 * (uint64_t)warpgroups * 2 + (uint64_t)warpgroups * 64 * 72 * 4 : 0;
     return 2 * (64 * (uint64_t)warpgroups * d_pad * 2) + 2 * (2 * 64 * d_pad * 2) + 2 * (2 * 64 * 4) +
-           4 * scratch;
+           atomic + 4 * scratch;
+}
+
+/* The warpgroups the planner should give attn_bwd_wgmma (0: none fits). */
+static int expected_wgmma_warpgroups(const facl_device_profile *dev, int d, int asked, int dq_atomic, int emulated)
+{
+    for (int w = asked ? asked : 2; w >= (asked ? asked : 1); --w) {
+        const uint64_t budget = w == 2 ? facl_mma_sm_budget(dev) : facl_mma_local_budget(dev);
+        if (bwd_wgmma_local_bytes(d, w, dq_atomic, emulated) <= budget) return w;
+    }
+    return 0;
 }
 
 /* FACL_BWD_WGMMA=1 (profile.bwd_wgmma): attn_bwd_wgmma for 16-bit storage and head dims
  * up to 128 on the tensor-core paths, two warpgroups where they fit the SM (else one,
  * within half an SM; else attn_bwd_mma), the sm_90a rebuild on NVIDIA only, groups as
- * the kernels require; attn_bwd_mma above d = 128, with the atomic-dq opt-in, and without
- * the switch; attn_bwd for fp32. */
+ * the kernels require; with the atomic-dq opt-in its DQ_ATOMIC variant and the dq store
+ * (where its local memory fits); attn_bwd_mma above d = 128 and without the switch;
+ * attn_bwd for fp32. */
 static void test_bwd_wgmma_plan(void **state)
 {
     (void)state;
@@ -837,11 +852,7 @@ static void test_bwd_wgmma_plan(void **state)
                             assert_string_equal(plan.program, "attn_bwd");
                             continue;
                         }
-                        int wgs = 0;
-                        for (int w = asked ? asked : 2; w >= (asked ? asked : 1) && !wgs; --w) {
-                            const uint64_t budget = w == 2 ? facl_mma_sm_budget(&dev) : facl_mma_local_budget(&dev);
-                            if (bwd_wgmma_local_bytes(d, w, pa) <= budget) wgs = w;
-                        }
+                        const int wgs = expected_wgmma_warpgroups(&dev, d, asked, 0, pa);
                         if (d > 128 || !wgs) {
                             assert_string_equal(plan.program, "attn_bwd_mma");
                             continue;
@@ -855,22 +866,43 @@ static void test_bwd_wgmma_plan(void **state)
                         const char *o = plan.options;
                         assert_int_equal(options_value(o, "WARPGROUPS"), wgs);
                         assert_int_equal(plan.wgmma_warpgroups, wgs);
-                        assert_int_equal(plan.local_bytes, bwd_wgmma_local_bytes(d, wgs, pa));
+                        assert_int_equal(plan.local_bytes, bwd_wgmma_local_bytes(d, wgs, 0, pa));
                         assert_true(plan.local_bytes <= plan.local_budget);
                         for (int i = 1; i < 3; ++i) {
                             assert_int_equal(plan.fixed_group[i], 128 * wgs);
                             assert_int_equal(plan.items_per_group[i], 64 * wgs);
                         }
                         assert_int_equal(plan.dq_atomic, 0);
+                        assert_int_equal(options_value(o, "DQ_ATOMIC"), 0);
                         assert_int_equal(options_value(o, "MMA_EMULATE"), pa);
                         assert_int_equal(strstr(o, "-DFACL_SM90A=1") != NULL, !pa);
                         assert_int_equal(options_value(o, "VEC_LOADS"), d % 8 == 0);
                         assert_int_equal(options_value(o, "FACL_BWD_PARAMS_SIZE"), 160);
-                        /* the atomic-dq opt-in asks for attn_bwd_mma's variant */
+                        /* the atomic-dq opt-in: the dk/dv kernel adds dq (DQ_ATOMIC=1), then
+                         * attn_bwd_mma_dq_store, where its larger local memory fits; else
+                         * attn_bwd_mma's atomic variant */
                         dev.bwd_dq_atomic = 1;
                         facl_plan_bwd_program(&bp, &dev, NULL, &plan);
-                        assert_string_equal(plan.program, "attn_bwd_mma");
+                        const int atomic_wgs = expected_wgmma_warpgroups(&dev, d, asked, 1, pa);
                         assert_int_equal(plan.dq_atomic, 1);
+                        if (!atomic_wgs) {
+                            assert_string_equal(plan.program, "attn_bwd_mma");
+                        } else {
+                            assert_string_equal(plan.program, "attn_bwd_wgmma");
+                            assert_string_equal(plan.kernels[0], "attn_bwd_dot");
+                            assert_string_equal(plan.kernels[1], "attn_bwd_wgmma_dkdv");
+                            assert_string_equal(plan.kernels[2], "attn_bwd_mma_dq_store");
+                            assert_int_equal(plan.spans[1], FACL_BWD_SPAN_KEYS);
+                            assert_int_equal(plan.spans[2], FACL_BWD_SPAN_ROW_ELEMENTS);
+                            assert_int_equal(plan.fixed_group[1], 128 * atomic_wgs);
+                            assert_int_equal(plan.items_per_group[1], 64 * atomic_wgs);
+                            assert_int_equal(plan.fixed_group[2], 0);
+                            assert_int_equal(plan.wgmma_warpgroups, atomic_wgs);
+                            assert_int_equal(options_value(plan.options, "WARPGROUPS"), atomic_wgs);
+                            assert_int_equal(options_value(plan.options, "DQ_ATOMIC"), 1);
+                            assert_int_equal(plan.local_bytes, bwd_wgmma_local_bytes(d, atomic_wgs, 1, pa));
+                            assert_true(plan.local_bytes <= plan.local_budget);
+                        }
                         /* without the switch: attn_bwd_mma */
                         dev.bwd_dq_atomic = 0;
                         dev.bwd_wgmma = 0;
