@@ -32,9 +32,9 @@
  * instead of 7 (no recomputation of S and dP), but the order of dq's sums over key
  * blocks, and so its last bits, changes from run to run; dk and dv stay deterministic.
  * attn_bwd_mma_dq is not compiled in that mode. The workspace then holds, for each query
- * row and head, the accumulator's HEAD_DIM floats followed by D (the host spaces D's
- * entries HEAD_DIM + 1 floats apart), so that the accumulator needs no argument of its
- * own; attn_bwd_dot zeroes each row's accumulator as it writes the row's D.
+ * row and head, the accumulator followed by D (bwd_common.cl's DQ_ACC_BACK), so that the
+ * accumulator needs no argument of its own; attn_bwd_dot zeroes each row's accumulator
+ * as it writes the row's D.
  *
  * The entries of S^T and S (P~ and dS) come from bwd_mma_entries.cl, which attn_bwd_wgmma.cl
  * shares. Every operand comes out of row-major local tiles through ldmatrix (warp_mma.cl:
@@ -382,9 +382,9 @@ MMA_UNROLL
                 const int ra = row0 + 16 * slice + lg, rb = ra + 8;
                 const bool in_a = active && ra < rows.y, in_b = active && rb < rows.y;
                 const long at_a = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b,
-                                             e.q_start + ra, h) - HEAD_DIM;
+                                             e.q_start + ra, h) - DQ_ACC_BACK;
                 const long at_b = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b,
-                                             e.q_start + rb, h) - HEAD_DIM;
+                                             e.q_start + rb, h) - DQ_ACC_BACK;
 MMA_UNROLL
                 for (int pp = 0; pp < DQA_CHUNK; ++pp) {
                     /* a pair past the last (uneven shares) is computed again, not added */

@@ -80,7 +80,7 @@
 #if DQ_ATOMIC
 #define DS_KEY_STEPS (BLOCK / 16)                          /* 16-key steps of dq += dS K */
 #define DQ_ROUNDS ((CHUNKS + WARPGROUPS - 1) / WARPGROUPS) /* dq chunks per warpgroup */
-#define DQ_PITCH (64 + 8) /* floats per staged dq row: a lane's rows g, g + 1 on other banks */
+#define DQ_PITCH (64 + 8) /* floats per staged dq row: 16-byte aligned rows, 8 banks apart */
 #endif
 #if MMA_EMULATE
 #define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)
@@ -262,16 +262,71 @@ MMA_UNROLL
         *(__local float2 *)(stage + r * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].xy;
         *(__local float2 *)(stage + (r + 8) * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].zw;
     }
+    wg_proxy_fence(); /* for the copy engine's reads (wg_add_staged_dq) */
+}
+
+#if !MMA_EMULATE
+/* The copy engine's reduction: `bytes` (a multiple of 16) of fp32 from local memory added
+ * into global memory, both 16-byte aligned; asynchronous, in this work-item's bulk group
+ * (sm_90, no marker needed). */
+inline void bulk_add_f32(__global float *dst, __local const float *src, uint bytes)
+{
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;"
+                 : : "l"(dst), "r"((uint)(ulong)src), "r"(bytes) : "memory");
+}
+inline void bulk_commit(void) { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+/* This work-item's bulk reductions have read their sources (the stage may be rewritten) */
+inline void bulk_wait_read(void) { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
+/* ... and are complete */
+inline void bulk_wait_all(void) { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
+#endif
+
+/* Whether the copy engine adds the staged chunks (warp 0's work-items issue the bulk
+ * reductions): on NVIDIA where the workspace's accumulator rows are 16-byte aligned (the
+ * entries' spacing keeps them so where the first is; bwd_common.cl). */
+inline bool wg_bulk_dq(__global const float *delta, const bwd_params g)
+{
+#if MMA_EMULATE
+    (void)delta, (void)g;
+    return false;
+#else
+    return ((ulong)(delta + g.delta_off - DQ_ACC_BACK) & 15ul) == 0;
+#endif
+}
+
+/* The bulk issuers' earlier reductions have read the stage: before the barrier after
+ * which it is written again. */
+inline void wg_stage_free(bool bulk)
+{
+#if !MMA_EMULATE
+    if (bulk && warp_index() == 0) bulk_wait_read();
+#else
+    (void)bulk;
+#endif
 }
 
 /* The staged chunk `ch` added into the fp32 accumulators of rows row0 .. row0 + 63 of
- * query head h (the HEAD_DIM floats before each row's D, attn_bwd_dot zeroed them):
- * consecutive work-items along a row's columns, so each warp's additions cover 32
- * neighbouring floats; rows at or past `end` and columns past HEAD_DIM are left out. */
-inline void wg_add_staged_dq(__local const float *stage, int ch, __global float *delta,
+ * query head h (DQ_ACC_BACK floats before each row's D; attn_bwd_dot zeroed them); rows
+ * at or past `end` are left out. With `bulk`, warp 0's work-items each issue the copy
+ * engine's reductions of two rows (the row's DQ_ACC_ROW columns of the chunk, those past
+ * HEAD_DIM zeros); otherwise every work-item adds floats, consecutive ones along a row
+ * (a warp's additions cover 32 neighbouring floats), columns past HEAD_DIM left out. */
+inline void wg_add_staged_dq(__local const float *stage, int ch, bool bulk, __global float *delta,
                              const bwd_params g, int b, const seq_extent e, int h, int row0, int end)
 {
-    const long first = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + row0, h) - HEAD_DIM;
+    const long first = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + row0, h) - DQ_ACC_BACK;
+#if !MMA_EMULATE
+    if (bulk) {
+        if (warp_index() == 0) {
+            const uint bytes = (uint)min(64, DQ_ACC_ROW - 64 * ch) * 4u;
+            for (int r = warp_lane(); r < 64 && row0 + r < end; r += 32)
+                bulk_add_f32(delta + first + r * g.delta_ss + 64 * ch, stage + r * DQ_PITCH, bytes);
+            bulk_commit();
+        }
+        return;
+    }
+#endif
+    (void)bulk;
     /* not unrolled: this runs beside dk's and dv's accumulators, with no registers to spare */
 #pragma unroll 1
     for (int idx = get_local_id(0); idx < 64 * 64; idx += GROUP_SIZE) {
@@ -292,7 +347,8 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_w
     __local float delta_tiles[2 * 64];
 #if DQ_ATOMIC
     __local ushort ds_tile[64 * BLOCK] __attribute__((aligned(128))); /* dS: rows x the block's keys */
-    __local float dq_stage[WARPGROUPS * 64 * DQ_PITCH];
+    __local float dq_stage[WARPGROUPS * 64 * DQ_PITCH] __attribute__((aligned(16)));
+    const bool bulk_dq = wg_bulk_dq(delta, g);
 #endif
     __local float scratch[SCRATCH_FLOATS];
 
@@ -425,6 +481,7 @@ MMA_UNROLL
              * before a stage is written again: at the next round's or step's start). */
             wg_store_ds(da, 64 * wg + 16 * wg_warp() + lg, ds_tile);
             wg_commit();
+            wg_stage_free(bulk_dq);
             barrier(CLK_LOCAL_MEM_FENCE);
             wg_wait_all(dk_acc);
 #else
@@ -436,19 +493,25 @@ MMA_UNROLL
             wg_hold_operands(da);
 #if DQ_ATOMIC
             for (int round = 0; round < DQ_ROUNDS; ++round) {
-                if (round > 0) barrier(CLK_LOCAL_MEM_FENCE); /* the last round's adds are done */
+                if (round > 0) { /* the last round's adds are done */
+                    wg_stage_free(bulk_dq);
+                    barrier(CLK_LOCAL_MEM_FENCE);
+                }
                 const int ch = wg + WARPGROUPS * round;
                 if (ch < CHUNKS) wg_stage_dq_chunk(ds_tile, k_tile, ch, dq_stage + wg * 64 * DQ_PITCH, scratch);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 for (int w = 0; w < WARPGROUPS && w + WARPGROUPS * round < CHUNKS; ++w)
-                    wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, delta, g, b, e, h,
-                                     row0, rows.y);
+                    wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, bulk_dq, delta, g,
+                                     b, e, h, row0, rows.y);
             }
 #endif
             /* read in the previous step at the latest (the barrier at this step's start) */
             if (next < steps) wg_store_row_stats(next_stats, lse2_tiles + (buf ^ 1) * 64, delta_tiles + (buf ^ 1) * 64);
         }
         ASYNC_WAIT(0); /* no copy still lands in a tile when the next block stages it */
+#if DQ_ATOMIC && !MMA_EMULATE
+        if (bulk_dq && warp_index() == 0) bulk_wait_all(); /* dq's additions are done (and the stage free) */
+#endif
         /* Keys no row sees (and keys past seqused_k) get dk = dv = 0. */
         const long dk_a = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + ja, kv_head);
         const long dk_b = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + jb, kv_head);

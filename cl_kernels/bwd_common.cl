@@ -19,6 +19,15 @@ typedef struct {
 #endif
 typedef char bwd_params_size_matches_host[sizeof(bwd_params) == FACL_BWD_PARAMS_SIZE ? 1 : -1];
 
+/* With atomic dq (DQ_ATOMIC=1 in the tensor-core programs) each workspace entry is a
+ * query row's fp32 dq accumulator, DQ_ACC_ROW floats (HEAD_DIM rounded up to whole
+ * 16-byte pieces, so that rows start 16-byte aligned where the workspace does and can be
+ * added to in 16-byte pieces), three unused floats and the row's D: D sits DQ_ACC_BACK
+ * floats after its accumulator's first. facl_bwd_workspace_floats (bwd_plan.c) spaces the
+ * entries the same way. */
+#define DQ_ACC_ROW ((HEAD_DIM + 3) & ~3)
+#define DQ_ACC_BACK (DQ_ACC_ROW + 3)
+
 /* The sixteen arguments all three kernels take (the host binds them the same way). */
 #define BWD_ARGS                                                                              \
     __global const storage_t *q, __global const storage_t *k, __global const storage_t *v,    \
@@ -92,10 +101,10 @@ inline int2 bwd_rows_seeing(int first_key, int last_key, int off, int sq, const 
 
 /* D_i, one work-item per (row, head, sequence); rows strided so that every row of a
  * sequence longer than the launch (trusted varlen) is still covered. In attn_bwd_mma's
- * atomic mode (DQ_ATOMIC=1, attn_bwd_mma.cl) it also zeroes the row's dq accumulator,
- * the HEAD_DIM floats before D, which the dk/dv kernel then adds into: every row that
- * kernel and attn_bwd_mma_dq_store touch is a row of a sequence, so no other command (a
- * fill of the whole workspace) is needed. */
+ * atomic mode (DQ_ATOMIC=1, attn_bwd_mma.cl and attn_bwd_wgmma.cl) it also zeroes the
+ * row's dq accumulator (DQ_ACC_ROW floats, DQ_ACC_BACK floats before D), which the dk/dv
+ * kernel then adds into: every row that kernel and attn_bwd_mma_dq_store touch is a row
+ * of a sequence, so no other command (a fill of the whole workspace) is needed. */
 __kernel void attn_bwd_dot(BWD_ARGS)
 {
     const int h = get_group_id(1);
@@ -111,7 +120,7 @@ __kernel void attn_bwd_dot(BWD_ARGS)
         const long at = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + i, h);
         delta[at] = acc;
 #if defined(DQ_ATOMIC) && DQ_ATOMIC
-        for (int d = 0; d < HEAD_DIM; ++d) delta[at - HEAD_DIM + d] = 0.0f;
+        for (int d = 0; d < DQ_ACC_ROW; ++d) delta[at - DQ_ACC_BACK + d] = 0.0f;
 #endif
     }
 }

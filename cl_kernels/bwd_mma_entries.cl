@@ -209,7 +209,7 @@ __kernel void attn_bwd_mma_dq_store(BWD_ARGS)
     for (long idx = get_global_id(0); idx < n; idx += get_global_size(0)) {
         const long row = e.q_start + idx / HEAD_DIM;
         const int c = (int)(idx % HEAD_DIM);
-        const float sum = delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h) - HEAD_DIM + c];
+        const float sum = delta[view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, row, h) - DQ_ACC_BACK + c];
         store_value(dq, view_index(g.dq_off, g.dq_sb, g.dq_ss, g.dq_sh, b, row, h) + c, sum * p.scale);
     }
 }

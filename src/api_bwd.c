@@ -28,7 +28,7 @@ facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q, int
      * atomic dq (the probe has not necessarily run yet; if it fails, calls need less). */
     const int dq_atomic = !deterministic && ctx->profile.bwd_dq_atomic &&
                           facl_bwd_mma_applies(&ctx->profile, (int)head_dim);
-    const uint64_t per = dq_atomic ? (uint64_t)head_dim + 1 : 1;
+    const uint64_t per = facl_bwd_workspace_entry_floats((int)head_dim, dq_atomic);
     if (rows_q > 0 && (uint64_t)heads_q > UINT64_MAX / 4 / per / (uint64_t)rows_q)
         return facl_fail(FACL_ERROR_SIZE_OVERFLOW, "rows_q * heads_q: overflows 64-bit bytes");
     *bytes = facl_bwd_workspace_floats(rows_q, heads_q, (int)head_dim, dq_atomic) * sizeof(float);

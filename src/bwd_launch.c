@@ -150,11 +150,11 @@ static facl_status prepare_launch(facl_context *ctx, const facl_bwd_problem *bp,
 
     /* D lives in the workspace laid out like lse: (batch, heads_q, seqlen_q) dense,
      * (heads_q, total_q) varlen. With atomic dq each entry is preceded by its row's
-     * accumulator of head_dim floats (attn_bwd_mma.cl finds it there, HEAD_DIM floats
-     * before D; attn_bwd_dot zeroes it). */
+     * accumulator (facl_bwd_workspace_entry_floats; the kernels find it DQ_ACC_BACK
+     * floats before D, and attn_bwd_dot zeroes it). */
     const size_t floats = (size_t)facl_bwd_workspace_floats(rows_q(p), p->heads_q, p->head_dim,
                                                             plan->dq_atomic);
-    const int64_t per_entry = plan->dq_atomic ? (int64_t)p->head_dim + 1 : 1;
+    const int64_t per_entry = (int64_t)facl_bwd_workspace_entry_floats(p->head_dim, plan->dq_atomic);
     l->workspace = bp->workspace;
     int64_t base = bp->workspace_off;
     if (!l->workspace) {

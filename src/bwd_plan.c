@@ -156,10 +156,15 @@ int facl_bwd_mma_applies(const facl_device_profile *profile, int head_dim)
            head_dim <= 256;
 }
 
+uint64_t facl_bwd_workspace_entry_floats(int head_dim, int dq_atomic)
+{
+    return dq_atomic ? ((uint64_t)head_dim + 3) / 4 * 4 + 4 : 1;
+}
+
 uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim, int dq_atomic)
 {
     const uint64_t n = (uint64_t)(rows_q > 0 ? rows_q : 0) * (uint64_t)(heads_q > 0 ? heads_q : 0);
-    const uint64_t per = dq_atomic ? (uint64_t)head_dim + 1 : 1;
+    const uint64_t per = facl_bwd_workspace_entry_floats(head_dim, dq_atomic);
     return n ? n * per : 1;
 }
 

@@ -117,9 +117,14 @@ facl_status facl_launch_bwd_planned(facl_context *ctx, cl_command_queue queue,
 size_t facl_plan_bwd_group_size(int64_t rows, const facl_device_profile *profile,
                                 size_t kernel_wg_size);
 
-/* Floats of workspace for rows_q query rows and heads_q heads: D (one per row and head,
- * at least 1 in all), and with dq_atomic the accumulator's head_dim floats per row and
- * head beside it. */
+/* Floats of workspace per query row and head: D alone (1), or with dq_atomic the fp32 dq
+ * accumulator (head_dim rounded up to a multiple of 4, so that each row starts 16-byte
+ * aligned where the workspace does), three unused floats and D, as bwd_common.cl's
+ * DQ_ACC_ROW and DQ_ACC_BACK lay it out. */
+uint64_t facl_bwd_workspace_entry_floats(int head_dim, int dq_atomic);
+
+/* Floats of workspace for rows_q query rows and heads_q heads: an entry each (at least 1
+ * float in all). */
 uint64_t facl_bwd_workspace_floats(int64_t rows_q, int64_t heads_q, int head_dim, int dq_atomic);
 
 /* Whether this profile's path runs attn_bwd_mma for this head dim (fp16 and bf16 calls,

@@ -543,7 +543,7 @@ static void test_kernel_sources_match_count(void **state)
           "#define D_PAD (((HEAD_DIM + 63) / 64) * 64)", "#define BLOCK (64 * WARPGROUPS)",
           "#define ROW_TILE_ELEMS (64 * D_PAD)",
           "#define SCRATCH_FLOATS ((GROUP_SIZE / 32) * MMA_SCRATCH_PER_WARP)",
-          "__local ushort ds_tile[64 * BLOCK]", "__local float dq_stage[WARPGROUPS * 64 * DQ_PITCH];",
+          "__local ushort ds_tile[64 * BLOCK]", "__local float dq_stage[WARPGROUPS * 64 * DQ_PITCH]",
           "#define DQ_PITCH (64 + 8)", NULL},
          14},
         {"attn_merge.cl", {NULL}, 0},
