@@ -615,7 +615,8 @@ static void test_bwd_probe_first_call(void **state)
 /* Counts, on a context that takes the Hopper backward by default, the backward probe's
  * log lines and the attn_bwd_wgmma programs of the probe's head dims (72 and 128). */
 typedef struct wgmma_probe_watch {
-    int probe_logs, passed, wgmma_72, wgmma_128;
+    int probe_logs, passed;
+    int wgmma[2][2]; /* builds of attn_bwd_wgmma: [d = 72, 128][DQ_ATOMIC 0, 1] */
 } wgmma_probe_watch;
 
 static void watch_wgmma_probe(void *user, int32_t kind, const char *message)
@@ -627,14 +628,16 @@ static void watch_wgmma_probe(void *user, int32_t kind, const char *message)
         w->passed += strstr(message, "passed") != NULL;
     }
     if ((kind == FACL_LOG_BUILD_START || kind == FACL_LOG_CACHE_HIT) && strstr(message, "attn_bwd_wgmma [")) {
-        w->wgmma_72 += strstr(message, "-DHEAD_DIM=72 ") != NULL;
-        w->wgmma_128 += strstr(message, "-DHEAD_DIM=128 ") != NULL;
+        const int atomic = strstr(message, "-DDQ_ATOMIC=1") != NULL;
+        w->wgmma[0][atomic] += strstr(message, "-DHEAD_DIM=72 ") != NULL;
+        w->wgmma[1][atomic] += strstr(message, "-DHEAD_DIM=128 ") != NULL;
     }
 }
 
 /* Where the Hopper backward is the default (FACL_BWD_WGMMA_PROBED, as on an sm_90 context
  * whose nvidia-mma probe passed), the first backward call probes attn_bwd_wgmma too, at
- * the probe's head dims up to 128, before any call runs it; here through the emulation. */
+ * the probe's head dims up to 128, before any call runs it, and with the atomic-dq opt-in
+ * its DQ_ATOMIC variant as well; here through the emulation. */
 static void test_bwd_probe_wgmma(void **state)
 {
     (void)state;
@@ -648,6 +651,7 @@ static void test_bwd_probe_wgmma(void **state)
     if (facl_context_create_with_config(NULL, &config, &ctx) != FACL_SUCCESS)
         fail_msg("facl_context_create_with_config: %s", facl_last_error());
     ctx->profile.bwd_wgmma = FACL_BWD_WGMMA_PROBED;
+    ctx->profile.bwd_dq_atomic = 1; /* as FACL_BWD_DQ_ATOMIC=1 at creation */
     ctx->bwd_probe = FACL_BWD_PROBE_NOT_RUN;
     bwd_small b;
     bwd_small_init(&b, ctx, facl_context_cl_context(ctx));
@@ -655,9 +659,11 @@ static void test_bwd_probe_wgmma(void **state)
     assert_int_equal(w.probe_logs, 1);
     assert_int_equal(w.passed, 1);
     assert_int_equal(ctx->bwd_probe, FACL_BWD_PROBE_PASSED);
-    if (w.wgmma_72 != 1 || w.wgmma_128 != 1)
-        fail_msg("the probe built attn_bwd_wgmma %d times at d = 72 and %d at d = 128, expected once each",
-                 w.wgmma_72, w.wgmma_128);
+    for (int d = 0; d < 2; ++d)
+        for (int atomic = 0; atomic < 2; ++atomic)
+            if (w.wgmma[d][atomic] != 1)
+                fail_msg("the probe built attn_bwd_wgmma with DQ_ATOMIC=%d %d times at d = %d, expected once",
+                         atomic, w.wgmma[d][atomic], d ? 128 : 72);
     bwd_small_check_written(ctx, &b);
     bwd_small_free(&b);
     facl_context_free(ctx);
