@@ -240,34 +240,9 @@ MMA_UNROLL
     wg_proxy_fence();
 }
 
-/* Issue dq's 64-column chunk `ch` for the tile's 64 rows over the block's keys into
- * `acc`: dS (every warpgroup's keys) times k's rows as the MN-major operand, after the
- * caller's fence. */
-inline __attribute__((always_inline)) void wg_issue_dq_chunk(float4 *acc, __local const ushort *ds_tile,
-                                                             __local const ushort *k_tile, int ch,
-                                                             __local float *scratch)
-{
-MMA_UNROLL
-    for (int ks = 0; ks < DS_KEY_STEPS; ++ks)
-        wg_mma_ss_mnmajor(acc, ds_tile + wg_tile_index(0, 16 * ks, BLOCK), WG_KMAJOR_LBO(BLOCK),
-                          WG_KMAJOR_SBO(BLOCK), k_tile + TILE_AT(16 * ks, 64 * ch),
-                          WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
-}
-
-/* A dq chunk's accumulator into this warpgroup's stage (DQ_PITCH floats a row), visible
- * to the copy engine's reads (wg_add_staged_dq) once the caller's barrier has passed. */
-inline void wg_stage_dq(const float4 *acc, __local float *stage)
-{
-    const int r = 16 * wg_warp() + (warp_lane() >> 2), lt = warp_lane() & 3;
-MMA_UNROLL
-    for (int nb = 0; nb < 8; ++nb) {
-        *(__local float2 *)(stage + r * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].xy;
-        *(__local float2 *)(stage + (r + 8) * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].zw;
-    }
-    wg_proxy_fence();
-}
-
-/* dq's chunk `ch` computed on its own (the rounds after the first) and staged. */
+/* dq's 64-column chunk `ch` for the tile's 64 rows over the block's keys, dS (every
+ * warpgroup's keys) times k's rows as the MN-major operand, into this warpgroup's
+ * stage (DQ_PITCH floats a row). */
 inline void wg_stage_dq_chunk(__local const ushort *ds_tile, __local const ushort *k_tile, int ch,
                               __local float *stage, __local float *scratch)
 {
@@ -275,9 +250,19 @@ inline void wg_stage_dq_chunk(__local const ushort *ds_tile, __local const ushor
 MMA_UNROLL
     for (int nb = 0; nb < 8; ++nb) acc[nb] = (float4)(0.0f);
     wg_fence(acc);
-    wg_issue_dq_chunk(acc, ds_tile, k_tile, ch, scratch);
+MMA_UNROLL
+    for (int ks = 0; ks < DS_KEY_STEPS; ++ks)
+        wg_mma_ss_mnmajor(acc, ds_tile + wg_tile_index(0, 16 * ks, BLOCK), WG_KMAJOR_LBO(BLOCK),
+                          WG_KMAJOR_SBO(BLOCK), k_tile + TILE_AT(16 * ks, 64 * ch),
+                          WG_MNMAJOR_LBO(D_PAD), WG_MNMAJOR_SBO(D_PAD), scratch);
     wg_commit_wait(acc);
-    wg_stage_dq(acc, stage);
+    const int r = 16 * wg_warp() + (warp_lane() >> 2), lt = warp_lane() & 3;
+MMA_UNROLL
+    for (int nb = 0; nb < 8; ++nb) {
+        *(__local float2 *)(stage + r * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].xy;
+        *(__local float2 *)(stage + (r + 8) * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].zw;
+    }
+    wg_proxy_fence(); /* for the copy engine's reads (wg_add_staged_dq) */
 }
 
 #if !MMA_EMULATE
@@ -479,21 +464,6 @@ MMA_UNROLL
             uint4 pa[4], da[4];
             wg_pack_a(p_lo, p_hi, pa);
             wg_pack_a(ds_lo, ds_hi, da);
-#if DQ_ATOMIC
-            /* 4 (with 3). dq += dS K over the block's keys, added into the workspace:
-             * every warpgroup's dS^T goes to the dS tile; after a barrier warpgroup w takes
-             * dq's 64-column chunks w, w + WARPGROUPS, ..., the first in the same batch as
-             * dv and dk; each is staged and the whole group adds it (a barrier between
-             * staging and adding, and before a stage is written again: at the next
-             * round's, or the next step's dS barrier). */
-            wg_store_ds(da, 64 * wg + 16 * wg_warp() + lg, ds_tile);
-            wg_stage_free(bulk_dq);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            float4 dq_acc[8];
-MMA_UNROLL
-            for (int nb = 0; nb < 8; ++nb) dq_acc[nb] = (float4)(0.0f);
-            wg_hold(dq_acc);
-#endif
 
             /* 3. dv += P~^T dO and dk += dS^T Q over the tile's 64 rows. */
             wg_hold_operands(pa);
@@ -504,25 +474,31 @@ MMA_UNROLL
             wg_issue_mnmajor(dv_acc, pa, do_t, scratch);
             wg_issue_mnmajor(dk_acc, da, q_t, scratch);
 #if DQ_ATOMIC
-            if (wg < CHUNKS) wg_issue_dq_chunk(dq_acc, ds_tile, k_tile, wg, scratch);
-            wg_hold(dq_acc);
-#endif
+            /* 4. dq += dS K over the block's keys, added into the workspace: every
+             * warpgroup's dS^T goes to the dS tile while dv and dk run; after the barrier
+             * warpgroup w takes dq's 64-column chunks w, w + WARPGROUPS, ..., stages each
+             * and the whole group adds them (a barrier between staging and adding, and
+             * before a stage is written again: at the next round's or step's start). */
+            wg_store_ds(da, 64 * wg + 16 * wg_warp() + lg, ds_tile);
+            wg_commit();
+            wg_stage_free(bulk_dq);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            wg_wait_all(dk_acc);
+#else
             wg_commit_wait(dk_acc);
+#endif
             wg_hold_chunks(dk_acc, 1);
             wg_hold_chunks(dv_acc, 0);
             wg_hold_operands(pa);
             wg_hold_operands(da);
 #if DQ_ATOMIC
-            wg_hold(dq_acc);
             for (int round = 0; round < DQ_ROUNDS; ++round) {
-                const int ch = wg + WARPGROUPS * round;
                 if (round > 0) { /* the last round's adds are done */
                     wg_stage_free(bulk_dq);
                     barrier(CLK_LOCAL_MEM_FENCE);
-                    if (ch < CHUNKS) wg_stage_dq_chunk(ds_tile, k_tile, ch, dq_stage + wg * 64 * DQ_PITCH, scratch);
-                } else if (ch < CHUNKS) {
-                    wg_stage_dq(dq_acc, dq_stage + wg * 64 * DQ_PITCH);
                 }
+                const int ch = wg + WARPGROUPS * round;
+                if (ch < CHUNKS) wg_stage_dq_chunk(ds_tile, k_tile, ch, dq_stage + wg * 64 * DQ_PITCH, scratch);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 for (int w = 0; w < WARPGROUPS && w + WARPGROUPS * round < CHUNKS; ++w)
                     wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, bulk_dq, delta, g,
