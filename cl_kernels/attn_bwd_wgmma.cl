@@ -262,72 +262,52 @@ MMA_UNROLL
         *(__local float2 *)(stage + r * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].xy;
         *(__local float2 *)(stage + (r + 8) * DQ_PITCH + 8 * nb + 2 * lt) = acc[nb].zw;
     }
-    wg_proxy_fence(); /* for the copy engine's reads (wg_add_staged_dq) */
 }
 
-#if !MMA_EMULATE
-/* The copy engine's reduction: `bytes` (a multiple of 16) of fp32 from local memory added
- * into global memory, both 16-byte aligned; asynchronous, in this work-item's bulk group
- * (sm_90, no marker needed). */
-inline void bulk_add_f32(__global float *dst, __local const float *src, uint bytes)
-{
-    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;"
-                 : : "l"(dst), "r"((uint)(ulong)src), "r"(bytes) : "memory");
-}
-inline void bulk_commit(void) { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
-/* This work-item's bulk reductions have read their sources (the stage may be rewritten) */
-inline void bulk_wait_read(void) { asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory"); }
-/* ... and are complete */
-inline void bulk_wait_all(void) { asm volatile("cp.async.bulk.wait_group 0;" ::: "memory"); }
-#endif
-
-/* Whether the copy engine adds the staged chunks (warp 0's work-items issue the bulk
- * reductions): on NVIDIA where the workspace's accumulator rows are 16-byte aligned (the
- * entries' spacing keeps them so where the first is; bwd_common.cl). */
-inline bool wg_bulk_dq(__global const float *delta, const bwd_params g)
+/* x added into four neighbouring fp32 in global memory (16-byte aligned) as one atomic
+ * reduction: red.global.add.v4.f32 (sm_90); emulated, four of atomic_add_global_f32. */
+inline void atomic_add_global_f32x4(__global float *addr, float4 x)
 {
 #if MMA_EMULATE
-    (void)delta, (void)g;
-    return false;
+    atomic_add_global_f32(addr, x.x);
+    atomic_add_global_f32(addr + 1, x.y);
+    atomic_add_global_f32(addr + 2, x.z);
+    atomic_add_global_f32(addr + 3, x.w);
 #else
-    return ((ulong)(delta + g.delta_off - DQ_ACC_BACK) & 15ul) == 0;
+    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};"
+                 : : "l"(addr), "f"(x.x), "f"(x.y), "f"(x.z), "f"(x.w) : "memory");
 #endif
 }
 
-/* The bulk issuers' earlier reductions have read the stage: before the barrier after
- * which it is written again. */
-inline void wg_stage_free(bool bulk)
+/* Whether the workspace's accumulator rows are 16-byte aligned (the entries' spacing
+ * keeps them so where the first is; bwd_common.cl): then dq goes in 16-byte pieces. */
+inline bool wg_vector_dq(__global const float *delta, const bwd_params g)
 {
-#if !MMA_EMULATE
-    if (bulk && warp_index() == 0) bulk_wait_read();
-#else
-    (void)bulk;
-#endif
+    return ((ulong)(delta + g.delta_off - DQ_ACC_BACK) & 15ul) == 0;
 }
 
 /* The staged chunk `ch` added into the fp32 accumulators of rows row0 .. row0 + 63 of
  * query head h (DQ_ACC_BACK floats before each row's D; attn_bwd_dot zeroed them); rows
- * at or past `end` are left out. With `bulk`, warp 0's work-items each issue the copy
- * engine's reductions of two rows (the row's DQ_ACC_ROW columns of the chunk, those past
- * HEAD_DIM zeros); otherwise every work-item adds floats, consecutive ones along a row
- * (a warp's additions cover 32 neighbouring floats), columns past HEAD_DIM left out. */
-inline void wg_add_staged_dq(__local const float *stage, int ch, bool bulk, __global float *delta,
+ * at or past `end` are left out. Consecutive work-items along a row, each adding a
+ * 16-byte piece (`vec`: the row's DQ_ACC_ROW columns, those past HEAD_DIM zeros) or a
+ * float (columns past HEAD_DIM left out). Run 156-157 (docs/PERFORMANCE.md): per-float
+ * additions beat the copy engine's bulk reductions (cp.reduce.async.bulk, a row per
+ * instruction) by 1.2x. */
+inline void wg_add_staged_dq(__local const float *stage, int ch, bool vec, __global float *delta,
                              const bwd_params g, int b, const seq_extent e, int h, int row0, int end)
 {
     const long first = view_index(g.delta_off, g.delta_sb, g.delta_ss, g.delta_sh, b, e.q_start + row0, h) - DQ_ACC_BACK;
-#if !MMA_EMULATE
-    if (bulk) {
-        if (warp_index() == 0) {
-            const uint bytes = (uint)min(64, DQ_ACC_ROW - 64 * ch) * 4u;
-            for (int r = warp_lane(); r < 64 && row0 + r < end; r += 32)
-                bulk_add_f32(delta + first + r * g.delta_ss + 64 * ch, stage + r * DQ_PITCH, bytes);
-            bulk_commit();
+    /* not unrolled: this runs beside dk's and dv's accumulators, with no registers to spare */
+    if (vec) {
+#pragma unroll 1
+        for (int idx = get_local_id(0); idx < 64 * 16; idx += GROUP_SIZE) {
+            const int r = idx >> 4, c = 4 * (idx & 15), col = 64 * ch + c;
+            if (row0 + r < end && col < DQ_ACC_ROW)
+                atomic_add_global_f32x4(delta + first + r * g.delta_ss + col,
+                                        *(__local const float4 *)(stage + r * DQ_PITCH + c));
         }
         return;
     }
-#endif
-    (void)bulk;
-    /* not unrolled: this runs beside dk's and dv's accumulators, with no registers to spare */
 #pragma unroll 1
     for (int idx = get_local_id(0); idx < 64 * 64; idx += GROUP_SIZE) {
         const int r = idx >> 6, c = idx & 63, col = 64 * ch + c;
@@ -348,7 +328,7 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void attn_bwd_w
 #if DQ_ATOMIC
     __local ushort ds_tile[64 * BLOCK] __attribute__((aligned(128))); /* dS: rows x the block's keys */
     __local float dq_stage[WARPGROUPS * 64 * DQ_PITCH] __attribute__((aligned(16)));
-    const bool bulk_dq = wg_bulk_dq(delta, g);
+    const bool vector_dq = wg_vector_dq(delta, g);
 #endif
     __local float scratch[SCRATCH_FLOATS];
 
@@ -481,7 +461,6 @@ MMA_UNROLL
              * before a stage is written again: at the next round's or step's start). */
             wg_store_ds(da, 64 * wg + 16 * wg_warp() + lg, ds_tile);
             wg_commit();
-            wg_stage_free(bulk_dq);
             barrier(CLK_LOCAL_MEM_FENCE);
             wg_wait_all(dk_acc);
 #else
@@ -493,15 +472,12 @@ MMA_UNROLL
             wg_hold_operands(da);
 #if DQ_ATOMIC
             for (int round = 0; round < DQ_ROUNDS; ++round) {
-                if (round > 0) { /* the last round's adds are done */
-                    wg_stage_free(bulk_dq);
-                    barrier(CLK_LOCAL_MEM_FENCE);
-                }
+                if (round > 0) barrier(CLK_LOCAL_MEM_FENCE); /* the last round's adds are done */
                 const int ch = wg + WARPGROUPS * round;
                 if (ch < CHUNKS) wg_stage_dq_chunk(ds_tile, k_tile, ch, dq_stage + wg * 64 * DQ_PITCH, scratch);
                 barrier(CLK_LOCAL_MEM_FENCE);
                 for (int w = 0; w < WARPGROUPS && w + WARPGROUPS * round < CHUNKS; ++w)
-                    wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, bulk_dq, delta, g,
+                    wg_add_staged_dq(dq_stage + w * 64 * DQ_PITCH, w + WARPGROUPS * round, vector_dq, delta, g,
                                      b, e, h, row0, rows.y);
             }
 #endif
@@ -509,9 +485,6 @@ MMA_UNROLL
             if (next < steps) wg_store_row_stats(next_stats, lse2_tiles + (buf ^ 1) * 64, delta_tiles + (buf ^ 1) * 64);
         }
         ASYNC_WAIT(0); /* no copy still lands in a tile when the next block stages it */
-#if DQ_ATOMIC && !MMA_EMULATE
-        if (bulk_dq && warp_index() == 0) bulk_wait_all(); /* dq's additions are done (and the stage free) */
-#endif
         /* Keys no row sees (and keys past seqused_k) get dk = dv = 0. */
         const long dk_a = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + ja, kv_head);
         const long dk_b = view_index(g.dk_off, g.dk_sb, g.dk_ss, g.dk_sh, b, e.k_start + jb, kv_head);
