@@ -25,9 +25,13 @@ facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q, int
         return facl_fail(FACL_ERROR_INVALID_VALUE, "deterministic: %d (must be 0 or 1)",
                          (int)deterministic);
     /* The accumulator wherever this context's calls may take the tensor-core kernels with
-     * atomic dq (the probe has not necessarily run yet; if it fails, calls need less). */
-    const int dq_atomic = !deterministic && ctx->profile.bwd_dq_atomic &&
-                          facl_bwd_mma_applies(&ctx->profile, (int)head_dim);
+     * atomic dq: attn_bwd_mma's with the opt-in, attn_bwd_wgmma's also by default (for long
+     * sequences; bwd_plan.c). The probe has not necessarily run yet; if it fails, or a call
+     * is short, calls need less. */
+    const facl_device_profile *pr = &ctx->profile;
+    const int wgmma_atomic = pr->bwd_wgmma_dq_atomic && pr->bwd_wgmma != FACL_BWD_WGMMA_OFF && head_dim <= 128;
+    const int dq_atomic = !deterministic && (pr->bwd_dq_atomic || wgmma_atomic) &&
+                          facl_bwd_mma_applies(pr, (int)head_dim);
     const uint64_t per = facl_bwd_workspace_entry_floats((int)head_dim, dq_atomic);
     if (rows_q > 0 && (uint64_t)heads_q > UINT64_MAX / 4 / per / (uint64_t)rows_q)
         return facl_fail(FACL_ERROR_SIZE_OVERFLOW, "rows_q * heads_q: overflows 64-bit bytes");

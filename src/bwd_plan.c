@@ -184,8 +184,9 @@ uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic,
 /* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
  * or forced) and it applies: fp16/bf16, head dims up to 128, dq without atomics (the
  * atomic-dq opt-in asks for attn_bwd_mma's variant), unless the tensor-core backward's
- * probe failed (bwd_mma_off). With the atomic-dq opt-in (and deterministic = 0) its dk/dv
- * kernel adds dq into the workspace (DQ_ATOMIC=1) and attn_bwd_mma_dq_store writes it.
+ * probe failed (bwd_mma_off). With deterministic = 0 where the key blocks see many rows
+ * (profile->bwd_wgmma_dq_atomic) or everywhere with the atomic-dq opt-in, its dk/dv kernel
+ * adds dq into the workspace (DQ_ATOMIC=1) and attn_bwd_mma_dq_store writes it.
  * Two warpgroups per group unless asked otherwise or they do not fit the SM (then one,
  * within half an SM). A requested attn_bwd_mma shape serves the calls this does not
  * take. */
@@ -198,7 +199,9 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
         p->head_dim > 128 ||
         (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16))
         return 0;
-    const int dq_atomic = key->dq_atomics && profile->bwd_dq_atomic; /* device_profile.h: why opt-in */
+    /* device_profile.h: where it pays by default, everywhere with the opt-in */
+    const int dq_atomic = key->dq_atomics &&
+                          (profile->bwd_dq_atomic || (profile->bwd_wgmma_dq_atomic && key->long_rows));
     /* the asked count only, else 2 then 1 */
     const int asked = profile->bwd_wgmma_warpgroups, least = asked ? asked : 1;
     int wgs = asked ? asked : 2;
@@ -295,8 +298,19 @@ static int plan_mma(const facl_bwd_plan_key *key, const facl_device_profile *pro
     return 1;
 }
 
+int64_t facl_bwd_rows_per_key(const facl_fwd_problem *p)
+{
+    const int64_t sq = p->seqlen_q, wl = p->window_left, wr = p->window_right;
+    int64_t rows;
+    if (wl < 0 && wr < 0) rows = sq;
+    else if (wl < 0) rows = wr + sq / 2; /* causal (wr = 0): half the rows on average */
+    else if (wr < 0) rows = wl + sq / 2;
+    else rows = wl + wr + 1;
+    return rows < sq ? rows : sq;
+}
+
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
-_Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 11 * sizeof(int),
+_Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 12 * sizeof(int),
                "facl_bwd_plan_key has padding");
 
 void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *requested,
@@ -309,6 +323,7 @@ void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *
                          facl_view_rows_16_byte_aligned(&bp->dk, bp->f.head_dim) &&
                          facl_view_rows_16_byte_aligned(&bp->dv, bp->f.head_dim);
     key->dq_atomics = bp->f.dq_atomics;
+    key->long_rows = facl_bwd_rows_per_key(&bp->f) >= 4096;
     key->has_requested = requested != NULL;
     if (requested) key->requested = *requested;
 }

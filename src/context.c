@@ -105,6 +105,7 @@ static facl_status finish_context(facl_context *ctx, const facl_context_config *
     ctx->profile.portable_kernel = portable_kernel;
     ctx->profile.cpu_pack = cpu_pack;
     ctx->profile.bwd_dq_atomic = dq_atomic && strcmp(dq_atomic, "1") == 0;
+    ctx->profile.bwd_wgmma_dq_atomic = !(dq_atomic && strcmp(dq_atomic, "0") == 0);
     cl_int err;
     ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (err != CL_SUCCESS) {

@@ -63,6 +63,12 @@ typedef struct facl_device_profile {
      * deterministic kernels (run 35, docs/PERFORMANCE.md), and the default mode only uses
      * atomics where they are faster. */
     int bwd_dq_atomic;
+    /* 1: opts->deterministic = 0 takes attn_bwd_wgmma's atomic-dq variant where the
+     * backward's key blocks see 4096 query rows or more on average (bwd_plan.c; always with
+     * bwd_dq_atomic). On by default: there it ran at 1.06-1.20x of the deterministic
+     * kernels on the H200, at 0.77-0.96x below (run 158, docs/PERFORMANCE.md);
+     * FACL_BWD_DQ_ATOMIC=0 turns it off. */
+    int bwd_wgmma_dq_atomic;
     /* Whether the backward plans attn_bwd_wgmma (Hopper's warpgroup products) for fp16/bf16
      * head dims up to 128 in the deterministic mode: FACL_BWD_WGMMA_OFF (FACL_BWD_WGMMA=0, a
      * forced path, a device without it), FACL_BWD_WGMMA_FORCED (FACL_BWD_WGMMA=1: also on

@@ -89,11 +89,12 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
     cl_mem buffers[N_BUFFERS] = {0};
     facl_status st = FACL_SUCCESS;
     if (!bits) return facl_fail(FACL_ERROR_OUT_OF_HOST_MEMORY, "backward probe buffers");
-    /* the atomic-dq variants only where the context may take them (FACL_BWD_DQ_ATOMIC), the
-     * Hopper kernels where the context takes them by default (forced, they run unprobed) */
+    /* the atomic-dq variants only where the context may take them (attn_bwd_mma's with
+     * FACL_BWD_DQ_ATOMIC=1, attn_bwd_wgmma's unless =0), the Hopper kernels where the
+     * context takes them by default (forced, they run unprobed) */
     const int hopper = ctx->profile.bwd_wgmma == FACL_BWD_WGMMA_PROBED && d <= 128;
     const int runs[N_RUNS - 1] = {1, ctx->profile.bwd_dq_atomic, hopper,
-                                  hopper && ctx->profile.bwd_dq_atomic};
+                                  hopper && (ctx->profile.bwd_dq_atomic || ctx->profile.bwd_wgmma_dq_atomic)};
     /* q, k, v and dout random; out, lse (fp32 as 16-bit pairs) and gradients poison */
     uint32_t state = 0x85EBCA6Bu ^ (uint32_t)d;
     size_t at = 0;
@@ -133,6 +134,7 @@ static facl_status run_case(facl_context *ctx, facl_kernel_path path, const bwd_
             if (!runs[r]) continue;
             const int atomic = r == 1 || r == 3, wgmma = r >= 2;
             opts.deterministic = !atomic;
+            profile.bwd_dq_atomic = atomic; /* the atomic variants even at the probe's short length */
             profile.bwd_wgmma = wgmma ? ctx->profile.bwd_wgmma : FACL_BWD_WGMMA_OFF;
             st = run_backward(ctx, &profile, wgmma ? "attn_bwd_wgmma" : "attn_bwd_mma", atomic, t,
                               B_GRADS + 3 * r, &opts);

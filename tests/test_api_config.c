@@ -669,6 +669,25 @@ static void test_bwd_probe_wgmma(void **state)
     facl_context_free(ctx);
 }
 
+/* FACL_BWD_DQ_ATOMIC: unset, attn_bwd_wgmma's atomic-dq variant where it pays and
+ * attn_bwd_mma's nowhere; 1, both everywhere deterministic = 0 allows; 0, neither. */
+static void test_bwd_dq_atomic_env(void **state)
+{
+    (void)state;
+    static const char *const values[3] = {NULL, "1", "0"};
+    static const int mma[3] = {0, 1, 0}, wgmma[3] = {1, 1, 0};
+    for (int i = 0; i < 3; ++i) {
+        if (values[i]) setenv("FACL_BWD_DQ_ATOMIC", values[i], 1);
+        facl_context *ctx = NULL;
+        const facl_status st = facl_context_create(NULL, &ctx);
+        unsetenv("FACL_BWD_DQ_ATOMIC");
+        if (st != FACL_SUCCESS) fail_msg("facl_context_create: %s", facl_last_error());
+        assert_int_equal(ctx->profile.bwd_dq_atomic, mma[i]);
+        assert_int_equal(ctx->profile.bwd_wgmma_dq_atomic, wgmma[i]);
+        facl_context_free(ctx);
+    }
+}
+
 int run_config_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +698,7 @@ int run_config_tests(void)
         cmocka_unit_test(test_config_cache_kernel_env),
         cmocka_unit_test(test_fwd_wgmma_env),
         cmocka_unit_test(test_bwd_wgmma_env),
+        cmocka_unit_test(test_bwd_dq_atomic_env),
         cmocka_unit_test(test_default_path_reason),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_bwd_probe_first_call),

@@ -104,6 +104,15 @@ static int wgmma_backward(void)
     return g_hopper_bwd && mma_backward();
 }
 
+/* Whether facl_bwd_workspace_size counts the dq accumulator for deterministic = 0: with
+ * the opt-in, and where attn_bwd_wgmma may take its atomic variant by default (long
+ * sequences) unless FACL_BWD_DQ_ATOMIC=0. */
+static int atomic_workspace(void)
+{
+    const char *env = getenv("FACL_BWD_DQ_ATOMIC");
+    return atomic_backward() || (wgmma_backward() && !(env && strcmp(env, "0") == 0));
+}
+
 /* ------------------------------------------------------------ strided views */
 
 /* Element (b, s, member, h, e) of a tensor (batch, seqlen, [members,] heads, d) lives at
@@ -717,7 +726,7 @@ static void test_mode_kernels(void **state)
     const uint64_t d_only = (uint64_t)40 * 2 * 4;
     assert_int_equal(bytes[1], d_only);
     /* head dim 24: its accumulator (24 floats, 16-byte pieces), 3 unused floats and D */
-    assert_int_equal(bytes[0], atomic_backward() ? d_only * 28 : d_only);
+    assert_int_equal(bytes[0], atomic_workspace() ? d_only * 28 : d_only);
 }
 
 /* A workspace sized for deterministic = 1 is refused by the atomic mode (which needs the

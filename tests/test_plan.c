@@ -909,6 +909,43 @@ static void test_bwd_wgmma_plan(void **state)
                         facl_plan_bwd_program(&bp, &dev, NULL, &plan);
                         assert_string_equal(plan.program, "attn_bwd_mma");
                     }
+    /* deterministic = 0 by default (profile.bwd_wgmma_dq_atomic, no opt-in): the atomic
+     * variant where a key block sees >= 4096 rows on average (facl_bwd_rows_per_key) */
+    {
+        facl_device_profile dev = device_reporting(256 * 1024, FACL_PATH_NVIDIA_MMA);
+        dev.nv_compute_major = 9;
+        dev.bwd_wgmma = 1;
+        dev.bwd_wgmma_dq_atomic = 1;
+        static const struct { int sq, wl, wr, det, atomic; } cases[] = {
+            {4096, -1, -1, 0, 1}, {4095, -1, -1, 0, 0}, {1024, -1, -1, 0, 0},
+            {8192, -1, 0, 0, 1},  {4096, -1, 0, 0, 0},  {16384, 100, 100, 0, 0},
+            {16384, 4000, 100, 0, 1}, {16384, 100, -1, 0, 1}, {4096, -1, -1, 1, 0},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+            facl_bwd_problem bp;
+            memset(&bp, 0, sizeof bp);
+            bp.f = problem(128, cases[i].sq);
+            bp.f.window_left = cases[i].wl;
+            bp.f.window_right = cases[i].wr;
+            bp.f.dq_atomics = !cases[i].det;
+            facl_bwd_plan plan;
+            facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+            assert_string_equal(plan.program, "attn_bwd_wgmma");
+            if (plan.dq_atomic != cases[i].atomic)
+                fail_msg("seqlen_q %d, window %d,%d, deterministic %d: dq_atomic %d", cases[i].sq, cases[i].wl,
+                         cases[i].wr, cases[i].det, plan.dq_atomic);
+            assert_int_equal(options_value(plan.options, "DQ_ATOMIC"), cases[i].atomic);
+        }
+        /* FACL_BWD_DQ_ATOMIC=0 */
+        dev.bwd_wgmma_dq_atomic = 0;
+        facl_bwd_problem bp;
+        memset(&bp, 0, sizeof bp);
+        bp.f = problem(128, 16384);
+        bp.f.dq_atomics = 1;
+        facl_bwd_plan plan;
+        facl_plan_bwd_program(&bp, &dev, NULL, &plan);
+        assert_int_equal(plan.dq_atomic, 0);
+    }
     /* the H200 at d = 128 and 64: two warpgroups (129 and 65 KiB, one group per SM) */
     facl_device_profile dev = device_reporting(48 * 1024, FACL_PATH_NVIDIA_MMA);
     dev.nv_compute_major = 9;
