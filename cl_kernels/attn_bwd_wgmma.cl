@@ -30,8 +30,8 @@
  *            whole block's keys, and after a barrier takes its share of dq's 64-column
  *            chunks: dS K over the block's keys (dS K-major, k MN-major, both from local
  *            memory), staged in local memory and added by the whole group into the fp32
- *            accumulator in the workspace, a warp's additions over 32 neighbouring
- *            floats (red.global.add.f32);
+ *            accumulator in the workspace, consecutive work-items along a row, 16
+ *            bytes each (red.global.add.v4.f32) where the rows are 16-byte aligned;
  * attn_bwd_mma_dq_store (bwd_mma_entries.cl) then writes dq. Five products instead of
  * seven; dq's sums over key blocks come in no fixed order, dk and dv stay deterministic.
  * attn_bwd_wgmma_dq is not compiled in that mode.
@@ -290,9 +290,9 @@ inline bool wg_vector_dq(__global const float *delta, const bwd_params g)
  * query head h (DQ_ACC_BACK floats before each row's D; attn_bwd_dot zeroed them); rows
  * at or past `end` are left out. Consecutive work-items along a row, each adding a
  * 16-byte piece (`vec`: the row's DQ_ACC_ROW columns, those past HEAD_DIM zeros) or a
- * float (columns past HEAD_DIM left out). Run 156-157 (docs/PERFORMANCE.md): per-float
- * additions beat the copy engine's bulk reductions (cp.reduce.async.bulk, a row per
- * instruction) by 1.2x. */
+ * float (columns past HEAD_DIM left out). On the H200 (runs 156-158, docs/PERFORMANCE.md)
+ * the 16-byte pieces ran 1.14-1.36x the per-float form, which ran 1.2x the copy engine's
+ * bulk reductions (cp.reduce.async.bulk, a row per instruction). */
 inline void wg_add_staged_dq(__local const float *stage, int ch, bool vec, __global float *delta,
                              const bwd_params g, int b, const seq_extent e, int h, int row0, int end)
 {

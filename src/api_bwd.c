@@ -29,7 +29,8 @@ facl_status facl_bwd_workspace_size(const facl_context *ctx, int64_t rows_q, int
      * sequences; bwd_plan.c). The probe has not necessarily run yet; if it fails, or a call
      * is short, calls need less. */
     const facl_device_profile *pr = &ctx->profile;
-    const int wgmma_atomic = pr->bwd_wgmma_dq_atomic && pr->bwd_wgmma != FACL_BWD_WGMMA_OFF && head_dim <= 128;
+    const int wgmma_atomic =
+        pr->bwd_wgmma_dq_atomic && pr->bwd_wgmma != FACL_BWD_WGMMA_OFF && head_dim <= 128;
     const int dq_atomic = !deterministic && (pr->bwd_dq_atomic || wgmma_atomic) &&
                           facl_bwd_mma_applies(pr, (int)head_dim);
     const uint64_t per = facl_bwd_workspace_entry_floats((int)head_dim, dq_atomic);

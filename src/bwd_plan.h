@@ -65,11 +65,13 @@ uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic,
 
 /* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
  * or forced by FACL_BWD_WGMMA=1) for fp16/bf16 head dims up to 128 (with atomic dq,
- * dq_atomic, where the problem allows it and the opt-in asks for it), in two warpgroups
- * per group where they fit (else one; else attn_bwd_mma), unless the probe failed. Else attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the
- * device's probe of it
+ * dq_atomic, where the problem allows it and its key blocks see >= 4096 rows on average
+ * (profile->bwd_wgmma_dq_atomic), or at any length with the opt-in), in two warpgroups
+ * per group where they fit (else one; else attn_bwd_mma), unless the probe failed. Else
+ * attn_bwd_mma on the nvidia-mma and mma-emulated paths (unless the device's probe of it
  * failed: profile->bwd_mma_off) for fp16/bf16 and head dims up to 256, with atomic dq
- * (dq_atomic) where the problem allows it (problem->f.dq_atomics), in the first
+ * (dq_atomic) where the problem allows it (problem->f.dq_atomics) and the opt-in asks
+ * for it (profile->bwd_dq_atomic), in the first
  * shape of its list that fits facl_mma_local_budget and keeps a lane's fp32 values
  * within what ran without spills, or in `requested` (non-NULL: a valid shape, taken
  * whatever its local memory; the driver may then refuse it at the launch). Otherwise

@@ -65,8 +65,8 @@ typedef struct facl_device_profile {
     int bwd_dq_atomic;
     /* 1: opts->deterministic = 0 takes attn_bwd_wgmma's atomic-dq variant where the
      * backward's key blocks see 4096 query rows or more on average (bwd_plan.c; always with
-     * bwd_dq_atomic). On by default: there it ran at 1.06-1.20x of the deterministic
-     * kernels on the H200, at 0.77-0.96x below (run 158, docs/PERFORMANCE.md);
+     * bwd_dq_atomic). On by default: there it ran at 1.02-1.20x of the deterministic
+     * kernels on the H200, at 0.77-1.00x below (run 158, docs/PERFORMANCE.md);
      * FACL_BWD_DQ_ATOMIC=0 turns it off. */
     int bwd_wgmma_dq_atomic;
     /* Whether the backward plans attn_bwd_wgmma (Hopper's warpgroup products) for fp16/bf16

@@ -2,9 +2,10 @@
  * runs attn_bwd_mma.cl, the same tiny backward goes through it in both of its variants
  * (deterministic, and with atomic dq: DQ_ATOMIC, where the context opted in), through
  * attn_bwd_wgmma.cl the same way where the context takes it by default (Hopper, head
- * dims up to 128), and through the portable attn_bwd.cl on the device, and the gradients must agree. The portable kernels are what
- * every suite checks against float64 on every device, so a driver that miscompiles the
- * tensor-core kernels costs speed, not correctness. One verdict covers all of them, so
+ * dims up to 128; its atomic variant unless FACL_BWD_DQ_ATOMIC=0), and through the
+ * portable attn_bwd.cl on the device, and the gradients must agree. The portable kernels
+ * are what every suite checks against float64 on every device, so a driver that
+ * miscompiles the tensor-core kernels costs speed, not correctness. One verdict covers all of them, so
  * none runs on a context before it has passed. */
 #include <math.h>
 #include <stdio.h>

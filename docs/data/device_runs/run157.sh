@@ -5,7 +5,7 @@
 # aligned; run 156 had every work-item add floats (red.global.add.f32).
 #   S = ab11416: dq's product after dv's and dk's have been awaited;
 #   B = S with dq's first chunk issued in the same batch as dv and dk (the dS barrier
-#       before that batch; the tree of this commit).
+#       before that batch; fb473f7, reverted after this run).
 # test_bwd on B with the opt-in FACL_BWD_DQ_ATOMIC=1 (its workspace cases, 3 floats into
 # their buffer, take the per-float form), then the grid at d 64/128 (1k/4k/16k, causal
 # off/on, fp16 and bf16): S and B atomic, the deterministic kernels, torch, in one command;
