@@ -3,8 +3,10 @@
  * gradient in base 2 from its raw score and dP, and the four entries of one C fragment
  * of S^T (dk/dv kernels) or of S (dq kernels). The C fragment layout (rows g and g + 8
  * of 16, columns 2t and 2t + 1 of 8) is the same for mma.m16n8k16 and for each 8-column
- * block of a wgmma accumulator, so both kernel files take the same helpers. Needs
- * attn_common.cl, warp_mma.cl (exp2_ftz, pack_pair) and bwd_common.cl (dropout_factor).
+ * block of a wgmma accumulator, so both kernel files take the same helpers. With
+ * DQ_ATOMIC=1 (both files' atomic-dq variants) it also holds the fp32 atomic addition and
+ * attn_bwd_mma_dq_store. Needs attn_common.cl, warp_mma.cl (exp2_ftz, pack_pair) and
+ * bwd_common.cl (dropout_factor, DQ_ACC_BACK).
  */
 #define LOG2E 1.44269504088896340736f
 
