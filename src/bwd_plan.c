@@ -181,12 +181,48 @@ uint64_t facl_bwd_wgmma_local_bytes(int head_dim, int warpgroups, int dq_atomic,
            atomic_bytes + mma_scratch_bytes(4 * warpgroups, emulated);
 }
 
+/* Rows per key (rows_per_key) from which attn_bwd_wgmma's atomic-dq variant is the
+ * default for deterministic = 0: on the H200 it ran at 1.02-1.20x of the deterministic
+ * kernels from 4096 on, 0.77-1.00x below (runs 158-159, docs/PERFORMANCE.md). */
+#define WGMMA_ATOMIC_MIN_ROWS 4096
+
+/* About how many query rows a key sees on average: seqlen_q (the longest for varlen), half
+ * of it under a causal mask, the window's width under a two-sided window. */
+static int64_t rows_per_key(const facl_fwd_problem *p)
+{
+    const int64_t sq = p->seqlen_q, wl = p->window_left, wr = p->window_right;
+    int64_t rows;
+    if (wl < 0 && wr < 0) rows = sq;
+    else if (wl < 0) rows = wr + sq / 2; /* causal (wr = 0): half the rows on average */
+    else if (wr < 0) rows = wl + sq / 2;
+    else rows = wl + wr + 1;
+    return rows < sq ? rows : sq;
+}
+
+/* attn_bwd_wgmma's warpgroups per group for a variant: the asked count only, else 2 then
+ * 1, the first whose local memory fits (setting *budget to what the launch allows it);
+ * 0 if none does. */
+static int wgmma_warpgroups(const facl_fwd_plan_key *p, const facl_device_profile *profile,
+                            int dq_atomic, uint64_t *budget)
+{
+    const int emulated = profile->path == FACL_PATH_MMA_EMULATED;
+    const int asked = profile->bwd_wgmma_warpgroups, least = asked ? asked : 1;
+    for (int wgs = asked ? asked : 2; wgs >= least; --wgs) {
+        *budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
+        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, dq_atomic, emulated) <= *budget &&
+            (size_t)wgs * 128u <= profile->max_work_group_size)
+            return wgs;
+    }
+    return 0;
+}
+
 /* attn_bwd_wgmma where the profile takes it (profile->bwd_wgmma: by default on Hopper,
- * or forced) and it applies: fp16/bf16, head dims up to 128, dq without atomics (the
- * atomic-dq opt-in asks for attn_bwd_mma's variant), unless the tensor-core backward's
- * probe failed (bwd_mma_off). With deterministic = 0 where the key blocks see many rows
- * (profile->bwd_wgmma_dq_atomic) or everywhere with the atomic-dq opt-in, its dk/dv kernel
- * adds dq into the workspace (DQ_ATOMIC=1) and attn_bwd_mma_dq_store writes it.
+ * or forced) and it applies: fp16/bf16, head dims up to 128, unless the tensor-core
+ * backward's probe failed (bwd_mma_off). With deterministic = 0 where the key blocks see
+ * many rows (profile->bwd_wgmma_dq_atomic) or everywhere with the atomic-dq opt-in, its
+ * dk/dv kernel adds dq into the workspace (DQ_ATOMIC=1) and attn_bwd_mma_dq_store writes
+ * it; where that variant's local memory does not fit, the default takes the
+ * deterministic kernels and the opt-in attn_bwd_mma's atomic variant.
  * Two warpgroups per group unless asked otherwise or they do not fit the SM (then one,
  * within half an SM). A requested attn_bwd_mma shape serves the calls this does not
  * take. */
@@ -200,18 +236,14 @@ static int plan_wgmma(const facl_bwd_plan_key *key, const facl_device_profile *p
         (p->dtype != FACL_DTYPE_F16 && p->dtype != FACL_DTYPE_BF16))
         return 0;
     /* device_profile.h: where it pays by default, everywhere with the opt-in */
-    const int dq_atomic = key->dq_atomics &&
-                          (profile->bwd_dq_atomic || (profile->bwd_wgmma_dq_atomic && key->long_rows));
-    /* the asked count only, else 2 then 1 */
-    const int asked = profile->bwd_wgmma_warpgroups, least = asked ? asked : 1;
-    int wgs = asked ? asked : 2;
-    for (; wgs >= least; --wgs) {
-        plan->local_budget = wgs == 2 ? facl_mma_sm_budget(profile) : facl_mma_local_budget(profile);
-        if (facl_bwd_wgmma_local_bytes(p->head_dim, wgs, dq_atomic, emulated) <= plan->local_budget &&
-            (size_t)wgs * 128u <= profile->max_work_group_size)
-            break;
+    int dq_atomic = key->dq_atomics &&
+                    (profile->bwd_dq_atomic || (profile->bwd_wgmma_dq_atomic && key->long_rows));
+    int wgs = wgmma_warpgroups(p, profile, dq_atomic, &plan->local_budget);
+    if (!wgs && dq_atomic && !profile->bwd_dq_atomic) {
+        dq_atomic = 0;
+        wgs = wgmma_warpgroups(p, profile, 0, &plan->local_budget);
     }
-    if (wgs < least) return 0;
+    if (!wgs) return 0;
     const int vec_loads = p->q_aligned && p->k_aligned && p->v_aligned && key->dout_aligned;
     plan->program = "attn_bwd_wgmma";
     plan->wgmma_warpgroups = wgs;
@@ -298,17 +330,6 @@ static int plan_mma(const facl_bwd_plan_key *key, const facl_device_profile *pro
     return 1;
 }
 
-int64_t facl_bwd_rows_per_key(const facl_fwd_problem *p)
-{
-    const int64_t sq = p->seqlen_q, wl = p->window_left, wr = p->window_right;
-    int64_t rows;
-    if (wl < 0 && wr < 0) rows = sq;
-    else if (wl < 0) rows = wr + sq / 2; /* causal (wr = 0): half the rows on average */
-    else if (wr < 0) rows = wl + sq / 2;
-    else rows = wl + wr + 1;
-    return rows < sq ? rows : sq;
-}
-
 /* Keys compare with memcmp (plan_memo.c): padding would make equal keys differ. */
 _Static_assert(sizeof(facl_bwd_plan_key) == sizeof(facl_fwd_plan_key) + 12 * sizeof(int),
                "facl_bwd_plan_key has padding");
@@ -323,7 +344,7 @@ void facl_bwd_plan_key_of(const facl_bwd_problem *bp, const facl_bwd_mma_shape *
                          facl_view_rows_16_byte_aligned(&bp->dk, bp->f.head_dim) &&
                          facl_view_rows_16_byte_aligned(&bp->dv, bp->f.head_dim);
     key->dq_atomics = bp->f.dq_atomics;
-    key->long_rows = facl_bwd_rows_per_key(&bp->f) >= 4096;
+    key->long_rows = rows_per_key(&bp->f) >= WGMMA_ATOMIC_MIN_ROWS;
     key->has_requested = requested != NULL;
     if (requested) key->requested = *requested;
 }

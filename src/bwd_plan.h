@@ -88,14 +88,10 @@ typedef struct facl_bwd_plan_key {
     int dout_aligned;             /* dout's rows 16-byte aligned */
     int grads_aligned;            /* dq's, dk's and dv's rows 16-byte aligned */
     int dq_atomics;               /* the problem allows atomic dq */
-    int long_rows;                /* its key blocks see >= 4096 query rows on average */
+    int long_rows;                /* its key blocks see >= 4096 query rows on average (bwd_plan.c) */
     int has_requested;            /* requested: a shape was asked for, else zeros */
     facl_bwd_mma_shape requested;
 } facl_bwd_plan_key;
-
-/* About how many query rows a key sees on average: seqlen_q (the longest for varlen), half
- * of it under a causal mask, the window's width under a two-sided window. */
-int64_t facl_bwd_rows_per_key(const facl_fwd_problem *problem);
 
 /* `requested` may be NULL. */
 void facl_bwd_plan_key_of(const facl_bwd_problem *problem, const facl_bwd_mma_shape *requested,

@@ -910,7 +910,7 @@ static void test_bwd_wgmma_plan(void **state)
                         assert_string_equal(plan.program, "attn_bwd_mma");
                     }
     /* deterministic = 0 by default (profile.bwd_wgmma_dq_atomic, no opt-in): the atomic
-     * variant where a key block sees >= 4096 rows on average (facl_bwd_rows_per_key) */
+     * variant where a key block sees >= 4096 rows on average (bwd_plan.c's rows_per_key) */
     {
         facl_device_profile dev = device_reporting(256 * 1024, FACL_PATH_NVIDIA_MMA);
         dev.nv_compute_major = 9;
@@ -936,11 +936,34 @@ static void test_bwd_wgmma_plan(void **state)
                          cases[i].wr, cases[i].det, plan.dq_atomic);
             assert_int_equal(options_value(plan.options, "DQ_ATOMIC"), cases[i].atomic);
         }
+        /* where the atomic variant's local memory does not fit, the default keeps the
+         * Hopper kernels' deterministic form (the opt-in's fallback, attn_bwd_mma's
+         * atomic variant, is checked in test_bwd_wgmma_plan) */
+        for (uint64_t local = 16 * 1024; local <= 256 * 1024; local += 4 * 1024)
+            for (int d = 64; d <= 128; d += 64) {
+                facl_device_profile small = device_reporting(local, FACL_PATH_NVIDIA_MMA);
+                small.nv_compute_major = 9;
+                small.bwd_wgmma = 1;
+                small.bwd_wgmma_dq_atomic = 1;
+                facl_bwd_problem bp;
+                memset(&bp, 0, sizeof bp);
+                bp.f = problem(d, 16384);
+                bp.f.window_left = bp.f.window_right = -1;
+                bp.f.dq_atomics = 1;
+                facl_bwd_plan plan;
+                facl_plan_bwd_program(&bp, &small, NULL, &plan);
+                const int det_wgs = expected_wgmma_warpgroups(&small, d, 0, 0, 0);
+                const int atomic_wgs = expected_wgmma_warpgroups(&small, d, 0, 1, 0);
+                assert_string_equal(plan.program, det_wgs ? "attn_bwd_wgmma" : "attn_bwd_mma");
+                assert_int_equal(plan.dq_atomic, atomic_wgs > 0);
+                if (det_wgs) assert_int_equal(plan.wgmma_warpgroups, atomic_wgs ? atomic_wgs : det_wgs);
+            }
         /* FACL_BWD_DQ_ATOMIC=0 */
         dev.bwd_wgmma_dq_atomic = 0;
         facl_bwd_problem bp;
         memset(&bp, 0, sizeof bp);
         bp.f = problem(128, 16384);
+        bp.f.window_left = bp.f.window_right = -1; /* long rows: only the switch says no */
         bp.f.dq_atomics = 1;
         facl_bwd_plan plan;
         facl_plan_bwd_program(&bp, &dev, NULL, &plan);
